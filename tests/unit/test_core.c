@@ -1,0 +1,90 @@
+#include "cairn/diag.h"
+#include "cairn/error.h"
+#include "cairn/log.h"
+#include "cairn/mem.h"
+#include "test.h"
+
+static void test_strerror(void)
+{
+    CHECK_STR_EQ(cairn_strerror(0), "success");
+    CHECK_STR_EQ(cairn_strerror(CAIRN_ESIG), "signature verification failed");
+    CHECK_STR_EQ(cairn_errname(CAIRN_EPARSE), "CAIRN_EPARSE");
+    CHECK_STR_EQ(cairn_strerror(12345), "unknown error");
+    CHECK_STR_EQ(cairn_strerror(CAIRN__ERRBASE), "unknown error");
+    CHECK(CAIRN_EINVAL < 0);
+}
+
+static void test_diag_first_wins(void)
+{
+    struct cairn_diag d;
+
+    cairn_diag_init(&d);
+    CHECK_STR_EQ(cairn_diag_msg(&d), "success");
+    CHECK_INT_EQ(cairn_diag_set(&d, CAIRN_EPARSE, "line %d bad", 3),
+                 CAIRN_EPARSE);
+    cairn_diag_set(&d, CAIRN_EIO, "later error");
+    CHECK_INT_EQ(d.code, CAIRN_EPARSE);
+    cairn_diag_prefix(&d, "fleet.yaml");
+    CHECK_STR_EQ(cairn_diag_msg(&d), "fleet.yaml: line 3 bad");
+    CHECK_INT_EQ(cairn_diag_set(NULL, CAIRN_EIO, "x"), CAIRN_EIO);
+    cairn_diag_prefix(NULL, "x");
+}
+
+static void test_diag_code_only(void)
+{
+    struct cairn_diag d;
+
+    cairn_diag_init(&d);
+    d.code = CAIRN_ETIMEOUT;
+    CHECK_STR_EQ(cairn_diag_msg(&d), "timed out");
+}
+
+static void test_buf_cap(void)
+{
+    struct cairn_buf b;
+    char *s;
+    size_t n;
+
+    cairn_buf_init(&b, 8);
+    CHECK_INT_EQ(cairn_buf_append(&b, "abcd", 4), 0);
+    CHECK_INT_EQ(cairn_buf_appendf(&b, "%d", 123), 0);
+    CHECK_STR_EQ(b.data, "abcd123");
+    CHECK_INT_EQ(cairn_buf_append(&b, "xy", 2), CAIRN_ETOOBIG);
+    CHECK_STR_EQ(b.data, "abcd123");
+    CHECK_INT_EQ(cairn_buf_appendf(&b, "%s", "zz"), CAIRN_ETOOBIG);
+    CHECK_INT_EQ(b.len, 7);
+    s = cairn_buf_steal(&b, &n);
+    CHECK_INT_EQ(n, 7);
+    CHECK_STR_EQ(s, "abcd123");
+    free(s);
+    CHECK(b.data == NULL);
+    cairn_buf_free(&b);
+}
+
+static void test_xasprintf(void)
+{
+    char *s = cairn_xasprintf("%s-%03d", "gen", 7);
+
+    CHECK_STR_EQ(s, "gen-007");
+    free(s);
+}
+
+static void test_log_level(void)
+{
+    enum cairn_log_level lvl;
+
+    CHECK_INT_EQ(cairn_log_parse_level("debug", &lvl), 0);
+    CHECK_INT_EQ(lvl, CAIRN_LOG_DEBUG);
+    CHECK_INT_EQ(cairn_log_parse_level("loud", &lvl), CAIRN_EINVAL);
+}
+
+int main(void)
+{
+    RUN(test_strerror);
+    RUN(test_diag_first_wins);
+    RUN(test_diag_code_only);
+    RUN(test_buf_cap);
+    RUN(test_xasprintf);
+    RUN(test_log_level);
+    return test_done();
+}
