@@ -1,0 +1,42 @@
+/*
+ * Hashing: streaming SHA-256 through OpenSSL's EVP (SHA-NI where the CPU has
+ * it), one-shot SHA-512, and hex helpers. The only module that touches
+ * libcrypto.
+ */
+#ifndef CAIRN_HASH_H
+#define CAIRN_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cairn/error.h"
+
+#define CAIRN_SHA256_LEN 32
+#define CAIRN_SHA256_HEX_LEN 64
+#define CAIRN_SHA512_LEN 64
+
+struct cairn_sha256; /* opaque streaming context */
+
+/* Start a stream; aborts on OOM. Free with cairn_sha256_free (NULL ok). */
+struct cairn_sha256 *cairn_sha256_new(void);
+void cairn_sha256_update(struct cairn_sha256 *h, const void *data, size_t n);
+/* Finish into out; the context may then be reset and reused. */
+void cairn_sha256_final(struct cairn_sha256 *h, uint8_t out[CAIRN_SHA256_LEN]);
+void cairn_sha256_reset(struct cairn_sha256 *h);
+void cairn_sha256_free(struct cairn_sha256 *h);
+
+void cairn_sha256(const void *data, size_t n, uint8_t out[CAIRN_SHA256_LEN]);
+void cairn_sha512(const void *data, size_t n, uint8_t out[CAIRN_SHA512_LEN]);
+
+/* SHA-256 of a whole file, streamed; returns 0, CAIRN_EIO or CAIRN_ENOENT.
+ * size_out (may be NULL) receives the byte count. */
+CAIRN_WUR int cairn_sha256_file(const char *path, uint8_t out[CAIRN_SHA256_LEN],
+                                uint64_t *size_out);
+
+/* Lower-case hex; out must hold 2*n+1 bytes. */
+void cairn_hex_encode(const uint8_t *in, size_t n, char *out);
+/* Exactly 2*n hex digits (either case) into n bytes; CAIRN_EPARSE else. */
+CAIRN_WUR int cairn_hex_decode(const char *in, uint8_t *out, size_t n);
+/* True when s is exactly 64 lower-case hex digits (a sha256 as cairn writes it). */
+int cairn_is_sha256_hex(const char *s);
+
+#endif
