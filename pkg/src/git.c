@@ -3,13 +3,13 @@
  */
 #include "cairn/git.h"
 
+#include <dirent.h>
 #include <git2.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 
 #include "cairn/mem.h"
 #include "cairn/sshsig.h"
@@ -39,8 +39,8 @@ static int lib_rc;
 static void lib_init(void)
 {
     static const int levels[] = {GIT_CONFIG_LEVEL_PROGRAMDATA,
-                                 GIT_CONFIG_LEVEL_SYSTEM,
-                                 GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL};
+                                 GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG,
+                                 GIT_CONFIG_LEVEL_GLOBAL};
 
     if (git_libgit2_init() < 0) {
         lib_rc = -1;
@@ -167,11 +167,12 @@ static int open_local(struct cairn_git *g, struct cairn_diag *d)
     if (is_remote_url(path))
         return cairn_diag_set(d, CAIRN_EINVAL,
                               "%s: a remote repository needs a mirror "
-                              "directory", g->url);
+                              "directory",
+                              g->url);
     if (strncmp(path, "file://", 7) == 0)
         path += 7;
-    gr = git_repository_open_ext(&g->repo, path,
-                                 GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+    gr = git_repository_open_ext(&g->repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH,
+                                 NULL);
     if (gr < 0)
         return gfail(d, gr, "open %s", g->url);
     g->track_ref = cairn_xasprintf("refs/heads/%s", g->branch);
@@ -276,8 +277,8 @@ int cairn_git_open(const char *url, const char *mirror_dir,
     g->ssh_user = dup_or_null(opts->ssh_user);
     g->https_user = dup_or_null(opts->https_user);
     g->https_password = dup_or_null(opts->https_password);
-    g->max_fetch = opts->max_fetch_bytes ? opts->max_fetch_bytes
-                                         : CAIRN_GIT_MAX_FETCH;
+    g->max_fetch =
+        opts->max_fetch_bytes ? opts->max_fetch_bytes : CAIRN_GIT_MAX_FETCH;
     rc = set_branch(g, opts->branch ? opts->branch : "main", d);
     if (rc)
         goto out;
@@ -327,8 +328,9 @@ static int on_credentials(git_credential **out, const char *url,
 {
     struct fetch_ctx *c = payload;
     struct cairn_git *g = c->g;
-    const char *user = g->ssh_user ? g->ssh_user
-                       : user_from_url ? user_from_url : "git";
+    const char *user = g->ssh_user     ? g->ssh_user
+                       : user_from_url ? user_from_url
+                                       : "git";
 
     (void)url;
     /* libgit2 asks again after every rejection: stop after a few. */
@@ -356,8 +358,7 @@ static int fetch_mirror(struct cairn_git *g, struct cairn_diag *d)
     git_remote_create_options ro;
     struct fetch_ctx ctx = {.g = g};
     git_remote *rem = NULL;
-    char *spec = cairn_xasprintf("+refs/heads/%s:%s", g->branch,
-                                 g->track_ref);
+    char *spec = cairn_xasprintf("+refs/heads/%s:%s", g->branch, g->track_ref);
     git_strarray specs = {.strings = &spec, .count = 1};
     int gr, rc = 0;
 
@@ -391,8 +392,7 @@ static int fetch_mirror(struct cairn_git *g, struct cairn_diag *d)
                             "fetch %s: more than %llu bytes received (cap)",
                             g->url, (unsigned long long)g->max_fetch);
     else if (gr < 0)
-        rc = gfail(d, gr == GIT_ENOTFOUND ? GIT_ERROR : gr, "fetch %s",
-                   g->url);
+        rc = gfail(d, gr == GIT_ENOTFOUND ? GIT_ERROR : gr, "fetch %s", g->url);
 out:
     git_remote_free(rem);
     free(spec);
@@ -603,8 +603,7 @@ void cairn_git_tree_free(struct cairn_git_tree *t)
     free(t);
 }
 
-static int add_file(struct walk *w, const char *path,
-                    const git_tree_entry *e)
+static int add_file(struct walk *w, const char *path, const git_tree_entry *e)
 {
     struct cairn_git_tree *t = w->t;
     struct cairn_git_file *f;
@@ -618,8 +617,8 @@ static int add_file(struct walk *w, const char *path,
     if (size > w->lim.max_total - t->total)
         return cairn_diag_set(w->d, CAIRN_ETOOBIG,
                               "%s: files add up to more than the "
-                              "%llu-byte total cap", path,
-                              (unsigned long long)w->lim.max_total);
+                              "%llu-byte total cap",
+                              path, (unsigned long long)w->lim.max_total);
     if (t->n == w->files_alloc) {
         w->files_alloc = w->files_alloc ? 2 * w->files_alloc : 64;
         t->files = cairn_xrealloc(t->files, w->files_alloc * sizeof(*f));
@@ -646,8 +645,8 @@ static void add_skip(struct walk *w, const char *path, const char *why)
     struct cairn_git_tree *t = w->t;
 
     /* Bounded by the entry cap, so growing one by one is fine. */
-    t->skipped = cairn_xrealloc(t->skipped,
-                                (t->nskipped + 1) * sizeof(*t->skipped));
+    t->skipped =
+        cairn_xrealloc(t->skipped, (t->nskipped + 1) * sizeof(*t->skipped));
     t->skipped[t->nskipped].path = cairn_xstrdup(path);
     t->skipped[t->nskipped].why = cairn_xstrdup(why);
     t->nskipped++;
@@ -668,8 +667,8 @@ static int check_name(struct walk *w, const char *dir, const char *name)
 static int walk_tree(struct walk *w, git_tree *tree, const char *dir,
                      unsigned depth);
 
-static int walk_entry(struct walk *w, const git_tree_entry *e,
-                      const char *path, unsigned depth)
+static int walk_entry(struct walk *w, const git_tree_entry *e, const char *path,
+                      unsigned depth)
 {
     git_tree *sub = NULL;
     int gr, rc;
@@ -706,8 +705,8 @@ static int walk_tree(struct walk *w, git_tree *tree, const char *dir,
 
     if (depth > CAIRN_GIT_MAX_DEPTH)
         return cairn_diag_set(w->d, CAIRN_ETOOBIG,
-                              "%s: directories nested more than %u deep",
-                              dir, CAIRN_GIT_MAX_DEPTH);
+                              "%s: directories nested more than %u deep", dir,
+                              CAIRN_GIT_MAX_DEPTH);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const git_tree_entry *e = git_tree_entry_byindex(tree, i);
         const char *name = git_tree_entry_name(e);
@@ -716,13 +715,12 @@ static int walk_tree(struct walk *w, git_tree *tree, const char *dir,
         if (++w->entries > w->lim.max_files)
             return cairn_diag_set(w->d, CAIRN_ETOOBIG,
                                   "%s: more than %zu entries in the tree "
-                                  "(cap)", dir ? dir : "/",
-                                  w->lim.max_files);
+                                  "(cap)",
+                                  dir ? dir : "/", w->lim.max_files);
         rc = check_name(w, dir, name);
         if (rc)
             break;
-        path = dir ? cairn_xasprintf("%s/%s", dir, name)
-                   : cairn_xstrdup(name);
+        path = dir ? cairn_xasprintf("%s/%s", dir, name) : cairn_xstrdup(name);
         if (strlen(path) > MAX_PATH_LEN)
             rc = cairn_diag_set(w->d, CAIRN_ETOOBIG,
                                 "%.64s...: path longer than %u bytes", path,
@@ -802,10 +800,8 @@ static void limits_default(const struct cairn_git_limits *in,
                            struct cairn_git_limits *out)
 {
     out->max_file = in && in->max_file ? in->max_file : CAIRN_GIT_MAX_FILE;
-    out->max_files = in && in->max_files ? in->max_files
-                                          : CAIRN_GIT_MAX_FILES;
-    out->max_total = in && in->max_total ? in->max_total
-                                          : CAIRN_GIT_MAX_TOTAL;
+    out->max_files = in && in->max_files ? in->max_files : CAIRN_GIT_MAX_FILES;
+    out->max_total = in && in->max_total ? in->max_total : CAIRN_GIT_MAX_TOTAL;
 }
 
 int cairn_git_tree_read(struct cairn_git *g, const struct cairn_git_oid *commit,
@@ -948,9 +944,9 @@ static struct cairn_git_diff *collect_deltas(git_diff *diff)
         default: /* no rename/copy detection is asked for */
             continue;
         }
-        o->path = cairn_xstrdup(dd->status == GIT_DELTA_DELETED
-                                    ? dd->old_file.path
-                                    : dd->new_file.path);
+        o->path =
+            cairn_xstrdup(dd->status == GIT_DELTA_DELETED ? dd->old_file.path
+                                                          : dd->new_file.path);
         df->n++;
     }
     if (df->n > 1)
@@ -980,15 +976,15 @@ int cairn_git_diff(struct cairn_git *g, const struct cairn_git_oid *from,
     if (gr == 0)
         gr = git_diff_tree_to_tree(&diff, g->repo, a, b, &opts);
     if (gr < 0) {
-        rc = gfail(d, gr, "diff %s..%s", from ? from->hex : "(empty)",
-                   to->hex);
+        rc = gfail(d, gr, "diff %s..%s", from ? from->hex : "(empty)", to->hex);
         goto out;
     }
     if (git_diff_num_deltas(diff) > (max ? max : CAIRN_GIT_MAX_FILES)) {
         rc = cairn_diag_set(d, CAIRN_ETOOBIG,
                             "diff %.12s..%.12s: %zu changed paths, more than "
-                            "the cap of %zu", from ? from->hex : "(empty)",
-                            to->hex, git_diff_num_deltas(diff),
+                            "the cap of %zu",
+                            from ? from->hex : "(empty)", to->hex,
+                            git_diff_num_deltas(diff),
                             max ? max : (size_t)CAIRN_GIT_MAX_FILES);
         goto out;
     }
@@ -1048,8 +1044,8 @@ int cairn_git_commit_get(struct cairn_git *g, const struct cairn_git_oid *id,
     s = git_commit_message(c);
     o->message = cairn_xstrdup(s ? s : "");
     o->nparents = git_commit_parentcount(c);
-    o->parents = cairn_xcalloc(o->nparents ? o->nparents : 1,
-                               sizeof(*o->parents));
+    o->parents =
+        cairn_xcalloc(o->nparents ? o->nparents : 1, sizeof(*o->parents));
     for (unsigned i = 0; i < o->nparents; i++)
         oid_out(git_commit_parent_id(c, i), &o->parents[i]);
     o->has_signature = git_commit_header_field(&sig, c, "gpgsig") == 0;
@@ -1078,8 +1074,8 @@ int cairn_git_commit_signature(struct cairn_git *g,
         return rc;
     gr = git_commit_extract_signature(&s, &data, g->repo, &oid, NULL);
     if (gr == GIT_ENOTFOUND) {
-        rc = cairn_diag_set(d, CAIRN_ENOENT, "commit %s is not signed",
-                            id->hex);
+        rc =
+            cairn_diag_set(d, CAIRN_ENOENT, "commit %s is not signed", id->hex);
     } else if (gr < 0) {
         rc = gfail(d, gr, "signature of commit %s", id->hex);
     } else {
@@ -1143,8 +1139,8 @@ int cairn_git_verify_commit(struct cairn_git *g, const struct cairn_git_oid *id,
     if (rc)
         return rc;
     if (c->has_signature)
-        rc = cairn_git_commit_signature(g, id, &sig, &sig_len, &data,
-                                        &data_len, d);
+        rc = cairn_git_commit_signature(g, id, &sig, &sig_len, &data, &data_len,
+                                        d);
     if (rc == 0)
         cairn_sshsig_verify(signers, sig, sig_len, data, data_len,
                             CAIRN_SSHSIG_NS_GIT, c->committer.time, res);

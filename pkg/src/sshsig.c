@@ -98,13 +98,13 @@ static int parse_key_blob(const uint8_t *blob, size_t len, uint8_t pk[32],
     char shown[48];
 
     if (rd_string(&r, &type, &tlen) != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "%s: truncated key type",
-                              what);
+        return cairn_diag_set(d, CAIRN_EPARSE, "%s: truncated key type", what);
     if (!str_is(type, tlen, ED25519_NAME)) {
         show(type, tlen, shown, sizeof(shown));
         return cairn_diag_set(d, CAIRN_EUNSUPPORTED,
                               "%s: key type '%s' is not supported (only "
-                              "ssh-ed25519)", what, shown);
+                              "ssh-ed25519)",
+                              what, shown);
     }
     if (rd_string(&r, &key, &klen) != 0 || klen != CAIRN_ED25519_PK_LEN)
         return cairn_diag_set(d, CAIRN_EPARSE,
@@ -171,7 +171,8 @@ static int dearmor(const char *a, size_t len, uint8_t **blob, size_t *blen,
     if (len > CAIRN_SSHSIG_MAX_ARMOR)
         return cairn_diag_set(d, CAIRN_ETOOBIG,
                               "signature: %zu bytes, more than the %u-byte "
-                              "cap", len, CAIRN_SSHSIG_MAX_ARMOR);
+                              "cap",
+                              len, CAIRN_SSHSIG_MAX_ARMOR);
     if (memchr(a, '\0', len))
         return cairn_diag_set(d, CAIRN_EPARSE, "signature: NUL byte");
     n = line_len(p, end);
@@ -185,8 +186,8 @@ static int dearmor(const char *a, size_t len, uint8_t **blob, size_t *blen,
         n = line_len(p, end);
         if (is_line(p, n, ARMOR_END))
             ended = 1;
-        else if (cairn_buf_append(&b64, p,
-                                  n && p[n - 1] == '\r' ? n - 1 : n) != 0)
+        else if (cairn_buf_append(&b64, p, n && p[n - 1] == '\r' ? n - 1 : n) !=
+                 0)
             break; /* can't happen: the cap is the input size */
         p += n + (p + n < end);
     }
@@ -226,10 +227,11 @@ static int parse_sig_field(struct rd *r, struct cairn_sshsig *out,
         show(type, tlen, shown, sizeof(shown));
         return cairn_diag_set(d, CAIRN_EUNSUPPORTED,
                               "signature: signature type '%s' is not "
-                              "supported (only ssh-ed25519)", shown);
+                              "supported (only ssh-ed25519)",
+                              shown);
     }
-    if (rd_string(&in, &sig, &siglen) != 0 ||
-        siglen != CAIRN_ED25519_SIG_LEN || in.n != 0)
+    if (rd_string(&in, &sig, &siglen) != 0 || siglen != CAIRN_ED25519_SIG_LEN ||
+        in.n != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: Ed25519 signature is not 64 bytes");
     memcpy(out->sig, sig, CAIRN_ED25519_SIG_LEN);
@@ -253,8 +255,9 @@ static int parse_ns_and_hash(struct rd *r, struct cairn_sshsig *out,
     memcpy(out->ns, s, len);
     out->ns[len] = '\0';
     if (rd_string(r, &s, &len) != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "signature: truncated "
-                                               "reserved field");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "signature: truncated "
+                              "reserved field");
     /* ssh-keygen signs an empty reserved field whatever the blob says;
      * refusing anything else keeps both readings the same. */
     if (len != 0)
@@ -271,7 +274,8 @@ static int parse_ns_and_hash(struct rd *r, struct cairn_sshsig *out,
         show(s, len, shown, sizeof(shown));
         return cairn_diag_set(d, CAIRN_EUNSUPPORTED,
                               "signature: hash algorithm '%s' is not "
-                              "supported (sha256, sha512)", shown);
+                              "supported (sha256, sha512)",
+                              shown);
     }
     return 0;
 }
@@ -287,8 +291,7 @@ static int parse_blob(const uint8_t *blob, size_t len, struct cairn_sshsig *out,
     int rc;
 
     if (len < MAGIC_LEN || memcmp(blob, MAGIC, MAGIC_LEN) != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE,
-                              "signature: no SSHSIG magic");
+        return cairn_diag_set(d, CAIRN_EPARSE, "signature: no SSHSIG magic");
     r.p += MAGIC_LEN;
     r.n -= MAGIC_LEN;
     if (rd_u32(&r, &version) != 0)
@@ -360,9 +363,8 @@ int cairn_sshsig_check(const struct cairn_sshsig *sig, const char *ns,
     put_string(data, &off, alg, strlen(alg));
     put_string(data, &off, h, hlen);
     if (cairn_ed25519_verify(&sig->key, data, off, sig->sig) != 0)
-        return cairn_diag_set(d, CAIRN_ESIG,
-                              "signature by key %s does not verify",
-                              sig->key.id);
+        return cairn_diag_set(
+            d, CAIRN_ESIG, "signature by key %s does not verify", sig->key.id);
     return 0;
 }
 
@@ -467,8 +469,8 @@ static void pwarn(struct sp *p, const char *what)
 {
     struct cairn_sshsig_signers *o = p->out;
 
-    o->warnings = cairn_xrealloc(o->warnings,
-                                 (o->nwarnings + 1) * sizeof(*o->warnings));
+    o->warnings =
+        cairn_xrealloc(o->warnings, (o->nwarnings + 1) * sizeof(*o->warnings));
     o->warnings[o->nwarnings++] =
         cairn_xasprintf("%s:%u: %s, line skipped", p->src, p->line, what);
 }
@@ -541,9 +543,8 @@ static int parse_time(struct sp *p, const char *name, const char *v,
     tm.tm_min = n >= 12 ? digits(v, 10, 2) : 0;
     tm.tm_sec = n == 14 ? digits(v, 12, 2) : 0;
     tm.tm_isdst = -1;
-    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
-        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-        tm.tm_sec > 59)
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
         return perr(p, "%s: '%s' is not a valid time", name, v);
     back = tm;
     t = utc ? timegm(&tm) : mktime(&tm);
@@ -559,8 +560,7 @@ static char *quoted_value(struct sp *p, const char *name, char *v)
 {
     size_t n = v ? strlen(v) : 0;
 
-    if (n < 2 || v[0] != '"' || v[n - 1] != '"' ||
-        memchr(v + 1, '"', n - 2)) {
+    if (n < 2 || v[0] != '"' || v[n - 1] != '"' || memchr(v + 1, '"', n - 2)) {
         perr(p, "%s: expected a double-quoted value", name);
         return NULL;
     }
@@ -590,8 +590,8 @@ static int parse_option(struct sp *p, char *opt, struct line_opts *o)
     }
     if (strcasecmp(opt, "valid-after") == 0 ||
         strcasecmp(opt, "valid-before") == 0) {
-        int64_t *t = opt[6] == 'a' || opt[6] == 'A' ? &o->valid_after
-                                                     : &o->valid_before;
+        int64_t *t =
+            opt[6] == 'a' || opt[6] == 'A' ? &o->valid_after : &o->valid_before;
         if (*t)
             return perr(p, "option %s given twice", opt);
         if (!(v = quoted_value(p, opt, v)))
@@ -651,9 +651,8 @@ static int decode_key(struct sp *p, const char *b64, struct cairn_pubkey *k)
     return 0;
 }
 
-static int add_signer(struct sp *p, const char *principals,
-                      struct line_opts *o, const char *b64,
-                      const char *comment)
+static int add_signer(struct sp *p, const char *principals, struct line_opts *o,
+                      const char *b64, const char *comment)
 {
     struct cairn_sshsig_signers *s = p->out;
     struct cairn_sshsig_signer *e;
@@ -743,8 +742,8 @@ static int parse_lines(struct sp *p, char *text)
             cur[--n] = '\0';
         if (n > CAIRN_SSHSIG_MAX_LINE)
             return cairn_diag_set(p->d, CAIRN_ETOOBIG,
-                                  "%s:%u: line longer than %u bytes",
-                                  p->src, p->line, CAIRN_SSHSIG_MAX_LINE);
+                                  "%s:%u: line longer than %u bytes", p->src,
+                                  p->line, CAIRN_SSHSIG_MAX_LINE);
         rc = parse_line(p, cur);
         if (!nl)
             break;
@@ -753,8 +752,7 @@ static int parse_lines(struct sp *p, char *text)
     return rc;
 }
 
-int cairn_sshsig_signers_parse(const char *text, size_t len,
-                               const char *source,
+int cairn_sshsig_signers_parse(const char *text, size_t len, const char *source,
                                struct cairn_sshsig_signers **out,
                                struct cairn_diag *d)
 {
@@ -767,14 +765,13 @@ int cairn_sshsig_signers_parse(const char *text, size_t len,
         return cairn_diag_set(d, CAIRN_EINVAL, "%s: no text", p.src);
     if (len > CAIRN_SSHSIG_MAX_FILE)
         return cairn_diag_set(d, CAIRN_ETOOBIG,
-                              "%s: %zu bytes, more than the %u-byte cap",
-                              p.src, len, CAIRN_SSHSIG_MAX_FILE);
+                              "%s: %zu bytes, more than the %u-byte cap", p.src,
+                              len, CAIRN_SSHSIG_MAX_FILE);
     if ((nul = memchr(text, '\0', len)) != NULL) {
         unsigned line = 1;
         for (const char *c = text; c < nul; c++)
             line += *c == '\n';
-        return cairn_diag_set(d, CAIRN_EPARSE, "%s:%u: NUL byte", p.src,
-                              line);
+        return cairn_diag_set(d, CAIRN_EPARSE, "%s:%u: NUL byte", p.src, line);
     }
     p.out = cairn_xcalloc(1, sizeof(*p.out));
     p.out->source = cairn_xstrdup(p.src);
@@ -870,8 +867,7 @@ static void decide(const struct cairn_sshsig_signers *signers,
             res->line = e->line;
             snprintf(res->text, sizeof(res->text),
                      "good \"%s\" signature by %s with key %s (%s:%u)", ns,
-                     e->principals, res->fingerprint, signers->source,
-                     e->line);
+                     e->principals, res->fingerprint, signers->source, e->line);
             return;
         }
         if (!first)
@@ -889,8 +885,8 @@ static int key_listed(const struct cairn_sshsig_signers *signers,
                       const struct cairn_sshsig *sig)
 {
     for (size_t i = 0; signers && i < signers->n; i++)
-        if (memcmp(signers->v[i].key.pk, sig->key.pk,
-                   CAIRN_ED25519_PK_LEN) == 0)
+        if (memcmp(signers->v[i].key.pk, sig->key.pk, CAIRN_ED25519_PK_LEN) ==
+            0)
             return 1;
     return 0;
 }

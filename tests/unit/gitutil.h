@@ -17,8 +17,7 @@
 static char sh_out[1 << 16];
 
 /* Run a shell command (stderr joined to stdout); returns its exit code. */
-__attribute__((format(printf, 1, 2))) static inline int sh(const char *fmt,
-                                                          ...)
+__attribute__((format(printf, 1, 2))) static inline int sh(const char *fmt, ...)
 {
     char cmd[16384], full[16500];
     va_list ap;
@@ -45,13 +44,13 @@ __attribute__((format(printf, 1, 2))) static inline int sh(const char *fmt,
 
 /* Like sh() but aborts the test program when the command fails: for
  * set-up steps, whose failure would make every later check meaningless. */
-#define SH_OK(...)                                                            \
-    do {                                                                      \
-        if (sh(__VA_ARGS__) != 0) {                                           \
-            fprintf(stderr, "%s:%d: set-up command failed:\n%s\n", __FILE__,  \
-                    __LINE__, sh_out);                                        \
-            abort();                                                          \
-        }                                                                     \
+#define SH_OK(...)                                                             \
+    do {                                                                       \
+        if (sh(__VA_ARGS__) != 0) {                                            \
+            fprintf(stderr, "%s:%d: set-up command failed:\n%s\n", __FILE__,   \
+                    __LINE__, sh_out);                                         \
+            abort();                                                           \
+        }                                                                      \
     } while (0)
 
 /* A stable environment for the git CLI: no user or system config, fixed
@@ -79,8 +78,7 @@ static inline struct cairn_git_oid rev_parse(const char *dir, const char *rev)
 }
 
 /* Stage everything and commit; returns the new HEAD. */
-static inline struct cairn_git_oid commit_all(const char *dir,
-                                              const char *msg)
+static inline struct cairn_git_oid commit_all(const char *dir, const char *msg)
 {
     SH_OK("git -C '%s' add -A && git -C '%s' commit -q --allow-empty -m '%s'",
           dir, dir, msg);

@@ -93,29 +93,28 @@ static void test_open_resolve(void)
     CHECK_STR_EQ(o.hex, c2.hex);
 
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_resolve(g, "no-such-branch", &o, &d),
-                 CAIRN_ENOENT);
+    CHECK_INT_EQ(cairn_git_resolve(g, "no-such-branch", &o, &d), CAIRN_ENOENT);
     CHECK_STR_HAS(d.msg, "no-such-branch");
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_resolve(g, "main^{tree}", &tree, &d),
-                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_git_resolve(g, "main^{tree}", &tree, &d), CAIRN_EINVAL);
     CHECK_STR_HAS(d.msg, "not a commit");
 
     /* Remote URLs need a mirror; missing repositories are ENOENT. */
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_open("https://example.com/fleet.git", NULL, NULL,
-                                &g2, &d), CAIRN_EINVAL);
+    CHECK_INT_EQ(
+        cairn_git_open("https://example.com/fleet.git", NULL, NULL, &g2, &d),
+        CAIRN_EINVAL);
     CHECK_STR_HAS(d.msg, "mirror");
-    CHECK_INT_EQ(cairn_git_open("git@example.com:fleet.git", NULL, NULL, &g2,
-                                NULL), CAIRN_EINVAL);
+    CHECK_INT_EQ(
+        cairn_git_open("git@example.com:fleet.git", NULL, NULL, &g2, NULL),
+        CAIRN_EINVAL);
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_git_open("/nonexistent/repo", NULL, NULL, &g2, &d),
                  CAIRN_ENOENT);
     CHECK(g2 == NULL);
     {
         struct cairn_git_opts bad = {.branch = "bad..name"};
-        CHECK_INT_EQ(cairn_git_open(repo, NULL, &bad, &g2, NULL),
-                     CAIRN_EINVAL);
+        CHECK_INT_EQ(cairn_git_open(repo, NULL, &bad, &g2, NULL), CAIRN_EINVAL);
     }
     cairn_git_free(g);
     cairn_git_free(NULL);
@@ -167,8 +166,7 @@ static void test_tree_read(void)
     CHECK_INT_EQ(t->n, 0);
     cairn_git_tree_free(t);
     t = NULL;
-    REQUIRE(cairn_git_tree_read(g, &c2, "fleet.yaml", NULL, 0, &t, NULL) ==
-            0);
+    REQUIRE(cairn_git_tree_read(g, &c2, "fleet.yaml", NULL, 0, &t, NULL) == 0);
     CHECK_INT_EQ(t->n, 1);
     cairn_git_tree_free(t);
     cairn_git_tree_free(NULL);
@@ -189,22 +187,26 @@ static void test_read_file(void)
     CHECK_STR_EQ((char *)data, "kind: Model\nversion: 2\n");
     free(data);
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_read_file(g, &c2, "sites/b.yaml", 0, &data, &len,
-                                     &d), CAIRN_ENOENT);
+    CHECK_INT_EQ(
+        cairn_git_read_file(g, &c2, "sites/b.yaml", 0, &data, &len, &d),
+        CAIRN_ENOENT);
     CHECK_STR_HAS(d.msg, "sites/b.yaml");
     CHECK_INT_EQ(cairn_git_read_file(g, &c2, "models", 0, &data, &len, NULL),
                  CAIRN_EINVAL);
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_read_file(g, &c2, "fleet.yaml", 5, &data, &len,
-                                     &d), CAIRN_ETOOBIG);
+    CHECK_INT_EQ(cairn_git_read_file(g, &c2, "fleet.yaml", 5, &data, &len, &d),
+                 CAIRN_ETOOBIG);
     CHECK_STR_HAS(d.msg, "fleet.yaml");
     {
-        struct cairn_git_oid bogus = {"0123456789012345678901234567890123456789"};
+        struct cairn_git_oid bogus = {
+            "0123456789012345678901234567890123456789"};
         struct cairn_git_oid junk = {"not-hex"};
-        CHECK_INT_EQ(cairn_git_read_file(g, &bogus, "fleet.yaml", 0, &data,
-                                         &len, NULL), CAIRN_ENOENT);
-        CHECK_INT_EQ(cairn_git_read_file(g, &junk, "fleet.yaml", 0, &data,
-                                         &len, NULL), CAIRN_EINVAL);
+        CHECK_INT_EQ(
+            cairn_git_read_file(g, &bogus, "fleet.yaml", 0, &data, &len, NULL),
+            CAIRN_ENOENT);
+        CHECK_INT_EQ(
+            cairn_git_read_file(g, &junk, "fleet.yaml", 0, &data, &len, NULL),
+            CAIRN_EINVAL);
     }
     cairn_git_free(g);
 }
@@ -285,12 +287,13 @@ static void test_caps(void)
     lim.max_files = 0;
     lim.max_total = 5020;
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_tree_read(g, &c, NULL, &lim, CAIRN_GIT_CONTENT, &t,
-                                     &d), CAIRN_ETOOBIG);
+    CHECK_INT_EQ(
+        cairn_git_tree_read(g, &c, NULL, &lim, CAIRN_GIT_CONTENT, &t, &d),
+        CAIRN_ETOOBIG);
     CHECK_STR_HAS(d.msg, "5020-byte total cap");
     lim.max_total = 5030;
-    CHECK_INT_EQ(cairn_git_tree_read(g, &c, NULL, &lim, CAIRN_GIT_CONTENT, &t,
-                                     NULL), 0);
+    CHECK_INT_EQ(
+        cairn_git_tree_read(g, &c, NULL, &lim, CAIRN_GIT_CONTENT, &t, NULL), 0);
     CHECK_INT_EQ(t ? t->total : 0, 5030);
     cairn_git_tree_free(t);
     cairn_git_free(g);
@@ -326,10 +329,11 @@ static void test_hostile_tree(void)
                  CAIRN_EPATH);
     CHECK_STR_HAS(d.msg, "'..'");
 
-    SH_OK("/usr/bin/python3 -c \"import sys,binascii;b=binascii.unhexlify('%s');"
-          "sys.stdout.buffer.write(b'100644 a\\0'+b+b'100644 a\\0'+b)\""
-          " | git -C '%s' hash-object -t tree -w --literally --stdin",
-          blob, r);
+    SH_OK(
+        "/usr/bin/python3 -c \"import sys,binascii;b=binascii.unhexlify('%s');"
+        "sys.stdout.buffer.write(b'100644 a\\0'+b+b'100644 a\\0'+b)\""
+        " | git -C '%s' hash-object -t tree -w --literally --stdin",
+        blob, r);
     snprintf(tree, sizeof(tree), "%.40s", sh_out);
     SH_OK("git -C '%s' commit-tree -m dup %s", r, tree);
     snprintf(c.hex, sizeof(c.hex), "%.40s", sh_out);
@@ -358,8 +362,9 @@ static void test_diff(void)
     CHECK_STR_EQ(df->v[2].path, "sites/b.yaml");
     CHECK_INT_EQ(df->v[2].change, CAIRN_GIT_DELETED);
     /* git's own view agrees */
-    SH_OK("git -C '%s' diff --no-renames --name-status %s %s | tr '\\t\\n' ' ;'",
-          repo, c1.hex, c2.hex);
+    SH_OK(
+        "git -C '%s' diff --no-renames --name-status %s %s | tr '\\t\\n' ' ;'",
+        repo, c1.hex, c2.hex);
     CHECK_STR_EQ(sh_out, "A models/m/2.yaml;M sites/a.yaml;D sites/b.yaml;");
     cairn_git_diff_free(df);
 
@@ -421,15 +426,17 @@ static void test_commit_meta(void)
         /* byte for byte what `git cat-file commit` prints */
         char *p = path_in("raw.bin");
         test_write_file(p, raw, len);
-        CHECK_INT_EQ(sh("git -C '%s' cat-file commit %s | cmp - '%s'", repo,
-                        c1.hex, p), 0);
+        CHECK_INT_EQ(
+            sh("git -C '%s' cat-file commit %s | cmp - '%s'", repo, c1.hex, p),
+            0);
         free(p);
     }
     CHECK(memcmp(raw, "tree ", 5) == 0);
     free(raw);
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_commit_signature(g, &c1, &sig, &slen, &data, &dlen,
-                                            &d), CAIRN_ENOENT);
+    CHECK_INT_EQ(
+        cairn_git_commit_signature(g, &c1, &sig, &slen, &data, &dlen, &d),
+        CAIRN_ENOENT);
     CHECK_STR_HAS(d.msg, "not signed");
     {
         /* a blob's id is not a commit */

@@ -24,8 +24,8 @@ static char *at(const char *name)
 
 static void keygen(const char *name, const char *type)
 {
-    SH_OK("ssh-keygen -q -t %s -N '' -C %s@example.com -f '%s/%s'", type,
-          name, tmp, name);
+    SH_OK("ssh-keygen -q -t %s -N '' -C %s@example.com -f '%s/%s'", type, name,
+          tmp, name);
 }
 
 static void pub_b64(const char *name, char *out, size_t n)
@@ -60,7 +60,8 @@ static struct cairn_git_oid signed_commit(const char *key, const char *msg)
 {
     SH_OK("cd '%s' && echo '%s' >> log.txt && git add -A && "
           "git -c gpg.format=ssh -c user.signingkey='%s/%s' commit -q -S "
-          "-m '%s'", repo, msg, tmp, key, msg);
+          "-m '%s'",
+          repo, msg, tmp, key, msg);
     return rev_parse(repo, "HEAD");
 }
 
@@ -101,7 +102,8 @@ static int verify(const struct cairn_git_oid *c, const char *signers_file,
         abort();
     rc = cairn_git_verify_commit(g, c, s, res, NULL);
     *git_ok = sh("git -C '%s' -c gpg.ssh.allowedSignersFile='%s' "
-                 "verify-commit %s", repo, path, c->hex) == 0;
+                 "verify-commit %s",
+                 repo, path, c->hex) == 0;
     cairn_git_free(g);
     cairn_sshsig_signers_free(s);
     free(path);
@@ -129,7 +131,8 @@ static void test_commit_good(void)
     CHECK_STR_EQ(res.fingerprint, sh_out);
     SH_OK("/usr/bin/python3 -c \"import base64,hashlib;"
           "b=base64.b64decode('%s');"
-          "print(hashlib.sha256(b[-32:]).hexdigest()[:16])\"", alice_b64);
+          "print(hashlib.sha256(b[-32:]).hexdigest()[:16])\"",
+          alice_b64);
     snprintf(want_id, sizeof(want_id), "%.16s", sh_out);
     CHECK_STR_EQ(res.keyid, want_id);
 }
@@ -161,7 +164,8 @@ static void test_commit_tampered(void)
 
     snprintf(cmd, sizeof(cmd),
              "git cat-file commit %s | sed 's/pay 10 dollars/pay 1000 "
-             "dollars/'", c.hex);
+             "dollars/'",
+             c.hex);
     bad = hash_commit(cmd);
     SH_OK("git -C '%s' branch -f tampered %s", repo, bad.hex);
     SH_OK("git -C '%s' cat-file commit tampered", repo);
@@ -203,7 +207,8 @@ static void test_commit_wrong_namespace(void)
           tmp, repo, u.hex);
     snprintf(cmd, sizeof(cmd),
              "git cat-file commit %s | /usr/bin/python3 '%s/insert_sig.py' "
-             "'%s/payload.sig'", u.hex, tmp, tmp);
+             "'%s/payload.sig'",
+             u.hex, tmp, tmp);
     c = hash_commit(cmd);
     REQUIRE(verify(&c, "signers", &res, &git_ok) == 0);
     CHECK_INT_EQ(res.status, CAIRN_SSHSIG_BAD);
@@ -213,7 +218,8 @@ static void test_commit_wrong_namespace(void)
     /* The same construction with namespace git is accepted by both, which
      * shows the insertion itself is faithful. */
     SH_OK("cd '%s' && rm -f payload.sig && "
-          "ssh-keygen -q -Y sign -n git -f alice payload", tmp);
+          "ssh-keygen -q -Y sign -n git -f alice payload",
+          tmp);
     c = hash_commit(cmd);
     REQUIRE(verify(&c, "signers", &res, &git_ok) == 0);
     CHECK_INT_EQ(res.status, CAIRN_SSHSIG_VERIFIED);
@@ -234,7 +240,8 @@ static void test_commit_malformed_armor(void)
     test_write_file(sig, text, strlen(text));
     snprintf(cmd, sizeof(cmd),
              "git cat-file commit %s | /usr/bin/python3 '%s/insert_sig.py' "
-             "'%s'", u.hex, tmp, sig);
+             "'%s'",
+             u.hex, tmp, sig);
     c = hash_commit(cmd);
     REQUIRE(verify(&c, "signers", &res, &git_ok) == 0);
     CHECK_INT_EQ(res.status, CAIRN_SSHSIG_BAD);
@@ -314,8 +321,8 @@ static char *sign_file(const char *ns, const char *extra, size_t *len)
     char *sig;
 
     SH_OK("cd '%s' && printf 'hello world\\n' > msg.txt && rm -f msg.txt.sig "
-          "&& ssh-keygen -q -Y sign -n %s %s -f alice msg.txt", tmp, ns,
-          extra);
+          "&& ssh-keygen -q -Y sign -n %s %s -f alice msg.txt",
+          tmp, ns, extra);
     p = at("msg.txt.sig");
     sig = slurp(p, len);
     free(p);
@@ -332,8 +339,7 @@ static void test_plain_signatures(void)
     size_t len;
     char *armored;
 
-    snprintf(text, sizeof(text), "*@example.com ssh-ed25519 %s\n",
-             alice_b64);
+    snprintf(text, sizeof(text), "*@example.com ssh-ed25519 %s\n", alice_b64);
     s = signers_from(text);
     REQUIRE(s);
     armored = sign_file("file", "", &len);
@@ -351,8 +357,7 @@ static void test_plain_signatures(void)
     cairn_sshsig_verify(s, armored, len, msg, strlen(msg), "git", 0, &res);
     CHECK_INT_EQ(res.status, CAIRN_SSHSIG_BAD);
     CHECK_STR_HAS(res.text, "namespace");
-    cairn_sshsig_verify(NULL, armored, len, msg, strlen(msg), "file", 0,
-                        &res);
+    cairn_sshsig_verify(NULL, armored, len, msg, strlen(msg), "file", 0, &res);
     CHECK_INT_EQ(res.status, CAIRN_SSHSIG_UNKNOWN_KEY);
     cairn_sshsig_verify(s, NULL, 0, msg, strlen(msg), "file", 0, &res);
     CHECK_INT_EQ(res.status, CAIRN_SSHSIG_UNSIGNED);
@@ -376,7 +381,8 @@ static void test_other_key_type(void)
     char *p, *armored;
 
     SH_OK("cd '%s' && printf x > e.txt && rm -f e.txt.sig && "
-          "ssh-keygen -q -Y sign -n git -f ecdsa e.txt", tmp);
+          "ssh-keygen -q -Y sign -n git -f ecdsa e.txt",
+          tmp);
     p = at("e.txt.sig");
     armored = slurp(p, &len);
     cairn_diag_init(&d);
@@ -481,8 +487,8 @@ static int parse_parts(const struct parts *p, const struct cairn_sshsig *real,
 
 static void test_blob_fields(void)
 {
-    const struct parts good = {1, "ssh-ed25519", 32, "git", "", "sha512",
-                               "ssh-ed25519", 64, 0};
+    const struct parts good = {1,        "ssh-ed25519", 32, "git", "",
+                               "sha512", "ssh-ed25519", 64, 0};
     struct cairn_sshsig real, again;
     struct parts p;
     struct cairn_diag d;
@@ -497,19 +503,21 @@ static void test_blob_fields(void)
     CHECK(memcmp(&again, &real, sizeof(real)) == 0);
     free(a);
 
-#define BAD(field, value, code, text)                                         \
-    do {                                                                      \
-        p = good;                                                             \
-        p.field = value;                                                      \
-        CHECK_INT_EQ(parse_parts(&p, &real, &d), code);                       \
-        CHECK_STR_HAS(d.msg, text);                                           \
+#define BAD(field, value, code, text)                                          \
+    do {                                                                       \
+        p = good;                                                              \
+        p.field = value;                                                       \
+        CHECK_INT_EQ(parse_parts(&p, &real, &d), code);                        \
+        CHECK_STR_HAS(d.msg, text);                                            \
     } while (0)
     BAD(version, 2, CAIRN_EUNSUPPORTED, "version 2");
     BAD(keytype, "ssh-rsa", CAIRN_EUNSUPPORTED, "'ssh-rsa'");
     BAD(pklen, 31, CAIRN_EPARSE, "not 32 bytes");
     BAD(ns, "", CAIRN_EPARSE, "namespace");
-    BAD(ns, "0123456789012345678901234567890123456789012345678901234567890"
-            "12345", CAIRN_EPARSE, "namespace");
+    BAD(ns,
+        "0123456789012345678901234567890123456789012345678901234567890"
+        "12345",
+        CAIRN_EPARSE, "namespace");
     BAD(reserved, "x", CAIRN_EPARSE, "reserved");
     BAD(hash, "md5", CAIRN_EUNSUPPORTED, "'md5'");
     BAD(sigtype, "rsa-sha2-512", CAIRN_EUNSUPPORTED, "rsa-sha2-512");
@@ -558,30 +566,33 @@ static void test_armor(void)
     struct cairn_buf b;
     char *big;
 
-#define ARMOR_BAD(text, code, want)                                           \
-    do {                                                                      \
-        cairn_diag_init(&d);                                                  \
-        CHECK_INT_EQ(cairn_sshsig_parse(text, strlen(text), &sig, &d), code); \
-        CHECK_STR_HAS(d.msg, want);                                           \
+#define ARMOR_BAD(text, code, want)                                            \
+    do {                                                                       \
+        cairn_diag_init(&d);                                                   \
+        CHECK_INT_EQ(cairn_sshsig_parse(text, strlen(text), &sig, &d), code);  \
+        CHECK_STR_HAS(d.msg, want);                                            \
     } while (0)
     ARMOR_BAD("", CAIRN_EPARSE, "does not start");
     ARMOR_BAD("-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----"
-              "\n", CAIRN_EPARSE, "does not start");
+              "\n",
+              CAIRN_EPARSE, "does not start");
     ARMOR_BAD(strchr(armored, '\n') + 1, CAIRN_EPARSE, "does not start");
     ARMOR_BAD("-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n", CAIRN_EPARSE,
               "no '-----END");
     ARMOR_BAD("-----BEGIN SSH SIGNATURE-----\n-----END SSH SIGNATURE-----\n",
               CAIRN_EPARSE, "base64");
     ARMOR_BAD("-----BEGIN SSH SIGNATURE-----\nU1NI U0lH\n"
-              "-----END SSH SIGNATURE-----\n", CAIRN_EPARSE, "base64");
+              "-----END SSH SIGNATURE-----\n",
+              CAIRN_EPARSE, "base64");
     {
         char *trail = cairn_xasprintf("%sextra\n", armored);
         ARMOR_BAD(trail, CAIRN_EPARSE, "after the end");
         free(trail);
     }
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_sshsig_parse("-----BEGIN SSH SIGNATURE-----\n\0", 31,
-                                    &sig, &d), CAIRN_EPARSE);
+    CHECK_INT_EQ(
+        cairn_sshsig_parse("-----BEGIN SSH SIGNATURE-----\n\0", 31, &sig, &d),
+        CAIRN_EPARSE);
     CHECK_STR_HAS(d.msg, "NUL");
     big = cairn_xmalloc(CAIRN_SSHSIG_MAX_ARMOR + 2);
     memset(big, 'A', CAIRN_SSHSIG_MAX_ARMOR + 1);
@@ -693,10 +704,10 @@ static void test_signers_errors(void)
     char line[512];
     char ecdsa_b64[256];
 
-#define E(fmt, want)                                                          \
-    do {                                                                      \
-        snprintf(line, sizeof(line), fmt, alice_b64);                         \
-        check_signers_error(line, CAIRN_EPARSE, want);                        \
+#define E(fmt, want)                                                           \
+    do {                                                                       \
+        snprintf(line, sizeof(line), fmt, alice_b64);                          \
+        check_signers_error(line, CAIRN_EPARSE, want);                         \
     } while (0)
     E("alice@x%.0s", "missing key");
     E("alice@x ssh-ed25519%.0s", "missing base64");
@@ -732,12 +743,12 @@ static void test_signers_errors(void)
         struct cairn_sshsig_signers *s = NULL;
         struct cairn_diag d;
         cairn_diag_init(&d);
-        CHECK_INT_EQ(cairn_sshsig_signers_parse("a\nb\nc\0d", 7, "nul", &s,
-                                                &d), CAIRN_EPARSE);
+        CHECK_INT_EQ(cairn_sshsig_signers_parse("a\nb\nc\0d", 7, "nul", &s, &d),
+                     CAIRN_EPARSE);
         CHECK_STR_HAS(d.msg, "nul:3: NUL byte");
         cairn_diag_init(&d);
-        CHECK_INT_EQ(cairn_sshsig_signers_load("/nonexistent/signers", &s,
-                                               &d), CAIRN_ENOENT);
+        CHECK_INT_EQ(cairn_sshsig_signers_load("/nonexistent/signers", &s, &d),
+                     CAIRN_ENOENT);
         CHECK_STR_HAS(d.msg, "/nonexistent/signers");
         CHECK(s == NULL);
     }

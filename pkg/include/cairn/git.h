@@ -22,10 +22,10 @@
 #ifndef CAIRN_GIT_H
 #define CAIRN_GIT_H
 
-#include <stddef.h>
-#include <stdint.h>
 #include "cairn/diag.h"
 #include "cairn/error.h"
+#include <stddef.h>
+#include <stdint.h>
 
 struct cairn_sshsig_signers;
 struct cairn_sshsig_result;
@@ -38,23 +38,23 @@ struct cairn_git_oid {
 };
 
 /* Default caps (cairn_git_limits fields left 0 take these). */
-#define CAIRN_GIT_MAX_FILE (4u << 20)     /* one blob */
-#define CAIRN_GIT_MAX_FILES 100000u       /* entries in one tree walk */
-#define CAIRN_GIT_MAX_TOTAL (256u << 20)  /* all blobs of one walk */
-#define CAIRN_GIT_MAX_DEPTH 64u           /* nested directories */
-#define CAIRN_GIT_MAX_FETCH (1ull << 31)  /* bytes received in one fetch */
-#define CAIRN_GIT_MAX_LOG 100000u         /* commits in one history walk */
+#define CAIRN_GIT_MAX_FILE (4u << 20)    /* one blob */
+#define CAIRN_GIT_MAX_FILES 100000u      /* entries in one tree walk */
+#define CAIRN_GIT_MAX_TOTAL (256u << 20) /* all blobs of one walk */
+#define CAIRN_GIT_MAX_DEPTH 64u          /* nested directories */
+#define CAIRN_GIT_MAX_FETCH (1ull << 31) /* bytes received in one fetch */
+#define CAIRN_GIT_MAX_LOG 100000u        /* commits in one history walk */
 
 struct cairn_git_opts {
-    const char *branch;        /* branch to follow; NULL = "main" */
+    const char *branch; /* branch to follow; NULL = "main" */
     /* ssh:// and scp-like URLs: private key file; NULL = ssh-agent. The
      * host key is checked by libgit2 against ~/.ssh/known_hosts. */
     const char *ssh_key;
-    const char *ssh_user;      /* NULL = user from the URL, else "git" */
+    const char *ssh_user; /* NULL = user from the URL, else "git" */
     /* https:// with authentication: user and password (or token). */
     const char *https_user;
     const char *https_password;
-    uint64_t max_fetch_bytes;  /* 0 = CAIRN_GIT_MAX_FETCH */
+    uint64_t max_fetch_bytes; /* 0 = CAIRN_GIT_MAX_FETCH */
 };
 
 struct cairn_git; /* opaque handle */
@@ -87,7 +87,8 @@ const char *cairn_git_branch(const struct cairn_git *g);
  * tip. CAIRN_ETOOBIG past max_fetch_bytes, CAIRN_ENOENT when the remote
  * has no such branch, CAIRN_EGIT (network, auth, protocol).
  */
-CAIRN_WUR int cairn_git_fetch(struct cairn_git *g, struct cairn_git_oid *tip_out,
+CAIRN_WUR int cairn_git_fetch(struct cairn_git *g,
+                              struct cairn_git_oid *tip_out,
                               struct cairn_diag *d);
 
 /*
@@ -112,32 +113,32 @@ CAIRN_WUR int cairn_git_is_ancestor(struct cairn_git *g,
 
 /* Caps on one tree walk; 0 fields take the CAIRN_GIT_MAX_* defaults. */
 struct cairn_git_limits {
-    size_t max_file;   /* bytes of one blob */
-    size_t max_files;  /* number of entries listed */
+    size_t max_file;    /* bytes of one blob */
+    size_t max_files;   /* number of entries listed */
     uint64_t max_total; /* bytes of all blobs together */
 };
 
 struct cairn_git_file {
-    char *path;               /* "dir/sub/name", '/'-separated, no leading / */
+    char *path; /* "dir/sub/name", '/'-separated, no leading / */
     struct cairn_git_oid blob;
-    unsigned mode;            /* 0100644 or 0100755 */
+    unsigned mode; /* 0100644 or 0100755 */
     size_t size;
-    uint8_t *data;            /* contents (NUL-terminated, not counted in
-                                 size); NULL when listed without content */
+    uint8_t *data; /* contents (NUL-terminated, not counted in
+                      size); NULL when listed without content */
 };
 
 /* Entries the walk left out: symlinks and submodules (gitlinks), which a
  * commit's files can't meaningfully follow without a checkout. */
 struct cairn_git_skip {
     char *path;
-    char *why;                /* "symlink", "submodule" */
+    char *why; /* "symlink", "submodule" */
 };
 
 struct cairn_git_tree {
     struct cairn_git_oid commit;
     struct cairn_git_file *files; /* sorted by path (strcmp) */
     size_t n;
-    uint64_t total;               /* sum of sizes */
+    uint64_t total; /* sum of sizes */
     struct cairn_git_skip *skipped;
     size_t nskipped;
 };
@@ -201,7 +202,8 @@ struct cairn_git_diff {
  * the empty tree (everything added). More than max changes (0 =
  * CAIRN_GIT_MAX_FILES): CAIRN_ETOOBIG. *out written only on success.
  */
-CAIRN_WUR int cairn_git_diff(struct cairn_git *g, const struct cairn_git_oid *from,
+CAIRN_WUR int cairn_git_diff(struct cairn_git *g,
+                             const struct cairn_git_oid *from,
                              const struct cairn_git_oid *to, size_t max,
                              struct cairn_git_diff **out, struct cairn_diag *d);
 void cairn_git_diff_free(struct cairn_git_diff *df); /* NULL ok */
@@ -211,8 +213,8 @@ void cairn_git_diff_free(struct cairn_git_diff *df); /* NULL ok */
 struct cairn_git_person {
     char *name;
     char *email;
-    int64_t time;     /* seconds since the epoch */
-    int tz_minutes;   /* offset from UTC as written in the commit */
+    int64_t time;   /* seconds since the epoch */
+    int tz_minutes; /* offset from UTC as written in the commit */
 };
 
 struct cairn_git_commit {
@@ -220,8 +222,8 @@ struct cairn_git_commit {
     struct cairn_git_oid tree;
     struct cairn_git_person author;
     struct cairn_git_person committer;
-    char *summary;    /* first paragraph, on one line */
-    char *message;    /* whole message */
+    char *summary; /* first paragraph, on one line */
+    char *message; /* whole message */
     struct cairn_git_oid *parents;
     size_t nparents;
     int has_signature; /* 1 when the commit carries a gpgsig header */
@@ -261,11 +263,10 @@ CAIRN_WUR int cairn_git_commit_raw(struct cairn_git *g,
  * is always filled (an unsigned commit is a result, not an error); the
  * return is 0, or CAIRN_ENOENT / CAIRN_EGIT when the commit can't be read.
  */
-CAIRN_WUR int cairn_git_verify_commit(struct cairn_git *g,
-                                      const struct cairn_git_oid *id,
-                                      const struct cairn_sshsig_signers *signers,
-                                      struct cairn_sshsig_result *res,
-                                      struct cairn_diag *d);
+CAIRN_WUR int
+cairn_git_verify_commit(struct cairn_git *g, const struct cairn_git_oid *id,
+                        const struct cairn_sshsig_signers *signers,
+                        struct cairn_sshsig_result *res, struct cairn_diag *d);
 
 /* ---- history -------------------------------------------------------- */
 

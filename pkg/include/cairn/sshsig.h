@@ -14,11 +14,11 @@
 #ifndef CAIRN_SSHSIG_H
 #define CAIRN_SSHSIG_H
 
-#include <stddef.h>
-#include <stdint.h>
 #include "cairn/diag.h"
 #include "cairn/error.h"
 #include "cairn/keys.h"
+#include <stddef.h>
+#include <stdint.h>
 
 #define CAIRN_SSHSIG_NS_GIT "git"
 /* Armored signatures longer than this are refused (an Ed25519 one is
@@ -39,7 +39,7 @@ enum cairn_sshsig_hash {
 
 /* A parsed signature. */
 struct cairn_sshsig {
-    struct cairn_pubkey key;                /* signer (comment empty) */
+    struct cairn_pubkey key;                 /* signer (comment empty) */
     char ns[CAIRN_SSHSIG_MAX_NAMESPACE + 1]; /* namespace, e.g. "git" */
     enum cairn_sshsig_hash hash;
     uint8_t sig[CAIRN_ED25519_SIG_LEN];
@@ -85,10 +85,10 @@ struct cairn_sshsig_signer {
 };
 
 struct cairn_sshsig_signers {
-    char *source;                   /* name used in messages */
-    struct cairn_sshsig_signer *v;  /* in file order */
+    char *source;                  /* name used in messages */
+    struct cairn_sshsig_signer *v; /* in file order */
     size_t n;
-    char **warnings;                /* "file:line: ... skipped" lines */
+    char **warnings; /* "file:line: ... skipped" lines */
     size_t nwarnings;
 };
 
@@ -134,7 +134,7 @@ enum cairn_sshsig_status {
 
 struct cairn_sshsig_result {
     enum cairn_sshsig_status status;
-    char keyid[CAIRN_KEYID_LEN + 1];         /* cairn key id, "" if none */
+    char keyid[CAIRN_KEYID_LEN + 1];           /* cairn key id, "" if none */
     char fingerprint[CAIRN_SSHSIG_FP_LEN + 1]; /* "SHA256:...", "" if none */
     char principal[256]; /* principals of the matching allowed_signers
                             line (VERIFIED, KEY_NOT_ALLOWED), else "" */
