@@ -14,6 +14,7 @@
 #include "cairn/encoding.h"
 #include "cairn/hash.h"
 #include "cairn/mem.h"
+#include "keys_internal.h"
 
 #define ARMOR_BEGIN "-----BEGIN SSH SIGNATURE-----"
 #define ARMOR_END "-----END SSH SIGNATURE-----"
@@ -647,6 +648,10 @@ static int decode_key(struct sp *p, const char *b64, struct cairn_pubkey *k)
     free(blob);
     if (rc)
         return perr(p, "%s", kd.msg);
+    /* Small-order points verify forged signatures in lax verifiers; say so
+     * here rather than fail every signature later. */
+    if (!cairn__ed25519_pk_valid(pk))
+        return perr(p, "key is not a valid Ed25519 public key");
     pubkey_init(k, pk);
     return 0;
 }

@@ -733,6 +733,18 @@ static void test_signers_errors(void)
     snprintf(line, sizeof(line), "e@x ssh-ed25519 %s", ecdsa_b64);
     check_signers_error(line, CAIRN_EPARSE, "ecdsa-sha2-nistp256");
     {
+        /* the identity point: 32 bytes 01 00 .. 00 */
+        struct blob k = {.n = 0};
+        uint8_t ident[32] = {1};
+        char *b64;
+        put_str(&k, "ssh-ed25519", 11);
+        put_str(&k, ident, 32);
+        b64 = cairn_base64_encode(k.b, k.n);
+        snprintf(line, sizeof(line), "id@x ssh-ed25519 %s", b64);
+        check_signers_error(line, CAIRN_EPARSE, "not a valid Ed25519");
+        free(b64);
+    }
+    {
         char *long_line = cairn_xmalloc(CAIRN_SSHSIG_MAX_LINE + 2);
         memset(long_line, 'a', CAIRN_SSHSIG_MAX_LINE + 1);
         long_line[CAIRN_SSHSIG_MAX_LINE + 1] = '\0';
