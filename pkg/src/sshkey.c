@@ -317,6 +317,9 @@ int cairn_pubkey_load(const char *path, struct cairn_pubkey *out, struct cairn_d
     *end = '\0';
     if (memchr(text, '\0', (size_t)(end - text)))
         rc = cairn_diag_set(&local, CAIRN_EPARSE, "NUL byte in a public key file");
+    else if (strncmp(text, "-----BEGIN", 10) == 0)
+        rc = cairn_diag_set(&local, CAIRN_EPARSE,
+                            "this is a private key file; pass the public key (.pub) file");
     else if (strchr(text, '\n'))
         rc = cairn_diag_set(&local, CAIRN_EPARSE,
                             "more than one line (a .pub file holds one key)");
