@@ -502,7 +502,7 @@ static int parse_seckey_text(const char *text, size_t n, struct cairn_seckey *k,
 {
     uint8_t *bin = NULL, pk[CAIRN_ED25519_PK_LEN];
     size_t bin_len = 0;
-    struct rd priv;
+    struct rd priv = {NULL, 0};
     int rc;
 
     rc = unarmor(text, n, &bin, &bin_len, d);
