@@ -2,11 +2,14 @@
  * Artifact download. See download.h for the contract and
  * docs/internals/download.md for the design.
  *
- * Threads: the loop receives bytes from httpc into 1 MiB buffers; full
- * buffers go, in order, to one job at a time on the libuv thread pool,
- * which writes, hashes and starts write-back. Everything the jobs touch
- * (fd, hash, written) belongs to the job while one is running and to the
- * loop otherwise; uv_queue_work's after-callback orders the hand-over.
+ * Threads: the loop receives bytes from httpc into 1 MiB buffers. Full
+ * buffers pass, in order, through two stages on the libuv thread pool that
+ * run in parallel: one hashes, one writes and starts write-back (both only
+ * read the buffer). A buffer is free again when both are done with it. The
+ * hash state belongs to the hash stage, fd and `written` to the write
+ * stage, while a job of that stage runs, and to the loop otherwise;
+ * uv_queue_work's after-callback orders each hand-over. Other jobs
+ * (prepare, discard, finalize) run only while both stages are idle.
  */
 #include "download.h"
 
@@ -27,9 +30,8 @@
 #include "cairn/log.h"
 #include "cairn/mem.h"
 
-#define NBUF 4
+#define NBUF 8
 #define BUF_SIZE (1u << 20)
-#define WRITEBACK_LAG (16ull * BUF_SIZE) /* dirty data allowed behind */
 #define RECV_BUFFER (512L * 1024)
 #define MSG_MAX 512
 #define MAX_DELAY_MS 30000u
@@ -48,13 +50,15 @@ struct chunk {
     uint64_t off;
     int restart; /* truncate the partial and restart the hash first */
     int src;     /* URL index the bytes came from */
+    int hashed, written;
     struct chunk *next;
 };
 
 struct cairn_download {
     struct cairn_httpc *c;
     uv_loop_t *loop;
-    uv_work_t work;
+    uv_work_t work;  /* write stage and the other jobs */
+    uv_work_t hwork; /* hash stage */
     uv_timer_t timer;
     enum state st;
     cairn_download_cb cb;
@@ -73,17 +77,18 @@ struct cairn_download {
     char *dl_dir, *blob_dir, *partial, *blob;
     /* owned by the running job, else by the loop */
     enum job job;
-    struct chunk *job_chunk;
+    struct chunk *job_chunk, *hash_chunk;
     int fd;
     struct cairn_sha256 *h;
-    uint64_t written;
+    uint64_t written, hashed;
     int job_err;
     char job_msg[MSG_MAX];
     int present;
     /* loop side */
-    int busy;
+    int busy, hbusy;
     struct chunk bufs[NBUF];
     struct chunk *free_list, *fill, *qhead, *qtail;
+    struct chunk *wnext, *hnext; /* next in the queue for each stage */
     unsigned nfree;
     struct cairn_httpc_req *req;
     int paused;
@@ -111,6 +116,13 @@ struct cairn_download {
 static void begin_attempt(struct cairn_download *dl);
 static void attempt_over(struct cairn_download *dl);
 static void kick(struct cairn_download *dl);
+static void after_hash(uv_work_t *w, int status);
+
+/* Both stages idle and nothing left to write (or an I/O error). */
+static int drained(const struct cairn_download *dl)
+{
+    return !dl->busy && !dl->hbusy && (dl->io_err || !dl->qhead);
+}
 
 /* ---- paths and small helpers -------------------------------------------- */
 
@@ -274,7 +286,7 @@ static int rehash(struct cairn_download *dl, uint64_t len)
 {
     uint8_t *buf = cairn_xmalloc(BUF_SIZE);
     uint64_t off = 0;
-    ssize_t n;
+    ssize_t n = 0;
 
     cairn_sha256_reset(dl->h);
     posix_fadvise(dl->fd, 0, (off_t)len, POSIX_FADV_SEQUENTIAL);
@@ -293,7 +305,7 @@ static int rehash(struct cairn_download *dl, uint64_t len)
         return job_fail(dl, CAIRN_EIO, "read");
     if (off < len && ftruncate(dl->fd, (off_t)off) != 0)
         return job_fail(dl, CAIRN_EIO, "ftruncate");
-    dl->written = off;
+    dl->written = dl->hashed = off;
     return 0;
 }
 
@@ -345,7 +357,6 @@ static void job_write(struct cairn_download *dl, struct chunk *ch)
             job_fail(dl, CAIRN_EIO, "ftruncate");
             return;
         }
-        cairn_sha256_reset(dl->h);
         dl->written = 0;
     }
     if (ch->off != dl->written) {
@@ -356,15 +367,26 @@ static void job_write(struct cairn_download *dl, struct chunk *ch)
     }
     if (ch->len == 0 || write_all(dl, ch->data, ch->len, ch->off) != 0)
         return;
-    cairn_sha256_update(dl->h, ch->data, ch->len);
     dl->written += ch->len;
-    /* Start write-back now so the final fsync finds little to do, and wait
-     * for the range WRITEBACK_LAG behind to bound dirty memory. */
+    /* Start write-back now, so that the final fsync finds little to do.
+     * Only a hint: waiting here for older ranges (to bound dirty memory)
+     * measured slower on a busy disk, and the kernel's dirty limits bound
+     * it anyway. */
     sync_file_range(dl->fd, (off_t)ch->off, (off_t)ch->len, SYNC_FILE_RANGE_WRITE);
-    if (ch->off >= WRITEBACK_LAG)
-        sync_file_range(dl->fd, (off_t)(ch->off - WRITEBACK_LAG), (off_t)ch->len,
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
+/* The hash stage: in order, in parallel with the write stage. */
+static void hash_cb(uv_work_t *w)
+{
+    struct cairn_download *dl = cairn_container_of(w, struct cairn_download, hwork);
+    struct chunk *ch = dl->hash_chunk;
+
+    if (ch->restart) {
+        cairn_sha256_reset(dl->h);
+        dl->hashed = 0;
+    }
+    cairn_sha256_update(dl->h, ch->data, ch->len);
+    dl->hashed += ch->len;
 }
 
 static void job_discard(struct cairn_download *dl)
@@ -373,7 +395,7 @@ static void job_discard(struct cairn_download *dl)
         job_fail(dl, CAIRN_EIO, "unlink");
     close_partial(dl);
     cairn_sha256_reset(dl->h);
-    dl->written = 0;
+    dl->written = dl->hashed = 0;
 }
 
 static void job_finalize(struct cairn_download *dl)
@@ -382,7 +404,8 @@ static void job_finalize(struct cairn_download *dl)
     char hex[CAIRN_SHA256_HEX_LEN + 1];
     struct stat st;
 
-    if (fstat(dl->fd, &st) != 0 || (uint64_t)st.st_size != dl->size) {
+    if (fstat(dl->fd, &st) != 0 || (uint64_t)st.st_size != dl->size ||
+        dl->hashed != dl->size) {
         dl->job_err = CAIRN_ESIZE;
         setmsg(dl->job_msg, "%s is %jd bytes, signed size %" PRIu64, dl->partial,
                (intmax_t)st.st_size, dl->size);
@@ -649,6 +672,7 @@ static struct chunk *take_buffer(struct cairn_download *dl)
     ch->off = dl->recv_off;
     ch->restart = dl->restart_pending;
     ch->src = (int)dl->url_i;
+    ch->hashed = ch->written = 0;
     dl->restart_pending = 0;
     return ch;
 }
@@ -671,6 +695,10 @@ static void queue_fill(struct cairn_download *dl)
     else
         dl->qhead = ch;
     dl->qtail = ch;
+    if (!dl->hnext)
+        dl->hnext = ch;
+    if (!dl->wnext)
+        dl->wnext = ch;
 }
 
 static int on_data(struct cairn_httpc_req *r, const void *data, size_t n, void *arg)
@@ -726,7 +754,7 @@ static void on_req_done(struct cairn_httpc_req *r, const struct cairn_httpc_resu
                  PRIu64 " bytes", dl->urls[dl->url_i], dl->recv_off, dl->expect_end);
     queue_fill(dl);
     kick(dl);
-    if (!dl->busy)
+    if (drained(dl))
         attempt_over(dl);
 }
 
@@ -795,28 +823,58 @@ static void attempt_over(struct cairn_download *dl)
 
 /* ---- job completions ------------------------------------------------------- */
 
-/* Start the next queued chunk, if no job runs. */
+/* Start each stage on its next chunk, if it is idle. */
 static void kick(struct cairn_download *dl)
 {
     struct chunk *ch;
 
-    while (dl->io_err && (ch = dl->qhead) != NULL) {
-        /* Disk trouble ends the download: drop what is queued. */
+    if (dl->io_err)
+        return; /* the download ends once both stages are idle */
+    if (!dl->hbusy && (ch = dl->hnext) != NULL) {
+        dl->hnext = ch->next;
+        dl->hash_chunk = ch;
+        dl->hbusy = 1;
+        uv_queue_work(dl->loop, &dl->hwork, hash_cb, after_hash);
+    }
+    if (!dl->busy && (ch = dl->wnext) != NULL) {
+        dl->wnext = ch->next;
+        dl->job_chunk = ch;
+        run_job(dl, J_WRITE);
+    }
+}
+
+/* Give back the buffers both stages are done with, start more work,
+ * release a paused transfer, and end the attempt once all is on disk. */
+static void chunks_moved(struct cairn_download *dl)
+{
+    struct chunk *ch;
+
+    while ((ch = dl->qhead) != NULL && ch->hashed && ch->written) {
         dl->qhead = ch->next;
+        if (!dl->qhead)
+            dl->qtail = NULL;
         ch->next = dl->free_list;
         dl->free_list = ch;
         dl->nfree++;
     }
-    ch = dl->qhead;
-    if (!ch)
-        dl->qtail = NULL;
-    if (dl->busy || !ch)
-        return;
-    dl->qhead = ch->next;
-    if (!dl->qhead)
-        dl->qtail = NULL;
-    dl->job_chunk = ch;
-    run_job(dl, J_WRITE);
+    kick(dl);
+    if (dl->paused && dl->req && !dl->io_err && dl->nfree) {
+        dl->paused = 0;
+        cairn_httpc_resume(dl->req);
+    }
+    if (!dl->req && drained(dl))
+        attempt_over(dl);
+}
+
+static void after_hash(uv_work_t *w, int status)
+{
+    struct cairn_download *dl = cairn_container_of(w, struct cairn_download, hwork);
+
+    (void)status;
+    dl->hbusy = 0;
+    dl->hash_chunk->hashed = 1;
+    dl->hash_chunk = NULL;
+    chunks_moved(dl);
 }
 
 static void write_done(struct cairn_download *dl)
@@ -824,26 +882,19 @@ static void write_done(struct cairn_download *dl)
     struct chunk *ch = dl->job_chunk;
 
     dl->job_chunk = NULL;
+    ch->written = 1;
     if (ch->restart || ch->off == 0)
         dl->src = ch->src;
     else if (dl->src != ch->src)
         dl->src = SRC_MIXED;
-    ch->next = dl->free_list;
-    dl->free_list = ch;
-    dl->nfree++;
     if (dl->job_err && !dl->io_err) {
+        /* Disk trouble ends the download: stop the request. */
         dl->io_err = dl->job_err;
         setmsg(dl->io_msg, "%s", dl->job_msg);
         if (dl->req)
             cairn_httpc_cancel(dl->req);
     }
-    kick(dl);
-    if (dl->paused && dl->req && !dl->io_err) {
-        dl->paused = 0;
-        cairn_httpc_resume(dl->req);
-    }
-    if (!dl->busy && !dl->req)
-        attempt_over(dl);
+    chunks_moved(dl);
 }
 
 static void prepare_done(struct cairn_download *dl)
