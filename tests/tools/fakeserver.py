@@ -13,6 +13,7 @@ Routes
       ignore_range=1  answer 200 with the whole file even to a Range request
       bad_cr=1        206 whose Content-Range starts one byte late
       extra=M         M junk bytes after the file (Content-Length covers them)
+      extra_gap=S     pause S seconds between the file and the extra bytes
       nolen=1         no Content-Length; the body ends when the server closes
       cuts=a,b,...    the k-th request with this exact path+query stops after
                       absolute offset cuts[k] and drops the connection
@@ -166,9 +167,16 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
+        if q.get("extra_gap") and "extra" in q:
+            # The file's bytes first, alone, then the junk.
+            split = end + 1 - start
+            self.send_body(body[:split], start, q, final=False)
+            time.sleep(float(q["extra_gap"]))
+            self.send_body(body[split:], end + 1, q)
+            return
         self.send_body(body, start, q)
 
-    def send_body(self, body, start, q):
+    def send_body(self, body, start, q, final=True):
         limit = len(body)
         cuts = [int(x) for x in q["cuts"].split(",")] if "cuts" in q else []
         if cuts:
@@ -189,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             return
-        if limit < len(body):
+        if final and limit < len(body):
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
