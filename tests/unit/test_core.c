@@ -1,4 +1,5 @@
 #include "cairn/diag.h"
+#include "cairn/embedded.h"
 #include "cairn/error.h"
 #include "cairn/log.h"
 #include "cairn/mem.h"
@@ -78,6 +79,17 @@ static void test_log_level(void)
     CHECK_INT_EQ(cairn_log_parse_level("loud", &lvl), CAIRN_EINVAL);
 }
 
+static void test_embedded_schemas(void)
+{
+    size_t len = 0;
+    const char *s = cairn_embedded_get("site.schema.json", &len);
+
+    REQUIRE(s != NULL);
+    CHECK(len == strlen(s));
+    CHECK_STR_HAS(s, "\"const\": \"Site\"");
+    CHECK(cairn_embedded_get("nope.json", NULL) == NULL);
+}
+
 int main(void)
 {
     RUN(test_strerror);
@@ -86,5 +98,6 @@ int main(void)
     RUN(test_buf_cap);
     RUN(test_xasprintf);
     RUN(test_log_level);
+    RUN(test_embedded_schemas);
     return test_done();
 }
