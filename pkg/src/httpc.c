@@ -877,19 +877,12 @@ static int validate_request(const struct cairn_httpc_request *rq,
     return check_url(rq->url, d);
 }
 
-int cairn_httpc_start(struct cairn_httpc *c, const struct cairn_httpc_request *rq,
-                      cairn_httpc_done_cb done, void *arg,
-                      struct cairn_httpc_req **out, struct cairn_diag *d)
+static struct cairn_httpc_req *req_new(struct cairn_httpc *c,
+                                       const struct cairn_httpc_request *rq,
+                                       cairn_httpc_done_cb done, void *arg)
 {
-    struct cairn_httpc_req *r;
-    int rc;
+    struct cairn_httpc_req *r = cairn_xcalloc(1, sizeof(*r));
 
-    if (!c || c->closing)
-        return cairn_diag_set(d, CAIRN_ESTATE, "httpc: client is closing");
-    rc = validate_request(rq, done, d);
-    if (rc)
-        return rc;
-    r = cairn_xcalloc(1, sizeof(*r));
     r->c = c;
     r->method = cairn_xstrdup(rq->method ? rq->method : "GET");
     r->url = cairn_xstrdup(rq->url);
@@ -903,6 +896,22 @@ int cairn_httpc_start(struct cairn_httpc *c, const struct cairn_httpc_request *r
         r->max_body = MEM_BODY_DEFAULT;
     cairn_buf_init(&r->body, r->on_data ? ERR_BODY_MAX : (size_t)r->max_body);
     r->h.content_length = -1;
+    return r;
+}
+
+int cairn_httpc_start(struct cairn_httpc *c, const struct cairn_httpc_request *rq,
+                      cairn_httpc_done_cb done, void *arg,
+                      struct cairn_httpc_req **out, struct cairn_diag *d)
+{
+    struct cairn_httpc_req *r;
+    int rc;
+
+    if (!c || c->closing)
+        return cairn_diag_set(d, CAIRN_ESTATE, "httpc: client is closing");
+    rc = validate_request(rq, done, d);
+    if (rc)
+        return rc;
+    r = req_new(c, rq, done, arg);
     r->easy = curl_easy_init();
     if (!r->easy) {
         rc = cairn_diag_set(d, CAIRN_ENET, "httpc: curl_easy_init failed");
