@@ -1,0 +1,1 @@
+/* placeholder */ typedef int xray_placeholder_http;
