@@ -186,11 +186,11 @@ void xray_pii_box(uint32_t w, uint32_t h, struct xray_box *box, double *sigma)
     *sigma = 5.0 * s;
 }
 
-void xray_anon_blur(struct xray_image *im)
+void xray_anon_blur(struct xray_image *im, double sigma)
 {
     struct xray_box box;
-    double sigma;
+    double scaled;
 
-    xray_pii_box(im->w, im->h, &box, &sigma);
-    xray_image_blur_box(im, &box, sigma);
+    xray_pii_box(im->w, im->h, &box, &scaled);
+    xray_image_blur_box(im, &box, scaled / 5.0 * sigma);
 }

@@ -48,7 +48,8 @@ void xray_study_id(uint64_t pid, char out[9]);
  * image is smaller than the box. */
 void xray_pii_box(uint32_t w, uint32_t h, struct xray_box *box, double *sigma);
 
-/* Blur the PII box of im in place. */
-void xray_anon_blur(struct xray_image *im);
+/* Blur the PII box of im in place with standard deviation `sigma` at full
+ * scale (the pattern's is 5; scaled with the box on small images). */
+void xray_anon_blur(struct xray_image *im, double sigma);
 
 #endif

@@ -54,12 +54,34 @@ static void taps_free(struct taps *t)
     free(t->w);
 }
 
-/* Sample of channel ch at (x, y) as float 0..255; gray images replicate. */
-static float sample(const struct xray_image *im, uint32_t x, uint32_t y, uint32_t ch)
+/* Horizontal pass of one source row into out_w RGB floats. Gray sources
+ * replicate their one channel. */
+static void hpass_row(const struct xray_image *im, uint32_t y, const struct taps *tx,
+                      uint32_t out_w, float *r)
 {
-    const uint8_t *p = im->px + ((size_t)y * im->w + x) * im->c;
+    const uint8_t *row = im->px + (size_t)y * im->w * im->c;
 
-    return im->c == 1 ? p[0] : p[ch];
+    for (uint32_t x = 0; x < out_w; x++, r += 3) {
+        const float *w = tx->w + (size_t)x * tx->n;
+        const uint8_t *p = row + (size_t)tx->first[x] * im->c;
+        uint32_t n = im->w - tx->first[x] < tx->n ? im->w - tx->first[x] : tx->n;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
+
+        if (im->c == 3) {
+            for (uint32_t k = 0; k < n; k++, p += 3) {
+                a0 += w[k] * p[0];
+                a1 += w[k] * p[1];
+                a2 += w[k] * p[2];
+            }
+        } else {
+            for (uint32_t k = 0; k < n; k++)
+                a0 += w[k] * p[k];
+            a1 = a2 = a0;
+        }
+        r[0] = a0;
+        r[1] = a1;
+        r[2] = a2;
+    }
 }
 
 void xray_image_to_input(const struct xray_image *im, uint32_t out_w, uint32_t out_h,
@@ -71,17 +93,8 @@ void xray_image_to_input(const struct xray_image *im, uint32_t out_w, uint32_t o
     taps_init(&tx, im->w, out_w);
     taps_init(&ty, im->h, out_h);
     /* Horizontal pass into rows[h][out_w][3], then vertical into out. */
-    for (uint32_t y = 0; y < im->h; y++) {
-        for (uint32_t x = 0; x < out_w; x++) {
-            const float *w = tx.w + (size_t)x * tx.n;
-            float *r = rows + ((size_t)y * out_w + x) * 3;
-
-            r[0] = r[1] = r[2] = 0.0f;
-            for (uint32_t k = 0; k < tx.n && tx.first[x] + k < im->w; k++)
-                for (uint32_t ch = 0; ch < 3; ch++)
-                    r[ch] += w[k] * sample(im, tx.first[x] + k, y, ch);
-        }
-    }
+    for (uint32_t y = 0; y < im->h; y++)
+        hpass_row(im, y, &tx, out_w, rows + (size_t)y * out_w * 3);
     for (uint32_t y = 0; y < out_h; y++) {
         const float *w = ty.w + (size_t)y * ty.n;
 

@@ -303,3 +303,39 @@ int xray_has_suffix(const char *s, const char *suffix)
 
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
+
+int xray_text_ok(const char *s)
+{
+    const uint8_t *p = (const uint8_t *)s;
+
+    while (*p) {
+        uint32_t cp;
+        int n;
+
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        if ((*p & 0xe0) == 0xc0)
+            n = 1, cp = *p & 0x1f;
+        else if ((*p & 0xf0) == 0xe0)
+            n = 2, cp = *p & 0x0f;
+        else if ((*p & 0xf8) == 0xf0)
+            n = 3, cp = *p & 0x07;
+        else
+            return 0;
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}

@@ -55,6 +55,9 @@ double xray_rng_range(struct xray_rng *r, double lo, double hi);
 uint32_t xray_rng_below(struct xray_rng *r, uint32_t n);  /* [0,n) */
 double xray_rng_normal(struct xray_rng *r);               /* N(0,1) */
 
+/* True when s is valid UTF-8 without control characters (C0, DEL). */
+int xray_text_ok(const char *s);
+
 /* True when s ends with suffix (case-insensitive). */
 int xray_has_suffix(const char *s, const char *suffix);
 
