@@ -128,14 +128,19 @@ int xray_name_parse(const char *name, struct xray_study_name *out, struct cairn_
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == '/' || name[i] == 0x7f)
             return cairn_diag_set(d, CAIRN_EPARSE, "name has a control character or '/'");
+    for (size_t i = 0, n = 0; i <= len; i++) {
+        if (name[i] == '_')
+            n++;
+        if (i == len && n != 4)
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "expected 5 '_'-separated fields "
+                                  "<prefix>_<name>_<id>_<birth>_<date>.<ext>, found %zu",
+                                  n + 1);
+    }
     for (;; idx++) {
         const char *us = strchr(s, '_');
         size_t n = us ? (size_t)(us - s) : strlen(s);
 
-        if (idx > 4 || (!us && idx < 4))
-            return cairn_diag_set(d, CAIRN_EPARSE,
-                                  "expected 5 '_'-separated fields "
-                                  "<prefix>_<name>_<id>_<birth>_<date>.<ext>");
         err = check_field(idx, s, n, &o, d);
         if (err)
             return err;

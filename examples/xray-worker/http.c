@@ -194,7 +194,7 @@ static int is_tchar(int ch)
 /* The request line, tokenized in place: "METHOD SP target SP HTTP/1.x". */
 static int parse_request_line(struct xray_http_exchange *c, char *line)
 {
-    char *sp1 = strchr(line, ' '), *sp2, *q;
+    char *sp1 = strchr(line, ' '), *sp2, *q, *v;
 
     if (!sp1 || sp1 == line || sp1 - line > 16)
         return 400;
@@ -209,9 +209,11 @@ static int parse_request_line(struct xray_http_exchange *c, char *line)
     for (char *p = sp1 + 1; *p; p++)
         if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
             return 400;
-    if (strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+    v = sp2 + 1;
+    if (strncmp(v, "HTTP/", 5) != 0 || !isdigit((unsigned char)v[5]) || v[6] != '.' ||
+        !isdigit((unsigned char)v[7]) || v[8] != '\0')
         return 400;
-    if (strcmp(sp2 + 1, "HTTP/1.1") != 0 && strcmp(sp2 + 1, "HTTP/1.0") != 0)
+    if (strcmp(v, "HTTP/1.1") != 0 && strcmp(v, "HTTP/1.0") != 0)
         return 505;
     c->req.method = line;
     c->req.path = sp1 + 1;

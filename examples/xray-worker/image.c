@@ -264,7 +264,8 @@ static int png_decode(const void *buf, size_t len, const struct xray_decode_limi
         goto out;
     }
     png_set_benign_errors(png, 0);
-    png_set_user_limits(png, lim->max_side, lim->max_side);
+    /* Dimensions are checked by check_dims() below, before any pixel
+     * memory exists, so that every format reports them the same way. */
     png_set_chunk_malloc_max(png, PNG_MAX_CHUNK);
     png_set_chunk_cache_max(png, 256);
     png_set_read_fn(png, c, png_read_mem);

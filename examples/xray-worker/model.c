@@ -249,12 +249,14 @@ static int check_envelope(const uint8_t *b, size_t len, struct cairn_diag *d)
     uint32_t fmt, hlen;
     uint64_t wlen;
 
+    /* A short file that starts like a model is a truncated model; one that
+     * does not is something else altogether. */
+    if (len > 0 && memcmp(b + OFF_MAGIC, XRAY_MODEL_MAGIC, len < 8 ? len : 8) != 0)
+        return cairn_diag_set(d, CAIRN_EPARSE, "not an xray model file (bad magic)");
     if (len < XRAY_MODEL_FIXED_HEADER)
         return cairn_diag_set(d, CAIRN_ESIZE,
                               "truncated: %zu bytes, a model header alone is %d bytes",
                               len, XRAY_MODEL_FIXED_HEADER);
-    if (memcmp(b + OFF_MAGIC, XRAY_MODEL_MAGIC, 8) != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "not an xray model file (bad magic)");
     fmt = rd32(b + OFF_FORMAT);
     if (fmt != XRAY_MODEL_FORMAT)
         return cairn_diag_set(d, CAIRN_EUNSUPPORTED,
@@ -390,10 +392,13 @@ int xray_model_load(const char *path, struct xray_model **out, struct cairn_diag
     int err;
 
     err = xray_read_file(path, XRAY_MODEL_MAX_BYTES, &buf, &len, d);
-    if (!err)
+    if (err) {
+        cairn_diag_prefix(d, "model");
+    } else {
         err = xray_model_parse(buf, len, out, d);
-    if (err)
-        cairn_diag_prefix(d, "model %s", path);
+        if (err)
+            cairn_diag_prefix(d, "model %s", path);
+    }
     free(buf);
     return err;
 }

@@ -170,6 +170,8 @@ static void test_refuse_damaged(void)
 
     expect_refused(b, 0, CAIRN_ESIZE, "truncated: 0 bytes");
     expect_refused(b, 100, CAIRN_ESIZE, "truncated: 100 bytes");
+    expect_refused(b, 5, CAIRN_ESIZE, "truncated: 5 bytes");
+    expect_refused("PK\3\4", 4, CAIRN_EPARSE, "bad magic");
     expect_refused(b, len - 1, CAIRN_ESIZE, "truncated");
     memcpy(c, b, len);
     c[len] = 0;
@@ -246,7 +248,7 @@ static void test_load_errors(void)
 
     cairn_diag_init(&d);
     CHECK_INT_EQ(xray_model_load("/nonexistent/model.bin", &m, &d), CAIRN_ENOENT);
-    CHECK_STR_HAS(cairn_diag_msg(&d), "model /nonexistent/model.bin");
+    CHECK_STR_HAS(cairn_diag_msg(&d), "model: /nonexistent/model.bin: No such file");
     CHECK(m == NULL);
 }
 
