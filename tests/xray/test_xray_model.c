@@ -171,7 +171,7 @@ static void test_refuse_damaged(void)
     expect_refused(b, 0, CAIRN_ESIZE, "truncated: 0 bytes");
     expect_refused(b, 100, CAIRN_ESIZE, "truncated: 100 bytes");
     expect_refused(b, 5, CAIRN_ESIZE, "truncated: 5 bytes");
-    expect_refused("PK\3\4", 4, CAIRN_EPARSE, "bad magic");
+    expect_refused((const uint8_t *)"PK\3\4", 4, CAIRN_EPARSE, "bad magic");
     expect_refused(b, len - 1, CAIRN_ESIZE, "truncated");
     memcpy(c, b, len);
     c[len] = 0;
