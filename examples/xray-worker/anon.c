@@ -67,46 +67,54 @@ static int parse_last(const char *s, size_t n, struct xray_study_name *o,
     int ok = 0;
 
     if (!dot || !is_date(s, stem < 10 ? stem : 10))
-        return cairn_diag_set(d, CAIRN_EPARSE, "field 5 (study date) is not YYYY-MM-DD.<ext>");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "field 5 (study date) is not YYYY-MM-DD.<ext>");
     if (stem == 20 && memcmp(s + 10, "-processed", 10) == 0)
         o->processed = 1;
     else if (stem != 10)
-        return cairn_diag_set(d, CAIRN_EPARSE, "field 5 (study date) has extra text");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "field 5 (study date) has extra text");
     for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
         if (ext == strlen(exts[i]) && strncasecmp(dot + 1, exts[i], ext) == 0)
             ok = 1;
     if (!ok)
-        return cairn_diag_set(d, CAIRN_EPARSE, "extension is not .jpeg, .jpg or .png");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "extension is not .jpeg, .jpg or .png");
     memcpy(o->date, s, 10);
     memcpy(o->ext, dot + 1, ext);
     return 0;
 }
 
-static int check_field(size_t idx, const char *s, size_t n, struct xray_study_name *o,
-                       struct cairn_diag *d)
+static int check_field(size_t idx, const char *s, size_t n,
+                       struct xray_study_name *o, struct cairn_diag *d)
 {
     switch (idx) {
     case 0:
         if (n == 0 || n >= sizeof(o->prefix))
-            return cairn_diag_set(d, CAIRN_EPARSE, "field 1 (prefix) length %zu", n);
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "field 1 (prefix) length %zu", n);
         for (size_t i = 0; i < n; i++)
             if (!isalnum((unsigned char)s[i]) && s[i] != '-')
-                return cairn_diag_set(d, CAIRN_EPARSE, "field 1 (prefix) has '%c'", s[i]);
+                return cairn_diag_set(d, CAIRN_EPARSE,
+                                      "field 1 (prefix) has '%c'", s[i]);
         memcpy(o->prefix, s, n);
         return 0;
     case 1:
         if (n == 0 || n >= sizeof(o->patient))
-            return cairn_diag_set(d, CAIRN_EPARSE, "field 2 (patient name) length %zu", n);
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "field 2 (patient name) length %zu", n);
         memcpy(o->patient, s, n);
         return 0;
     case 2:
         if (parse_pid(s, n, &o->pid) != 0)
-            return cairn_diag_set(d, CAIRN_EPARSE,
-                                  "field 3 (patient id) is not a number below 2^64");
+            return cairn_diag_set(
+                d, CAIRN_EPARSE,
+                "field 3 (patient id) is not a number below 2^64");
         return 0;
     case 3:
         if (!is_date(s, n))
-            return cairn_diag_set(d, CAIRN_EPARSE, "field 4 (birth date) is not YYYY-MM-DD");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "field 4 (birth date) is not YYYY-MM-DD");
         memcpy(o->dob, s, 10);
         return 0;
     default:
@@ -114,7 +122,8 @@ static int check_field(size_t idx, const char *s, size_t n, struct xray_study_na
     }
 }
 
-int xray_name_parse(const char *name, struct xray_study_name *out, struct cairn_diag *d)
+int xray_name_parse(const char *name, struct xray_study_name *out,
+                    struct cairn_diag *d)
 {
     struct xray_study_name o;
     const char *s = name;
@@ -123,19 +132,22 @@ int xray_name_parse(const char *name, struct xray_study_name *out, struct cairn_
 
     memset(&o, 0, sizeof(o));
     if (len == 0 || len > XRAY_NAME_MAX)
-        return cairn_diag_set(d, CAIRN_EPARSE, "name length %zu out of range 1..%d", len,
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "name length %zu out of range 1..%d", len,
                               XRAY_NAME_MAX);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == '/' || name[i] == 0x7f)
-            return cairn_diag_set(d, CAIRN_EPARSE, "name has a control character or '/'");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "name has a control character or '/'");
     for (size_t i = 0, n = 0; i <= len; i++) {
         if (name[i] == '_')
             n++;
         if (i == len && n != 4)
-            return cairn_diag_set(d, CAIRN_EPARSE,
-                                  "expected 5 '_'-separated fields "
-                                  "<prefix>_<name>_<id>_<birth>_<date>.<ext>, found %zu",
-                                  n + 1);
+            return cairn_diag_set(
+                d, CAIRN_EPARSE,
+                "expected 5 '_'-separated fields "
+                "<prefix>_<name>_<id>_<birth>_<date>.<ext>, found %zu",
+                n + 1);
     }
     for (;; idx++) {
         const char *us = strchr(s, '_');
@@ -152,7 +164,8 @@ int xray_name_parse(const char *name, struct xray_study_name *out, struct cairn_
     return 0;
 }
 
-int xray_anon_name(const char *name, char *out, size_t out_size, struct cairn_diag *d)
+int xray_anon_name(const char *name, char *out, size_t out_size,
+                   struct cairn_diag *d)
 {
     struct xray_study_name sn;
     char id[9];
@@ -162,8 +175,8 @@ int xray_anon_name(const char *name, char *out, size_t out_size, struct cairn_di
     if (err)
         return err;
     xray_study_id(sn.pid, id);
-    n = snprintf(out, out_size, "%s_XXXXXXXX_%s_XXXX-XX-XX_%s.%s", sn.prefix, id, sn.date,
-                 sn.ext);
+    n = snprintf(out, out_size, "%s_XXXXXXXX_%s_XXXX-XX-XX_%s.%s", sn.prefix,
+                 id, sn.date, sn.ext);
     if (n < 0 || (size_t)n >= out_size)
         return cairn_diag_set(d, CAIRN_EINVAL, "anonymized name too long");
     return 0;

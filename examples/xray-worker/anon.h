@@ -26,8 +26,8 @@ struct xray_study_name {
     uint64_t pid;
     char dob[11];
     char date[11];
-    char ext[6];       /* as written: "jpeg", "JPG", "png" ... */
-    int processed;     /* the name carried "-processed" before the dot */
+    char ext[6];   /* as written: "jpeg", "JPG", "png" ... */
+    int processed; /* the name carried "-processed" before the dot */
 };
 
 /* Parse a study file name. CAIRN_EPARSE naming the offending field. */

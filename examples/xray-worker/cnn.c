@@ -16,9 +16,9 @@
 #include "model.h"
 
 struct xray_ws {
-    float *a, *b;    /* ping-pong activations */
-    float *hidden;   /* dense output */
-    float *flat;     /* last pool output when the caller wants features */
+    float *a, *b;  /* ping-pong activations */
+    float *hidden; /* dense output */
+    float *flat;   /* last pool output when the caller wants features */
 };
 
 struct xray_ws *xray_ws_new(const struct xray_model *m)
@@ -28,7 +28,8 @@ struct xray_ws *xray_ws_new(const struct xray_model *m)
     size_t big = (size_t)s->in_h * s->in_w * s->in_c;
 
     for (uint32_t i = 0; i < s->n_conv; i++) {
-        size_t conv = (size_t)(m->conv_in_h[i] - 2) * (m->conv_in_w[i] - 2) * s->filters[i];
+        size_t conv = (size_t)(m->conv_in_h[i] - 2) * (m->conv_in_w[i] - 2) *
+                      s->filters[i];
 
         if (conv > big)
             big = conv;
@@ -86,18 +87,18 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 /* Macros, not functions: passing 32-byte vectors by value would depend on
  * the ABI level (-Wpsabi). */
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
-#define STORE8_RELU(p, v)                                                     \
-    do {                                                                      \
-        v8f z__ = {0};                                                        \
-        v8i m__ = (v) > z__;                                                  \
-        v8i r__ = (v8i)(v) & m__;                                             \
-        memcpy((p), &r__, sizeof(r__));                                       \
+#define STORE8_RELU(p, v)                                                      \
+    do {                                                                       \
+        v8f z__ = {0};                                                         \
+        v8i m__ = (v) > z__;                                                   \
+        v8i r__ = (v8i)(v)&m__;                                                \
+        memcpy((p), &r__, sizeof(r__));                                        \
     } while (0)
 
-__attribute__((target_clones("avx2", "default")))
-static void conv_block4x8(const float *restrict in, uint32_t w, uint32_t c,
-                          const float *restrict wt, const float *restrict bias, uint32_t f,
-                          uint32_t o0, float *restrict out)
+__attribute__((target_clones("avx2", "default"))) static void
+conv_block4x8(const float *restrict in, uint32_t w, uint32_t c,
+              const float *restrict wt, const float *restrict bias, uint32_t f,
+              uint32_t o0, float *restrict out)
 {
     uint32_t run = 3 * c;
     v8f a0, a1, a2, a3;
@@ -125,7 +126,8 @@ static void conv_block4x8(const float *restrict in, uint32_t w, uint32_t c,
 }
 
 static void conv_relu(const float *in, uint32_t h, uint32_t w, uint32_t c,
-                      const float *wt, const float *bias, uint32_t f, float *out)
+                      const float *wt, const float *bias, uint32_t f,
+                      float *out)
 {
     uint32_t oh = h - 2, ow = w - 2;
 
@@ -135,8 +137,8 @@ static void conv_relu(const float *in, uint32_t h, uint32_t w, uint32_t c,
         if (f % 8 == 0)
             for (; x + 4 <= ow; x += 4)
                 for (uint32_t o0 = 0; o0 < f; o0 += 8)
-                    conv_block4x8(in + ((size_t)y * w + x) * c, w, c, wt, bias, f, o0,
-                                  out + ((size_t)y * ow + x) * f);
+                    conv_block4x8(in + ((size_t)y * w + x) * c, w, c, wt, bias,
+                                  f, o0, out + ((size_t)y * ow + x) * f);
         for (; x < ow; x++)
             conv_pixel(in + ((size_t)y * w + x) * c, w, c, wt, bias, f,
                        out + ((size_t)y * ow + x) * f);
@@ -144,7 +146,8 @@ static void conv_relu(const float *in, uint32_t h, uint32_t w, uint32_t c,
 }
 
 /* 2x2 max-pool, stride 2, floor (an odd last row/column is dropped). */
-static void maxpool(const float *in, uint32_t h, uint32_t w, uint32_t c, float *out)
+static void maxpool(const float *in, uint32_t h, uint32_t w, uint32_t c,
+                    float *out)
 {
     uint32_t ph = h / 2, pw = w / 2;
 

@@ -21,8 +21,8 @@ struct key {
     const char *name; /* file key; env is XRAY_<NAME upper-cased> */
     enum kind kind;
     size_t off;
-    const char *def;  /* NULL: unset; "@..." derived below */
-    double lo, hi;    /* numeric range */
+    const char *def; /* NULL: unset; "@..." derived below */
+    double lo, hi;   /* numeric range */
     const char *help;
 };
 
@@ -31,12 +31,14 @@ struct key {
 static const struct key keys[] = {
     {"data_dir", K_STR, F(data_dir), "./xray-data", 0, 0,
      "state: xray.db, done/, failed/, processed/"},
-    {"inbox", K_STR, F(inbox), "@data_dir/inbox", 0, 0, "directory watched for new images"},
+    {"inbox", K_STR, F(inbox), "@data_dir/inbox", 0, 0,
+     "directory watched for new images"},
     {"outbox", K_STR, F(outbox), "@data_dir/outbox", 0, 0,
      "anonymized Unsure images for the central lab (the agent uploads it)"},
     {"listen", K_STR, F(listen), "127.0.0.1:8090", 0, 0,
      "HTTP address for /healthz, /metrics, /v1/score"},
-    {"site", K_STR, F(site), "@site", 0, 0, "site name in notifications (CAIRN_SITE, hostname)"},
+    {"site", K_STR, F(site), "@site", 0, 0,
+     "site name in notifications (CAIRN_SITE, hostname)"},
     {"webhook_url", K_STR, F(webhook_url), NULL, 0, 0,
      "staff notification endpoint for high risk (unset: no notifications)"},
     {"webhook_token_file", K_STR, F(webhook_token_file), NULL, 0, 0,
@@ -49,13 +51,15 @@ static const struct key keys[] = {
      "first webhook retry delay (doubles per failure)"},
     {"retry_max_seconds", K_DOUBLE, F(retry_max_seconds), "300", 0.01, 86400,
      "longest webhook retry delay"},
-    {"webhook_timeout_seconds", K_DOUBLE, F(webhook_timeout_seconds), "10", 0.1, 300,
-     "per-request webhook timeout"},
+    {"webhook_timeout_seconds", K_DOUBLE, F(webhook_timeout_seconds), "10", 0.1,
+     300, "per-request webhook timeout"},
     {"anon_blur_sigma", K_DOUBLE, F(anon_blur_sigma), "5", 0.5, 200,
-     "Gaussian blur of the PII box (the pattern's 5 leaves large text guessable)"},
+     "Gaussian blur of the PII box (the pattern's 5 leaves large text "
+     "guessable)"},
     {"max_image_bytes", K_U64, F(max_image_bytes), "67108864", 1024, 1ull << 32,
      "larger inbox files are refused"},
-    {"max_side", K_U64, F(max_side), "16384", 8, 65535, "largest image width or height"},
+    {"max_side", K_U64, F(max_side), "16384", 8, 65535,
+     "largest image width or height"},
     {"max_pixels", K_U64, F(max_pixels), "67108864", 64, 1ull << 32,
      "largest image width*height"},
     {"jpeg_quality", K_U64, F(jpeg_quality), "90", 1, 100,
@@ -79,14 +83,15 @@ static void env_name(const struct key *k, char *out, size_t n)
     out[5 + i] = '\0';
 }
 
-static int set_value(struct xray_config *c, const struct key *k, const char *val,
-                     const char *where, struct cairn_diag *d)
+static int set_value(struct xray_config *c, const struct key *k,
+                     const char *val, const char *where, struct cairn_diag *d)
 {
     char *end;
 
     if (k->kind == K_STR) {
         if (*val == '\0' || strlen(val) > 4096)
-            return cairn_diag_set(d, CAIRN_EINVAL, "%s: %s: empty or over 4096 bytes", where,
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "%s: %s: empty or over 4096 bytes", where,
                                   k->name);
         free(*str_field(c, k));
         *str_field(c, k) = cairn_xstrdup(val);
@@ -97,15 +102,17 @@ static int set_value(struct xray_config *c, const struct key *k, const char *val
         double v = strtod(val, &end);
 
         if (errno || end == val || *end || !(v >= k->lo && v <= k->hi))
-            return cairn_diag_set(d, CAIRN_EINVAL, "%s: %s=%s: want a number in %g..%g",
-                                  where, k->name, val, k->lo, k->hi);
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "%s: %s=%s: want a number in %g..%g", where,
+                                  k->name, val, k->lo, k->hi);
         *(double *)(void *)((char *)c + k->off) = v;
     } else {
         unsigned long long v = strtoull(val, &end, 10);
 
         if (errno || end == val || *end || !isdigit((unsigned char)*val) ||
             (double)v < k->lo || (double)v > k->hi)
-            return cairn_diag_set(d, CAIRN_EINVAL, "%s: %s=%s: want an integer in %.0f..%.0f",
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "%s: %s=%s: want an integer in %.0f..%.0f",
                                   where, k->name, val, k->lo, k->hi);
         *(uint64_t *)(void *)((char *)c + k->off) = v;
     }
@@ -153,13 +160,15 @@ static int parse_file(struct xray_config *c, const char *path, const char *text,
             continue;
         eq = strchr(key, '=');
         if (!eq) {
-            err = cairn_diag_set(d, CAIRN_EPARSE, "%s: expected key = value", where);
+            err = cairn_diag_set(d, CAIRN_EPARSE, "%s: expected key = value",
+                                 where);
             break;
         }
         *eq = '\0';
         k = find_key(trim(key));
         if (!k)
-            err = cairn_diag_set(d, CAIRN_EPARSE, "%s: unknown key '%s'", where, trim(key));
+            err = cairn_diag_set(d, CAIRN_EPARSE, "%s: unknown key '%s'", where,
+                                 trim(key));
         else
             err = set_value(c, k, trim(eq + 1), where, d);
     }
@@ -249,9 +258,11 @@ static int read_token(struct xray_config *c, struct cairn_diag *d)
         return cairn_diag_set(d, CAIRN_ENOENT, "webhook_token_file %s: %s",
                               c->webhook_token_file, strerror(errno));
     if (st.st_mode & 077)
-        return cairn_diag_set(d, CAIRN_EPERM,
-                              "webhook_token_file %s: mode %03o allows group/other access "
-                              "(want 0600)", c->webhook_token_file, st.st_mode & 0777);
+        return cairn_diag_set(
+            d, CAIRN_EPERM,
+            "webhook_token_file %s: mode %03o allows group/other access "
+            "(want 0600)",
+            c->webhook_token_file, st.st_mode & 0777);
     err = xray_read_file(c->webhook_token_file, TOKEN_FILE_CAP, &buf, &len, d);
     if (err)
         return err;
@@ -259,9 +270,10 @@ static int read_token(struct xray_config *c, struct cairn_diag *d)
     free(buf);
     for (const char *p = c->webhook_token; *p; p++)
         if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
-            return cairn_diag_set(d, CAIRN_EPARSE,
-                                  "webhook_token_file %s: token has a non-printable byte",
-                                  c->webhook_token_file);
+            return cairn_diag_set(
+                d, CAIRN_EPARSE,
+                "webhook_token_file %s: token has a non-printable byte",
+                c->webhook_token_file);
     if (!*c->webhook_token)
         return cairn_diag_set(d, CAIRN_EPARSE, "webhook_token_file %s: empty",
                               c->webhook_token_file);
@@ -283,7 +295,8 @@ static void derive(struct xray_config *c)
 
         if (s && *s)
             c->site = cairn_xstrdup(s);
-        else if (gethostname(host, sizeof(host)) == 0 && (host[sizeof(host) - 1] = '\0', *host))
+        else if (gethostname(host, sizeof(host)) == 0 &&
+                 (host[sizeof(host) - 1] = '\0', *host))
             c->site = cairn_xstrdup(host);
         else
             c->site = cairn_xstrdup("unknown");
@@ -312,10 +325,12 @@ int xray_config_load(struct xray_config *c, struct cairn_diag *d)
     if (!err && !c->model_path)
         err = cairn_diag_set(d, CAIRN_EINVAL, "CAIRN_MODEL_PATH is not set");
     if (!err && c->retry_max_seconds < c->retry_min_seconds)
-        err = cairn_diag_set(d, CAIRN_EINVAL, "retry_max_seconds < retry_min_seconds");
+        err = cairn_diag_set(d, CAIRN_EINVAL,
+                             "retry_max_seconds < retry_min_seconds");
     if (!err && c->webhook_url && strncmp(c->webhook_url, "http://", 7) != 0 &&
         strncmp(c->webhook_url, "https://", 8) != 0)
-        err = cairn_diag_set(d, CAIRN_EINVAL, "webhook_url must be http:// or https://");
+        err = cairn_diag_set(d, CAIRN_EINVAL,
+                             "webhook_url must be http:// or https://");
     if (!err)
         err = read_token(c, d);
     if (!err)
@@ -327,9 +342,10 @@ int xray_config_load(struct xray_config *c, struct cairn_diag *d)
 
 void xray_config_free(struct xray_config *c)
 {
-    char **strs[] = {&c->model_path, &c->model_sha256, &c->model_version, &c->workload,
-                     &c->config_dir, &c->webhook_token, &c->db_path, &c->done_dir,
-                     &c->failed_dir, &c->processed_dir, &c->config_file};
+    char **strs[] = {&c->model_path,    &c->model_sha256, &c->model_version,
+                     &c->workload,      &c->config_dir,   &c->webhook_token,
+                     &c->db_path,       &c->done_dir,     &c->failed_dir,
+                     &c->processed_dir, &c->config_file};
 
     for (size_t i = 0; i < N_KEYS; i++)
         if (keys[i].kind == K_STR) {
@@ -346,7 +362,8 @@ void xray_config_free(struct xray_config *c)
 
 void xray_config_describe(FILE *f)
 {
-    fprintf(f, "%-24s %-32s %-20s %s\n", "key", "environment", "default", "meaning");
+    fprintf(f, "%-24s %-32s %-20s %s\n", "key", "environment", "default",
+            "meaning");
     for (size_t i = 0; i < N_KEYS; i++) {
         char env[64];
 

@@ -44,9 +44,9 @@ struct xray_config {
     uint64_t jpeg_quality;
 
     /* derived */
-    char *webhook_token;  /* contents of webhook_token_file, trimmed */
+    char *webhook_token; /* contents of webhook_token_file, trimmed */
     char *db_path, *done_dir, *failed_dir, *processed_dir;
-    char *config_file;    /* the file read, or NULL */
+    char *config_file; /* the file read, or NULL */
 };
 
 /* Fill c from defaults, file and environment. On error c is freed and d

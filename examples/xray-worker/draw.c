@@ -27,7 +27,8 @@ static void taps_init(struct taps *t, uint32_t in, uint32_t out)
     t->w = cairn_xcalloc((size_t)out * t->n, sizeof(float));
     for (uint32_t i = 0; i < out; i++) {
         double centre = (i + 0.5) * scale, total = 0.0;
-        long lo = (long)floor(centre - radius), hi = (long)ceil(centre + radius);
+        long lo = (long)floor(centre - radius),
+             hi = (long)ceil(centre + radius);
         float *w = t->w + (size_t)i * t->n;
 
         if (lo < 0)
@@ -56,15 +57,16 @@ static void taps_free(struct taps *t)
 
 /* Horizontal pass of one source row into out_w RGB floats. Gray sources
  * replicate their one channel. */
-static void hpass_row(const struct xray_image *im, uint32_t y, const struct taps *tx,
-                      uint32_t out_w, float *r)
+static void hpass_row(const struct xray_image *im, uint32_t y,
+                      const struct taps *tx, uint32_t out_w, float *r)
 {
     const uint8_t *row = im->px + (size_t)y * im->w * im->c;
 
     for (uint32_t x = 0; x < out_w; x++, r += 3) {
         const float *w = tx->w + (size_t)x * tx->n;
         const uint8_t *p = row + (size_t)tx->first[x] * im->c;
-        uint32_t n = im->w - tx->first[x] < tx->n ? im->w - tx->first[x] : tx->n;
+        uint32_t n =
+            im->w - tx->first[x] < tx->n ? im->w - tx->first[x] : tx->n;
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
 
         if (im->c == 3) {
@@ -84,8 +86,8 @@ static void hpass_row(const struct xray_image *im, uint32_t y, const struct taps
     }
 }
 
-void xray_image_to_input(const struct xray_image *im, uint32_t out_w, uint32_t out_h,
-                         uint32_t out_c, float *out)
+void xray_image_to_input(const struct xray_image *im, uint32_t out_w,
+                         uint32_t out_h, uint32_t out_c, float *out)
 {
     struct taps tx, ty;
     float *rows = cairn_xmalloc((size_t)im->h * out_w * 3 * sizeof(float));
@@ -103,13 +105,15 @@ void xray_image_to_input(const struct xray_image *im, uint32_t out_w, uint32_t o
             float *o = out + ((size_t)y * out_w + x) * out_c;
 
             for (uint32_t k = 0; k < ty.n && ty.first[y] + k < im->h; k++) {
-                const float *r = rows + ((size_t)(ty.first[y] + k) * out_w + x) * 3;
+                const float *r =
+                    rows + ((size_t)(ty.first[y] + k) * out_w + x) * 3;
 
                 for (uint32_t ch = 0; ch < 3; ch++)
                     acc[ch] += w[k] * r[ch];
             }
             if (out_c == 1) {
-                o[0] = (0.299f * acc[0] + 0.587f * acc[1] + 0.114f * acc[2]) / 255.0f;
+                o[0] = (0.299f * acc[0] + 0.587f * acc[1] + 0.114f * acc[2]) /
+                       255.0f;
             } else {
                 for (uint32_t ch = 0; ch < 3; ch++)
                     o[ch] = acc[ch] / 255.0f;
@@ -160,7 +164,8 @@ static void blur_pass(const float *src, float *dst, uint32_t bw, uint32_t bh,
     }
 }
 
-void xray_image_blur_box(struct xray_image *im, const struct xray_box *box, double sigma)
+void xray_image_blur_box(struct xray_image *im, const struct xray_box *box,
+                         double sigma)
 {
     struct xray_box b;
     uint32_t bw, bh;
@@ -176,7 +181,8 @@ void xray_image_blur_box(struct xray_image *im, const struct xray_box *box, doub
     radius = (int)ceil(3.0 * sigma);
     k = cairn_xmalloc((size_t)(2 * radius + 1) * sizeof(float));
     for (int i = -radius; i <= radius; i++)
-        total += k[i + radius] = (float)exp(-(double)(i * i) / (2.0 * sigma * sigma));
+        total += k[i + radius] =
+            (float)exp(-(double)(i * i) / (2.0 * sigma * sigma));
     for (int i = 0; i <= 2 * radius; i++)
         k[i] = (float)(k[i] / total);
     p = cairn_xmalloc((size_t)bw * bh * sizeof(float));
@@ -185,20 +191,23 @@ void xray_image_blur_box(struct xray_image *im, const struct xray_box *box, doub
         for (uint32_t y = 0; y < bh; y++)
             for (uint32_t x = 0; x < bw; x++)
                 p[(size_t)y * bw + x] =
-                    im->px[((size_t)(b.y0 + y) * im->w + b.x0 + x) * im->c + ch];
+                    im->px[((size_t)(b.y0 + y) * im->w + b.x0 + x) * im->c +
+                           ch];
         blur_pass(p, q, bw, bh, k, radius, 1);
         blur_pass(q, p, bw, bh, k, radius, 0);
         for (uint32_t y = 0; y < bh; y++)
             for (uint32_t x = 0; x < bw; x++)
                 im->px[((size_t)(b.y0 + y) * im->w + b.x0 + x) * im->c + ch] =
-                    (uint8_t)lrintf(fminf(255.0f, fmaxf(0.0f, p[(size_t)y * bw + x])));
+                    (uint8_t)lrintf(
+                        fminf(255.0f, fmaxf(0.0f, p[(size_t)y * bw + x])));
     }
     free(k);
     free(p);
     free(q);
 }
 
-void xray_image_fill(struct xray_image *im, const struct xray_box *box, uint8_t v)
+void xray_image_fill(struct xray_image *im, const struct xray_box *box,
+                     uint8_t v)
 {
     struct xray_box b;
 
@@ -214,10 +223,11 @@ void xray_text_size(const char *text, uint32_t scale, uint32_t *w, uint32_t *h)
     *h = 8 * scale;
 }
 
-static const uint8_t missing_glyph[7] = {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f};
+static const uint8_t missing_glyph[7] = {0x1f, 0x11, 0x11, 0x11,
+                                         0x11, 0x11, 0x1f};
 
-static void draw_glyph(struct xray_image *im, uint32_t x, uint32_t y, uint32_t scale,
-                       const uint8_t *g, uint8_t fg)
+static void draw_glyph(struct xray_image *im, uint32_t x, uint32_t y,
+                       uint32_t scale, const uint8_t *g, uint8_t fg)
 {
     for (uint32_t r = 0; r < 7 * scale; r++) {
         uint32_t py = y + r;
@@ -234,8 +244,8 @@ static void draw_glyph(struct xray_image *im, uint32_t x, uint32_t y, uint32_t s
     }
 }
 
-void xray_image_draw_text(struct xray_image *im, uint32_t x, uint32_t y, uint32_t scale,
-                          const char *text, uint8_t fg)
+void xray_image_draw_text(struct xray_image *im, uint32_t x, uint32_t y,
+                          uint32_t scale, const char *text, uint8_t fg)
 {
     if (scale == 0)
         scale = 1;

@@ -30,9 +30,9 @@ struct xray_http_exchange {
     int closing, open_handles, pending_reply, expect_continue;
     char *buf;
     size_t len, alloc;
-    size_t head_len;       /* request line + headers + CRLFCRLF; 0 until seen */
+    size_t head_len; /* request line + headers + CRLFCRLF; 0 until seen */
     size_t content_length;
-    char *head;            /* tokenized copy of the header block */
+    char *head; /* tokenized copy of the header block */
     char *out;
     struct xray_http_req req;
 };
@@ -51,22 +51,38 @@ struct xray_http_server {
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Status";
     }
 }
 
@@ -127,8 +143,8 @@ static void on_written(uv_write_t *req, int status)
         close_conn(c);
 }
 
-static void send_reply(struct xray_http_exchange *c, int status, const char *ctype,
-                       const void *body, size_t len)
+static void send_reply(struct xray_http_exchange *c, int status,
+                       const char *ctype, const void *body, size_t len)
 {
     int n;
     uv_buf_t b;
@@ -154,7 +170,8 @@ static void send_reply(struct xray_http_exchange *c, int status, const char *cty
         close_conn(c);
 }
 
-static void reply_error(struct xray_http_exchange *c, int status, const char *msg)
+static void reply_error(struct xray_http_exchange *c, int status,
+                        const char *msg)
 {
     char body[160];
     int n = snprintf(body, sizeof(body), "%s\n", msg);
@@ -162,8 +179,8 @@ static void reply_error(struct xray_http_exchange *c, int status, const char *ms
     send_reply(c, status, "text/plain; charset=utf-8", body, (size_t)n);
 }
 
-void xray_http_reply(struct xray_http_exchange *c, int status, const char *content_type,
-                     const void *body, size_t len)
+void xray_http_reply(struct xray_http_exchange *c, int status,
+                     const char *content_type, const void *body, size_t len)
 {
     if (!c->pending_reply)
         return;
@@ -210,8 +227,8 @@ static int parse_request_line(struct xray_http_exchange *c, char *line)
         if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
             return 400;
     v = sp2 + 1;
-    if (strncmp(v, "HTTP/", 5) != 0 || !isdigit((unsigned char)v[5]) || v[6] != '.' ||
-        !isdigit((unsigned char)v[7]) || v[8] != '\0')
+    if (strncmp(v, "HTTP/", 5) != 0 || !isdigit((unsigned char)v[5]) ||
+        v[6] != '.' || !isdigit((unsigned char)v[7]) || v[8] != '\0')
         return 400;
     if (strcmp(v, "HTTP/1.1") != 0 && strcmp(v, "HTTP/1.0") != 0)
         return 505;
@@ -226,8 +243,8 @@ static int parse_request_line(struct xray_http_exchange *c, char *line)
     return 0;
 }
 
-static int header_field(struct xray_http_exchange *c, const char *name, char *value,
-                        int *have_cl)
+static int header_field(struct xray_http_exchange *c, const char *name,
+                        char *value, int *have_cl)
 {
     if (strcasecmp(name, "Content-Length") == 0) {
         unsigned long long v = 0;
@@ -346,7 +363,9 @@ static void advance(struct xray_http_exchange *c, size_t old_len)
         }
         int st = parse_head(c);
         if (st) {
-            reply_error(c, st, st == 413 ? "request body too large" : "malformed request");
+            reply_error(c, st,
+                        st == 413 ? "request body too large"
+                                  : "malformed request");
             return;
         }
         if (c->expect_continue && c->len < c->head_len + c->content_length)
@@ -380,7 +399,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->len + (size_t)nread > c->alloc) {
-        c->alloc = c->len + (size_t)nread + (c->alloc < 16384 ? 16384 : c->alloc);
+        c->alloc =
+            c->len + (size_t)nread + (c->alloc < 16384 ? 16384 : c->alloc);
         if (c->alloc > cap + 1)
             c->alloc = cap + 1;
         c->buf = cairn_xrealloc(c->buf, c->alloc);
@@ -408,7 +428,8 @@ static void on_connection(uv_stream_t *listener, int status)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || s->nconns > s->lim.max_conns) {
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
+        s->nconns > s->lim.max_conns) {
         close_conn(c);
         return;
     }
@@ -417,7 +438,8 @@ static void on_connection(uv_stream_t *listener, int status)
         close_conn(c);
 }
 
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, struct cairn_diag *d)
+static int parse_listen(const char *spec, struct sockaddr_storage *ss,
+                        struct cairn_diag *d)
 {
     const char *colon = strrchr(spec, ':');
     char host[256];
@@ -426,7 +448,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, struct ca
     size_t hl;
 
     if (!colon)
-        return cairn_diag_set(d, CAIRN_EINVAL, "listen %s: want host:port", spec);
+        return cairn_diag_set(d, CAIRN_EINVAL, "listen %s: want host:port",
+                              spec);
     port = strtoul(colon + 1, &end, 10);
     if (colon[1] == '\0' || *end || port > 65535)
         return cairn_diag_set(d, CAIRN_EINVAL, "listen %s: bad port", spec);
@@ -434,17 +457,21 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, struct ca
     if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
         snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), spec + 1);
         if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) != 0)
-            return cairn_diag_set(d, CAIRN_EINVAL, "listen %s: bad IPv6 address", spec);
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "listen %s: bad IPv6 address", spec);
         return 0;
     }
     snprintf(host, sizeof(host), "%.*s", (int)hl, spec);
-    if (uv_ip4_addr(hl ? host : "127.0.0.1", (int)port, (struct sockaddr_in *)ss) != 0)
-        return cairn_diag_set(d, CAIRN_EINVAL, "listen %s: bad IPv4 address", spec);
+    if (uv_ip4_addr(hl ? host : "127.0.0.1", (int)port,
+                    (struct sockaddr_in *)ss) != 0)
+        return cairn_diag_set(d, CAIRN_EINVAL, "listen %s: bad IPv4 address",
+                              spec);
     return 0;
 }
 
-int xray_http_start(uv_loop_t *loop, const char *listen, const struct xray_http_limits *lim,
-                    xray_http_handler fn, void *arg, struct xray_http_server **out,
+int xray_http_start(uv_loop_t *loop, const char *listen,
+                    const struct xray_http_limits *lim, xray_http_handler fn,
+                    void *arg, struct xray_http_server **out,
                     struct cairn_diag *d)
 {
     struct sockaddr_storage ss;
@@ -469,10 +496,12 @@ int xray_http_start(uv_loop_t *loop, const char *listen, const struct xray_http_
     if (rc != 0) {
         s->stopping = 1;
         xray_http_stop(s);
-        return cairn_diag_set(d, CAIRN_EIO, "listen %s: %s", listen, uv_strerror(rc));
+        return cairn_diag_set(d, CAIRN_EIO, "listen %s: %s", listen,
+                              uv_strerror(rc));
     }
-    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    s->port =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
     *out = s;
     return 0;
 }

@@ -35,17 +35,18 @@ typedef void (*xray_http_handler)(struct xray_http_exchange *ex,
                                   const struct xray_http_req *req, void *arg);
 
 struct xray_http_limits {
-    size_t max_header;     /* request line + headers */
+    size_t max_header; /* request line + headers */
     size_t max_body;
     unsigned max_conns;
-    unsigned timeout_ms;   /* to receive the whole request */
+    unsigned timeout_ms; /* to receive the whole request */
 };
 
 /* Listen on "host:port" (IPv4 or [IPv6]; port 0 picks one). CAIRN_EINVAL
  * for a bad address, CAIRN_EIO when bind/listen fails. */
 CAIRN_WUR int xray_http_start(uv_loop_t *loop, const char *listen,
-                              const struct xray_http_limits *lim, xray_http_handler fn,
-                              void *arg, struct xray_http_server **out,
+                              const struct xray_http_limits *lim,
+                              xray_http_handler fn, void *arg,
+                              struct xray_http_server **out,
                               struct cairn_diag *d);
 
 /* The bound port. */
@@ -53,8 +54,8 @@ int xray_http_port(const struct xray_http_server *s);
 
 /* Send the reply and close the connection. Safe after the client has gone
  * (the reply is then dropped). */
-void xray_http_reply(struct xray_http_exchange *ex, int status, const char *content_type,
-                     const void *body, size_t len);
+void xray_http_reply(struct xray_http_exchange *ex, int status,
+                     const char *content_type, const void *body, size_t len);
 
 /* Stop listening and close every connection; memory is released as the
  * handles close (requests awaiting a reply are released by their reply). */

@@ -18,7 +18,7 @@
 #include "cairn/mem.h"
 #include "util.h"
 
-#define MAX_JPEG_SCANS 300       /* progressive JPEGs use ~10; more is abuse */
+#define MAX_JPEG_SCANS 300 /* progressive JPEGs use ~10; more is abuse */
 #define JPEG_MAX_MEMORY (512L << 20)
 #define PNG_MAX_CHUNK (8u << 20) /* ancillary chunks (iCCP, text, ...) */
 #define ENCODE_CAP (256u << 20)
@@ -59,17 +59,19 @@ void xray_image_free(struct xray_image *im)
     memset(im, 0, sizeof(*im));
 }
 
-static int check_dims(uint64_t w, uint64_t h, const struct xray_decode_limits *lim,
+static int check_dims(uint64_t w, uint64_t h,
+                      const struct xray_decode_limits *lim,
                       struct cairn_diag *d)
 {
     if (w == 0 || h == 0)
         return cairn_diag_set(d, CAIRN_EPARSE, "image has zero size %llux%llu",
                               (unsigned long long)w, (unsigned long long)h);
     if (w > lim->max_side || h > lim->max_side || w * h > lim->max_pixels)
-        return cairn_diag_set(d, CAIRN_ETOOBIG,
-                              "image %llux%llu exceeds the cap (%u per side, %llu pixels)",
-                              (unsigned long long)w, (unsigned long long)h, lim->max_side,
-                              (unsigned long long)lim->max_pixels);
+        return cairn_diag_set(
+            d, CAIRN_ETOOBIG,
+            "image %llux%llu exceeds the cap (%u per side, %llu pixels)",
+            (unsigned long long)w, (unsigned long long)h, lim->max_side,
+            (unsigned long long)lim->max_pixels);
     return 0;
 }
 
@@ -111,7 +113,8 @@ static void jpeg_progress(j_common_ptr cinfo)
     }
 }
 
-static int jpeg_decode(const void *buf, size_t len, const struct xray_decode_limits *lim,
+static int jpeg_decode(const void *buf, size_t len,
+                       const struct xray_decode_limits *lim,
                        struct xray_image *out, struct cairn_diag *d)
 {
     struct jpeg_decompress_struct cinfo;
@@ -139,7 +142,8 @@ static int jpeg_decode(const void *buf, size_t len, const struct xray_decode_lim
     jpeg_start_decompress(&cinfo);
     c->px = cairn_xmalloc((size_t)cinfo.output_width * cinfo.output_height * 3);
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = c->px + (size_t)cinfo.output_scanline * cinfo.output_width * 3;
+        JSAMPROW row =
+            c->px + (size_t)cinfo.output_scanline * cinfo.output_width * 3;
 
         jpeg_read_scanlines(&cinfo, &row, 1);
     }
@@ -243,7 +247,8 @@ static void png_want_rgb8(png_structp png, png_infop info)
     png_read_update_info(png, info);
 }
 
-static int png_decode(const void *buf, size_t len, const struct xray_decode_limits *lim,
+static int png_decode(const void *buf, size_t len,
+                      const struct xray_decode_limits *lim,
                       struct xray_image *out, struct cairn_diag *d)
 {
     struct png_ctx *c = cairn_xcalloc(1, sizeof(*c));
@@ -316,8 +321,8 @@ static void png_flush_mem(png_structp png)
     (void)png;
 }
 
-static int png_encode(const struct xray_image *im, uint8_t **out, size_t *out_len,
-                      struct cairn_diag *d)
+static int png_encode(const struct xray_image *im, uint8_t **out,
+                      size_t *out_len, struct cairn_diag *d)
 {
     struct png_ctx *c = cairn_xcalloc(1, sizeof(*c));
     png_structp png;
@@ -335,8 +340,9 @@ static int png_encode(const struct xray_image *im, uint8_t **out, size_t *out_le
     }
     png_set_write_fn(png, c, png_write_mem, png_flush_mem);
     png_set_IHDR(png, info, im->w, im->h, 8,
-                 im->c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+                 im->c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (uint32_t y = 0; y < im->h; y++)
         png_write_row(png, im->px + (size_t)y * im->w * im->c);
@@ -351,7 +357,8 @@ out:
     return err;
 }
 
-int xray_image_decode(const void *buf, size_t len, const struct xray_decode_limits *lim,
+int xray_image_decode(const void *buf, size_t len,
+                      const struct xray_decode_limits *lim,
                       struct xray_image *out, struct cairn_diag *d)
 {
     switch (xray_image_sniff(buf, len)) {
@@ -364,14 +371,17 @@ int xray_image_decode(const void *buf, size_t len, const struct xray_decode_limi
     }
 }
 
-int xray_image_encode(const struct xray_image *im, enum xray_image_fmt fmt, int quality,
-                      uint8_t **out, size_t *out_len, struct cairn_diag *d)
+int xray_image_encode(const struct xray_image *im, enum xray_image_fmt fmt,
+                      int quality, uint8_t **out, size_t *out_len,
+                      struct cairn_diag *d)
 {
     if (im->c != 1 && im->c != 3)
-        return cairn_diag_set(d, CAIRN_EINVAL, "cannot encode %u channels", im->c);
+        return cairn_diag_set(d, CAIRN_EINVAL, "cannot encode %u channels",
+                              im->c);
     if (fmt == XRAY_FMT_PNG)
         return png_encode(im, out, out_len, d);
     if (fmt != XRAY_FMT_JPEG || quality < 1 || quality > 100)
-        return cairn_diag_set(d, CAIRN_EINVAL, "bad image format or quality %d", quality);
+        return cairn_diag_set(d, CAIRN_EINVAL, "bad image format or quality %d",
+                              quality);
     return jpeg_encode(im, quality, out, out_len, d);
 }

@@ -50,12 +50,14 @@ CAIRN_WUR int xray_image_decode(const void *buf, size_t len,
 
 /* Encode (JPEG at quality 1..100, or PNG) into a fresh malloc'd buffer.
  * CAIRN_EINVAL for a bad format or quality, CAIRN_EIO on codec failure. */
-CAIRN_WUR int xray_image_encode(const struct xray_image *im, enum xray_image_fmt fmt,
-                                int quality, uint8_t **out, size_t *out_len,
+CAIRN_WUR int xray_image_encode(const struct xray_image *im,
+                                enum xray_image_fmt fmt, int quality,
+                                uint8_t **out, size_t *out_len,
                                 struct cairn_diag *d);
 
 /* A zeroed image (aborts on OOM). */
-void xray_image_alloc(struct xray_image *im, uint32_t w, uint32_t h, uint32_t c);
+void xray_image_alloc(struct xray_image *im, uint32_t w, uint32_t h,
+                      uint32_t c);
 /* Frees the pixels (NULL px ok) and zeroes the struct. */
 void xray_image_free(struct xray_image *im);
 
@@ -63,8 +65,8 @@ void xray_image_free(struct xray_image *im);
  * widens with the downscale factor, so that shrinking averages instead of
  * aliasing; write floats scaled by 1/255 in HWC order. out_c = 3 copies RGB
  * (gray is replicated), out_c = 1 takes ITU-R 601 luma. */
-void xray_image_to_input(const struct xray_image *im, uint32_t out_w, uint32_t out_h,
-                         uint32_t out_c, float *out);
+void xray_image_to_input(const struct xray_image *im, uint32_t out_w,
+                         uint32_t out_h, uint32_t out_c, float *out);
 
 /* Half-open rectangle. */
 struct xray_box {
@@ -74,16 +76,18 @@ struct xray_box {
 /* Gaussian blur (standard deviation sigma, taps out to 3 sigma) of the
  * pixels inside box only; the box is blurred on its own, edges clamped, as
  * if cropped, blurred and pasted back. Pixels outside never change. */
-void xray_image_blur_box(struct xray_image *im, const struct xray_box *box, double sigma);
+void xray_image_blur_box(struct xray_image *im, const struct xray_box *box,
+                         double sigma);
 
 /* Fill a rectangle with a gray value (clipped to the image). */
-void xray_image_fill(struct xray_image *im, const struct xray_box *box, uint8_t v);
+void xray_image_fill(struct xray_image *im, const struct xray_box *box,
+                     uint8_t v);
 
 /* Draw text with the built-in 5x7 font scaled by `scale` (cell
  * 6*scale x 8*scale), top-left at (x, y), clipped to the image. Characters
  * the font lacks are drawn as a hollow box. */
-void xray_image_draw_text(struct xray_image *im, uint32_t x, uint32_t y, uint32_t scale,
-                          const char *text, uint8_t fg);
+void xray_image_draw_text(struct xray_image *im, uint32_t x, uint32_t y,
+                          uint32_t scale, const char *text, uint8_t fg);
 
 /* Width and height in pixels draw_text would cover. */
 void xray_text_size(const char *text, uint32_t scale, uint32_t *w, uint32_t *h);

@@ -84,7 +84,8 @@ int xray_shape_check(const struct xray_shape *s, struct cairn_diag *d)
         return cairn_diag_set(d, CAIRN_EINVAL, "in_w=%u out of range 4..%u",
                               s->in_w, MAX_SIDE);
     if (s->in_c != 1 && s->in_c != 3)
-        return cairn_diag_set(d, CAIRN_EINVAL, "in_c=%u must be 1 or 3", s->in_c);
+        return cairn_diag_set(d, CAIRN_EINVAL, "in_c=%u must be 1 or 3",
+                              s->in_c);
     if (s->n_conv < 1 || s->n_conv > XRAY_MODEL_MAX_CONV)
         return cairn_diag_set(d, CAIRN_EINVAL, "n_conv=%u out of range 1..%d",
                               s->n_conv, XRAY_MODEL_MAX_CONV);
@@ -94,15 +95,18 @@ int xray_shape_check(const struct xray_shape *s, struct cairn_diag *d)
         if (i >= s->n_conv) {
             if (f != 0)
                 return cairn_diag_set(d, CAIRN_EINVAL,
-                                      "filters[%u]=%u but n_conv=%u", i, f, s->n_conv);
+                                      "filters[%u]=%u but n_conv=%u", i, f,
+                                      s->n_conv);
             continue;
         }
         if (f < 1 || f > MAX_FILTERS)
-            return cairn_diag_set(d, CAIRN_EINVAL, "filters[%u]=%u out of range 1..%u",
-                                  i, f, MAX_FILTERS);
-        if (h < 4 || w < 4)
             return cairn_diag_set(d, CAIRN_EINVAL,
-                                  "conv layer %u input %ux%u is smaller than 4x4", i, h, w);
+                                  "filters[%u]=%u out of range 1..%u", i, f,
+                                  MAX_FILTERS);
+        if (h < 4 || w < 4)
+            return cairn_diag_set(
+                d, CAIRN_EINVAL,
+                "conv layer %u input %ux%u is smaller than 4x4", i, h, w);
         h = (h - 2) / 2;
         w = (w - 2) / 2;
     }
@@ -131,7 +135,8 @@ static size_t tensor_len(const struct xray_shape *s, uint32_t t)
     if (layer < s->n_conv) {
         uint32_t cin = layer == 0 ? s->in_c : s->filters[layer - 1];
 
-        return t % 2 == 0 ? (size_t)s->filters[layer] * 9 * cin : s->filters[layer];
+        return t % 2 == 0 ? (size_t)s->filters[layer] * 9 * cin
+                          : s->filters[layer];
     }
     switch (t - 2 * s->n_conv) {
     case 0:
@@ -174,7 +179,8 @@ static void bind_tensors(struct xray_model *m)
     m->d2_b = p;
 }
 
-struct xray_model *xray_model_new(const struct xray_shape *s, const char *version)
+struct xray_model *xray_model_new(const struct xray_shape *s,
+                                  const char *version)
 {
     struct xray_model *m;
 
@@ -202,7 +208,8 @@ void xray_model_prepare(struct xray_model *m)
         m->conv_wt[i] = cairn_xmalloc((size_t)k * f * sizeof(float));
         for (uint32_t o = 0; o < f; o++)
             for (uint32_t j = 0; j < k; j++)
-                m->conv_wt[i][(size_t)j * f + o] = m->conv_w[i][(size_t)o * k + j];
+                m->conv_wt[i][(size_t)j * f + o] =
+                    m->conv_w[i][(size_t)o * k + j];
         m->conv_in_h[i] = h;
         m->conv_in_w[i] = w;
         h = (h - 2) / 2;
@@ -214,7 +221,8 @@ void xray_model_prepare(struct xray_model *m)
     m->d1_wt = cairn_xmalloc((size_t)m->flat * s->dense * sizeof(float));
     for (uint32_t j = 0; j < s->dense; j++)
         for (uint32_t i = 0; i < m->flat; i++)
-            m->d1_wt[(size_t)i * s->dense + j] = m->d1_w[(size_t)j * m->flat + i];
+            m->d1_wt[(size_t)i * s->dense + j] =
+                m->d1_w[(size_t)j * m->flat + i];
 }
 
 void xray_model_free(struct xray_model *m)
@@ -236,7 +244,8 @@ static void sha256_zeroed_field(const uint8_t *buf, size_t len, uint8_t out[32])
     crypto_hash_sha256_init(&st);
     crypto_hash_sha256_update(&st, buf, OFF_SHA256);
     crypto_hash_sha256_update(&st, zero, sizeof(zero));
-    crypto_hash_sha256_update(&st, buf + OFF_SHA256 + 32, len - OFF_SHA256 - 32);
+    crypto_hash_sha256_update(&st, buf + OFF_SHA256 + 32,
+                              len - OFF_SHA256 - 32);
     crypto_hash_sha256_final(&st, out);
 }
 
@@ -251,39 +260,46 @@ static int check_envelope(const uint8_t *b, size_t len, struct cairn_diag *d)
 
     /* A short file that starts like a model is a truncated model; one that
      * does not is something else altogether. */
-    if (len > 0 && memcmp(b + OFF_MAGIC, XRAY_MODEL_MAGIC, len < 8 ? len : 8) != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "not an xray model file (bad magic)");
+    if (len > 0 &&
+        memcmp(b + OFF_MAGIC, XRAY_MODEL_MAGIC, len < 8 ? len : 8) != 0)
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "not an xray model file (bad magic)");
     if (len < XRAY_MODEL_FIXED_HEADER)
-        return cairn_diag_set(d, CAIRN_ESIZE,
-                              "truncated: %zu bytes, a model header alone is %d bytes",
-                              len, XRAY_MODEL_FIXED_HEADER);
+        return cairn_diag_set(
+            d, CAIRN_ESIZE,
+            "truncated: %zu bytes, a model header alone is %d bytes", len,
+            XRAY_MODEL_FIXED_HEADER);
     fmt = rd32(b + OFF_FORMAT);
     if (fmt != XRAY_MODEL_FORMAT)
-        return cairn_diag_set(d, CAIRN_EUNSUPPORTED,
-                              "format version %u not supported (this worker reads %d)",
-                              fmt, XRAY_MODEL_FORMAT);
+        return cairn_diag_set(
+            d, CAIRN_EUNSUPPORTED,
+            "format version %u not supported (this worker reads %d)", fmt,
+            XRAY_MODEL_FORMAT);
     hlen = rd32(b + OFF_HEADER_LEN);
     wlen = rd64(b + OFF_WEIGHTS_LEN);
-    if (hlen < XRAY_MODEL_FIXED_HEADER || hlen > header_len_for(XRAY_MODEL_MAX_CONV) ||
+    if (hlen < XRAY_MODEL_FIXED_HEADER ||
+        hlen > header_len_for(XRAY_MODEL_MAX_CONV) ||
         wlen > XRAY_MODEL_MAX_BYTES)
         return cairn_diag_set(d, CAIRN_EPARSE,
-                              "header_len=%u or weights_len=%llu out of range", hlen,
-                              (unsigned long long)wlen);
+                              "header_len=%u or weights_len=%llu out of range",
+                              hlen, (unsigned long long)wlen);
     if (len < hlen + wlen)
         return cairn_diag_set(d, CAIRN_ESIZE,
                               "truncated: %zu bytes, header declares %llu", len,
                               (unsigned long long)(hlen + wlen));
     if (len > hlen + wlen)
-        return cairn_diag_set(d, CAIRN_ESIZE,
-                              "%zu trailing bytes after the declared %llu",
-                              len - (size_t)(hlen + wlen), (unsigned long long)(hlen + wlen));
+        return cairn_diag_set(
+            d, CAIRN_ESIZE, "%zu trailing bytes after the declared %llu",
+            len - (size_t)(hlen + wlen), (unsigned long long)(hlen + wlen));
     sha256_zeroed_field(b, len, sum);
     if (sodium_memcmp(sum, b + OFF_SHA256, 32) != 0) {
         xray_hex(b + OFF_SHA256, 32, want);
         xray_hex(sum, 32, got);
-        return cairn_diag_set(d, CAIRN_EDIGEST,
-                              "checksum mismatch (file corrupt or modified): header "
-                              "says %.16s..., contents hash to %.16s...", want, got);
+        return cairn_diag_set(
+            d, CAIRN_EDIGEST,
+            "checksum mismatch (file corrupt or modified): header "
+            "says %.16s..., contents hash to %.16s...",
+            want, got);
     }
     return 0;
 }
@@ -294,8 +310,9 @@ static int parse_version(const uint8_t *p, char *out, struct cairn_diag *d)
 
     while (n < XRAY_MODEL_VERSION_MAX && p[n] != 0) {
         if (p[n] < 0x21 || p[n] > 0x7e)
-            return cairn_diag_set(d, CAIRN_EPARSE,
-                                  "version string byte %zu is not printable ASCII", n);
+            return cairn_diag_set(
+                d, CAIRN_EPARSE,
+                "version string byte %zu is not printable ASCII", n);
         n++;
     }
     if (n == 0)
@@ -303,13 +320,15 @@ static int parse_version(const uint8_t *p, char *out, struct cairn_diag *d)
     for (size_t i = n; i < XRAY_MODEL_VERSION_MAX; i++)
         if (p[i] != 0)
             return cairn_diag_set(d, CAIRN_EPARSE,
-                                  "version string padding byte %zu is not zero", i);
+                                  "version string padding byte %zu is not zero",
+                                  i);
     memcpy(out, p, n);
     out[n] = '\0';
     return 0;
 }
 
-static int parse_shape(const uint8_t *b, struct xray_shape *s, struct cairn_diag *d)
+static int parse_shape(const uint8_t *b, struct xray_shape *s,
+                       struct cairn_diag *d)
 {
     uint32_t nt;
     int err;
@@ -327,21 +346,25 @@ static int parse_shape(const uint8_t *b, struct xray_shape *s, struct cairn_diag
         return err;
     nt = rd32(b + OFF_N_TENSORS);
     if (nt != 2 * s->n_conv + 4)
-        return cairn_diag_set(d, CAIRN_EPARSE, "n_tensors=%u, topology needs %u", nt,
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "n_tensors=%u, topology needs %u", nt,
                               2 * s->n_conv + 4);
     if (rd32(b + OFF_HEADER_LEN) != header_len_for(s->n_conv))
-        return cairn_diag_set(d, CAIRN_EPARSE, "header_len=%u, topology needs %u",
-                              rd32(b + OFF_HEADER_LEN), header_len_for(s->n_conv));
+        return cairn_diag_set(
+            d, CAIRN_EPARSE, "header_len=%u, topology needs %u",
+            rd32(b + OFF_HEADER_LEN), header_len_for(s->n_conv));
     for (uint32_t t = 0; t < nt; t++) {
         uint32_t got = rd32(b + OFF_TENSORS + 4 * t);
 
         if (got != tensor_len(s, t))
-            return cairn_diag_set(d, CAIRN_EPARSE,
-                                  "tensor %u has %u elements, topology needs %zu", t, got,
-                                  tensor_len(s, t));
+            return cairn_diag_set(
+                d, CAIRN_EPARSE,
+                "tensor %u has %u elements, topology needs %zu", t, got,
+                tensor_len(s, t));
     }
     if (rd64(b + OFF_WEIGHTS_LEN) != 4 * (uint64_t)xray_shape_weights(s))
-        return cairn_diag_set(d, CAIRN_EPARSE, "weights_len=%llu, topology needs %llu",
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "weights_len=%llu, topology needs %llu",
                               (unsigned long long)rd64(b + OFF_WEIGHTS_LEN),
                               4 * (unsigned long long)xray_shape_weights(s));
     return 0;
@@ -374,7 +397,8 @@ int xray_model_parse(const void *buf, size_t len, struct xray_model **out,
         memcpy(&f, &bits, sizeof(f));
         if (!isfinite(f)) {
             xray_model_free(m);
-            return cairn_diag_set(d, CAIRN_EPARSE, "weight %zu is not a finite number", i);
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "weight %zu is not a finite number", i);
         }
         m->w[i] = f;
     }
@@ -385,7 +409,8 @@ int xray_model_parse(const void *buf, size_t len, struct xray_model **out,
     return 0;
 }
 
-int xray_model_load(const char *path, struct xray_model **out, struct cairn_diag *d)
+int xray_model_load(const char *path, struct xray_model **out,
+                    struct cairn_diag *d)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -439,7 +464,8 @@ void xray_model_serialize(struct xray_model *m, uint8_t **out, size_t *out_len)
     *out_len = len;
 }
 
-int xray_model_save(struct xray_model *m, const char *path, struct cairn_diag *d)
+int xray_model_save(struct xray_model *m, const char *path,
+                    struct cairn_diag *d)
 {
     uint8_t *buf;
     size_t len;

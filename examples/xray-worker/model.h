@@ -22,9 +22,9 @@
 #define XRAY_MODEL_MAGIC "XRAYCNN\0"
 #define XRAY_MODEL_FORMAT 1
 #define XRAY_MODEL_MAX_CONV 6
-#define XRAY_MODEL_VERSION_MAX 32          /* bytes, without the NUL */
-#define XRAY_MODEL_MAX_BYTES (512u << 20)  /* refuse larger files */
-#define XRAY_MODEL_FIXED_HEADER 136        /* bytes before the tensor table */
+#define XRAY_MODEL_VERSION_MAX 32         /* bytes, without the NUL */
+#define XRAY_MODEL_MAX_BYTES (512u << 20) /* refuse larger files */
+#define XRAY_MODEL_FIXED_HEADER 136       /* bytes before the tensor table */
 
 struct xray_shape {
     uint32_t in_h, in_w, in_c;
@@ -36,7 +36,7 @@ struct xray_shape {
 struct xray_model {
     struct xray_shape shape;
     char version[XRAY_MODEL_VERSION_MAX + 1];
-    char sha256_hex[65];  /* of the whole file as loaded or saved; "" if new */
+    char sha256_hex[65]; /* of the whole file as loaded or saved; "" if new */
 
     /* All tensors in file order, one allocation:
      *   per conv layer i: W [F_i][3][3][C_in] then b [F_i]
@@ -57,7 +57,8 @@ struct xray_model {
 
 /* Check a shape (every size in range, every layer at least 1x1 after its
  * pool). CAIRN_EINVAL with the field named in d. */
-CAIRN_WUR int xray_shape_check(const struct xray_shape *s, struct cairn_diag *d);
+CAIRN_WUR int xray_shape_check(const struct xray_shape *s,
+                               struct cairn_diag *d);
 
 /* Number of float weights of a checked shape, and its flatten length. */
 size_t xray_shape_weights(const struct xray_shape *s);
@@ -66,7 +67,8 @@ uint32_t xray_shape_flat(const struct xray_shape *s);
 /* A fresh model with all weights zero; shape must pass xray_shape_check
  * (aborts otherwise, a programming error); version is truncated to
  * XRAY_MODEL_VERSION_MAX. Call xray_model_prepare() after filling w. */
-struct xray_model *xray_model_new(const struct xray_shape *s, const char *version);
+struct xray_model *xray_model_new(const struct xray_shape *s,
+                                  const char *version);
 
 /* (Re)build the derived tables after the weights changed. */
 void xray_model_prepare(struct xray_model *m);
@@ -77,8 +79,8 @@ void xray_model_free(struct xray_model *m);
  * CAIRN_ESIZE, CAIRN_EUNSUPPORTED, CAIRN_EINVAL) anything truncated,
  * corrupt, of an unknown format version, with an out-of-range field or with
  * non-finite weights, naming the field in d. *out is a prepared model. */
-CAIRN_WUR int xray_model_parse(const void *buf, size_t len, struct xray_model **out,
-                               struct cairn_diag *d);
+CAIRN_WUR int xray_model_parse(const void *buf, size_t len,
+                               struct xray_model **out, struct cairn_diag *d);
 
 /* Read and parse a file (capped at XRAY_MODEL_MAX_BYTES); errors as
  * xray_model_parse plus CAIRN_ENOENT / CAIRN_EIO / CAIRN_ETOOBIG. The

@@ -26,7 +26,8 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
 
 static struct curl_slist *headers(const struct xray_webhook *w, const char *key)
 {
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Content-Type: application/json");
     char *line;
 
     h = curl_slist_append(h, "Expect:");
@@ -45,7 +46,8 @@ static struct curl_slist *headers(const struct xray_webhook *w, const char *key)
 }
 
 int xray_webhook_post(const struct xray_webhook *w, const char *body,
-                      const char *idempotency_key, long *status, struct cairn_diag *d)
+                      const char *idempotency_key, long *status,
+                      struct cairn_diag *d)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
@@ -55,7 +57,8 @@ int xray_webhook_post(const struct xray_webhook *w, const char *body,
     CURLcode rc;
 
     if (!c)
-        return cairn_diag_set(d, CAIRN_ENOMEM, "webhook: curl_easy_init failed");
+        return cairn_diag_set(d, CAIRN_ENOMEM,
+                              "webhook: curl_easy_init failed");
     h = headers(w, idempotency_key);
     curl_easy_setopt(c, CURLOPT_URL, w->url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -84,14 +87,15 @@ int xray_webhook_post(const struct xray_webhook *w, const char *body,
     return 0;
 }
 
-char *xray_webhook_body(const char *site, const char *image, const char *label, double p,
-                        const char *model_version, const char *time_rfc3339,
-                        const char *event_id, const char *band, const char *cls)
+char *xray_webhook_body(const char *site, const char *image, const char *label,
+                        double p, const char *model_version,
+                        const char *time_rfc3339, const char *event_id,
+                        const char *band, const char *cls)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:s, s:s, s:s}", "site", site,
-                          "image", image, "label", label, "p", p, "model_version",
-                          model_version, "time", time_rfc3339, "event_id", event_id, "band",
-                          band, "class", cls);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:s, s:s, s:s}",
+                          "site", site, "image", image, "label", label, "p", p,
+                          "model_version", model_version, "time", time_rfc3339,
+                          "event_id", event_id, "band", band, "class", cls);
     char *s;
 
     if (!o)

@@ -12,7 +12,7 @@
 
 struct xray_webhook {
     const char *url;
-    const char *token;  /* NULL: no Authorization header */
+    const char *token; /* NULL: no Authorization header */
     long timeout_ms;
 };
 
@@ -28,8 +28,9 @@ CAIRN_WUR int xray_webhook_post(const struct xray_webhook *w, const char *body,
 
 /* The JSON body: {site, image, label, p, model_version, time, event_id,
  * band, class}. Caller frees. NULL when a string is not valid UTF-8. */
-char *xray_webhook_body(const char *site, const char *image, const char *label, double p,
-                        const char *model_version, const char *time_rfc3339,
-                        const char *event_id, const char *band, const char *cls);
+char *xray_webhook_body(const char *site, const char *image, const char *label,
+                        double p, const char *model_version,
+                        const char *time_rfc3339, const char *event_id,
+                        const char *band, const char *cls);
 
 #endif

@@ -20,8 +20,8 @@ int xray_pipeline_init(struct xray_pipeline *p, const struct xray_config *cfg,
                        const struct xray_model *m, const char *model_version,
                        struct cairn_diag *d)
 {
-    const char *dirs[] = {cfg->data_dir, cfg->inbox, cfg->outbox, cfg->done_dir,
-                          cfg->failed_dir, cfg->processed_dir};
+    const char *dirs[] = {cfg->data_dir, cfg->inbox,      cfg->outbox,
+                          cfg->done_dir, cfg->failed_dir, cfg->processed_dir};
     int err = 0;
 
     memset(p, 0, sizeof(*p));
@@ -50,8 +50,9 @@ void xray_pipeline_free(struct xray_pipeline *p)
 }
 
 int xray_score_encoded(const struct xray_model *m, struct xray_ws *ws,
-                       const struct xray_decode_limits *lim, const void *buf, size_t len,
-                       struct xray_image *keep, float *p, struct cairn_diag *d)
+                       const struct xray_decode_limits *lim, const void *buf,
+                       size_t len, struct xray_image *keep, float *p,
+                       struct cairn_diag *d)
 {
     const struct xray_shape *s = &m->shape;
     struct xray_image im;
@@ -96,8 +97,9 @@ void xray_draw_label(struct xray_image *im, const char *label)
 }
 
 /* Encode in the format the name says and write it durably. */
-static int write_image(const struct xray_pipeline *p, const struct xray_image *im,
-                       const char *dir, const char *name, struct cairn_diag *d)
+static int write_image(const struct xray_pipeline *p,
+                       const struct xray_image *im, const char *dir,
+                       const char *name, struct cairn_diag *d)
 {
     enum xray_image_fmt fmt = xray_image_fmt_of_name(name);
     uint8_t *buf = NULL;
@@ -115,8 +117,8 @@ static int write_image(const struct xray_pipeline *p, const struct xray_image *i
     return err;
 }
 
-static void fail(struct xray_pipeline *p, const char *name, struct xray_result *r,
-                 const char *prefix, const char *why)
+static void fail(struct xray_pipeline *p, const char *name,
+                 struct xray_result *r, const char *prefix, const char *why)
 {
     struct cairn_diag d;
     char now[20];
@@ -126,7 +128,8 @@ static void fail(struct xray_pipeline *p, const char *name, struct xray_result *
     snprintf(r->msg, sizeof(r->msg), "%s%s", prefix, why);
     xray_sql_time(xray_wall(), now);
     /* A name we cannot store as text is recorded by placeholder. */
-    if (xray_store_record_failure(p->store, now, xray_text_ok(name) ? name : "(non-text name)",
+    if (xray_store_record_failure(p->store, now,
+                                  xray_text_ok(name) ? name : "(non-text name)",
                                   r->msg, &d) != 0 ||
         xray_move_aside(p->cfg->inbox, name, p->cfg->failed_dir, &d) != 0) {
         r->outcome = XRAY_OUT_ERROR;
@@ -142,9 +145,10 @@ struct outputs {
     char *notify_body;
 };
 
-static int make_outputs(struct xray_pipeline *p, const char *name, const char *digest,
-                        const struct xray_image *im, struct xray_result *r,
-                        struct outputs *o, struct cairn_diag *d)
+static int make_outputs(struct xray_pipeline *p, const char *name,
+                        const char *digest, const struct xray_image *im,
+                        struct xray_result *r, struct outputs *o,
+                        struct cairn_diag *d)
 {
     struct xray_image copy;
     char label[48], when[21];
@@ -164,7 +168,8 @@ static int make_outputs(struct xray_pipeline *p, const char *name, const char *d
         if (xray_anon_name(name, o->anon, sizeof(o->anon), &nd) != 0) {
             /* Never forward a file whose PII layout we do not know. */
             r->anon_refused = 1;
-            snprintf(r->msg, sizeof(r->msg), "not anonymized: %s", cairn_diag_msg(&nd));
+            snprintf(r->msg, sizeof(r->msg), "not anonymized: %s",
+                     cairn_diag_msg(&nd));
             o->anon[0] = '\0';
         } else {
             xray_image_alloc(&copy, im->w, im->h, im->c);
@@ -177,34 +182,42 @@ static int make_outputs(struct xray_pipeline *p, const char *name, const char *d
     }
     if (!err && r->band == XRAY_BAND_HIGH && p->cfg->webhook_url) {
         xray_rfc3339(xray_wall(), when);
-        o->notify_body = xray_webhook_body(p->cfg->site, name, label, r->p, p->model_version,
-                                           when, digest, xray_band_risk(r->band),
-                                           xray_band_class(r->band));
+        o->notify_body = xray_webhook_body(
+            p->cfg->site, name, label, r->p, p->model_version, when, digest,
+            xray_band_risk(r->band), xray_band_class(r->band));
         r->notified = o->notify_body != NULL;
     }
     return err;
 }
 
 static int record(struct xray_pipeline *p, const char *name, const char *digest,
-                  const struct stat *st, struct xray_result *r, const struct outputs *o,
-                  struct cairn_diag *d)
+                  const struct stat *st, struct xray_result *r,
+                  const struct outputs *o, struct cairn_diag *d)
 {
     char up[20], now[20];
-    struct xray_record rec = {
-        .uploaded_time = up, .time = now, .source_name = name,
-        .processed_name = o->processed, .model_version = p->model_version,
-        .model_sha256 = p->model->sha256_hex, .label_class = xray_band_class(r->band),
-        .p = r->p, .image_sha256 = digest, .truth = r->truth,
-        .latency_ms = r->score_seconds * 1000.0, .anon_name = o->anon[0] ? o->anon : NULL,
-        .notify_body = o->notify_body, .notify_at_ms = xray_wall() * 1000};
+    struct xray_record rec = {.uploaded_time = up,
+                              .time = now,
+                              .source_name = name,
+                              .processed_name = o->processed,
+                              .model_version = p->model_version,
+                              .model_sha256 = p->model->sha256_hex,
+                              .label_class = xray_band_class(r->band),
+                              .p = r->p,
+                              .image_sha256 = digest,
+                              .truth = r->truth,
+                              .latency_ms = r->score_seconds * 1000.0,
+                              .anon_name = o->anon[0] ? o->anon : NULL,
+                              .notify_body = o->notify_body,
+                              .notify_at_ms = xray_wall() * 1000};
 
     xray_sql_time((int64_t)st->st_mtime, up);
     xray_sql_time(xray_wall(), now);
     return xray_store_record(p->store, &rec, d);
 }
 
-static void score_and_record(struct xray_pipeline *p, const char *name, const uint8_t *buf,
-                             size_t len, const struct stat *st, const char *digest,
+static void score_and_record(struct xray_pipeline *p, const char *name,
+                             const uint8_t *buf, size_t len,
+                             const struct stat *st, const char *digest,
                              struct xray_result *r)
 {
     struct outputs o = {.notify_body = NULL};
@@ -214,7 +227,8 @@ static void score_and_record(struct xray_pipeline *p, const char *name, const ui
     int err;
 
     cairn_diag_init(&d);
-    err = xray_score_encoded(p->model, p->ws, &p->lim, buf, len, &im, &r->p, &d);
+    err =
+        xray_score_encoded(p->model, p->ws, &p->lim, buf, len, &im, &r->p, &d);
     if (err) {
         if (xray_wall() - (int64_t)st->st_mtime < SETTLE_SECONDS) {
             r->outcome = XRAY_OUT_DEFERRED;
@@ -241,8 +255,8 @@ static void score_and_record(struct xray_pipeline *p, const char *name, const ui
 
 /* Checks on the name and file before any byte is decoded. Returns 1 when
  * the image may proceed, with its contents in *buf. */
-static int admit(struct xray_pipeline *p, const char *name, struct stat *st, uint8_t **buf,
-                 size_t *len, struct xray_result *r)
+static int admit(struct xray_pipeline *p, const char *name, struct stat *st,
+                 uint8_t **buf, size_t *len, struct xray_result *r)
 {
     char *path = cairn_xasprintf("%s/%s", p->cfg->inbox, name);
     struct cairn_diag d;
@@ -250,14 +264,16 @@ static int admit(struct xray_pipeline *p, const char *name, struct stat *st, uin
 
     cairn_diag_init(&d);
     if (!xray_text_ok(name) || strlen(name) > XRAY_NAME_MAX)
-        fail(p, name, r, "", "file name is not printable UTF-8 of at most 255 bytes");
+        fail(p, name, r, "",
+             "file name is not printable UTF-8 of at most 255 bytes");
     else if (xray_image_fmt_of_name(name) == XRAY_FMT_UNKNOWN)
         fail(p, name, r, "", "not a .jpeg, .jpg or .png file");
     else if (lstat(path, st) != 0)
         r->outcome = errno == ENOENT ? XRAY_OUT_GONE : XRAY_OUT_ERROR;
     else if (!S_ISREG(st->st_mode))
         fail(p, name, r, "", "not a regular file (symlink, directory, device)");
-    else if ((err = xray_read_file(path, p->cfg->max_image_bytes, buf, len, &d)) != 0) {
+    else if ((err = xray_read_file(path, p->cfg->max_image_bytes, buf, len,
+                                   &d)) != 0) {
         if (err == CAIRN_ENOENT)
             r->outcome = XRAY_OUT_GONE;
         else
@@ -269,7 +285,8 @@ static int admit(struct xray_pipeline *p, const char *name, struct stat *st, uin
     return ok;
 }
 
-void xray_pipeline_process(struct xray_pipeline *p, const char *name, struct xray_result *r)
+void xray_pipeline_process(struct xray_pipeline *p, const char *name,
+                           struct xray_result *r)
 {
     uint8_t *buf = NULL, sum[32];
     char digest[65];

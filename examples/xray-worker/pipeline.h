@@ -24,7 +24,7 @@ struct xray_pipeline {
     const struct xray_model *model;
     const char *model_version; /* what the agent deployed (or the header's) */
     struct xray_decode_limits lim;
-    struct xray_store *store;  /* this thread's connection */
+    struct xray_store *store; /* this thread's connection */
     struct xray_truth *truth;
     struct xray_ws *ws;
 };
@@ -42,16 +42,18 @@ struct xray_result {
     enum xray_outcome outcome;
     enum xray_band band;
     float p;
-    double score_seconds;  /* decode + resample + forward pass */
+    double score_seconds; /* decode + resample + forward pass */
     int anonymized, anon_refused, notified;
-    const char *truth;     /* "NORMAL", "PNEUMONIA" or NULL */
-    char msg[512];         /* failure reason or error */
+    const char *truth; /* "NORMAL", "PNEUMONIA" or NULL */
+    char msg[512];     /* failure reason or error */
 };
 
 /* Open the store, the truth table and the directories. CAIRN_EDB,
  * CAIRN_EIO. */
-CAIRN_WUR int xray_pipeline_init(struct xray_pipeline *p, const struct xray_config *cfg,
-                                 const struct xray_model *m, const char *model_version,
+CAIRN_WUR int xray_pipeline_init(struct xray_pipeline *p,
+                                 const struct xray_config *cfg,
+                                 const struct xray_model *m,
+                                 const char *model_version,
                                  struct cairn_diag *d);
 void xray_pipeline_free(struct xray_pipeline *p);
 
@@ -63,8 +65,9 @@ void xray_pipeline_process(struct xray_pipeline *p, const char *name,
  * (may be NULL) receives the decoded image. CAIRN_EPARSE, CAIRN_ETOOBIG,
  * CAIRN_EUNSUPPORTED from the decoder. */
 CAIRN_WUR int xray_score_encoded(const struct xray_model *m, struct xray_ws *ws,
-                                 const struct xray_decode_limits *lim, const void *buf,
-                                 size_t len, struct xray_image *keep, float *p,
+                                 const struct xray_decode_limits *lim,
+                                 const void *buf, size_t len,
+                                 struct xray_image *keep, float *p,
                                  struct cairn_diag *d);
 
 /* "<stem>-processed.<ext>" of a name (the pattern's naming). */

@@ -14,13 +14,15 @@
 #include "cairn/mem.h"
 
 static const char *const first_names[] = {
-    "Barbara", "James", "Maria", "Robert", "Linda", "Michael", "Susan", "David",
-    "Karen", "Thomas", "Nancy", "Daniel", "Lisa", "Paul", "Sandra", "Mark",
-    "Aisha", "Kenji", "Ingrid", "Mateo", "Priya", "Olu", "Chen", "Fatima"};
+    "Barbara", "James", "Maria",  "Robert", "Linda", "Michael",
+    "Susan",   "David", "Karen",  "Thomas", "Nancy", "Daniel",
+    "Lisa",    "Paul",  "Sandra", "Mark",   "Aisha", "Kenji",
+    "Ingrid",  "Mateo", "Priya",  "Olu",    "Chen",  "Fatima"};
 static const char *const last_names[] = {
-    "Campbell", "Smith", "Garcia", "Johnson", "Brown", "Miller", "Davis", "Wilson",
-    "Moore", "Taylor", "Anderson", "Thomas", "Jackson", "White", "Harris", "Martin",
-    "Okafor", "Tanaka", "Larsen", "Rossi", "Patel", "Nguyen", "Kowalski", "Haddad"};
+    "Campbell", "Smith",  "Garcia", "Johnson", "Brown",    "Miller",
+    "Davis",    "Wilson", "Moore",  "Taylor",  "Anderson", "Thomas",
+    "Jackson",  "White",  "Harris", "Martin",  "Okafor",   "Tanaka",
+    "Larsen",   "Rossi",  "Patel",  "Nguyen",  "Kowalski", "Haddad"};
 
 #define N_FIRST (sizeof(first_names) / sizeof(first_names[0]))
 #define N_LAST (sizeof(last_names) / sizeof(last_names[0]))
@@ -37,8 +39,10 @@ static void random_date(struct xray_rng *r, int y0, int y1, char out[11])
 void xray_sim_patient(struct xray_rng *r, struct xray_patient *p)
 {
     memset(p, 0, sizeof(*p));
-    snprintf(p->first, sizeof(p->first), "%s", first_names[xray_rng_below(r, N_FIRST)]);
-    snprintf(p->last, sizeof(p->last), "%s", last_names[xray_rng_below(r, N_LAST)]);
+    snprintf(p->first, sizeof(p->first), "%s",
+             first_names[xray_rng_below(r, N_FIRST)]);
+    snprintf(p->last, sizeof(p->last), "%s",
+             last_names[xray_rng_below(r, N_LAST)]);
     if (xray_rng_unit(r) < 0.67)
         p->pid = 1000 + xray_rng_below(r, 64536);
     else
@@ -47,10 +51,11 @@ void xray_sim_patient(struct xray_rng *r, struct xray_patient *p)
     random_date(r, 2015, 2024, p->date);
 }
 
-void xray_sim_name(const struct xray_patient *p, const char *ext, char *out, size_t n)
+void xray_sim_name(const struct xray_patient *p, const char *ext, char *out,
+                   size_t n)
 {
-    snprintf(out, n, "demo_%s %s_%u_%s_%s.%s", p->first, p->last, p->pid, p->dob, p->date,
-             ext);
+    snprintf(out, n, "demo_%s %s_%u_%s_%s.%s", p->first, p->last, p->pid,
+             p->dob, p->date, ext);
 }
 
 int xray_sim_draw_truth(struct xray_rng *r)
@@ -75,12 +80,13 @@ static float smoothstep(float e0, float e1, float x)
 
 /* Soft ellipse: 1 inside, 0 outside, blending over `soft` (relative).
  * Compared in squared distance: no square root per pixel. */
-static float ellipse(float u, float v, float cu, float cv, float ru, float rv, float soft)
+static float ellipse(float u, float v, float cu, float cv, float ru, float rv,
+                     float soft)
 {
     float du = (u - cu) / ru, dv = (v - cv) / rv;
 
-    return 1.0f - smoothstep((1.0f - soft) * (1.0f - soft), (1.0f + soft) * (1.0f + soft),
-                             du * du + dv * dv);
+    return 1.0f - smoothstep((1.0f - soft) * (1.0f - soft),
+                             (1.0f + soft) * (1.0f + soft), du * du + dv * dv);
 }
 
 /* Cheap approximately normal noise: Irwin-Hall sum of four 16-bit uniforms
@@ -109,7 +115,8 @@ static void random_anatomy(struct xray_rng *r, struct anatomy *a)
     a->torso_ru = (float)xray_rng_range(r, 0.40, 0.47);
     a->torso_rv = (float)xray_rng_range(r, 0.52, 0.60);
     for (int s = 0; s < 2; s++) {
-        a->lung_cu[s] = a->torso_cu + (s ? 1.0f : -1.0f) * (float)xray_rng_range(r, 0.16, 0.19);
+        a->lung_cu[s] = a->torso_cu + (s ? 1.0f : -1.0f) *
+                                          (float)xray_rng_range(r, 0.16, 0.19);
         a->lung_cv[s] = (float)xray_rng_range(r, 0.43, 0.48);
         a->lung_ru[s] = (float)xray_rng_range(r, 0.11, 0.14);
         a->lung_rv[s] = (float)xray_rng_range(r, 0.25, 0.30);
@@ -127,7 +134,8 @@ static void random_anatomy(struct xray_rng *r, struct anatomy *a)
 static float torso(float u, float v, const struct anatomy *a)
 {
     float du = (u - a->torso_cu) / a->torso_ru, dv = (v - 0.66f) / a->torso_rv;
-    float body = 1.0f - smoothstep(0.85f, 1.15f, du * du * du * du + dv * dv * dv * dv);
+    float body =
+        1.0f - smoothstep(0.85f, 1.15f, du * du * du * du + dv * dv * dv * dv);
     float neck = (1.0f - smoothstep(0.06f, 0.08f, fabsf(u - a->torso_cu))) *
                  (1.0f - smoothstep(0.14f, 0.2f, v));
 
@@ -142,10 +150,11 @@ static float lung_field(float u, float v, const struct anatomy *a, int s)
     if (fabsf(u - a->lung_cu[s]) > a->lung_ru[s] * 1.1f ||
         fabsf(v - a->lung_cv[s]) > a->lung_rv[s] * 1.1f)
         return 0.0f;
-    t = smoothstep(a->lung_cv[s] - a->lung_rv[s], a->lung_cv[s] + 0.2f * a->lung_rv[s], v);
+    t = smoothstep(a->lung_cv[s] - a->lung_rv[s],
+                   a->lung_cv[s] + 0.2f * a->lung_rv[s], v);
 
-    return ellipse(u, v, a->lung_cu[s], a->lung_cv[s], a->lung_ru[s] * (0.45f + 0.55f * t),
-                   a->lung_rv[s], 0.08f);
+    return ellipse(u, v, a->lung_cu[s], a->lung_cv[s],
+                   a->lung_ru[s] * (0.45f + 0.55f * t), a->lung_rv[s], 0.08f);
 }
 
 static void paint_body(struct scene *sc, const struct anatomy *a)
@@ -160,9 +169,10 @@ static void paint_body(struct scene *sc, const struct anatomy *a)
             float lung = fmaxf(lung_field(u, v, a, 0), lung_field(u, v, a, 1));
             float heart = fabsf(v - a->heart_cv) > a->heart_r * 1.2f
                               ? 0.0f
-                              : ellipse(u, v, a->heart_cu, a->heart_cv, a->heart_r,
-                                        a->heart_r * 0.9f, 0.15f);
-            float spine = 1.0f - smoothstep(0.025f, 0.035f, fabsf(u - a->torso_cu));
+                              : ellipse(u, v, a->heart_cu, a->heart_cv,
+                                        a->heart_r, a->heart_r * 0.9f, 0.15f);
+            float spine =
+                1.0f - smoothstep(0.025f, 0.035f, fabsf(u - a->torso_cu));
             float val = 12.0f + body * (a->tissue - 12.0f);
 
             lung *= body * (1.0f - heart);
@@ -177,14 +187,16 @@ static void paint_body(struct scene *sc, const struct anatomy *a)
 }
 
 /* Ribs: arcs that fall away from the spine, painted column by column. */
-static void paint_ribs(struct scene *sc, const struct anatomy *a, struct xray_rng *r)
+static void paint_ribs(struct scene *sc, const struct anatomy *a,
+                       struct xray_rng *r)
 {
     int count = 8 + (int)xray_rng_below(r, 3);
     float gain = (float)xray_rng_range(r, 18, 32), half = 0.008f;
 
     for (int side = 0; side < 2; side++) {
         for (int j = 0; j < count; j++) {
-            float v0 = 0.22f + (float)j * 0.058f + (float)xray_rng_range(r, -0.01, 0.01);
+            float v0 = 0.22f + (float)j * 0.058f +
+                       (float)xray_rng_range(r, -0.01, 0.01);
             float curve = (float)xray_rng_range(r, 0.9, 1.4);
 
             for (uint32_t x = 0; x < sc->n; x++) {
@@ -197,9 +209,11 @@ static void paint_ribs(struct scene *sc, const struct anatomy *a, struct xray_rn
                 vc = v0 + curve * du * du - 0.12f * du;
                 lo = (vc - 2 * half) * (float)sc->n;
                 hi = (vc + 2 * half) * (float)sc->n;
-                for (long y = lo < 0 ? 0 : (long)lo; y <= (long)hi && y < (long)sc->n; y++) {
+                for (long y = lo < 0 ? 0 : (long)lo;
+                     y <= (long)hi && y < (long)sc->n; y++) {
                     float v = ((float)y + 0.5f) / (float)sc->n;
-                    float w = 1.0f - smoothstep(half * 0.6f, half * 1.4f, fabsf(v - vc));
+                    float w = 1.0f - smoothstep(half * 0.6f, half * 1.4f,
+                                                fabsf(v - vc));
                     size_t i = (size_t)y * sc->n + x;
 
                     sc->f[i] += gain * w * sc->body[i];
@@ -211,11 +225,12 @@ static void paint_ribs(struct scene *sc, const struct anatomy *a, struct xray_rn
 
 /* Gaussian blob of amplitude amp, painted within 3 sigma, weighted by a
  * mask (the lung fields) and by patchiness (pseudo-random modulation). */
-static void paint_blob(struct scene *sc, float cu, float cv, float sigma, float amp,
-                       float patch, struct xray_rng *r)
+static void paint_blob(struct scene *sc, float cu, float cv, float sigma,
+                       float amp, float patch, struct xray_rng *r)
 {
     float n = (float)sc->n, ph1 = (float)xray_rng_range(r, 0, 6.28),
-          ph2 = (float)xray_rng_range(r, 0, 6.28), fr = (float)xray_rng_range(r, 25, 45);
+          ph2 = (float)xray_rng_range(r, 0, 6.28),
+          fr = (float)xray_rng_range(r, 25, 45);
     long x0 = (long)((cu - 3 * sigma) * n), x1 = (long)((cu + 3 * sigma) * n);
     long y0 = (long)((cv - 3 * sigma) * n), y1 = (long)((cv + 3 * sigma) * n);
 
@@ -224,7 +239,9 @@ static void paint_blob(struct scene *sc, float cu, float cv, float sigma, float 
             float u = ((float)x + 0.5f) / n, v = ((float)y + 0.5f) / n;
             float du = u - cu, dv = v - cv;
             float g = expf(-(du * du + dv * dv) / (2 * sigma * sigma));
-            float m = 1.0f - patch * 0.5f * (1.0f + sinf(fr * u + ph1) * sinf(fr * v + ph2));
+            float m =
+                1.0f -
+                patch * 0.5f * (1.0f + sinf(fr * u + ph1) * sinf(fr * v + ph2));
             size_t i = (size_t)y * sc->n + (size_t)x;
 
             sc->f[i] += amp * g * m * sc->lung[i];
@@ -232,15 +249,18 @@ static void paint_blob(struct scene *sc, float cu, float cv, float sigma, float 
     }
 }
 
-static void paint_findings(struct scene *sc, const struct anatomy *a, int pneumonia,
-                           struct xray_rng *r)
+static void paint_findings(struct scene *sc, const struct anatomy *a,
+                           int pneumonia, struct xray_rng *r)
 {
-    int blobs = pneumonia ? 1 + (int)xray_rng_below(r, 3) : xray_rng_unit(r) < 0.35;
+    int blobs =
+        pneumonia ? 1 + (int)xray_rng_below(r, 3) : xray_rng_unit(r) < 0.35;
 
     for (int b = 0; b < blobs; b++) {
         int s = (int)xray_rng_below(r, 2);
-        float cu = a->lung_cu[s] + (float)xray_rng_range(r, -0.6, 0.6) * a->lung_ru[s];
-        float cv = a->lung_cv[s] + (float)xray_rng_range(r, -0.5, 0.7) * a->lung_rv[s];
+        float cu =
+            a->lung_cu[s] + (float)xray_rng_range(r, -0.6, 0.6) * a->lung_ru[s];
+        float cv =
+            a->lung_cv[s] + (float)xray_rng_range(r, -0.5, 0.7) * a->lung_rv[s];
 
         if (pneumonia)
             paint_blob(sc, cu, cv, (float)xray_rng_range(r, 0.045, 0.09),
@@ -252,7 +272,8 @@ static void paint_findings(struct scene *sc, const struct anatomy *a, int pneumo
 }
 
 /* Smooth noise: a coarse random grid, bilinearly interpolated. */
-static void add_noise(struct scene *sc, struct xray_rng *r, float low_amp, float px_sd)
+static void add_noise(struct scene *sc, struct xray_rng *r, float low_amp,
+                      float px_sd)
 {
     enum { G = 9 };
     float grid[G][G];
@@ -267,9 +288,11 @@ static void add_noise(struct scene *sc, struct xray_rng *r, float low_amp, float
         for (uint32_t x = 0; x < sc->n; x++) {
             float gx = (float)x / (float)sc->n * (G - 1), fx = gx - floorf(gx);
             int ix = (int)gx;
-            float top = grid[iy][ix] * (1 - fx) + grid[iy][ix + 1 < G ? ix + 1 : ix] * fx;
+            float top = grid[iy][ix] * (1 - fx) +
+                        grid[iy][ix + 1 < G ? ix + 1 : ix] * fx;
             int iy1 = iy + 1 < G ? iy + 1 : iy;
-            float bot = grid[iy1][ix] * (1 - fx) + grid[iy1][ix + 1 < G ? ix + 1 : ix] * fx;
+            float bot = grid[iy1][ix] * (1 - fx) +
+                        grid[iy1][ix + 1 < G ? ix + 1 : ix] * fx;
 
             sc->f[(size_t)y * sc->n + x] +=
                 top * (1 - fy) + bot * fy + px_sd * fast_normal(r);
@@ -296,8 +319,8 @@ static void paint_pii(struct xray_image *im, const struct xray_patient *p)
     snprintf(line[2], sizeof(line[2]), "DOB %s", p->dob);
     snprintf(line[3], sizeof(line[3]), "STUDY %s", p->date);
     for (uint32_t i = 0; i < 4; i++)
-        xray_image_draw_text(im, box.x0 + pad, box.y0 + pad + i * 10 * scale, scale, line[i],
-                             235);
+        xray_image_draw_text(im, box.x0 + pad, box.y0 + pad + i * 10 * scale,
+                             scale, line[i], 235);
 }
 
 void xray_sim_render(struct xray_rng *r, int pneumonia, uint32_t size,

@@ -32,7 +32,8 @@ struct xray_patient {
 void xray_sim_patient(struct xray_rng *r, struct xray_patient *p);
 
 /* "demo_<First Last>_<pid>_<DOB>_<studydate>.jpeg" (or .png). */
-void xray_sim_name(const struct xray_patient *p, const char *ext, char *out, size_t n);
+void xray_sim_name(const struct xray_patient *p, const char *ext, char *out,
+                   size_t n);
 
 /* 1 with probability XRAY_SIM_PNEUMONIA_SHARE. */
 int xray_sim_draw_truth(struct xray_rng *r);

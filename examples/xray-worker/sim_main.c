@@ -23,7 +23,7 @@
 struct cli {
     const char *dir, *truth, *ext;
     double interval;
-    long count;   /* -1: forever */
+    long count; /* -1: forever */
     uint64_t seed;
     uint32_t size;
     int batch;
@@ -32,31 +32,39 @@ struct cli {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xray-sim [--inbox DIR] [--interval S] [--count N] [options]\n"
-            "       xray-sim --batch N --out DIR [options]\n"
-            "  --inbox/--out DIR  where images go (default $XRAY_INBOX, else\n"
-            "                     ${XRAY_DATA_DIR:-./xray-data}/inbox)\n"
-            "  --interval S       seconds between images (default $SECONDS_WAIT or 10;\n"
-            "                     0 = idle unless --count is given, then no wait)\n"
-            "  --count N          stop after N images (default: run forever)\n"
-            "  --truth FILE       ground-truth CSV (default DIR/../truth.csv)\n"
-            "  --seed N           reproducible run (default: time-based)\n"
-            "  --size PX          image side (default %d)\n"
-            "  --format jpeg|png  file format (default jpeg)\n"
-            "  --quiet            no line per image\n",
-            XRAY_SIM_DEFAULT_SIZE);
+    fprintf(
+        f,
+        "usage: xray-sim [--inbox DIR] [--interval S] [--count N] [options]\n"
+        "       xray-sim --batch N --out DIR [options]\n"
+        "  --inbox/--out DIR  where images go (default $XRAY_INBOX, else\n"
+        "                     ${XRAY_DATA_DIR:-./xray-data}/inbox)\n"
+        "  --interval S       seconds between images (default $SECONDS_WAIT or "
+        "10;\n"
+        "                     0 = idle unless --count is given, then no wait)\n"
+        "  --count N          stop after N images (default: run forever)\n"
+        "  --truth FILE       ground-truth CSV (default DIR/../truth.csv)\n"
+        "  --seed N           reproducible run (default: time-based)\n"
+        "  --size PX          image side (default %d)\n"
+        "  --format jpeg|png  file format (default jpeg)\n"
+        "  --quiet            no line per image\n",
+        XRAY_SIM_DEFAULT_SIZE);
 }
 
 static int parse_args(int argc, char **argv, struct cli *c)
 {
     static const struct option opts[] = {
-        {"inbox", required_argument, 0, 'o'},  {"out", required_argument, 0, 'o'},
-        {"interval", required_argument, 0, 'i'}, {"count", required_argument, 0, 'n'},
-        {"batch", required_argument, 0, 'b'},  {"truth", required_argument, 0, 't'},
-        {"seed", required_argument, 0, 's'},   {"size", required_argument, 0, 'z'},
-        {"format", required_argument, 0, 'f'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"inbox", required_argument, 0, 'o'},
+        {"out", required_argument, 0, 'o'},
+        {"interval", required_argument, 0, 'i'},
+        {"count", required_argument, 0, 'n'},
+        {"batch", required_argument, 0, 'b'},
+        {"truth", required_argument, 0, 't'},
+        {"seed", required_argument, 0, 's'},
+        {"size", required_argument, 0, 'z'},
+        {"format", required_argument, 0, 'f'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     char *end;
     int ch;
 
@@ -68,7 +76,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
         case 'i':
             c->interval = strtod(optarg, &end);
             if (*end || c->interval < 0 || c->interval > 86400)
-                return fprintf(stderr, "xray-sim: bad --interval %s\n", optarg), -1;
+                return fprintf(stderr, "xray-sim: bad --interval %s\n", optarg),
+                       -1;
             break;
         case 'n':
         case 'b':
@@ -86,7 +95,9 @@ static int parse_args(int argc, char **argv, struct cli *c)
         case 'z':
             c->size = (uint32_t)strtoul(optarg, &end, 10);
             if (*end || c->size < 32 || c->size > 8192)
-                return fprintf(stderr, "xray-sim: bad --size %s (32..8192)\n", optarg), -1;
+                return fprintf(stderr, "xray-sim: bad --size %s (32..8192)\n",
+                               optarg),
+                       -1;
             break;
         case 'f':
             if (strcmp(optarg, "jpeg") != 0 && strcmp(optarg, "png") != 0)
@@ -129,7 +140,8 @@ static int append_truth(const char *path, const char *name, int pneumonia,
 }
 
 /* One study: pick an unused name, record the truth, write the image. */
-static int drop_one(const struct cli *c, struct xray_rng *r, struct cairn_diag *d)
+static int drop_one(const struct cli *c, struct xray_rng *r,
+                    struct cairn_diag *d)
 {
     struct xray_patient p;
     struct xray_image im;
@@ -147,14 +159,16 @@ static int drop_one(const struct cli *c, struct xray_rng *r, struct cairn_diag *
             break;
     }
     xray_sim_render(r, pneumonia, c->size, &p, &im);
-    err = xray_image_encode(&im, strcmp(c->ext, "png") == 0 ? XRAY_FMT_PNG : XRAY_FMT_JPEG,
-                            90, &buf, &len, d);
+    err = xray_image_encode(
+        &im, strcmp(c->ext, "png") == 0 ? XRAY_FMT_PNG : XRAY_FMT_JPEG, 90,
+        &buf, &len, d);
     if (!err)
         err = append_truth(c->truth, name, pneumonia, d);
     if (!err)
         err = xray_write_atomic(path, buf, len, 0644, d);
     if (!err && !c->quiet)
-        printf("xray-sim: %s %s\n", pneumonia ? "PNEUMONIA" : "NORMAL   ", name);
+        printf("xray-sim: %s %s\n", pneumonia ? "PNEUMONIA" : "NORMAL   ",
+               name);
     fflush(stdout);
     xray_image_free(&im);
     free(buf);
@@ -182,9 +196,11 @@ static char *default_dir(void)
 int main(int argc, char **argv)
 {
     const char *wait = getenv("SECONDS_WAIT");
-    struct cli c = {.interval = wait && *wait ? strtod(wait, NULL) : 10.0, .count = -1,
+    struct cli c = {.interval = wait && *wait ? strtod(wait, NULL) : 10.0,
+                    .count = -1,
                     .seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32),
-                    .size = XRAY_SIM_DEFAULT_SIZE, .ext = "jpeg"};
+                    .size = XRAY_SIM_DEFAULT_SIZE,
+                    .ext = "jpeg"};
     char *dir = NULL, *truth = NULL;
     struct xray_rng r;
     struct cairn_diag d;
@@ -195,13 +211,15 @@ int main(int argc, char **argv)
         return 2;
     dir = c.dir ? cairn_xstrdup(c.dir) : default_dir();
     c.dir = dir;
-    truth = c.truth ? cairn_xstrdup(c.truth) : cairn_xasprintf("%s/../truth.csv", dir);
+    truth = c.truth ? cairn_xstrdup(c.truth)
+                    : cairn_xasprintf("%s/../truth.csv", dir);
     c.truth = truth;
     xray_rng_seed(&r, c.seed);
     err = xray_mkdir_p(dir, &d);
     if (!err && !c.batch && c.interval == 0 && c.count < 0) {
         /* The pattern's SECONDS_WAIT=0: present but idle. */
-        fprintf(stderr, "xray-sim: interval 0: idle (give --count or an interval)\n");
+        fprintf(stderr,
+                "xray-sim: interval 0: idle (give --count or an interval)\n");
         for (;;)
             pause();
     }

@@ -13,15 +13,19 @@ static const char schema[] =
     " time TIMESTAMP, name VARCHAR(255), model VARCHAR(10), label VARCHAR(20),"
     " p REAL, model_sha256 TEXT, source_name VARCHAR(255), image_sha256 TEXT,"
     " truth TEXT, latency_ms REAL);"
-    "CREATE INDEX IF NOT EXISTS images_processed_sha ON images_processed(image_sha256);"
+    "CREATE INDEX IF NOT EXISTS images_processed_sha ON "
+    "images_processed(image_sha256);"
     "CREATE TABLE IF NOT EXISTS images_anonymized("
     " time TIMESTAMP, name VARCHAR(255), source_name VARCHAR(255));"
     "CREATE TABLE IF NOT EXISTS images_failed("
     " time TIMESTAMP, name VARCHAR(255), reason TEXT);"
     "CREATE TABLE IF NOT EXISTS notifications("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT, created TIMESTAMP, next_at_ms INTEGER,"
-    " attempts INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL, last_error TEXT);"
-    "CREATE INDEX IF NOT EXISTS notifications_due ON notifications(next_at_ms);";
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, created TIMESTAMP, next_at_ms "
+    "INTEGER,"
+    " attempts INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL, last_error "
+    "TEXT);"
+    "CREATE INDEX IF NOT EXISTS notifications_due ON "
+    "notifications(next_at_ms);";
 
 enum stmt {
     S_BEGIN,
@@ -45,19 +49,27 @@ static const char *const sql[S_COUNT] = {
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_SEEN] = "SELECT 1 FROM images_processed WHERE image_sha256 = ?1 LIMIT 1",
-    [S_UPLOADED] = "INSERT INTO images_uploaded(time, name, image_sha256) VALUES(?1, ?2, ?3)",
-    [S_PROCESSED] = "INSERT INTO images_processed(time, name, model, label, p, model_sha256,"
+    [S_UPLOADED] = "INSERT INTO images_uploaded(time, name, image_sha256) "
+                   "VALUES(?1, ?2, ?3)",
+    [S_PROCESSED] = "INSERT INTO images_processed(time, name, model, label, p, "
+                    "model_sha256,"
                     " source_name, image_sha256, truth, latency_ms)"
                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [S_ANONYMIZED] = "INSERT INTO images_anonymized(time, name, source_name) VALUES(?1, ?2, ?3)",
-    [S_FAILED] = "INSERT INTO images_failed(time, name, reason) VALUES(?1, ?2, ?3)",
-    [S_NOTIFY] = "INSERT INTO notifications(created, next_at_ms, body) VALUES(?1, ?2, ?3)",
-    [S_DUE] = "SELECT id, attempts, body FROM notifications WHERE next_at_ms <= ?1"
-              " ORDER BY id LIMIT ?2",
+    [S_ANONYMIZED] = "INSERT INTO images_anonymized(time, name, source_name) "
+                     "VALUES(?1, ?2, ?3)",
+    [S_FAILED] =
+        "INSERT INTO images_failed(time, name, reason) VALUES(?1, ?2, ?3)",
+    [S_NOTIFY] = "INSERT INTO notifications(created, next_at_ms, body) "
+                 "VALUES(?1, ?2, ?3)",
+    [S_DUE] =
+        "SELECT id, attempts, body FROM notifications WHERE next_at_ms <= ?1"
+        " ORDER BY id LIMIT ?2",
     [S_DELIVERED] = "DELETE FROM notifications WHERE id = ?1",
-    [S_RETRY] = "UPDATE notifications SET attempts = attempts + 1, next_at_ms = ?2,"
-                " last_error = ?3 WHERE id = ?1",
-    [S_PENDING] = "SELECT count(*), coalesce(min(next_at_ms), 0) FROM notifications",
+    [S_RETRY] =
+        "UPDATE notifications SET attempts = attempts + 1, next_at_ms = ?2,"
+        " last_error = ?3 WHERE id = ?1",
+    [S_PENDING] =
+        "SELECT count(*), coalesce(min(next_at_ms), 0) FROM notifications",
 };
 
 struct xray_store {
@@ -68,7 +80,8 @@ struct xray_store {
 
 static int db_err(struct xray_store *s, struct cairn_diag *d, const char *what)
 {
-    return cairn_diag_set(d, CAIRN_EDB, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    return cairn_diag_set(d, CAIRN_EDB, "%s: %s: %s", s->path, what,
+                          sqlite3_errmsg(s->db));
 }
 
 void xray_store_close(struct xray_store *s)
@@ -82,14 +95,16 @@ void xray_store_close(struct xray_store *s)
     free(s);
 }
 
-int xray_store_open(const char *path, struct xray_store **out, struct cairn_diag *d)
+int xray_store_open(const char *path, struct xray_store **out,
+                    struct cairn_diag *d)
 {
     struct xray_store *s = cairn_xcalloc(1, sizeof(*s));
     int err = 0;
 
     s->path = cairn_xstrdup(path);
     if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         err = db_err(s, d, "open");
         goto out;
@@ -97,14 +112,15 @@ int xray_store_open(const char *path, struct xray_store **out, struct cairn_diag
     /* Another connection (the notifier's, a dashboard) may hold the write
      * lock briefly: wait instead of failing. */
     sqlite3_busy_timeout(s->db, 10000);
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                     NULL) != SQLITE_OK ||
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
         err = db_err(s, d, "schema");
         goto out;
     }
     for (int i = 0; i < S_COUNT; i++) {
-        if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->st[i], NULL) !=
+            SQLITE_OK) {
             err = db_err(s, d, "prepare");
             goto out;
         }
@@ -210,8 +226,9 @@ int xray_store_record(struct xray_store *s, const struct xray_record *r,
     return err;
 }
 
-int xray_store_record_failure(struct xray_store *s, const char *time, const char *name,
-                              const char *reason, struct cairn_diag *d)
+int xray_store_record_failure(struct xray_store *s, const char *time,
+                              const char *name, const char *reason,
+                              struct cairn_diag *d)
 {
     int err = run(s, S_BEGIN, d);
 
@@ -241,7 +258,8 @@ void xray_notifications_free(struct xray_notification *v, size_t n)
 }
 
 int xray_store_due(struct xray_store *s, int64_t now, int limit,
-                   struct xray_notification **out, size_t *n, struct cairn_diag *d)
+                   struct xray_notification **out, size_t *n,
+                   struct cairn_diag *d)
 {
     sqlite3_stmt *st = s->st[S_DUE];
     struct xray_notification *v = cairn_xcalloc((size_t)limit, sizeof(*v));
@@ -275,8 +293,8 @@ int xray_store_delivered(struct xray_store *s, int64_t id, struct cairn_diag *d)
     return run(s, S_DELIVERED, d);
 }
 
-int xray_store_retry(struct xray_store *s, int64_t id, int64_t next_at_ms, const char *error,
-                     struct cairn_diag *d)
+int xray_store_retry(struct xray_store *s, int64_t id, int64_t next_at_ms,
+                     const char *error, struct cairn_diag *d)
 {
     sqlite3_bind_int64(s->st[S_RETRY], 1, id);
     sqlite3_bind_int64(s->st[S_RETRY], 2, next_at_ms);
@@ -284,8 +302,8 @@ int xray_store_retry(struct xray_store *s, int64_t id, int64_t next_at_ms, const
     return run(s, S_RETRY, d);
 }
 
-int xray_store_pending(struct xray_store *s, int64_t *count, int64_t *next_at_ms,
-                       struct cairn_diag *d)
+int xray_store_pending(struct xray_store *s, int64_t *count,
+                       int64_t *next_at_ms, struct cairn_diag *d)
 {
     sqlite3_stmt *st = s->st[S_PENDING];
     int rc = sqlite3_step(st);

@@ -31,28 +31,29 @@ CAIRN_WUR int xray_store_open(const char *path, struct xray_store **out,
 void xray_store_close(struct xray_store *s);
 
 /* Has an image with this content digest been processed already? */
-CAIRN_WUR int xray_store_seen(struct xray_store *s, const char *image_sha256, int *seen,
-                              struct cairn_diag *d);
+CAIRN_WUR int xray_store_seen(struct xray_store *s, const char *image_sha256,
+                              int *seen, struct cairn_diag *d);
 
 struct xray_record {
-    const char *uploaded_time;  /* SQL TIMESTAMP text */
+    const char *uploaded_time; /* SQL TIMESTAMP text */
     const char *time;
     const char *source_name;    /* the inbox file name */
     const char *processed_name; /* <stem>-processed.<ext> */
     const char *model_version;
     const char *model_sha256;
-    const char *label_class;    /* Pneumonia / Normal / Unsure */
+    const char *label_class; /* Pneumonia / Normal / Unsure */
     double p;
     const char *image_sha256;
-    const char *truth;          /* NULL if unknown */
+    const char *truth; /* NULL if unknown */
     double latency_ms;
-    const char *anon_name;      /* NULL unless anonymized */
-    const char *notify_body;    /* NULL unless a notification is queued */
-    int64_t notify_at_ms;       /* first delivery time (unix ms) */
+    const char *anon_name;   /* NULL unless anonymized */
+    const char *notify_body; /* NULL unless a notification is queued */
+    int64_t notify_at_ms;    /* first delivery time (unix ms) */
 };
 
 /* Everything about one processed image in one transaction. CAIRN_EDB. */
-CAIRN_WUR int xray_store_record(struct xray_store *s, const struct xray_record *r,
+CAIRN_WUR int xray_store_record(struct xray_store *s,
+                                const struct xray_record *r,
                                 struct cairn_diag *d);
 
 /* An image that could not be processed (uploaded + failed rows). */
@@ -75,12 +76,14 @@ void xray_notifications_free(struct xray_notification *v, size_t n);
 
 /* Delivered: remove it. Failed: count the attempt, note the error, and
  * hold it until next_at_ms. */
-CAIRN_WUR int xray_store_delivered(struct xray_store *s, int64_t id, struct cairn_diag *d);
-CAIRN_WUR int xray_store_retry(struct xray_store *s, int64_t id, int64_t next_at_ms,
-                               const char *error, struct cairn_diag *d);
+CAIRN_WUR int xray_store_delivered(struct xray_store *s, int64_t id,
+                                   struct cairn_diag *d);
+CAIRN_WUR int xray_store_retry(struct xray_store *s, int64_t id,
+                               int64_t next_at_ms, const char *error,
+                               struct cairn_diag *d);
 
 /* Queue length and the earliest next_at_ms (0 when empty). */
-CAIRN_WUR int xray_store_pending(struct xray_store *s, int64_t *count, int64_t *next_at_ms,
-                                 struct cairn_diag *d);
+CAIRN_WUR int xray_store_pending(struct xray_store *s, int64_t *count,
+                                 int64_t *next_at_ms, struct cairn_diag *d);
 
 #endif

@@ -41,7 +41,8 @@ void xray_train_sample(struct xray_rng *r, int pneumonia, uint32_t size,
 {
     struct xray_patient pt;
     struct xray_image gray, rgb;
-    struct xray_decode_limits lim = {XRAY_DEFAULT_MAX_SIDE, XRAY_DEFAULT_MAX_PIXELS};
+    struct xray_decode_limits lim = {XRAY_DEFAULT_MAX_SIDE,
+                                     XRAY_DEFAULT_MAX_PIXELS};
     uint8_t *jpg = NULL;
     size_t len = 0;
 
@@ -58,12 +59,13 @@ void xray_train_sample(struct xray_rng *r, int pneumonia, uint32_t size,
 }
 
 /* Features of n simulator images through the frozen conv layers. */
-static float *make_features(const struct xray_model *m, uint32_t n, uint64_t seed,
-                            uint32_t size, uint8_t *labels)
+static float *make_features(const struct xray_model *m, uint32_t n,
+                            uint64_t seed, uint32_t size, uint8_t *labels)
 {
     const struct xray_shape *s = &m->shape;
     float *feat = cairn_xmalloc((size_t)n * m->flat * sizeof(float));
-    float *input = cairn_xmalloc((size_t)s->in_h * s->in_w * s->in_c * sizeof(float));
+    float *input =
+        cairn_xmalloc((size_t)s->in_h * s->in_w * s->in_c * sizeof(float));
     struct xray_ws *ws = xray_ws_new(m);
     struct xray_rng r;
 
@@ -87,7 +89,8 @@ struct head {
     long step;
 };
 
-static void head_init(struct head *hd, uint32_t f, uint32_t h, struct xray_rng *r)
+static void head_init(struct head *hd, uint32_t f, uint32_t h,
+                      struct xray_rng *r)
 {
     hd->f = f;
     hd->h = h;
@@ -171,7 +174,8 @@ static void adam_update(struct head *hd, float lr, float scale)
     }
 }
 
-static void standardize(float *feat, uint32_t n, uint32_t f, float *mu, float *sd)
+static void standardize(float *feat, uint32_t n, uint32_t f, float *mu,
+                        float *sd)
 {
     for (uint32_t i = 0; i < f; i++) {
         double s = 0, s2 = 0;
@@ -189,8 +193,8 @@ static void standardize(float *feat, uint32_t n, uint32_t f, float *mu, float *s
     }
 }
 
-static void fit(struct head *hd, const float *feat, const uint8_t *labels, uint32_t n,
-                const struct xray_train_opts *o, struct xray_rng *r)
+static void fit(struct head *hd, const float *feat, const uint8_t *labels,
+                uint32_t n, const struct xray_train_opts *o, struct xray_rng *r)
 {
     uint32_t *order = cairn_xmalloc(n * sizeof(uint32_t)), batch = 32;
     float *hid = cairn_xmalloc(2 * hd->h * sizeof(float));
@@ -222,8 +226,8 @@ static void fit(struct head *hd, const float *feat, const uint8_t *labels, uint3
 }
 
 /* Fold z = (x - mu) / sd into the first dense layer of m. */
-static void fold_into(struct xray_model *m, const struct head *hd, const float *mu,
-                      const float *sd)
+static void fold_into(struct xray_model *m, const struct head *hd,
+                      const float *mu, const float *sd)
 {
     for (uint32_t j = 0; j < hd->h; j++) {
         double b = hd->b1[j];
@@ -241,11 +245,12 @@ static void fold_into(struct xray_model *m, const struct head *hd, const float *
     xray_model_prepare(m);
 }
 
-void xray_evaluate(const struct xray_model *m, uint32_t n, uint64_t seed, uint32_t size,
-                   struct xray_train_result *res)
+void xray_evaluate(const struct xray_model *m, uint32_t n, uint64_t seed,
+                   uint32_t size, struct xray_train_result *res)
 {
     const struct xray_shape *s = &m->shape;
-    float *input = cairn_xmalloc((size_t)s->in_h * s->in_w * s->in_c * sizeof(float));
+    float *input =
+        cairn_xmalloc((size_t)s->in_h * s->in_w * s->in_c * sizeof(float));
     struct xray_ws *ws = xray_ws_new(m);
     struct xray_rng r;
     uint32_t correct = 0;
@@ -285,12 +290,14 @@ int xray_train(const struct xray_train_opts *o, struct xray_model **out,
     if (err)
         return err;
     if (o->n_train < 2 || o->epochs < 1 || !(o->lr > 0) || o->image_size < 32)
-        return cairn_diag_set(d, CAIRN_EINVAL,
-                              "need at least 2 images, 1 epoch, lr > 0, image size >= 32");
+        return cairn_diag_set(
+            d, CAIRN_EINVAL,
+            "need at least 2 images, 1 epoch, lr > 0, image size >= 32");
     m = xray_model_new(&o->shape, o->version);
     xray_model_randomize(m, o->seed);
     labels = cairn_xmalloc(o->n_train);
-    feat = make_features(m, o->n_train, o->seed ^ 0x5eed, o->image_size, labels);
+    feat =
+        make_features(m, o->n_train, o->seed ^ 0x5eed, o->image_size, labels);
     mu = cairn_xmalloc(m->flat * sizeof(float));
     sd = cairn_xmalloc(m->flat * sizeof(float));
     standardize(feat, o->n_train, m->flat, mu, sd);

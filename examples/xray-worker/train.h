@@ -22,8 +22,8 @@
 struct xray_train_opts {
     struct xray_shape shape;
     const char *version;
-    uint32_t n_train;    /* simulator images to fit on */
-    uint32_t n_test;     /* held-out images (own seed, same for every version) */
+    uint32_t n_train; /* simulator images to fit on */
+    uint32_t n_test;  /* held-out images (own seed, same for every version) */
     uint32_t epochs;
     float lr;            /* Adam step size */
     uint64_t seed;       /* weights and training images */
@@ -34,8 +34,8 @@ struct xray_train_opts {
 
 struct xray_train_result {
     uint32_t n_test;
-    double accuracy;                       /* p >= 0.5 vs truth */
-    uint32_t band_total[XRAY_BAND_COUNT];  /* held-out images per band */
+    double accuracy;                      /* p >= 0.5 vs truth */
+    uint32_t band_total[XRAY_BAND_COUNT]; /* held-out images per band */
     uint32_t band_pneumonia[XRAY_BAND_COUNT];
     double seconds;
 };
@@ -51,11 +51,12 @@ void xray_train_sample(struct xray_rng *r, int pneumonia, uint32_t size,
                        const struct xray_shape *s, float *input);
 
 /* Train a model. CAIRN_EINVAL for bad options (named in d). */
-CAIRN_WUR int xray_train(const struct xray_train_opts *o, struct xray_model **out,
-                         struct xray_train_result *res, struct cairn_diag *d);
+CAIRN_WUR int xray_train(const struct xray_train_opts *o,
+                         struct xray_model **out, struct xray_train_result *res,
+                         struct cairn_diag *d);
 
 /* Score a model on n held-out simulator images (seeded). */
-void xray_evaluate(const struct xray_model *m, uint32_t n, uint64_t seed, uint32_t size,
-                   struct xray_train_result *res);
+void xray_evaluate(const struct xray_model *m, uint32_t n, uint64_t seed,
+                   uint32_t size, struct xray_train_result *res);
 
 #endif

@@ -18,24 +18,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xray-train --preset v1|v2 -o FILE     fit a quickstart model\n"
-            "       xray-train [fit options] -o FILE      fit with explicit options\n"
-            "       xray-train --random -o FILE           random weights (benchmarks)\n"
-            "       xray-train --corrupt -o FILE          a model whose checksum fails\n"
-            "options:\n"
-            "  --version V       version string stored in the header\n"
-            "  --input N         input side (default 64; --random: 150)\n"
-            "  --filters A,B,C   conv filter counts (default 8,8,16; --random: 32,32,64)\n"
-            "  --dense N         dense layer size (default 64)\n"
-            "  --train N         training images (default 1200)\n"
-            "  --test N          held-out images (default 400)\n"
-            "  --epochs N        epochs over the training images (default 30)\n"
-            "  --lr X            Adam step size (default 0.001)\n"
-            "  --seed N          weights and training images (default 1)\n"
-            "  --size N          simulator image side in pixels (default %d)\n"
-            "  --verbose         per-epoch loss\n",
-            XRAY_SIM_DEFAULT_SIZE);
+    fprintf(
+        f,
+        "usage: xray-train --preset v1|v2 -o FILE     fit a quickstart model\n"
+        "       xray-train [fit options] -o FILE      fit with explicit "
+        "options\n"
+        "       xray-train --random -o FILE           random weights "
+        "(benchmarks)\n"
+        "       xray-train --corrupt -o FILE          a model whose checksum "
+        "fails\n"
+        "options:\n"
+        "  --version V       version string stored in the header\n"
+        "  --input N         input side (default 64; --random: 150)\n"
+        "  --filters A,B,C   conv filter counts (default 8,8,16; --random: "
+        "32,32,64)\n"
+        "  --dense N         dense layer size (default 64)\n"
+        "  --train N         training images (default 1200)\n"
+        "  --test N          held-out images (default 400)\n"
+        "  --epochs N        epochs over the training images (default 30)\n"
+        "  --lr X            Adam step size (default 0.001)\n"
+        "  --seed N          weights and training images (default 1)\n"
+        "  --size N          simulator image side in pixels (default %d)\n"
+        "  --verbose         per-epoch loss\n",
+        XRAY_SIM_DEFAULT_SIZE);
 }
 
 static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -56,8 +61,10 @@ static int parse_filters(const char *s, struct xray_shape *sh)
     int err = 0;
 
     memset(sh->filters, 0, sizeof(sh->filters));
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (n == XRAY_MODEL_MAX_CONV || parse_u32(tok, 1, 1024, &sh->filters[n]) != 0) {
+    for (tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (n == XRAY_MODEL_MAX_CONV ||
+            parse_u32(tok, 1, 1024, &sh->filters[n]) != 0) {
             err = -1;
             break;
         }
@@ -98,16 +105,23 @@ static int apply_preset(struct cli *c, const char *name)
 
 static int parse_args(int argc, char **argv, struct cli *c)
 {
-    static const struct option opts[] = {
-        {"preset", required_argument, 0, 'p'}, {"random", no_argument, 0, 'R'},
-        {"corrupt", no_argument, 0, 'C'},      {"version", required_argument, 0, 'V'},
-        {"input", required_argument, 0, 'i'},  {"filters", required_argument, 0, 'f'},
-        {"dense", required_argument, 0, 'd'},  {"train", required_argument, 0, 't'},
-        {"test", required_argument, 0, 'T'},   {"epochs", required_argument, 0, 'e'},
-        {"lr", required_argument, 0, 'l'},     {"seed", required_argument, 0, 's'},
-        {"size", required_argument, 0, 'z'},   {"verbose", no_argument, 0, 'v'},
-        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"preset", required_argument, 0, 'p'},
+                                         {"random", no_argument, 0, 'R'},
+                                         {"corrupt", no_argument, 0, 'C'},
+                                         {"version", required_argument, 0, 'V'},
+                                         {"input", required_argument, 0, 'i'},
+                                         {"filters", required_argument, 0, 'f'},
+                                         {"dense", required_argument, 0, 'd'},
+                                         {"train", required_argument, 0, 't'},
+                                         {"test", required_argument, 0, 'T'},
+                                         {"epochs", required_argument, 0, 'e'},
+                                         {"lr", required_argument, 0, 'l'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"size", required_argument, 0, 'z'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     uint32_t v;
     int ch;
 
@@ -115,7 +129,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
         switch (ch) {
         case 'p':
             if (apply_preset(c, optarg) != 0)
-                return fprintf(stderr, "xray-train: unknown preset %s (v1, v2)\n", optarg), -1;
+                return fprintf(stderr,
+                               "xray-train: unknown preset %s (v1, v2)\n",
+                               optarg),
+                       -1;
             break;
         case 'R':
             c->mode = MODE_RANDOM;
@@ -128,27 +145,34 @@ static int parse_args(int argc, char **argv, struct cli *c)
             break;
         case 'i':
             if (parse_u32(optarg, 4, 4096, &v) != 0)
-                return fprintf(stderr, "xray-train: bad --input %s\n", optarg), -1;
+                return fprintf(stderr, "xray-train: bad --input %s\n", optarg),
+                       -1;
             c->o.shape.in_h = c->o.shape.in_w = v;
             c->shape_set = 1;
             break;
         case 'f':
             if (parse_filters(optarg, &c->o.shape) != 0)
-                return fprintf(stderr, "xray-train: bad --filters %s\n", optarg), -1;
+                return fprintf(stderr, "xray-train: bad --filters %s\n",
+                               optarg),
+                       -1;
             c->filters_set = 1;
             break;
         case 'd':
             if (parse_u32(optarg, 1, 4096, &c->o.shape.dense) != 0)
-                return fprintf(stderr, "xray-train: bad --dense %s\n", optarg), -1;
+                return fprintf(stderr, "xray-train: bad --dense %s\n", optarg),
+                       -1;
             break;
         case 't':
         case 'T':
         case 'e':
         case 'z':
             if (parse_u32(optarg, ch == 'T' ? 0 : 1, 1000000, &v) != 0)
-                return fprintf(stderr, "xray-train: bad number %s\n", optarg), -1;
-            *(ch == 't' ? &c->o.n_train : ch == 'T' ? &c->o.n_test
-              : ch == 'e' ? &c->o.epochs : &c->o.image_size) = v;
+                return fprintf(stderr, "xray-train: bad number %s\n", optarg),
+                       -1;
+            *(ch == 't'   ? &c->o.n_train
+              : ch == 'T' ? &c->o.n_test
+              : ch == 'e' ? &c->o.epochs
+                          : &c->o.image_size) = v;
             break;
         case 'l':
             c->o.lr = strtof(optarg, NULL);
@@ -182,21 +206,26 @@ static void print_result(const struct cli *c, const struct xray_model *m,
 {
     const struct xray_shape *s = &m->shape;
 
-    printf("xray-train: %s: %ux%ux%u conv", m->version, s->in_h, s->in_w, s->in_c);
+    printf("xray-train: %s: %ux%ux%u conv", m->version, s->in_h, s->in_w,
+           s->in_c);
     for (uint32_t i = 0; i < s->n_conv; i++)
         printf("%c%u", i ? '/' : ' ', s->filters[i]);
-    printf(" dense %u; %u images x %u epochs\n", s->dense, c->o.n_train, c->o.epochs);
-    printf("xray-train: %s: held-out accuracy %.1f%% (%u images, threshold 0.5)\n",
-           m->version, 100.0 * r->accuracy, r->n_test);
+    printf(" dense %u; %u images x %u epochs\n", s->dense, c->o.n_train,
+           c->o.epochs);
+    printf(
+        "xray-train: %s: held-out accuracy %.1f%% (%u images, threshold 0.5)\n",
+        m->version, 100.0 * r->accuracy, r->n_test);
     for (int b = XRAY_BAND_HIGH; b >= XRAY_BAND_LOW; b--)
-        printf("xray-train: %s:   %-9s %4u images, %u truly pneumonia\n", m->version,
-               xray_band_class((enum xray_band)b), r->band_total[b], r->band_pneumonia[b]);
-    printf("xray-train: %s: %.1f s; sha256 %s; wrote %s\n", m->version, r->seconds,
-           m->sha256_hex, c->out);
+        printf("xray-train: %s:   %-9s %4u images, %u truly pneumonia\n",
+               m->version, xray_band_class((enum xray_band)b), r->band_total[b],
+               r->band_pneumonia[b]);
+    printf("xray-train: %s: %.1f s; sha256 %s; wrote %s\n", m->version,
+           r->seconds, m->sha256_hex, c->out);
 }
 
 /* A well-formed model with one weight byte flipped after sealing. */
-static int write_corrupt(struct xray_model *m, const char *path, struct cairn_diag *d)
+static int write_corrupt(struct xray_model *m, const char *path,
+                         struct cairn_diag *d)
 {
     uint8_t *buf;
     size_t len;
@@ -212,10 +241,19 @@ static int write_corrupt(struct xray_model *m, const char *path, struct cairn_di
 int main(int argc, char **argv)
 {
     struct cli c = {.mode = MODE_FIT,
-                    .o = {.shape = {.in_h = 64, .in_w = 64, .in_c = 3, .n_conv = 3,
-                                    .filters = {8, 8, 16}, .dense = 64},
-                          .version = NULL, .n_train = 1200, .n_test = 400, .epochs = 30,
-                          .lr = 0.001f, .seed = 1, .test_seed = TEST_SEED,
+                    .o = {.shape = {.in_h = 64,
+                                    .in_w = 64,
+                                    .in_c = 3,
+                                    .n_conv = 3,
+                                    .filters = {8, 8, 16},
+                                    .dense = 64},
+                          .version = NULL,
+                          .n_train = 1200,
+                          .n_test = 400,
+                          .epochs = 30,
+                          .lr = 0.001f,
+                          .seed = 1,
+                          .test_seed = TEST_SEED,
                           .image_size = XRAY_SIM_DEFAULT_SIZE}};
     struct xray_model *m = NULL;
     struct xray_train_result res;
@@ -232,7 +270,9 @@ int main(int argc, char **argv)
             parse_filters("32,32,64", &c.o.shape);
     }
     if (!c.o.version)
-        c.o.version = c.mode == MODE_RANDOM ? "random" : c.mode == MODE_CORRUPT ? "v3" : "custom";
+        c.o.version = c.mode == MODE_RANDOM    ? "random"
+                      : c.mode == MODE_CORRUPT ? "v3"
+                                               : "custom";
     err = xray_shape_check(&c.o.shape, &d);
     if (err) {
         fprintf(stderr, "xray-train: %s\n", cairn_diag_msg(&d));
@@ -251,7 +291,8 @@ int main(int argc, char **argv)
                                     : write_corrupt(m, c.out, &d);
         if (!err)
             printf("xray-train: %s model %s written to %s\n",
-                   c.mode == MODE_RANDOM ? "random" : "corrupt (checksum fails)",
+                   c.mode == MODE_RANDOM ? "random"
+                                         : "corrupt (checksum fails)",
                    c.o.version, c.out);
     }
     xray_model_free(m);

@@ -20,8 +20,8 @@ struct entry {
 
 struct xray_truth {
     char *path;
-    off_t offset;       /* bytes consumed (whole lines only) */
-    struct entry *tab;  /* open addressing, power-of-two size */
+    off_t offset;      /* bytes consumed (whole lines only) */
+    struct entry *tab; /* open addressing, power-of-two size */
     size_t size, used;
 };
 
@@ -57,7 +57,8 @@ static void put(struct xray_truth *t, char *name, uint8_t v)
 
     if ((t->used + 1) * 2 > t->size)
         grow(t);
-    for (i = fnv1a(name) & (t->size - 1); t->tab[i].name; i = (i + 1) & (t->size - 1)) {
+    for (i = fnv1a(name) & (t->size - 1); t->tab[i].name;
+         i = (i + 1) & (t->size - 1)) {
         if (strcmp(t->tab[i].name, name) == 0) {
             t->tab[i].pneumonia = v;
             free(name);
@@ -78,9 +79,11 @@ static void parse_line(struct xray_truth *t, const char *line, size_t n)
             comma = line + i;
     if (!comma || comma == line)
         return;
-    if ((size_t)(line + n - comma - 1) == 9 && memcmp(comma + 1, "PNEUMONIA", 9) == 0)
+    if ((size_t)(line + n - comma - 1) == 9 &&
+        memcmp(comma + 1, "PNEUMONIA", 9) == 0)
         put(t, cairn_xstrndup(line, (size_t)(comma - line)), 1);
-    else if ((size_t)(line + n - comma - 1) == 6 && memcmp(comma + 1, "NORMAL", 6) == 0)
+    else if ((size_t)(line + n - comma - 1) == 6 &&
+             memcmp(comma + 1, "NORMAL", 6) == 0)
         put(t, cairn_xstrndup(line, (size_t)(comma - line)), 0);
 }
 
@@ -107,7 +110,8 @@ static void refresh(struct xray_truth *t)
             start = i + 1;
         }
         if (start == 0 && (size_t)r == sizeof(buf))
-            start = sizeof(buf); /* no newline in 64 KiB: not our format, skip */
+            start =
+                sizeof(buf); /* no newline in 64 KiB: not our format, skip */
         t->offset += (off_t)start;
         if ((size_t)r < sizeof(buf))
             break;
@@ -138,7 +142,8 @@ void xray_truth_free(struct xray_truth *t)
 
 static const char *find(const struct xray_truth *t, const char *name)
 {
-    for (size_t i = fnv1a(name) & (t->size - 1); t->tab[i].name; i = (i + 1) & (t->size - 1))
+    for (size_t i = fnv1a(name) & (t->size - 1); t->tab[i].name;
+         i = (i + 1) & (t->size - 1))
         if (strcmp(t->tab[i].name, name) == 0)
             return t->tab[i].pneumonia ? "PNEUMONIA" : "NORMAL";
     return NULL;

@@ -44,14 +44,16 @@ int xray_read_file(const char *path, size_t cap, uint8_t **out, size_t *out_len,
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
-        return cairn_diag_set(d, errno_code(errno), "%s: %s", path, strerror(errno));
+        return cairn_diag_set(d, errno_code(errno), "%s: %s", path,
+                              strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         err = cairn_diag_set(d, CAIRN_EPERM, "%s: not a regular file", path);
         goto out;
     }
     if ((uint64_t)st.st_size > cap) {
-        err = cairn_diag_set(d, CAIRN_ETOOBIG, "%s: %lld bytes, over the %zu byte cap",
-                             path, (long long)st.st_size, cap);
+        err = cairn_diag_set(d, CAIRN_ETOOBIG,
+                             "%s: %lld bytes, over the %zu byte cap", path,
+                             (long long)st.st_size, cap);
         goto out;
     }
     buf = cairn_xmalloc((size_t)st.st_size + 1);
@@ -62,14 +64,16 @@ int xray_read_file(const char *path, size_t cap, uint8_t **out, size_t *out_len,
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            err = cairn_diag_set(d, CAIRN_EIO, "%s: read: %s", path, strerror(errno));
+            err = cairn_diag_set(d, CAIRN_EIO, "%s: read: %s", path,
+                                 strerror(errno));
             goto out;
         }
         if (r == 0)
             break;
         len += (size_t)r;
         if (len > (size_t)st.st_size) {
-            err = cairn_diag_set(d, CAIRN_EIO, "%s: file grew while being read", path);
+            err = cairn_diag_set(d, CAIRN_EIO, "%s: file grew while being read",
+                                 path);
             goto out;
         }
     }
@@ -125,19 +129,23 @@ int xray_write_atomic(const char *path, const void *data, size_t n, mode_t mode,
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0) {
-            err = cairn_diag_set(d, CAIRN_EIO, "%s: write: %s", tmp, strerror(errno));
+            err = cairn_diag_set(d, CAIRN_EIO, "%s: write: %s", tmp,
+                                 strerror(errno));
             break;
         }
         p += w;
         n -= (size_t)w;
     }
     if (!err && fsync(fd) != 0)
-        err = cairn_diag_set(d, CAIRN_EIO, "%s: fsync: %s", tmp, strerror(errno));
+        err =
+            cairn_diag_set(d, CAIRN_EIO, "%s: fsync: %s", tmp, strerror(errno));
     close(fd);
     if (!err && rename(tmp, path) != 0)
-        err = cairn_diag_set(d, CAIRN_EIO, "rename %s: %s", path, strerror(errno));
+        err = cairn_diag_set(d, CAIRN_EIO, "rename %s: %s", path,
+                             strerror(errno));
     if (!err && fsync_dir(dir) != 0)
-        err = cairn_diag_set(d, CAIRN_EIO, "%s: fsync: %s", dir, strerror(errno));
+        err =
+            cairn_diag_set(d, CAIRN_EIO, "%s: fsync: %s", dir, strerror(errno));
     if (err)
         unlink(tmp);
 out:
@@ -158,7 +166,8 @@ int xray_mkdir_p(const char *path, struct cairn_diag *d)
             continue;
         *s = '\0';
         if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            err = cairn_diag_set(d, CAIRN_EIO, "mkdir %s: %s", p, strerror(errno));
+            err = cairn_diag_set(d, CAIRN_EIO, "mkdir %s: %s", p,
+                                 strerror(errno));
             break;
         }
         *s = c;
@@ -196,16 +205,19 @@ int xray_move_aside(const char *dir_from, const char *name, const char *dir_to,
             goto out;
         if (errno == EINVAL && link(from, to) == 0) {
             if (unlink(from) != 0)
-                err = cairn_diag_set(d, CAIRN_EIO, "unlink %s: %s", from, strerror(errno));
+                err = cairn_diag_set(d, CAIRN_EIO, "unlink %s: %s", from,
+                                     strerror(errno));
             goto out;
         }
         if (errno != EEXIST)
             break;
     }
-    err = cairn_diag_set(d, CAIRN_EIO, "move %s to %s: %s", from, dir_to, strerror(errno));
+    err = cairn_diag_set(d, CAIRN_EIO, "move %s to %s: %s", from, dir_to,
+                         strerror(errno));
 out:
     if (!err && fsync_dir(dir_to) != 0)
-        err = cairn_diag_set(d, CAIRN_EIO, "%s: fsync: %s", dir_to, strerror(errno));
+        err = cairn_diag_set(d, CAIRN_EIO, "%s: fsync: %s", dir_to,
+                             strerror(errno));
     free(from);
     free(to);
     return err;
@@ -332,8 +344,9 @@ int xray_text_ok(const char *s)
             cp = cp << 6 | (p[i] & 0x3f);
         }
         /* overlong forms, surrogates, beyond U+10FFFF */
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+            (n == 3 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
+            cp > 0x10ffff)
             return 0;
         p += n + 1;
     }

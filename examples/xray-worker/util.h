@@ -50,10 +50,10 @@ struct xray_rng {
 };
 void xray_rng_seed(struct xray_rng *r, uint64_t seed);
 uint64_t xray_rng_next(struct xray_rng *r);
-double xray_rng_unit(struct xray_rng *r);                 /* [0,1) */
+double xray_rng_unit(struct xray_rng *r); /* [0,1) */
 double xray_rng_range(struct xray_rng *r, double lo, double hi);
-uint32_t xray_rng_below(struct xray_rng *r, uint32_t n);  /* [0,n) */
-double xray_rng_normal(struct xray_rng *r);               /* N(0,1) */
+uint32_t xray_rng_below(struct xray_rng *r, uint32_t n); /* [0,n) */
+double xray_rng_normal(struct xray_rng *r);              /* N(0,1) */
 
 /* True when s is valid UTF-8 without control characters (C0, DEL). */
 int xray_text_ok(const char *s);

@@ -23,18 +23,20 @@
 #include "pipeline.h"
 #include "util.h"
 
-#define QUEUE_CAP 10000        /* names taken per scan */
+#define QUEUE_CAP 10000 /* names taken per scan */
 #define NOTIFY_BATCH 16
 #define TICK_MS 200
 #define DEBOUNCE_MS 50
-#define STUCK_SECONDS 120.0    /* one image taking longer means trouble */
+#define STUCK_SECONDS 120.0 /* one image taking longer means trouble */
 #define MAX_SCORE_BODY (32u << 20)
 
-static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1,
+                                 0.25,  0.5,  1,     2.5,  5};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 struct metrics {
-    uint64_t processed, band[XRAY_BAND_COUNT], failed, duplicate, deferred, errors;
+    uint64_t processed, band[XRAY_BAND_COUNT], failed, duplicate, deferred,
+        errors;
     uint64_t anonymized, anon_refused;
     uint64_t notify_queued, notify_sent, notify_failed_attempts;
     int64_t notify_pending;
@@ -114,7 +116,8 @@ static void scan_inbox(struct worker *w)
             continue;
         w->queue = cairn_xrealloc(w->queue, (w->qlen + 1) * sizeof(*w->queue));
         w->queue[w->qlen].name = cairn_xstrdup(e->d_name);
-        w->queue[w->qlen].mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec * 1e-9;
+        w->queue[w->qlen].mtime =
+            (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec * 1e-9;
         w->qlen++;
     }
     closedir(dir);
@@ -158,8 +161,9 @@ static void account(struct worker *w, const struct job *j)
             b++;
         m->hist[b]++;
         m->hist_sum += r->score_seconds;
-        LOG_INFO("%s: %s, p=%.4f (%.1f ms)%s%s", j->name, xray_band_class(r->band), r->p,
-                 r->score_seconds * 1000, r->anonymized ? ", anonymized" : "",
+        LOG_INFO("%s: %s, p=%.4f (%.1f ms)%s%s", j->name,
+                 xray_band_class(r->band), r->p, r->score_seconds * 1000,
+                 r->anonymized ? ", anonymized" : "",
                  r->notified ? ", staff notification queued" : "");
         if (r->anon_refused)
             LOG_WARN("%s: %s", j->name, r->msg);
@@ -180,7 +184,8 @@ static void account(struct worker *w, const struct job *j)
         break;
     case XRAY_OUT_ERROR:
         m->errors++;
-        LOG_ERROR("%s: %s (left in the inbox, retried at the next scan)", j->name, r->msg);
+        LOG_ERROR("%s: %s (left in the inbox, retried at the next scan)",
+                  j->name, r->msg);
         break;
     }
 }
@@ -230,14 +235,16 @@ static void on_debounce(uv_timer_t *t)
     pump(w);
 }
 
-static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events,
+                        int status)
 {
     struct worker *w = h->data;
 
     (void)filename;
     (void)events;
     if (status != 0)
-        LOG_WARN("inbox watch: %s (periodic rescans continue)", uv_strerror(status));
+        LOG_WARN("inbox watch: %s (periodic rescans continue)",
+                 uv_strerror(status));
     /* Bursts of events (a file being written) collapse into one scan. */
     uv_timer_start(&w->debounce, on_debounce, DEBOUNCE_MS, 0);
 }
@@ -286,17 +293,20 @@ static void notify_work(uv_work_t *req)
     int64_t next;
 
     cairn_diag_init(&d);
-    if (xray_store_due(w->notify_store, now_ms(), NOTIFY_BATCH, &v, &n, &d) != 0)
+    if (xray_store_due(w->notify_store, now_ms(), NOTIFY_BATCH, &v, &n, &d) !=
+        0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         char key[65];
         json_t *o = json_loads(v[i].body, 0, NULL);
-        const char *id = o ? json_string_value(json_object_get(o, "event_id")) : NULL;
+        const char *id =
+            o ? json_string_value(json_object_get(o, "event_id")) : NULL;
 
         snprintf(key, sizeof(key), "%s", id ? id : "");
         json_decref(o);
         cairn_diag_init(&d);
-        if (xray_webhook_post(&w->hook, v[i].body, key[0] ? key : NULL, NULL, &d) == 0) {
+        if (xray_webhook_post(&w->hook, v[i].body, key[0] ? key : NULL, NULL,
+                              &d) == 0) {
             j->sent++;
             cairn_diag_init(&d);
             if (xray_store_delivered(w->notify_store, v[i].id, &d) != 0)
@@ -306,7 +316,8 @@ static void notify_work(uv_work_t *req)
         j->failed++;
         snprintf(j->error, sizeof(j->error), "%s", cairn_diag_msg(&d));
         cairn_diag_init(&d);
-        next = now_ms() + (int64_t)(1000 * backoff(w->cfg, (unsigned)v[i].attempts + 1));
+        next = now_ms() +
+               (int64_t)(1000 * backoff(w->cfg, (unsigned)v[i].attempts + 1));
         if (xray_store_retry(w->notify_store, v[i].id, next, j->error, &d) != 0)
             LOG_ERROR("webhook queue: %s", cairn_diag_msg(&d));
         break;
@@ -335,7 +346,8 @@ static void notify_done(uv_work_t *req, int status)
                  (long long)j->pending);
     if (j->failed) {
         w->notify_failures++;
-        w->notify_next_ms = now_ms() + (int64_t)(1000 * backoff(w->cfg, w->notify_failures));
+        w->notify_next_ms =
+            now_ms() + (int64_t)(1000 * backoff(w->cfg, w->notify_failures));
         LOG_WARN("webhook: %s; %lld pending, retrying in %.1f s", j->error,
                  (long long)j->pending, backoff(w->cfg, w->notify_failures));
     } else {
@@ -395,12 +407,12 @@ static void handle_healthz(struct worker *w, struct xray_http_exchange *ex)
     const struct xray_shape *s = &w->model->shape;
     double stuck = w->busy ? xray_mono() - w->busy_since : 0.0;
     int ok = stuck < STUCK_SECONDS;
-    json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s, s:[i,i,i]}, s:i, s:b, s:f}", "status",
-                          ok ? "ok" : "pipeline stuck", "model", "version", w->version,
-                          "sha256", w->model->sha256_hex, "header_version", w->model->version,
-                          "input", (int)s->in_h, (int)s->in_w, (int)s->in_c, "queue",
-                          (int)w->qlen, "busy", w->busy, "uptime_seconds",
-                          xray_mono() - w->started);
+    json_t *o = json_pack(
+        "{s:s, s:{s:s, s:s, s:s, s:[i,i,i]}, s:i, s:b, s:f}", "status",
+        ok ? "ok" : "pipeline stuck", "model", "version", w->version, "sha256",
+        w->model->sha256_hex, "header_version", w->model->version, "input",
+        (int)s->in_h, (int)s->in_w, (int)s->in_c, "queue", (int)w->qlen, "busy",
+        w->busy, "uptime_seconds", xray_mono() - w->started);
 
     reply_json(ex, ok ? 200 : 503, o);
 }
@@ -418,7 +430,8 @@ static void label_value(FILE *b, const char *v)
     }
 }
 
-static void metric(FILE *b, const char *name, const char *type, const char *help)
+static void metric(FILE *b, const char *name, const char *type,
+                   const char *help)
 {
     fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -451,34 +464,53 @@ static void metrics_counters(struct worker *w, FILE *b, const char *ml)
         const char *name, *help;
         size_t off;
     } plain[] = {
-        {"xray_images_failed_total", "Images moved to failed/.", offsetof(struct metrics, failed)},
-        {"xray_images_duplicate_total", "Images already recorded.", offsetof(struct metrics, duplicate)},
-        {"xray_images_deferred_total", "Decode attempts deferred (file still being written?).", offsetof(struct metrics, deferred)},
-        {"xray_pipeline_errors_total", "Local I/O or database errors.", offsetof(struct metrics, errors)},
-        {"xray_images_anonymized_total", "Unsure images anonymized into the outbox.", offsetof(struct metrics, anonymized)},
-        {"xray_images_anonymize_refused_total", "Unsure images not forwarded (unknown name layout).", offsetof(struct metrics, anon_refused)},
-        {"xray_notifications_queued_total", "High-risk notifications queued.", offsetof(struct metrics, notify_queued)},
-        {"xray_notifications_sent_total", "Notifications delivered (2xx).", offsetof(struct metrics, notify_sent)},
-        {"xray_notifications_failed_attempts_total", "Failed delivery attempts.", offsetof(struct metrics, notify_failed_attempts)},
+        {"xray_images_failed_total", "Images moved to failed/.",
+         offsetof(struct metrics, failed)},
+        {"xray_images_duplicate_total", "Images already recorded.",
+         offsetof(struct metrics, duplicate)},
+        {"xray_images_deferred_total",
+         "Decode attempts deferred (file still being written?).",
+         offsetof(struct metrics, deferred)},
+        {"xray_pipeline_errors_total", "Local I/O or database errors.",
+         offsetof(struct metrics, errors)},
+        {"xray_images_anonymized_total",
+         "Unsure images anonymized into the outbox.",
+         offsetof(struct metrics, anonymized)},
+        {"xray_images_anonymize_refused_total",
+         "Unsure images not forwarded (unknown name layout).",
+         offsetof(struct metrics, anon_refused)},
+        {"xray_notifications_queued_total", "High-risk notifications queued.",
+         offsetof(struct metrics, notify_queued)},
+        {"xray_notifications_sent_total", "Notifications delivered (2xx).",
+         offsetof(struct metrics, notify_sent)},
+        {"xray_notifications_failed_attempts_total",
+         "Failed delivery attempts.",
+         offsetof(struct metrics, notify_failed_attempts)},
     };
 
-    metric(b, "xray_images_processed_total", "counter", "Images scored and recorded.");
+    metric(b, "xray_images_processed_total", "counter",
+           "Images scored and recorded.");
     fprintf(b, "xray_images_processed_total{%s} %llu\n", ml,
-                            (unsigned long long)m->processed);
+            (unsigned long long)m->processed);
     metric(b, "xray_images_band_total", "counter", "Images per risk band.");
     for (int i = 0; i < XRAY_BAND_COUNT; i++)
         fprintf(b, "xray_images_band_total{%s,band=\"%s\",class=\"%s\"} %llu\n",
-                                ml, xray_band_risk((enum xray_band)i),
-                                xray_band_class((enum xray_band)i),
-                                (unsigned long long)m->band[i]);
+                ml, xray_band_risk((enum xray_band)i),
+                xray_band_class((enum xray_band)i),
+                (unsigned long long)m->band[i]);
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         metric(b, plain[i].name, "counter", plain[i].help);
         fprintf(b, "%s %llu\n", plain[i].name,
-                                (unsigned long long)*(const uint64_t *)(const void *)((const char *)m + plain[i].off));
+                (unsigned long long)*(
+                    const uint64_t *)(const void *)((const char *)m +
+                                                    plain[i].off));
     }
-    metric(b, "xray_notifications_pending", "gauge", "Notifications waiting for delivery.");
-    fprintf(b, "xray_notifications_pending %lld\n", (long long)m->notify_pending);
-    metric(b, "xray_inbox_queue", "gauge", "Inbox images waiting for the pipeline.");
+    metric(b, "xray_notifications_pending", "gauge",
+           "Notifications waiting for delivery.");
+    fprintf(b, "xray_notifications_pending %lld\n",
+            (long long)m->notify_pending);
+    metric(b, "xray_inbox_queue", "gauge",
+           "Inbox images waiting for the pipeline.");
     fprintf(b, "xray_inbox_queue %zu\n", w->qlen + (size_t)w->busy);
 }
 
@@ -491,26 +523,29 @@ static void metrics_quality(struct worker *w, FILE *b, const char *ml)
            "Images with simulator ground truth, by truth and band (accuracy).");
     for (int t = 0; t < 2; t++)
         for (int i = 0; i < XRAY_BAND_COUNT; i++)
-            fprintf(b, "xray_truth_total{%s,truth=\"%s\",band=\"%s\"} %llu\n", ml,
-                                    t ? "PNEUMONIA" : "NORMAL", xray_band_risk((enum xray_band)i),
-                                    (unsigned long long)m->truth[t][i]);
-    metric(b, "xray_score_seconds", "histogram", "Decode, resample and forward pass time.");
+            fprintf(b, "xray_truth_total{%s,truth=\"%s\",band=\"%s\"} %llu\n",
+                    ml, t ? "PNEUMONIA" : "NORMAL",
+                    xray_band_risk((enum xray_band)i),
+                    (unsigned long long)m->truth[t][i]);
+    metric(b, "xray_score_seconds", "histogram",
+           "Decode, resample and forward pass time.");
     for (size_t i = 0; i <= N_BUCKETS; i++) {
         cum += m->hist[i];
         if (i < N_BUCKETS)
-            fprintf(b, "xray_score_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
-                                    (unsigned long long)cum);
+            fprintf(b, "xray_score_seconds_bucket{le=\"%g\"} %llu\n",
+                    buckets[i], (unsigned long long)cum);
         else
             fprintf(b, "xray_score_seconds_bucket{le=\"+Inf\"} %llu\n",
-                                    (unsigned long long)cum);
+                    (unsigned long long)cum);
     }
     fprintf(b, "xray_score_seconds_sum %.6f\nxray_score_seconds_count %llu\n",
-                            m->hist_sum, (unsigned long long)cum);
-    metric(b, "xray_golden_requests_total", "counter", "POST /v1/score requests.");
+            m->hist_sum, (unsigned long long)cum);
+    metric(b, "xray_golden_requests_total", "counter",
+           "POST /v1/score requests.");
     fprintf(b, "xray_golden_requests_total{result=\"ok\"} %llu\n",
-                            (unsigned long long)m->golden_ok);
+            (unsigned long long)m->golden_ok);
     fprintf(b, "xray_golden_requests_total{result=\"error\"} %llu\n",
-                            (unsigned long long)m->golden_bad);
+            (unsigned long long)m->golden_bad);
     metric(b, "xray_uptime_seconds", "gauge", "Seconds since start.");
     fprintf(b, "xray_uptime_seconds %.1f\n", xray_mono() - w->started);
 }
@@ -529,7 +564,8 @@ static void handle_metrics(struct worker *w, struct xray_http_exchange *ex)
     metrics_counters(w, b, ml);
     metrics_quality(w, b, ml);
     fclose(b);
-    xray_http_reply(ex, 200, "text/plain; version=0.0.4; charset=utf-8", s, len);
+    xray_http_reply(ex, 200, "text/plain; version=0.0.4; charset=utf-8", s,
+                    len);
     free(s);
 }
 
@@ -548,11 +584,13 @@ static void score_work(uv_work_t *req)
 {
     struct score_job *j = req->data;
     struct xray_ws *ws = xray_ws_new(j->w->model);
-    struct xray_decode_limits lim = {(uint32_t)j->w->cfg->max_side, j->w->cfg->max_pixels};
+    struct xray_decode_limits lim = {(uint32_t)j->w->cfg->max_side,
+                                     j->w->cfg->max_pixels};
     struct cairn_diag d;
 
     cairn_diag_init(&d);
-    j->err = xray_score_encoded(j->w->model, ws, &lim, j->body, j->len, NULL, &j->p, &d);
+    j->err = xray_score_encoded(j->w->model, ws, &lim, j->body, j->len, NULL,
+                                &j->p, &d);
     if (j->err)
         snprintf(j->msg, sizeof(j->msg), "%s", cairn_diag_msg(&d));
     xray_ws_free(ws);
@@ -573,8 +611,9 @@ static void score_done(uv_work_t *req, int status)
         w->m.golden_ok++;
         xray_band_label(j->p, label, sizeof(label));
         reply_json(j->ex, 200,
-                   json_pack("{s:f, s:s, s:s, s:s, s:s, s:s}", "p", (double)j->p, "band",
-                             xray_band_risk(b), "class", xray_band_class(b), "label", label,
+                   json_pack("{s:f, s:s, s:s, s:s, s:s, s:s}", "p",
+                             (double)j->p, "band", xray_band_risk(b), "class",
+                             xray_band_class(b), "label", label,
                              "model_version", w->version, "model_sha256",
                              w->model->sha256_hex));
     }
@@ -588,7 +627,8 @@ static void handle_score(struct worker *w, struct xray_http_exchange *ex,
 
     if (req->body_len == 0) {
         w->m.golden_bad++;
-        reply_json(ex, 400, json_pack("{s:s}", "error", "empty body: POST an image"));
+        reply_json(ex, 400,
+                   json_pack("{s:s}", "error", "empty body: POST an image"));
         return;
     }
     j = cairn_xcalloc(1, sizeof(*j));
@@ -601,10 +641,12 @@ static void handle_score(struct worker *w, struct xray_http_exchange *ex,
         abort();
 }
 
-static void on_request(struct xray_http_exchange *ex, const struct xray_http_req *req, void *arg)
+static void on_request(struct xray_http_exchange *ex,
+                       const struct xray_http_req *req, void *arg)
 {
     struct worker *w = arg;
-    int get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
+    int get = strcmp(req->method, "GET") == 0,
+        post = strcmp(req->method, "POST") == 0;
 
     if (strcmp(req->path, "/healthz") == 0 && get)
         handle_healthz(w, ex);
@@ -612,7 +654,8 @@ static void on_request(struct xray_http_exchange *ex, const struct xray_http_req
         handle_metrics(w, ex);
     else if (strcmp(req->path, "/v1/score") == 0 && post && !w->stopping)
         handle_score(w, ex, req);
-    else if (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/metrics") == 0 ||
+    else if (strcmp(req->path, "/healthz") == 0 ||
+             strcmp(req->path, "/metrics") == 0 ||
              strcmp(req->path, "/v1/score") == 0)
         xray_http_reply(ex, 405, "text/plain", "method not allowed\n", 19);
     else
@@ -666,14 +709,16 @@ static void start_handles(struct worker *w)
     w->fsev.data = w;
     w->fsev_on = 1;
     if (uv_fs_event_start(&w->fsev, on_fs_event, w->cfg->inbox, 0) != 0)
-        LOG_WARN("cannot watch %s; relying on rescans every %.1f s", w->cfg->inbox,
-                 w->cfg->rescan_seconds);
+        LOG_WARN("cannot watch %s; relying on rescans every %.1f s",
+                 w->cfg->inbox, w->cfg->rescan_seconds);
 }
 
 static int open_all(struct worker *w, struct cairn_diag *d)
 {
-    struct xray_http_limits lim = {.max_header = 16384, .max_body = MAX_SCORE_BODY,
-                                   .max_conns = 64, .timeout_ms = 15000};
+    struct xray_http_limits lim = {.max_header = 16384,
+                                   .max_body = MAX_SCORE_BODY,
+                                   .max_conns = 64,
+                                   .timeout_ms = 15000};
     int err;
 
     err = xray_pipeline_init(&w->pipe, w->cfg, w->model, w->version, d);
@@ -685,7 +730,8 @@ static int open_all(struct worker *w, struct cairn_diag *d)
         w->notify_kick = 1; /* deliver what a previous run left queued */
     }
     if (!err)
-        err = xray_http_start(&w->loop, w->cfg->listen, &lim, on_request, w, &w->http, d);
+        err = xray_http_start(&w->loop, w->cfg->listen, &lim, on_request, w,
+                              &w->http, d);
     return err;
 }
 
@@ -709,8 +755,10 @@ int xray_worker_run(const struct xray_config *cfg, const struct xray_model *m,
         w->stopping = 1;
     } else {
         start_handles(w);
-        LOG_INFO("serving model %s (sha256 %s) on http://%s (port %d); inbox %s", w->version,
-                 m->sha256_hex, cfg->listen, xray_http_port(w->http), cfg->inbox);
+        LOG_INFO(
+            "serving model %s (sha256 %s) on http://%s (port %d); inbox %s",
+            w->version, m->sha256_hex, cfg->listen, xray_http_port(w->http),
+            cfg->inbox);
         scan_inbox(w);
         pump(w);
     }

@@ -19,15 +19,18 @@ static void test_pattern_vector(void)
     struct cairn_diag d;
 
     cairn_diag_init(&d);
-    REQUIRE(xray_anon_name("demo_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg", out,
-                           sizeof(out), &d) == 0);
+    REQUIRE(
+        xray_anon_name("demo_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg",
+                       out, sizeof(out), &d) == 0);
     CHECK_STR_EQ(out, "demo_XXXXXXXX_e6bcdde4_XXXX-XX-XX_2016-11-07.jpeg");
     /* The pattern's test dashboard goes through the processed name. */
-    REQUIRE(xray_anon_name("demo_Barbara Campbell_5798_1962-07-16_2016-11-07-processed.jpeg",
-                           out, sizeof(out), &d) == 0);
+    REQUIRE(
+        xray_anon_name(
+            "demo_Barbara Campbell_5798_1962-07-16_2016-11-07-processed.jpeg",
+            out, sizeof(out), &d) == 0);
     CHECK_STR_EQ(out, "demo_XXXXXXXX_e6bcdde4_XXXX-XX-XX_2016-11-07.jpeg");
-    REQUIRE(xray_anon_name("scan_Jo Li_123456_2001-01-31_2024-02-29.PNG", out, sizeof(out),
-                           &d) == 0);
+    REQUIRE(xray_anon_name("scan_Jo Li_123456_2001-01-31_2024-02-29.PNG", out,
+                           sizeof(out), &d) == 0);
     CHECK_STR_EQ(out, "scan_XXXXXXXX_6fab36b6_XXXX-XX-XX_2024-02-29.PNG");
 }
 
@@ -36,10 +39,11 @@ static void test_study_ids(void)
     static const struct {
         uint64_t pid;
         const char *hex;
-    } v[] = {{0, "53e1ebe4"},          {1, "8355f2d6"},      {255, "598113ea"},
-             {256, "0bf83934"},        {5798, "e6bcdde4"},   {65535, "0fdfc00f"},
-             {65536, "d7adfb42"},      {123456, "6fab36b6"}, {999999, "cbae6a62"},
-             {16777216, "73a91ec4"},   {UINT64_MAX, "44ba3dfa"}};
+    } v[] = {
+        {0, "53e1ebe4"},        {1, "8355f2d6"},         {255, "598113ea"},
+        {256, "0bf83934"},      {5798, "e6bcdde4"},      {65535, "0fdfc00f"},
+        {65536, "d7adfb42"},    {123456, "6fab36b6"},    {999999, "cbae6a62"},
+        {16777216, "73a91ec4"}, {UINT64_MAX, "44ba3dfa"}};
     char id[9];
 
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -60,13 +64,14 @@ static void test_study_ids_vs_python(void)
     xray_rng_seed(&r, 99);
     for (size_t i = 0; i < 40; i++)
         pids[i] = xray_rng_next(&r) >> (xray_rng_below(&r, 64));
-    cmd = cairn_xasprintf(
-        "/usr/bin/python3 -c \"import hashlib,sys\n"
-        "for a in sys.argv[1:]:\n"
-        " p=int(a); n=max(2,(p.bit_length()+7)//8)\n"
-        " print(hashlib.blake2b(p.to_bytes(n,'big'),digest_size=4).hexdigest())\"");
+    cmd = cairn_xasprintf("/usr/bin/python3 -c \"import hashlib,sys\n"
+                          "for a in sys.argv[1:]:\n"
+                          " p=int(a); n=max(2,(p.bit_length()+7)//8)\n"
+                          " print(hashlib.blake2b(p.to_bytes(n,'big'),digest_"
+                          "size=4).hexdigest())\"");
     for (size_t i = 0; i < 40; i++) {
-        char *next = cairn_xasprintf("%s %llu", cmd, (unsigned long long)pids[i]);
+        char *next =
+            cairn_xasprintf("%s %llu", cmd, (unsigned long long)pids[i]);
 
         free(cmd);
         cmd = next;
@@ -103,20 +108,31 @@ static void test_malformed(void)
     expect_bad("xray.jpeg", "expected 5");
     expect_bad("demo_Barbara Campbell_5798_1962-07-16.jpeg", "expected 5");
     expect_bad("demo_A_B_5798_1962-07-16_2016-11-07.jpeg", "expected 5");
-    expect_bad("demo_Barbara Campbell_57x8_1962-07-16_2016-11-07.jpeg", "patient id");
-    expect_bad("demo_Barbara Campbell__1962-07-16_2016-11-07.jpeg", "patient id");
-    expect_bad("demo_Barbara Campbell_99999999999999999999_1962-07-16_2016-11-07.jpeg",
+    expect_bad("demo_Barbara Campbell_57x8_1962-07-16_2016-11-07.jpeg",
                "patient id");
-    expect_bad("demo_Barbara Campbell_5798_1962-13-16_2016-11-07.jpeg", "birth date");
-    expect_bad("demo_Barbara Campbell_5798_62-07-16_2016-11-07.jpeg", "birth date");
-    expect_bad("demo_Barbara Campbell_5798_1962-07-16_2016-11-07.gif", "extension");
-    expect_bad("demo_Barbara Campbell_5798_1962-07-16_2016-11-07", "study date");
-    expect_bad("demo_Barbara Campbell_5798_1962-07-16_2016-11-07-x.jpeg", "extra text");
-    expect_bad("demo_Barbara Campbell_5798_1962-07-16_20161107.jpeg", "study date");
-    expect_bad("de mo_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg", "prefix");
+    expect_bad("demo_Barbara Campbell__1962-07-16_2016-11-07.jpeg",
+               "patient id");
+    expect_bad(
+        "demo_Barbara Campbell_99999999999999999999_1962-07-16_2016-11-07.jpeg",
+        "patient id");
+    expect_bad("demo_Barbara Campbell_5798_1962-13-16_2016-11-07.jpeg",
+               "birth date");
+    expect_bad("demo_Barbara Campbell_5798_62-07-16_2016-11-07.jpeg",
+               "birth date");
+    expect_bad("demo_Barbara Campbell_5798_1962-07-16_2016-11-07.gif",
+               "extension");
+    expect_bad("demo_Barbara Campbell_5798_1962-07-16_2016-11-07",
+               "study date");
+    expect_bad("demo_Barbara Campbell_5798_1962-07-16_2016-11-07-x.jpeg",
+               "extra text");
+    expect_bad("demo_Barbara Campbell_5798_1962-07-16_20161107.jpeg",
+               "study date");
+    expect_bad("de mo_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg",
+               "prefix");
     expect_bad("_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg", "prefix");
     expect_bad("demo__5798_1962-07-16_2016-11-07.jpeg", "patient name");
-    expect_bad("demo_Bar\nbara_5798_1962-07-16_2016-11-07.jpeg", "control character");
+    expect_bad("demo_Bar\nbara_5798_1962-07-16_2016-11-07.jpeg",
+               "control character");
     expect_bad("../demo_B C_5798_1962-07-16_2016-11-07.jpeg", "'/'");
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
@@ -127,8 +143,9 @@ static void test_parse_fields(void)
 {
     struct xray_study_name sn;
 
-    REQUIRE(xray_name_parse("demo_Barbara Campbell_005798_1962-07-16_2016-11-07.jpg", &sn,
-                            NULL) == 0);
+    REQUIRE(xray_name_parse(
+                "demo_Barbara Campbell_005798_1962-07-16_2016-11-07.jpg", &sn,
+                NULL) == 0);
     CHECK_STR_EQ(sn.prefix, "demo");
     CHECK_STR_EQ(sn.patient, "Barbara Campbell");
     CHECK_INT_EQ(sn.pid, 5798);
@@ -144,17 +161,20 @@ static void textured(struct xray_image *im, uint32_t w, uint32_t h, uint32_t c)
     for (uint32_t y = 0; y < h; y++)
         for (uint32_t x = 0; x < w; x++)
             for (uint32_t k = 0; k < c; k++)
-                im->px[((size_t)y * w + x) * c + k] = (uint8_t)(((x / 3 + y / 2) % 2) * 200 + k);
+                im->px[((size_t)y * w + x) * c + k] =
+                    (uint8_t)(((x / 3 + y / 2) % 2) * 200 + k);
 }
 
 /* Count changed pixels inside and outside box. */
 static void diff(const struct xray_image *a, const struct xray_image *b,
-                 const struct xray_box *box, size_t *in, size_t *out, size_t *in_total)
+                 const struct xray_box *box, size_t *in, size_t *out,
+                 size_t *in_total)
 {
     *in = *out = *in_total = 0;
     for (uint32_t y = 0; y < a->h; y++) {
         for (uint32_t x = 0; x < a->w; x++) {
-            int inside = x >= box->x0 && x < box->x1 && y >= box->y0 && y < box->y1;
+            int inside =
+                x >= box->x0 && x < box->x1 && y >= box->y0 && y < box->y1;
             size_t i = ((size_t)y * a->w + x) * a->c;
             int changed = memcmp(a->px + i, b->px + i, a->c) != 0;
 

@@ -41,7 +41,8 @@ static void on_later(uv_timer_t *t)
     uv_close((uv_handle_t *)&l->t, later_closed);
 }
 
-static void handler(struct xray_http_exchange *ex, const struct xray_http_req *req, void *arg)
+static void handler(struct xray_http_exchange *ex,
+                    const struct xray_http_req *req, void *arg)
 {
     char body[512];
     int n;
@@ -56,8 +57,9 @@ static void handler(struct xray_http_exchange *ex, const struct xray_http_req *r
         uv_timer_start(&l->t, on_later, 300, 0);
         return;
     }
-    n = snprintf(body, sizeof(body), "%s %s q=%s ct=%s len=%zu", req->method, req->path,
-                 req->query, req->content_type ? req->content_type : "-", req->body_len);
+    n = snprintf(body, sizeof(body), "%s %s q=%s ct=%s len=%zu", req->method,
+                 req->path, req->query,
+                 req->content_type ? req->content_type : "-", req->body_len);
     xray_http_reply(ex, 200, "text/plain", body, (size_t)n);
 }
 
@@ -76,7 +78,8 @@ static void *loop_main(void *arg)
 
 static int dial(void)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
     struct timeval tv = {5, 0};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -130,29 +133,36 @@ static char *roundtrip(const char *req, size_t n)
     return resp;
 }
 
-#define EXPECT(req, status, body)                                                     \
-    do {                                                                              \
-        char *r__ = roundtrip(req, sizeof(req) - 1);                                  \
-        CHECK_STR_HAS(r__, status);                                                   \
-        CHECK_STR_HAS(r__, body);                                                     \
-        free(r__);                                                                    \
+#define EXPECT(req, status, body)                                              \
+    do {                                                                       \
+        char *r__ = roundtrip(req, sizeof(req) - 1);                           \
+        CHECK_STR_HAS(r__, status);                                            \
+        CHECK_STR_HAS(r__, body);                                              \
+        free(r__);                                                             \
     } while (0)
 
 static void test_requests(void)
 {
     EXPECT("GET /echo?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK\r\n",
            "GET /echo q=x=1 ct=- len=0");
-    EXPECT("GET /echo HTTP/1.0\r\n\r\n", "Connection: close\r\n", "GET /echo q= ct=- len=0");
-    EXPECT("POST /v1/score HTTP/1.1\r\nContent-Type: image/jpeg\r\nContent-Length: 5\r\n\r\nabcde",
+    EXPECT("GET /echo HTTP/1.0\r\n\r\n", "Connection: close\r\n",
+           "GET /echo q= ct=- len=0");
+    EXPECT("POST /v1/score HTTP/1.1\r\nContent-Type: "
+           "image/jpeg\r\nContent-Length: 5\r\n\r\nabcde",
            "Content-Length: 37\r\n", "POST /v1/score q= ct=image/jpeg len=5");
-    EXPECT("POST /x HTTP/1.1\r\ncontent-length:   3  \r\n\r\nabc", "200 OK", "len=3");
+    EXPECT("POST /x HTTP/1.1\r\ncontent-length:   3  \r\n\r\nabc", "200 OK",
+           "len=3");
 }
 
 static void test_malformed(void)
 {
-    EXPECT("GET /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "501 ", "");
-    EXPECT("POST /x HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", "413 ", "too large");
-    EXPECT("POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "400 ", "");
+    EXPECT("GET /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+           "501 ", "");
+    EXPECT("POST /x HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", "413 ",
+           "too large");
+    EXPECT("POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: "
+           "4\r\n\r\nabcd",
+           "400 ", "");
     EXPECT("POST /x HTTP/1.1\r\nContent-Length: -3\r\n\r\n", "400 ", "");
     EXPECT("GET /x HTTP/2.0\r\n\r\n", "505 ", "");
     EXPECT("GET /x HTTP/1.10\r\n\r\n", "400 ", "");
@@ -255,16 +265,20 @@ static void test_connection_cap(void)
 
 int main(void)
 {
-    struct xray_http_limits lim = {.max_header = 1024, .max_body = 4096, .max_conns = 6,
+    struct xray_http_limits lim = {.max_header = 1024,
+                                   .max_body = 4096,
+                                   .max_conns = 6,
                                    .timeout_ms = 400};
     struct cairn_diag d;
     pthread_t th;
 
     cairn_diag_init(&d);
     uv_loop_init(&loop);
-    CHECK_INT_EQ(xray_http_start(&loop, "127.0.0.1:notaport", &lim, handler, NULL, &srv, &d),
+    CHECK_INT_EQ(xray_http_start(&loop, "127.0.0.1:notaport", &lim, handler,
+                                 NULL, &srv, &d),
                  CAIRN_EINVAL);
-    if (xray_http_start(&loop, "127.0.0.1:0", &lim, handler, NULL, &srv, &d) != 0) {
+    if (xray_http_start(&loop, "127.0.0.1:0", &lim, handler, NULL, &srv, &d) !=
+        0) {
         fprintf(stderr, "start: %s\n", cairn_diag_msg(&d));
         return 1;
     }

@@ -14,8 +14,8 @@
 
 static const struct xray_decode_limits lim = {16384, 64ull << 20};
 
-static void noise_image(struct xray_image *im, uint32_t w, uint32_t h, uint32_t c,
-                        uint64_t seed)
+static void noise_image(struct xray_image *im, uint32_t w, uint32_t h,
+                        uint32_t c, uint64_t seed)
 {
     struct xray_rng r;
 
@@ -53,7 +53,8 @@ static void test_gray_becomes_rgb(void)
     for (int fmt = XRAY_FMT_JPEG; fmt <= XRAY_FMT_PNG; fmt++) {
         xray_image_alloc(&a, 16, 8, 1);
         memset(a.px, 120, 16 * 8);
-        REQUIRE(xray_image_encode(&a, (enum xray_image_fmt)fmt, 95, &buf, &len, NULL) == 0);
+        REQUIRE(xray_image_encode(&a, (enum xray_image_fmt)fmt, 95, &buf, &len,
+                                  NULL) == 0);
         REQUIRE(xray_image_decode(buf, len, &lim, &b, NULL) == 0);
         CHECK_INT_EQ(b.c, 3);
         for (size_t i = 0; i < (size_t)16 * 8 * 3; i++)
@@ -64,7 +65,8 @@ static void test_gray_becomes_rgb(void)
     }
 }
 
-static void expect_refused(const void *buf, size_t len, int code, const char *msg)
+static void expect_refused(const void *buf, size_t len, int code,
+                           const char *msg)
 {
     struct xray_image im = {0, 0, 0, NULL};
     struct cairn_diag d;
@@ -163,8 +165,10 @@ static void test_corruption_never_crashes(void)
     int errors = 0;
 
     noise_image(&a, 48, 40, 3, 4);
-    REQUIRE(xray_image_encode(&a, XRAY_FMT_JPEG, 80, &enc[0], &len[0], NULL) == 0);
-    REQUIRE(xray_image_encode(&a, XRAY_FMT_PNG, 0, &enc[1], &len[1], NULL) == 0);
+    REQUIRE(xray_image_encode(&a, XRAY_FMT_JPEG, 80, &enc[0], &len[0], NULL) ==
+            0);
+    REQUIRE(xray_image_encode(&a, XRAY_FMT_PNG, 0, &enc[1], &len[1], NULL) ==
+            0);
     xray_rng_seed(&r, 5);
     for (int i = 0; i < 400; i++) {
         int k = i % 2, flips = 1 + (int)xray_rng_below(&r, 8);
@@ -172,7 +176,8 @@ static void test_corruption_never_crashes(void)
         copy = cairn_xmalloc(len[k]);
         memcpy(copy, enc[k], len[k]);
         for (int f = 0; f < flips; f++)
-            copy[2 + xray_rng_below(&r, (uint32_t)len[k] - 2)] ^= (uint8_t)(1 + xray_rng_below(&r, 255));
+            copy[2 + xray_rng_below(&r, (uint32_t)len[k] - 2)] ^=
+                (uint8_t)(1 + xray_rng_below(&r, 255));
         if (xray_image_decode(copy, len[k], &lim, &b, NULL) == 0)
             xray_image_free(&b);
         else
@@ -230,8 +235,10 @@ static void test_resample_weights(void)
     xray_image_to_input(&a, 2, 1, 1, down);
     CHECK(down[0] * 255 > (100 * .75f + 200 * .25f) / 1.75f - 1e-3f);
     CHECK(down[0] * 255 < (100 * .75f + 200 * .25f) / 1.75f + 1e-3f);
-    CHECK(down[1] * 255 > (100 * .25f + 200 * .75f + 255 * .75f) / 1.75f - 1e-3f);
-    CHECK(down[1] * 255 < (100 * .25f + 200 * .75f + 255 * .75f) / 1.75f + 1e-3f);
+    CHECK(down[1] * 255 >
+          (100 * .25f + 200 * .75f + 255 * .75f) / 1.75f - 1e-3f);
+    CHECK(down[1] * 255 <
+          (100 * .25f + 200 * .75f + 255 * .75f) / 1.75f + 1e-3f);
     xray_image_free(&a);
 }
 
@@ -239,7 +246,8 @@ static void test_font(void)
 {
     struct xray_image a;
     uint32_t w, h;
-    const char *all = "Pneumonia, risk=93.41% Normal Unsure ID DOB STUDY 0123456789-:";
+    const char *all =
+        "Pneumonia, risk=93.41% Normal Unsure ID DOB STUDY 0123456789-:";
 
     for (const char *p = all; *p; p++)
         CHECK(xray_font_glyph(*p) != NULL);

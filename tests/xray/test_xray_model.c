@@ -14,7 +14,8 @@
 #include "test.h"
 #include "util.h"
 
-static struct xray_model *random_model(const struct xray_shape *s, uint64_t seed)
+static struct xray_model *random_model(const struct xray_shape *s,
+                                       uint64_t seed)
 {
     struct xray_model *m = xray_model_new(s, "test-1");
     struct xray_rng r;
@@ -57,8 +58,9 @@ static float *random_input(const struct xray_shape *s, uint64_t seed)
 /* Runs the numpy reference; returns 0 and p, z on success. */
 static int reference(const char *model, const char *input, double *p, double *z)
 {
-    char *cmd = cairn_xasprintf("/usr/bin/python3 %s/tests/xray/cnn_ref.py %s %s",
-                                CAIRN_SOURCE_DIR, model, input);
+    char *cmd =
+        cairn_xasprintf("/usr/bin/python3 %s/tests/xray/cnn_ref.py %s %s",
+                        CAIRN_SOURCE_DIR, model, input);
     FILE *f = popen(cmd, "r");
     int n = f ? fscanf(f, "%lf %lf", p, z) : 0;
     int rc = f ? pclose(f) : -1;
@@ -70,7 +72,8 @@ static int reference(const char *model, const char *input, double *p, double *z)
 static void check_against_numpy(const struct xray_shape *s, uint64_t seed)
 {
     char *dir = test_tmpdir();
-    char *mpath = cairn_xasprintf("%s/m.bin", dir), *ipath = cairn_xasprintf("%s/x.f32", dir);
+    char *mpath = cairn_xasprintf("%s/m.bin", dir),
+         *ipath = cairn_xasprintf("%s/x.f32", dir);
     struct xray_model *m = random_model(s, seed), *loaded = NULL;
     float *x = random_input(s, seed + 1);
     struct xray_ws *ws;
@@ -79,11 +82,13 @@ static void check_against_numpy(const struct xray_shape *s, uint64_t seed)
 
     REQUIRE(xray_model_save(m, mpath, NULL) == 0);
     REQUIRE(xray_model_load(mpath, &loaded, NULL) == 0);
-    test_write_file(ipath, x, (size_t)s->in_h * s->in_w * s->in_c * sizeof(float));
+    test_write_file(ipath, x,
+                    (size_t)s->in_h * s->in_w * s->in_c * sizeof(float));
     ws = xray_ws_new(loaded);
     p = xray_model_forward(loaded, ws, x, &z, NULL);
     REQUIRE(reference(mpath, ipath, &p_ref, &z_ref) == 0);
-    fprintf(stderr, "  %ux%ux%u n_conv=%u: C p=%.8f z=%.6f, numpy p=%.8f z=%.6f\n",
+    fprintf(stderr,
+            "  %ux%ux%u n_conv=%u: C p=%.8f z=%.6f, numpy p=%.8f z=%.6f\n",
             s->in_h, s->in_w, s->in_c, s->n_conv, p, z, p_ref, z_ref);
     CHECK(fabs(p - p_ref) < 1e-5);
     CHECK(fabs(z - z_ref) < 1e-4 * (1.0 + fabs(z_ref)));
@@ -101,8 +106,12 @@ static void check_against_numpy(const struct xray_shape *s, uint64_t seed)
 
 static void test_forward_small(void)
 {
-    struct xray_shape s = {.in_h = 32, .in_w = 32, .in_c = 3, .n_conv = 3,
-                           .filters = {4, 6, 8}, .dense = 16};
+    struct xray_shape s = {.in_h = 32,
+                           .in_w = 32,
+                           .in_c = 3,
+                           .n_conv = 3,
+                           .filters = {4, 6, 8},
+                           .dense = 16};
 
     check_against_numpy(&s, 1);
     check_against_numpy(&s, 2);
@@ -110,8 +119,12 @@ static void test_forward_small(void)
 
 static void test_forward_quickstart_size(void)
 {
-    struct xray_shape s = {.in_h = 64, .in_w = 64, .in_c = 3, .n_conv = 3,
-                           .filters = {8, 8, 16}, .dense = 64};
+    struct xray_shape s = {.in_h = 64,
+                           .in_w = 64,
+                           .in_c = 3,
+                           .n_conv = 3,
+                           .filters = {8, 8, 16},
+                           .dense = 64};
 
     check_against_numpy(&s, 7);
 }
@@ -119,16 +132,24 @@ static void test_forward_quickstart_size(void)
 static void test_forward_odd_shapes(void)
 {
     /* Non-square, odd sizes (floor pooling), one channel, two layers. */
-    struct xray_shape s = {.in_h = 41, .in_w = 53, .in_c = 1, .n_conv = 2,
-                           .filters = {5, 3}, .dense = 7};
+    struct xray_shape s = {.in_h = 41,
+                           .in_w = 53,
+                           .in_c = 1,
+                           .n_conv = 2,
+                           .filters = {5, 3},
+                           .dense = 7};
 
     check_against_numpy(&s, 11);
 }
 
 static void test_forward_pattern_topology(void)
 {
-    struct xray_shape s = {.in_h = 150, .in_w = 150, .in_c = 3, .n_conv = 3,
-                           .filters = {32, 32, 64}, .dense = 64};
+    struct xray_shape s = {.in_h = 150,
+                           .in_w = 150,
+                           .in_c = 3,
+                           .n_conv = 3,
+                           .filters = {32, 32, 64},
+                           .dense = 64};
 
     CHECK_INT_EQ(xray_shape_flat(&s), 17 * 17 * 64);
     CHECK_INT_EQ(xray_shape_weights(&s), 1212513);
@@ -143,7 +164,8 @@ static uint8_t *saved(struct xray_model *m, size_t *len)
     return b;
 }
 
-static void expect_refused(const uint8_t *b, size_t len, int code, const char *msg)
+static void expect_refused(const uint8_t *b, size_t len, int code,
+                           const char *msg)
 {
     struct xray_model *m = NULL;
     struct cairn_diag d;
@@ -156,8 +178,12 @@ static void expect_refused(const uint8_t *b, size_t len, int code, const char *m
 
 static void test_refuse_damaged(void)
 {
-    struct xray_shape s = {.in_h = 16, .in_w = 16, .in_c = 3, .n_conv = 2,
-                           .filters = {2, 3}, .dense = 4};
+    struct xray_shape s = {.in_h = 16,
+                           .in_w = 16,
+                           .in_c = 3,
+                           .n_conv = 2,
+                           .filters = {2, 3},
+                           .dense = 4};
     struct xray_model *m = random_model(&s, 5), *ok = NULL;
     size_t len;
     uint8_t *b = saved(m, &len), *c = cairn_xmalloc(len + 1);
@@ -187,7 +213,8 @@ static void test_refuse_damaged(void)
     expect_refused(c, len, CAIRN_EPARSE, "bad magic");
     memcpy(c, b, len);
     c[8] = 2;
-    expect_refused(c, len, CAIRN_EUNSUPPORTED, "format version 2 not supported");
+    expect_refused(c, len, CAIRN_EUNSUPPORTED,
+                   "format version 2 not supported");
     free(c);
     free(b);
     xray_model_free(m);
@@ -206,8 +233,12 @@ static void reseal(uint8_t *b, size_t len)
 
 static void test_refuse_inconsistent_fields(void)
 {
-    struct xray_shape s = {.in_h = 16, .in_w = 16, .in_c = 3, .n_conv = 2,
-                           .filters = {2, 3}, .dense = 4};
+    struct xray_shape s = {.in_h = 16,
+                           .in_w = 16,
+                           .in_c = 3,
+                           .n_conv = 2,
+                           .filters = {2, 3},
+                           .dense = 4};
     struct xray_model *m = random_model(&s, 6);
     size_t len;
     uint8_t *b = saved(m, &len), *c = cairn_xmalloc(len);
@@ -247,8 +278,10 @@ static void test_load_errors(void)
     struct cairn_diag d;
 
     cairn_diag_init(&d);
-    CHECK_INT_EQ(xray_model_load("/nonexistent/model.bin", &m, &d), CAIRN_ENOENT);
-    CHECK_STR_HAS(cairn_diag_msg(&d), "model: /nonexistent/model.bin: No such file");
+    CHECK_INT_EQ(xray_model_load("/nonexistent/model.bin", &m, &d),
+                 CAIRN_ENOENT);
+    CHECK_STR_HAS(cairn_diag_msg(&d),
+                  "model: /nonexistent/model.bin: No such file");
     CHECK(m == NULL);
 }
 

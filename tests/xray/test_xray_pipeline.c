@@ -20,7 +20,8 @@
 #include "test.h"
 #include "util.h"
 
-static const char *good_name = "demo_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg";
+static const char *good_name =
+    "demo_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg";
 
 struct fixture {
     char *dir;
@@ -31,8 +32,12 @@ struct fixture {
 
 static struct xray_model *fixed_model(double p)
 {
-    struct xray_shape s = {.in_h = 24, .in_w = 24, .in_c = 3, .n_conv = 2,
-                           .filters = {2, 2}, .dense = 3};
+    struct xray_shape s = {.in_h = 24,
+                           .in_w = 24,
+                           .in_c = 3,
+                           .n_conv = 2,
+                           .filters = {2, 2},
+                           .dense = 3};
     struct xray_model *m = xray_model_new(&s, "fixed");
     uint8_t *buf;
     size_t len;
@@ -82,7 +87,8 @@ static void drop_image(struct fixture *f, const char *name, uint64_t seed)
     xray_rng_seed(&r, seed);
     xray_sim_patient(&r, &pt);
     xray_sim_render(&r, 1, 320, &pt, &im);
-    if (xray_image_encode(&im, xray_image_fmt_of_name(name), 90, &buf, &len, NULL) != 0)
+    if (xray_image_encode(&im, xray_image_fmt_of_name(name), 90, &buf, &len,
+                          NULL) != 0)
         abort();
     test_write_file(path, buf, len);
     free(buf);
@@ -90,7 +96,8 @@ static void drop_image(struct fixture *f, const char *name, uint64_t seed)
     xray_image_free(&im);
 }
 
-static void drop_bytes(struct fixture *f, const char *name, const char *bytes, int age)
+static void drop_bytes(struct fixture *f, const char *name, const char *bytes,
+                       int age)
 {
     char *path = cairn_xasprintf("%s/%s", f->cfg.inbox, name);
     struct utimbuf t;
@@ -120,7 +127,8 @@ static int64_t q(struct fixture *f, const char *sql)
     int64_t n = -1;
 
     sqlite3_open(f->cfg.db_path, &h);
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     sqlite3_close(h);
@@ -147,20 +155,28 @@ static void test_high_risk(void)
     CHECK_STR_EQ(r.truth, "PNEUMONIA");
     CHECK(!exists(f.cfg.inbox, good_name));
     CHECK(exists(f.cfg.done_dir, good_name));
-    CHECK(exists(f.cfg.processed_dir,
-                 "demo_Barbara Campbell_5798_1962-07-16_2016-11-07-processed.jpeg"));
-    CHECK_INT_EQ(q(&f, "SELECT count(*) FROM images_processed WHERE label='Pneumonia' AND "
-                       "model='v9' AND truth='PNEUMONIA' AND name="
-                       "'demo_Barbara Campbell_5798_1962-07-16_2016-11-07-processed.jpeg'"), 1);
+    CHECK(exists(
+        f.cfg.processed_dir,
+        "demo_Barbara Campbell_5798_1962-07-16_2016-11-07-processed.jpeg"));
+    CHECK_INT_EQ(
+        q(&f,
+          "SELECT count(*) FROM images_processed WHERE label='Pneumonia' AND "
+          "model='v9' AND truth='PNEUMONIA' AND name="
+          "'demo_Barbara Campbell_5798_1962-07-16_2016-11-07-processed.jpeg'"),
+        1);
     CHECK_INT_EQ(q(&f, "SELECT count(*) FROM images_uploaded"), 1);
     CHECK_INT_EQ(q(&f, "SELECT count(*) FROM images_anonymized"), 0);
-    CHECK_INT_EQ(q(&f, "SELECT count(*) FROM notifications WHERE "
-                       "json_extract(body,'$.site')='test-site' AND "
-                       "json_extract(body,'$.label')='Pneumonia, risk=93.00%' AND "
-                       "json_extract(body,'$.model_version')='v9' AND "
-                       "json_extract(body,'$.image')='" "demo_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg" "' AND "
-                       "abs(json_extract(body,'$.p') - 0.93) < 1e-4 AND "
-                       "json_extract(body,'$.time') LIKE '20__-__-__T__:__:__Z'"), 1);
+    CHECK_INT_EQ(q(&f,
+                   "SELECT count(*) FROM notifications WHERE "
+                   "json_extract(body,'$.site')='test-site' AND "
+                   "json_extract(body,'$.label')='Pneumonia, risk=93.00%' AND "
+                   "json_extract(body,'$.model_version')='v9' AND "
+                   "json_extract(body,'$.image')='"
+                   "demo_Barbara Campbell_5798_1962-07-16_2016-11-07.jpeg"
+                   "' AND "
+                   "abs(json_extract(body,'$.p') - 0.93) < 1e-4 AND "
+                   "json_extract(body,'$.time') LIKE '20__-__-__T__:__:__Z'"),
+                 1);
     /* The same bytes again, under another name: recorded once. */
     drop_image(&f, "again.jpeg", 1);
     xray_pipeline_process(&f.pipe, "again.jpeg", &r);
@@ -188,9 +204,11 @@ static void test_unsure_is_anonymized(void)
     CHECK_INT_EQ(r.band, XRAY_BAND_UNKNOWN);
     CHECK_INT_EQ(r.anonymized, 1);
     CHECK_INT_EQ(r.notified, 0);
-    CHECK(exists(f.cfg.outbox, "demo_XXXXXXXX_e6bcdde4_XXXX-XX-XX_2016-11-07.jpeg"));
+    CHECK(exists(f.cfg.outbox,
+                 "demo_XXXXXXXX_e6bcdde4_XXXX-XX-XX_2016-11-07.jpeg"));
     CHECK_INT_EQ(q(&f, "SELECT count(*) FROM images_anonymized WHERE name="
-                       "'demo_XXXXXXXX_e6bcdde4_XXXX-XX-XX_2016-11-07.jpeg'"), 1);
+                       "'demo_XXXXXXXX_e6bcdde4_XXXX-XX-XX_2016-11-07.jpeg'"),
+                 1);
     CHECK_INT_EQ(q(&f, "SELECT count(*) FROM notifications"), 0);
     /* A name without the pattern's layout is never forwarded. */
     drop_image(&f, "scan-0001.png", 4);
@@ -214,7 +232,9 @@ static void test_low_risk(void)
     CHECK_INT_EQ(r.outcome, XRAY_OUT_PROCESSED);
     CHECK_INT_EQ(r.band, XRAY_BAND_LOW);
     CHECK(r.truth == NULL);
-    CHECK_INT_EQ(q(&f, "SELECT count(*) FROM images_processed WHERE label='Normal' AND truth IS NULL"), 1);
+    CHECK_INT_EQ(q(&f, "SELECT count(*) FROM images_processed WHERE "
+                       "label='Normal' AND truth IS NULL"),
+                 1);
     teardown(&f);
 }
 

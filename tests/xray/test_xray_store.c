@@ -34,14 +34,22 @@ static void test_record_and_seen(void)
     char *dir = test_tmpdir(), *db = cairn_xasprintf("%s/x.db", dir);
     struct xray_store *s;
     /* Quotes and SQL in a name are data, never SQL. */
-    const char *evil = "demo_Robert'); DROP TABLE images_processed;--_1_2000-01-01_2020-01-01.jpeg";
-    struct xray_record r = {.uploaded_time = "2024-01-01 00:00:00",
-                            .time = "2024-01-01 00:00:01", .source_name = evil,
-                            .processed_name = "x-processed.jpeg", .model_version = "v1",
-                            .model_sha256 = "ab", .label_class = "Unsure", .p = 0.7,
-                            .image_sha256 = "1111", .truth = "NORMAL", .latency_ms = 3,
-                            .anon_name = "demo_XXXXXXXX_00000000_XXXX-XX-XX_2020-01-01.jpeg",
-                            .notify_body = NULL};
+    const char *evil = "demo_Robert'); DROP TABLE "
+                       "images_processed;--_1_2000-01-01_2020-01-01.jpeg";
+    struct xray_record r = {
+        .uploaded_time = "2024-01-01 00:00:00",
+        .time = "2024-01-01 00:00:01",
+        .source_name = evil,
+        .processed_name = "x-processed.jpeg",
+        .model_version = "v1",
+        .model_sha256 = "ab",
+        .label_class = "Unsure",
+        .p = 0.7,
+        .image_sha256 = "1111",
+        .truth = "NORMAL",
+        .latency_ms = 3,
+        .anon_name = "demo_XXXXXXXX_00000000_XXXX-XX-XX_2020-01-01.jpeg",
+        .notify_body = NULL};
     int seen = -1;
 
     REQUIRE(xray_store_open(db, &s, NULL) == 0);
@@ -50,18 +58,28 @@ static void test_record_and_seen(void)
     REQUIRE(xray_store_record(s, &r, NULL) == 0);
     REQUIRE(xray_store_seen(s, "1111", &seen, NULL) == 0);
     CHECK_INT_EQ(seen, 1);
-    REQUIRE(xray_store_record_failure(s, "2024-01-01 00:00:02", "bad.jpeg", "undecodable",
-                                      NULL) == 0);
+    REQUIRE(xray_store_record_failure(s, "2024-01-01 00:00:02", "bad.jpeg",
+                                      "undecodable", NULL) == 0);
     xray_store_close(s);
-    CHECK_INT_EQ(count(db, "SELECT count(*) FROM images_processed WHERE label='Unsure' AND "
-                           "model='v1' AND name='x-processed.jpeg' AND truth='NORMAL'"), 1);
-    CHECK_INT_EQ(count(db, "SELECT count(*) FROM images_processed WHERE source_name LIKE "
-                           "'%DROP TABLE%'"), 1);
+    CHECK_INT_EQ(
+        count(db,
+              "SELECT count(*) FROM images_processed WHERE label='Unsure' AND "
+              "model='v1' AND name='x-processed.jpeg' AND truth='NORMAL'"),
+        1);
+    CHECK_INT_EQ(
+        count(db,
+              "SELECT count(*) FROM images_processed WHERE source_name LIKE "
+              "'%DROP TABLE%'"),
+        1);
     CHECK_INT_EQ(count(db, "SELECT count(*) FROM images_uploaded"), 2);
     CHECK_INT_EQ(count(db, "SELECT count(*) FROM images_anonymized"), 1);
-    CHECK_INT_EQ(count(db, "SELECT count(*) FROM images_failed WHERE reason='undecodable'"), 1);
+    CHECK_INT_EQ(
+        count(db,
+              "SELECT count(*) FROM images_failed WHERE reason='undecodable'"),
+        1);
     CHECK_INT_EQ(count(db, "SELECT count(*) FROM pragma_journal_mode WHERE "
-                           "journal_mode='wal'"), 1);
+                           "journal_mode='wal'"),
+                 1);
     test_rm_rf(dir);
     free(db);
     free(dir);
@@ -72,10 +90,16 @@ static void test_notification_queue(void)
     char *dir = test_tmpdir(), *db = cairn_xasprintf("%s/x.db", dir);
     struct xray_store *s, *s2;
     struct xray_notification *v;
-    struct xray_record r = {.time = "t", .source_name = "a", .processed_name = "b",
-                            .model_version = "v1", .model_sha256 = "x",
-                            .label_class = "Pneumonia", .p = 0.9, .image_sha256 = "2",
-                            .notify_body = "{\"n\":1}", .notify_at_ms = 1000};
+    struct xray_record r = {.time = "t",
+                            .source_name = "a",
+                            .processed_name = "b",
+                            .model_version = "v1",
+                            .model_sha256 = "x",
+                            .label_class = "Pneumonia",
+                            .p = 0.9,
+                            .image_sha256 = "2",
+                            .notify_body = "{\"n\":1}",
+                            .notify_at_ms = 1000};
     int64_t pending, next;
     size_t n;
 
@@ -146,9 +170,11 @@ static void test_truth_incremental(void)
     struct xray_truth *t = xray_truth_new(csv); /* file absent: empty */
 
     CHECK(xray_truth_lookup(t, "a.jpeg") == NULL);
-    append(csv, "name,truth\na.jpeg,NORMAL\ndemo_B C_1_2000-01-01_2020-01-01.jpeg,PNEUMONIA\n");
+    append(csv, "name,truth\na.jpeg,NORMAL\ndemo_B "
+                "C_1_2000-01-01_2020-01-01.jpeg,PNEUMONIA\n");
     CHECK_STR_EQ(xray_truth_lookup(t, "a.jpeg"), "NORMAL");
-    CHECK_STR_EQ(xray_truth_lookup(t, "demo_B C_1_2000-01-01_2020-01-01.jpeg"), "PNEUMONIA");
+    CHECK_STR_EQ(xray_truth_lookup(t, "demo_B C_1_2000-01-01_2020-01-01.jpeg"),
+                 "PNEUMONIA");
     /* A partial last line waits for its newline. */
     append(csv, "c.jpeg,PNEU");
     CHECK(xray_truth_lookup(t, "c.jpeg") == NULL);
@@ -159,7 +185,8 @@ static void test_truth_incremental(void)
     for (int i = 0; i < 3000; i++) {
         char line[64];
 
-        snprintf(line, sizeof(line), "n%d.jpeg,%s\n", i, i % 5 ? "NORMAL" : "PNEUMONIA");
+        snprintf(line, sizeof(line), "n%d.jpeg,%s\n", i,
+                 i % 5 ? "NORMAL" : "PNEUMONIA");
         append(csv, line);
     }
     CHECK_STR_EQ(xray_truth_lookup(t, "n2999.jpeg"), "NORMAL");
@@ -171,12 +198,26 @@ static void test_truth_incremental(void)
     free(dir);
 }
 
-static const char *const env_keys[] = {
-    "CAIRN_MODEL_PATH", "CAIRN_MODEL_SHA256", "CAIRN_MODEL_VERSION", "CAIRN_WORKLOAD",
-    "CAIRN_CONFIG_DIR", "CAIRN_SITE", "XRAY_CONFIG", "XRAY_DATA_DIR", "XRAY_INBOX",
-    "XRAY_OUTBOX", "XRAY_LISTEN", "XRAY_SITE", "XRAY_WEBHOOK_URL", "XRAY_WEBHOOK_TOKEN_FILE",
-    "XRAY_TRUTH_FILE", "XRAY_RESCAN_SECONDS", "XRAY_RETRY_MIN_SECONDS",
-    "XRAY_RETRY_MAX_SECONDS", "XRAY_MAX_IMAGE_BYTES", "XRAY_JPEG_QUALITY"};
+static const char *const env_keys[] = {"CAIRN_MODEL_PATH",
+                                       "CAIRN_MODEL_SHA256",
+                                       "CAIRN_MODEL_VERSION",
+                                       "CAIRN_WORKLOAD",
+                                       "CAIRN_CONFIG_DIR",
+                                       "CAIRN_SITE",
+                                       "XRAY_CONFIG",
+                                       "XRAY_DATA_DIR",
+                                       "XRAY_INBOX",
+                                       "XRAY_OUTBOX",
+                                       "XRAY_LISTEN",
+                                       "XRAY_SITE",
+                                       "XRAY_WEBHOOK_URL",
+                                       "XRAY_WEBHOOK_TOKEN_FILE",
+                                       "XRAY_TRUTH_FILE",
+                                       "XRAY_RESCAN_SECONDS",
+                                       "XRAY_RETRY_MIN_SECONDS",
+                                       "XRAY_RETRY_MAX_SECONDS",
+                                       "XRAY_MAX_IMAGE_BYTES",
+                                       "XRAY_JPEG_QUALITY"};
 
 static void clear_env(void)
 {
@@ -223,12 +264,15 @@ static void test_config_defaults_and_env(void)
 
 static void test_config_file(void)
 {
-    char *dir = test_tmpdir(), *conf = cairn_xasprintf("%s/xray-worker.conf", dir);
+    char *dir = test_tmpdir(),
+         *conf = cairn_xasprintf("%s/xray-worker.conf", dir);
     char *tok = cairn_xasprintf("%s/token", dir);
     struct xray_config c;
     struct cairn_diag d;
-    char *text = cairn_xasprintf("# comment\n\ninbox = /in\nwebhook_url = http://127.0.0.1:1/h\n"
-                                 "webhook_token_file = %s\nretry_max_seconds=2\n", tok);
+    char *text = cairn_xasprintf(
+        "# comment\n\ninbox = /in\nwebhook_url = http://127.0.0.1:1/h\n"
+        "webhook_token_file = %s\nretry_max_seconds=2\n",
+        tok);
 
     clear_env();
     setenv("CAIRN_MODEL_PATH", "/m.bin", 1);
@@ -250,11 +294,13 @@ static void test_config_file(void)
     test_write_file(conf, "inbox = /in\ncolour = blue\n", 26);
     cairn_diag_init(&d);
     CHECK_INT_EQ(xray_config_load(&c, &d), CAIRN_EPARSE);
-    CHECK_STR_HAS(cairn_diag_msg(&d), "xray-worker.conf:2: unknown key 'colour'");
+    CHECK_STR_HAS(cairn_diag_msg(&d),
+                  "xray-worker.conf:2: unknown key 'colour'");
     test_write_file(conf, "inbox /in\n", 10);
     cairn_diag_init(&d);
     CHECK_INT_EQ(xray_config_load(&c, &d), CAIRN_EPARSE);
-    CHECK_STR_HAS(cairn_diag_msg(&d), "xray-worker.conf:1: expected key = value");
+    CHECK_STR_HAS(cairn_diag_msg(&d),
+                  "xray-worker.conf:1: expected key = value");
     test_write_file(conf, "rescan_seconds = 0\n", 19);
     cairn_diag_init(&d);
     CHECK_INT_EQ(xray_config_load(&c, &d), CAIRN_EINVAL);

@@ -54,10 +54,19 @@ static void test_sim_reproducible(void)
 
 static void test_training_learns(void)
 {
-    struct xray_train_opts o = {.shape = {.in_h = 32, .in_w = 32, .in_c = 3, .n_conv = 2,
-                                          .filters = {6, 8}, .dense = 16},
-                                .version = "t1", .n_train = 400, .n_test = 200,
-                                .epochs = 25, .lr = 0.003f, .seed = 7, .test_seed = 8,
+    struct xray_train_opts o = {.shape = {.in_h = 32,
+                                          .in_w = 32,
+                                          .in_c = 3,
+                                          .n_conv = 2,
+                                          .filters = {6, 8},
+                                          .dense = 16},
+                                .version = "t1",
+                                .n_train = 400,
+                                .n_test = 200,
+                                .epochs = 25,
+                                .lr = 0.003f,
+                                .seed = 7,
+                                .test_seed = 8,
                                 .image_size = 160};
     struct xray_model *m = NULL, *m2 = NULL;
     struct xray_train_result r, r2;
@@ -66,8 +75,8 @@ static void test_training_learns(void)
     REQUIRE(xray_train(&o, &m, &r, NULL) == 0);
     for (int b = 0; b < XRAY_BAND_COUNT; b++)
         pneumonia += r.band_pneumonia[b];
-    fprintf(stderr, "  accuracy %.3f, %u/%u pneumonia in the test set\n", r.accuracy,
-            pneumonia, r.n_test);
+    fprintf(stderr, "  accuracy %.3f, %u/%u pneumonia in the test set\n",
+            r.accuracy, pneumonia, r.n_test);
     /* Better than always answering Normal. */
     CHECK(r.accuracy > 1.0 - (double)pneumonia / r.n_test + 0.05);
     /* Same seed, same model, byte for byte. */
@@ -83,7 +92,8 @@ static void test_training_learns(void)
 static void test_corrupt_model_refused(void)
 {
     char *dir = test_tmpdir();
-    char *cmd = cairn_xasprintf("%s --corrupt -o %s/v3.model > /dev/null", XRAY_TRAIN_BIN, dir);
+    char *cmd = cairn_xasprintf("%s --corrupt -o %s/v3.model > /dev/null",
+                                XRAY_TRAIN_BIN, dir);
     char *path = cairn_xasprintf("%s/v3.model", dir);
     struct xray_model *m = NULL;
     struct cairn_diag d;
