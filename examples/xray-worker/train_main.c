@@ -103,6 +103,60 @@ static int apply_preset(struct cli *c, const char *name)
     return 0;
 }
 
+/* Options that take a value; returns -1 after printing what is wrong. */
+static int set_value(struct cli *c, int ch, const char *arg)
+{
+    char *end;
+    uint32_t v;
+
+    switch (ch) {
+    case 'p':
+        if (apply_preset(c, arg) == 0)
+            return 0;
+        fprintf(stderr, "xray-train: unknown preset %s (v1, v2)\n", arg);
+        return -1;
+    case 'V':
+        c->o.version = arg;
+        return 0;
+    case 'i':
+        if (parse_u32(arg, 4, 4096, &v) != 0)
+            break;
+        c->o.shape.in_h = c->o.shape.in_w = v;
+        c->shape_set = 1;
+        return 0;
+    case 'f':
+        c->filters_set = 1;
+        return parse_filters(arg, &c->o.shape) == 0
+                   ? 0
+                   : (fprintf(stderr, "xray-train: bad --filters %s\n", arg),
+                      -1);
+    case 'd':
+        return parse_u32(arg, 1, 4096, &c->o.shape.dense) == 0
+                   ? 0
+                   : (fprintf(stderr, "xray-train: bad --dense %s\n", arg), -1);
+    case 'l':
+        c->o.lr = strtof(arg, &end);
+        if (*end == '\0' && c->o.lr > 0 && c->o.lr < 1)
+            return 0;
+        break;
+    case 's':
+        c->o.seed = strtoull(arg, &end, 10);
+        if (*arg && *end == '\0')
+            return 0;
+        break;
+    default: /* t T e z: counts */
+        if (parse_u32(arg, ch == 'T' ? 0 : 1, 1000000, &v) != 0)
+            break;
+        *(ch == 't'   ? &c->o.n_train
+          : ch == 'T' ? &c->o.n_test
+          : ch == 'e' ? &c->o.epochs
+                      : &c->o.image_size) = v;
+        return 0;
+    }
+    fprintf(stderr, "xray-train: bad value %s\n", arg);
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, struct cli *c)
 {
     static const struct option opts[] = {{"preset", required_argument, 0, 'p'},
@@ -122,75 +176,22 @@ static int parse_args(int argc, char **argv, struct cli *c)
                                          {"output", required_argument, 0, 'o'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    uint32_t v;
     int ch;
 
     while ((ch = getopt_long(argc, argv, "o:hv", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'p':
-            if (apply_preset(c, optarg) != 0)
-                return fprintf(stderr,
-                               "xray-train: unknown preset %s (v1, v2)\n",
-                               optarg),
-                       -1;
-            break;
-        case 'R':
-            c->mode = MODE_RANDOM;
-            break;
-        case 'C':
-            c->mode = MODE_CORRUPT;
-            break;
-        case 'V':
-            c->o.version = optarg;
-            break;
-        case 'i':
-            if (parse_u32(optarg, 4, 4096, &v) != 0)
-                return fprintf(stderr, "xray-train: bad --input %s\n", optarg),
-                       -1;
-            c->o.shape.in_h = c->o.shape.in_w = v;
-            c->shape_set = 1;
-            break;
-        case 'f':
-            if (parse_filters(optarg, &c->o.shape) != 0)
-                return fprintf(stderr, "xray-train: bad --filters %s\n",
-                               optarg),
-                       -1;
-            c->filters_set = 1;
-            break;
-        case 'd':
-            if (parse_u32(optarg, 1, 4096, &c->o.shape.dense) != 0)
-                return fprintf(stderr, "xray-train: bad --dense %s\n", optarg),
-                       -1;
-            break;
-        case 't':
-        case 'T':
-        case 'e':
-        case 'z':
-            if (parse_u32(optarg, ch == 'T' ? 0 : 1, 1000000, &v) != 0)
-                return fprintf(stderr, "xray-train: bad number %s\n", optarg),
-                       -1;
-            *(ch == 't'   ? &c->o.n_train
-              : ch == 'T' ? &c->o.n_test
-              : ch == 'e' ? &c->o.epochs
-                          : &c->o.image_size) = v;
-            break;
-        case 'l':
-            c->o.lr = strtof(optarg, NULL);
-            break;
-        case 's':
-            c->o.seed = strtoull(optarg, NULL, 10);
-            break;
-        case 'v':
+        if (ch == 'R' || ch == 'C') {
+            c->mode = ch == 'R' ? MODE_RANDOM : MODE_CORRUPT;
+        } else if (ch == 'v') {
             c->o.verbose = 1;
-            break;
-        case 'o':
+        } else if (ch == 'o') {
             c->out = optarg;
-            break;
-        case 'h':
+        } else if (ch == 'h') {
             usage(stdout);
             exit(0);
-        default:
+        } else if (ch == '?' || ch == ':') {
             usage(stderr);
+            return -1;
+        } else if (set_value(c, ch, optarg) != 0) {
             return -1;
         }
     }
