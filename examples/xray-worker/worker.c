@@ -63,8 +63,9 @@ struct worker {
     struct xray_pipeline pipe;
     struct xray_store *notify_store;
     struct xray_webhook hook;
-    struct queued *queue;
-    size_t qlen;
+    struct queued *queue; /* [qhead, qlen) still to do */
+    size_t qhead, qlen, qalloc;
+    int scan_wanted;
     char *current;
     int busy, fsev_on, handles_on, stopping;
     double busy_since, started;
@@ -76,16 +77,6 @@ struct worker {
 
 /* ---- inbox ---- */
 
-static int queued_or_current(const struct worker *w, const char *name)
-{
-    if (w->current && strcmp(w->current, name) == 0)
-        return 1;
-    for (size_t i = 0; i < w->qlen; i++)
-        if (strcmp(w->queue[i].name, name) == 0)
-            return 1;
-    return 0;
-}
-
 static int by_age(const void *a, const void *b)
 {
     const struct queued *x = a, *y = b;
@@ -95,14 +86,18 @@ static int by_age(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Take every visible file in the inbox not already queued, oldest first.
- * Dotfiles are writers' temporaries (xray-sim renames them into place). */
+/* Queue every visible file in the inbox, oldest first. Called only when
+ * the queue has drained, so a backlog is never rescanned; files arriving
+ * meanwhile are taken by the scan after it. Dotfiles are writers'
+ * temporaries (xray-sim renames them into place). */
 static void scan_inbox(struct worker *w)
 {
     DIR *dir = opendir(w->cfg->inbox);
     struct dirent *e;
-    size_t before = w->qlen;
 
+    for (size_t i = w->qhead; i < w->qlen; i++)
+        free(w->queue[i].name);
+    w->qhead = w->qlen = 0;
     if (!dir) {
         LOG_WARN("inbox %s: %s", w->cfg->inbox, strerror(errno));
         return;
@@ -110,18 +105,22 @@ static void scan_inbox(struct worker *w)
     while ((e = readdir(dir)) != NULL && w->qlen < QUEUE_CAP) {
         struct stat st;
 
-        if (e->d_name[0] == '.' || queued_or_current(w, e->d_name))
+        if (e->d_name[0] == '.' ||
+            (w->current && strcmp(w->current, e->d_name) == 0))
             continue;
         if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
-        w->queue = cairn_xrealloc(w->queue, (w->qlen + 1) * sizeof(*w->queue));
+        if (w->qlen == w->qalloc) {
+            w->qalloc = w->qalloc ? 2 * w->qalloc : 64;
+            w->queue = cairn_xrealloc(w->queue, w->qalloc * sizeof(*w->queue));
+        }
         w->queue[w->qlen].name = cairn_xstrdup(e->d_name);
         w->queue[w->qlen].mtime =
             (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec * 1e-9;
         w->qlen++;
     }
     closedir(dir);
-    if (w->qlen > before)
+    if (w->qlen > 1)
         qsort(w->queue, w->qlen, sizeof(*w->queue), by_age);
 }
 
@@ -212,14 +211,18 @@ static void pump(struct worker *w)
 {
     struct job *j;
 
-    if (w->busy || w->stopping || w->qlen == 0)
+    if (w->busy || w->stopping)
+        return;
+    if (w->qhead == w->qlen && w->scan_wanted) {
+        w->scan_wanted = 0;
+        scan_inbox(w);
+    }
+    if (w->qhead == w->qlen)
         return;
     j = cairn_xcalloc(1, sizeof(*j));
     j->w = w;
-    j->name = w->queue[0].name;
+    j->name = w->queue[w->qhead++].name;
     j->req.data = j;
-    memmove(w->queue, w->queue + 1, (w->qlen - 1) * sizeof(*w->queue));
-    w->qlen--;
     w->current = cairn_xstrdup(j->name);
     w->busy = 1;
     w->busy_since = xray_mono();
@@ -227,12 +230,15 @@ static void pump(struct worker *w)
         abort(); /* only fails for a NULL work callback */
 }
 
+static void request_scan(struct worker *w)
+{
+    w->scan_wanted = 1;
+    pump(w);
+}
+
 static void on_debounce(uv_timer_t *t)
 {
-    struct worker *w = t->data;
-
-    scan_inbox(w);
-    pump(w);
+    request_scan(t->data);
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *filename, int events,
@@ -407,12 +413,13 @@ static void handle_healthz(struct worker *w, struct xray_http_exchange *ex)
     const struct xray_shape *s = &w->model->shape;
     double stuck = w->busy ? xray_mono() - w->busy_since : 0.0;
     int ok = stuck < STUCK_SECONDS;
-    json_t *o = json_pack(
-        "{s:s, s:{s:s, s:s, s:s, s:[i,i,i]}, s:i, s:b, s:f}", "status",
-        ok ? "ok" : "pipeline stuck", "model", "version", w->version, "sha256",
-        w->model->sha256_hex, "header_version", w->model->version, "input",
-        (int)s->in_h, (int)s->in_w, (int)s->in_c, "queue", (int)w->qlen, "busy",
-        w->busy, "uptime_seconds", xray_mono() - w->started);
+    json_t *o =
+        json_pack("{s:s, s:{s:s, s:s, s:s, s:[i,i,i]}, s:i, s:b, s:f}",
+                  "status", ok ? "ok" : "pipeline stuck", "model", "version",
+                  w->version, "sha256", w->model->sha256_hex, "header_version",
+                  w->model->version, "input", (int)s->in_h, (int)s->in_w,
+                  (int)s->in_c, "queue", (int)(w->qlen - w->qhead), "busy",
+                  w->busy, "uptime_seconds", xray_mono() - w->started);
 
     reply_json(ex, ok ? 200 : 503, o);
 }
@@ -511,7 +518,7 @@ static void metrics_counters(struct worker *w, FILE *b, const char *ml)
             (long long)m->notify_pending);
     metric(b, "xray_inbox_queue", "gauge",
            "Inbox images waiting for the pipeline.");
-    fprintf(b, "xray_inbox_queue %zu\n", w->qlen + (size_t)w->busy);
+    fprintf(b, "xray_inbox_queue %zu\n", w->qlen - w->qhead + (size_t)w->busy);
 }
 
 static void metrics_quality(struct worker *w, FILE *b, const char *ml)
@@ -652,7 +659,9 @@ static void on_request(struct xray_http_exchange *ex,
         handle_healthz(w, ex);
     else if (strcmp(req->path, "/metrics") == 0 && get)
         handle_metrics(w, ex);
-    else if (strcmp(req->path, "/v1/score") == 0 && post && !w->stopping)
+    else if (strcmp(req->path, "/v1/score") == 0 && post && w->stopping)
+        xray_http_reply(ex, 503, "text/plain", "stopping\n", 9);
+    else if (strcmp(req->path, "/v1/score") == 0 && post)
         handle_score(w, ex, req);
     else if (strcmp(req->path, "/healthz") == 0 ||
              strcmp(req->path, "/metrics") == 0 ||
@@ -759,8 +768,7 @@ int xray_worker_run(const struct xray_config *cfg, const struct xray_model *m,
             "serving model %s (sha256 %s) on http://%s (port %d); inbox %s",
             w->version, m->sha256_hex, cfg->listen, xray_http_port(w->http),
             cfg->inbox);
-        scan_inbox(w);
-        pump(w);
+        request_scan(w);
     }
     /* Runs until stop() closed every handle; after a failed start it only
      * completes the closes already requested. */
@@ -768,7 +776,7 @@ int xray_worker_run(const struct xray_config *cfg, const struct xray_model *m,
     uv_loop_close(&w->loop);
     xray_pipeline_free(&w->pipe);
     xray_store_close(w->notify_store);
-    for (size_t i = 0; i < w->qlen; i++)
+    for (size_t i = w->qhead; i < w->qlen; i++)
         free(w->queue[i].name);
     free(w->queue);
     free(w->current);
