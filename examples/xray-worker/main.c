@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "cairn/diag.h"
 #include "cairn/log.h"
@@ -168,6 +169,9 @@ int main(int argc, char **argv)
     }
     cairn_log_init(getenv("CAIRN_WORKLOAD") ? getenv("CAIRN_WORKLOAD")
                                             : "xray-worker");
+    /* Inbox images, processed copies and the database carry patient data:
+     * nothing the worker creates is readable by other users. */
+    umask(027);
     cairn_diag_init(&d);
     if (xray_config_load(&cfg, &d) != 0) {
         LOG_ERROR("configuration: %s", cairn_diag_msg(&d));

@@ -27,8 +27,8 @@
 #define NOTIFY_BATCH 16
 #define TICK_MS 200
 #define DEBOUNCE_MS 50
-#define STUCK_SECONDS 120.0 /* one image taking longer means trouble */
-#define MAX_SCORE_BODY (32u << 20)
+#define STUCK_SECONDS 120.0        /* one image taking longer means trouble */
+#define MAX_SCORE_BODY (16u << 20) /* x max_conns: worst-case memory */
 
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1,
                                  0.25,  0.5,  1,     2.5,  5};
@@ -726,7 +726,7 @@ static int open_all(struct worker *w, struct cairn_diag *d)
 {
     struct xray_http_limits lim = {.max_header = 16384,
                                    .max_body = MAX_SCORE_BODY,
-                                   .max_conns = 64,
+                                   .max_conns = 16,
                                    .timeout_ms = 15000};
     int err;
 
