@@ -326,6 +326,8 @@ static void on_write(uv_write_t *wr, int status)
         cairn__httpd_sendfile_pump(c);
     else if (c->close_after)
         start_linger(c);
+    else if (c->state == C_DRAIN && c->srv->stopping)
+        conn_end(c);
     else if (c->state == C_DRAIN) {
         conn_idle(c);
         conn_resume(c);
@@ -749,7 +751,7 @@ static uint16_t bound_port(int fd)
 int cairn_httpd_listen(struct cairn_httpd *srv, const char *host, uint16_t port,
                        struct cairn_diag *d)
 {
-    int fd, rc;
+    int fd = -1, rc;
 
     if (!srv || !host)
         return cairn_diag_set(d, CAIRN_EINVAL, "httpd: NULL argument");
@@ -839,8 +841,8 @@ void cairn_httpd_stop(struct cairn_httpd *srv, cairn_httpd_done_fn done, void *a
             cairn__httpd_park_event(c, CAIRN_HTTPD_PARK_STOPPING);
         else if (c->state == C_IDLE && !c->writes)
             cairn__httpd_conn_close(c);
-        else if (c->state == C_IDLE)
-            conn_end(c);
+        else if (c->state == C_IDLE || c->state == C_DRAIN)
+            conn_end(c); /* a response is still being written */
     }
 }
 

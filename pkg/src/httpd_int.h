@@ -83,6 +83,7 @@ struct cairn_httpd_req {
     uint16_t fail_status; /* set while parsing: answer this, not the route */
     uint8_t fail_fatal;   /* ...and close (the body was not read) */
     uint16_t allow;       /* methods of routes matching the path, for 405 */
+    uint32_t trailer_bytes;
     const char *fail_msg;
     cairn_httpd_park_fn park_fn;
     void *park_arg;

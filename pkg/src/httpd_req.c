@@ -38,6 +38,7 @@ static void req_reset(struct cairn_httpd_req *req, struct cairn_httpd *srv)
     req->method = 0;
     req->keep_alive = req->head_only = req->headers_done = req->http10 = 0;
     req->fail_status = req->allow = 0;
+    req->trailer_bytes = 0;
     req->fail_fatal = 0;
     req->fail_msg = NULL;
     req->park_fn = NULL;
@@ -453,13 +454,23 @@ static int end_item(struct httpd_conn *c)
     return head_add(c, "", 1);
 }
 
+static int trailer(struct httpd_conn *c, size_t n)
+{
+    struct cairn_httpd_req *req = c->req;
+
+    req->trailer_bytes += (uint32_t)n;
+    if (req->trailer_bytes > c->srv->cfg.max_header_bytes)
+        return req_fail(req, 431, "trailer section too large", 1);
+    return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct httpd_conn *c = p->data;
     struct cairn_httpd_req *req = c->req;
 
     if (req->headers_done) /* chunked trailers: counted, not kept */
-        return 0;
+        return trailer(c, n);
     if (req->last != L_FIELD) {
         if (end_item(c))
             return req_fail(req, 431, "request header section too large", 1);
@@ -483,7 +494,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     struct httpd_hdr *h;
 
     if (req->headers_done)
-        return 0;
+        return trailer(c, n);
     if (!req->nhdr)
         return -1;
     h = &req->hdr[req->nhdr - 1];
@@ -678,18 +689,21 @@ const char *cairn_httpd_req_path(const struct cairn_httpd_req *req)
 
 const char *cairn_httpd_req_param(const struct cairn_httpd_req *req, const char *name)
 {
+    const struct httpd_route *r = req->route;
     const char *v;
     size_t i, k = 0;
 
-    if (!req->route || !name || !req->nparams)
+    if (!r || !name || !req->nparams)
         return NULL;
-    for (i = 0; i < req->route->nseg && !(req->route->seg[i].name &&
-                                            strcmp(req->route->seg[i].name, name) == 0);
-         i++)
-        if (req->route->seg[i].name)
-            k++;
-    if (i == req->route->nseg) {
-        if (!req->route->rest || strcmp(name, "*") != 0)
+    for (i = 0; i < r->nseg; i++) {
+        if (!r->seg[i].name)
+            continue;
+        if (strcmp(r->seg[i].name, name) == 0)
+            break;
+        k++;
+    }
+    if (i == r->nseg) {
+        if (!r->rest || strcmp(name, "*") != 0)
             return NULL;
         k = (size_t)req->nparams - 1;
     }

@@ -364,21 +364,29 @@ void cairn__httpd_fail(struct httpd_conn *c, int status, const char *msg)
     struct cairn_httpd *srv = c->srv;
     struct cairn_httpd_req *req = c->req;
     struct resp_head h = {0};
-    char body[4096];
+    char body[4096], allow[160];
     size_t n, hlen;
 
-    srv->stats.parse_errors++;
+    if (status != 404 && status != 405)
+        srv->stats.parse_errors++;
+    if (req && status == 405) {
+        memcpy(allow, "Allow: ", 7);
+        h.elen = 7 + cairn__httpd_allow_str(req->allow, allow + 7, sizeof(allow) - 9);
+        memcpy(allow + h.elen, "\r\n", 2);
+        h.elen += 2;
+        h.extra = allow;
+    }
     cairn__httpd_count(srv, req ? req->route : NULL, status);
-    c->req = NULL;
-    if (req)
-        cairn__httpd_req_put(srv, req);
-    if (c->closing)
-        return;
     n = json_error(body, msg, status);
     h.status = status;
     h.ctype = "application/json";
     h.clen = n;
     hlen = build_head(srv, NULL, &h);
+    c->req = NULL;
+    if (req)
+        cairn__httpd_req_put(srv, req);
+    if (c->closing)
+        return;
     cairn__httpd_conn_write(c, srv->hbuf, hlen, body, n, NULL, NULL, 1);
     cairn__httpd_response_done(c, 0);
 }
@@ -389,7 +397,6 @@ void cairn__httpd_dispatch(struct httpd_conn *c)
 {
     struct cairn_httpd_req *req = c->req;
     char allow[128];
-    size_t n;
 
     if (!req)
         return;
@@ -398,8 +405,7 @@ void cairn__httpd_dispatch(struct httpd_conn *c)
     c->deadline = 0;
     c->srv->stats.requests++;
     if (req->fail_status == 405) {
-        n = cairn__httpd_allow_str(req->allow, allow, sizeof(allow));
-        (void)n;
+        cairn__httpd_allow_str(req->allow, allow, sizeof(allow));
         cairn_httpd_method_not_allowed(req, allow);
         return;
     }
@@ -838,14 +844,35 @@ static void file_stream(struct cairn_httpd_req *req, int fd, int status,
     sf_start(c, c->srv->hbuf, hlen);
 }
 
+/* Conditional, range and streaming for an open regular file whose stat
+ * and validator are known. Owns fd. */
+static void serve_fd(struct cairn_httpd_req *req, int fd, const struct stat *st,
+                     const char *content_type, const char *tag)
+{
+    char extra[512];
+    uint64_t start, len;
+    size_t elen;
+    int status;
+
+    if (cairn_httpd_req_not_modified(req, tag)) {
+        close(fd);
+        cairn_httpd_respond_not_modified(req, tag);
+        return;
+    }
+    status = file_range(req, tag, (uint64_t)st->st_size, &start, &len, extra, &elen);
+    if (status == 416) {
+        close(fd);
+        error_with(req, 416, "range not satisfiable", extra, elen);
+        return;
+    }
+    file_stream(req, fd, status, content_type, extra, elen, start, len);
+}
+
 int cairn_httpd_respond_fd(struct cairn_httpd_req *req, int fd, const char *content_type,
                            const char *etag)
 {
-    char tag[ETAG_MAX + 1], extra[512];
-    uint64_t start, len;
+    char tag[ETAG_MAX + 1];
     struct stat st;
-    size_t elen;
-    int status;
 
     if (!can_respond(req)) {
         close(fd);
@@ -863,34 +890,60 @@ int cairn_httpd_respond_fd(struct cairn_httpd_req *req, int fd, const char *cont
         snprintf(tag, sizeof(tag), "%s", etag);
     else
         derive_etag(&st, tag, sizeof(tag));
-    if (cairn_httpd_req_not_modified(req, tag)) {
-        close(fd);
-        cairn_httpd_respond_not_modified(req, tag);
-        return 0;
-    }
-    status = file_range(req, tag, (uint64_t)st.st_size, &start, &len, extra, &elen);
-    if (status == 416) {
-        close(fd);
-        error_with(req, 416, "range not satisfiable", extra, elen);
-        return 0;
-    }
-    file_stream(req, fd, status, content_type, extra, elen, start, len);
+    serve_fd(req, fd, &st, content_type, tag);
     return 0;
 }
 
+static int errno_code(int e)
+{
+    if (e == ENOENT || e == ENOTDIR)
+        return CAIRN_ENOENT;
+    return e == EACCES || e == EPERM ? CAIRN_EPERM : CAIRN_EIO;
+}
+
+/* stat first: a revalidation that ends in 304 (the common case for
+ * polling clients) then costs one stat and no open/close; with a caller's
+ * etag, not even that. */
 int cairn_httpd_respond_file(struct cairn_httpd_req *req, const char *path,
                              const char *content_type, const char *etag)
 {
+    char tag[ETAG_MAX + 1];
+    struct stat st, st2;
     int fd;
 
     if (!can_respond(req))
         return CAIRN_ESTATE;
-    if (!path)
+    if (!path || (etag && !etag_valid(etag)))
         return CAIRN_EINVAL;
+    if (etag && cairn_httpd_req_not_modified(req, etag)) {
+        cairn_httpd_respond_not_modified(req, etag);
+        return 0;
+    }
+    if (stat(path, &st) != 0)
+        return errno_code(errno);
+    if (!S_ISREG(st.st_mode))
+        return CAIRN_EINVAL;
+    if (etag)
+        snprintf(tag, sizeof(tag), "%s", etag);
+    else
+        derive_etag(&st, tag, sizeof(tag));
+    if (cairn_httpd_req_not_modified(req, tag)) {
+        cairn_httpd_respond_not_modified(req, tag);
+        return 0;
+    }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? CAIRN_ENOENT
-               : errno == EACCES || errno == EPERM ? CAIRN_EPERM
-                                                   : CAIRN_EIO;
-    return cairn_httpd_respond_fd(req, fd, content_type, etag);
+        return errno_code(errno);
+    /* Replaced between stat and open: describe what was opened. */
+    if (fstat(fd, &st2) != 0 || !S_ISREG(st2.st_mode)) {
+        close(fd);
+        return CAIRN_EIO;
+    }
+    if (!etag && (st2.st_ino != st.st_ino || st2.st_dev != st.st_dev ||
+                  st2.st_size != st.st_size ||
+                  st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+                  st2.st_mtim.tv_sec != st.st_mtim.tv_sec))
+        derive_etag(&st2, tag, sizeof(tag));
+    serve_fd(req, fd, &st2, content_type, tag);
+    return 0;
 }

@@ -47,7 +47,7 @@ int cairn_sdnotify_send(const char *msg, struct cairn_diag *d)
 {
     const char *env = getenv("NOTIFY_SOCKET");
     struct sockaddr_un sa;
-    socklen_t salen;
+    socklen_t salen = 0;
     size_t n;
     ssize_t w;
     int fd, rc;

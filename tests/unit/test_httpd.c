@@ -377,6 +377,19 @@ static void cli_send(struct cli *c, const char *s)
     cli_send_n(c, s, strlen(s));
 }
 
+/* Byte by byte, each in its own segment, so that the server's reads split
+ * every name, value and chunk. */
+static void cli_send_slow(struct cli *c, const char *s)
+{
+    int one = 1;
+
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    for (; *s; s++) {
+        cli_send_n(c, s, 1);
+        usleep(300);
+    }
+}
+
 static int cli_fill(struct cli *c)
 {
     ssize_t n;
@@ -543,11 +556,14 @@ static void c_chunked(struct fx *f)
     size_t i;
 
     /* One byte at a time: every field, value and chunk arrives in pieces. */
-    for (i = 0; req[i]; i++)
-        cli_send_n(c, req + i, 1);
+    cli_send_slow(c, req);
     REQUIRE(cli_resp(c, &r, 0) == 0);
     CHECK_INT_EQ(r.status, 200);
     CHECK_STR_EQ(r.body, "hello world");
+    cli_send_slow(c, "GET /echo-query?a=1 HTTP/1.1\r\nHost: t\r\nX-Long-Header-Name: 1\r\n"
+                     "X-Thing: split value\r\nX-After: 2\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_HAS(r.body, "a=1|b=-|c=-|z=-|h=split value|");
     /* Over the route's 1024-byte cap, in chunks: 413 and close. */
     cli_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (i = 0; i < 3; i++) {
@@ -569,6 +585,22 @@ static void c_chunked(struct fx *f)
                    "x-thing:  v w \r\n\r\n", &r) == 0);
     CHECK_STR_HAS(r.body, "a=1 2|b=x y|c=|z=-|h=v w|peer=127.0.0.1:");
     CHECK_STR_HAS(r.body, "|path=/echo-query");
+    /* Trailers are accepted, and capped like headers. */
+    REQUIRE(get(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "3\r\nabc\r\n0\r\nX-Trailer: v\r\n\r\n", &r) == 0);
+    CHECK_STR_EQ(r.body, "abc");
+    {
+        char big[20000];
+
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        cli_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "3\r\nabc\r\n0\r\nX-Trailer: ");
+        cli_send(c, big);
+        cli_send(c, "\r\n\r\n");
+    }
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 431);
     free(r.body);
     cli_close(c);
 }
@@ -684,6 +716,7 @@ static void c_routing(struct fx *f)
     CHECK_STR_EQ(hget(&r, "Allow", v, sizeof(v)), "POST, PUT");
     REQUIRE(get(c, GET("/nope"), &r) == 0);
     CHECK_INT_EQ(r.status, 404);
+    CHECK_STR_EQ(hget(&r, "Content-Type", v, sizeof(v)), "application/json");
     CHECK_STR_EQ(r.body, "{\"error\":\"no such resource\",\"status\":404}");
     REQUIRE(get(c, GET("/hello/"), &r) == 0);
     CHECK_INT_EQ(r.status, 404);
@@ -708,6 +741,16 @@ static void c_routing(struct fx *f)
     CHECK_STR_EQ(hget(&r, "Retry-After", v, sizeof(v)), "2");
     REQUIRE(get(c, GET("/errors?k=400"), &r) == 0);
     CHECK_STR_EQ(r.body, "{\"error\":\"bad\",\"status\":400}");
+    /* 405 for a request with a body: the body is not read, the
+     * connection ends, Allow is still there. */
+    REQUIRE(get(c, "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 405);
+    CHECK_STR_EQ(hget(&r, "Allow", v, sizeof(v)), "GET, HEAD");
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    c = cli_open(f);
     /* HTTP/1.1 with Connection: close */
     REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r) == 0);
     CHECK_STR_HAS(r.head, "Connection: close");
@@ -735,7 +778,7 @@ static void after_routing(struct fx *f)
 
     cairn_buf_init(&b, 1 << 20);
     CHECK_INT_EQ(cairn_httpd_metrics_prometheus(f->srv, "cairn_test", &b), 0);
-    CHECK_STR_HAS(b.data, "cairn_test_http_requests_total{route=\"/hello\",code=\"405\"} 1\n");
+    CHECK_STR_HAS(b.data, "cairn_test_http_requests_total{route=\"/hello\",code=\"405\"} 2\n");
     CHECK_STR_HAS(b.data, "cairn_test_http_requests_total{route=\"/hello\",code=\"200\"} 4\n");
     CHECK_STR_HAS(b.data, "{route=\"-\",code=\"404\"} 3\n");
     CHECK_STR_HAS(b.data, "{route=\"echo\",code=\"405\"} 1\n");
