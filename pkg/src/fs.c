@@ -91,7 +91,8 @@ int cairn_fs_read(const char *path, size_t cap, char **out, size_t *out_len,
     cairn_buf_init(&b, 0);
     /* Refuse early on the stat size; the read loop re-checks because the
      * file may grow, and /proc-like files report 0. */
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > cap) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size > cap) {
         rc = cairn_diag_set(d, CAIRN_ETOOBIG,
                             "%s: %lld bytes, over its cap of %zu bytes", path,
                             (long long)st.st_size, cap);
@@ -163,7 +164,8 @@ int cairn_fs_write_durable(const char *path, const void *data, size_t n,
     int fd, rc = 0;
 
     if (!path || (!data && n))
-        return cairn_diag_set(d, CAIRN_EINVAL, "cairn_fs_write_durable: NULL argument");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "cairn_fs_write_durable: NULL argument");
     dir = dir_of(path, &base);
     if (!*base) {
         rc = cairn_diag_set(d, CAIRN_EINVAL, "%s: not a file name", path);
@@ -211,8 +213,8 @@ static int mkdir_one(const char *path, mode_t mode, struct cairn_diag *d)
     if (stat(path, &st) != 0)
         return fail(d, errno, "stat", path);
     if (!S_ISDIR(st.st_mode))
-        return cairn_diag_set(d, CAIRN_EEXIST, "%s: exists and is not a directory",
-                              path);
+        return cairn_diag_set(d, CAIRN_EEXIST,
+                              "%s: exists and is not a directory", path);
     return 0;
 }
 
@@ -251,12 +253,13 @@ static int check_rel(const char *rel, size_t n, struct cairn_diag *d)
     if (n == 0)
         return cairn_diag_set(d, CAIRN_EPATH, "empty relative path");
     if (n >= PATH_MAX)
-        return cairn_diag_set(d, CAIRN_EPATH, "relative path longer than %d bytes",
-                              PATH_MAX - 1);
+        return cairn_diag_set(
+            d, CAIRN_EPATH, "relative path longer than %d bytes", PATH_MAX - 1);
     if (memchr(rel, '\0', n))
         return cairn_diag_set(d, CAIRN_EPATH, "path contains a NUL byte");
     if (rel[0] == '/')
-        return cairn_diag_set(d, CAIRN_EPATH, "%.*s: absolute path", (int)n, rel);
+        return cairn_diag_set(d, CAIRN_EPATH, "%.*s: absolute path", (int)n,
+                              rel);
     for (i = 0; i <= n; i++) {
         size_t len;
 
@@ -268,8 +271,8 @@ static int check_rel(const char *rel, size_t n, struct cairn_diag *d)
                                   (int)n, rel);
         if ((len == 1 && rel[start] == '.') ||
             (len == 2 && rel[start] == '.' && rel[start + 1] == '.'))
-            return cairn_diag_set(d, CAIRN_EPATH, "%.*s: \".\" or \"..\" component",
-                                  (int)n, rel);
+            return cairn_diag_set(
+                d, CAIRN_EPATH, "%.*s: \".\" or \"..\" component", (int)n, rel);
         if (len > NAME_MAX)
             return cairn_diag_set(d, CAIRN_EPATH, "%.*s: component too long",
                                   (int)n, rel);
@@ -302,13 +305,14 @@ static int check_link(const char *prefix, const char *root, char **real_root,
     }
     real = realpath(prefix, NULL);
     if (!real)
-        return cairn_diag_set(d, CAIRN_EPATH, "%s: symlink does not resolve: %s",
-                              prefix, strerror(errno));
+        return cairn_diag_set(d, CAIRN_EPATH,
+                              "%s: symlink does not resolve: %s", prefix,
+                              strerror(errno));
     ok = inside(real, *real_root);
     free(real);
     if (!ok)
-        return cairn_diag_set(d, CAIRN_EPATH, "%s: symlink leads outside %s", prefix,
-                              root);
+        return cairn_diag_set(d, CAIRN_EPATH, "%s: symlink leads outside %s",
+                              prefix, root);
     return 0;
 }
 
@@ -350,7 +354,8 @@ int cairn_fs_join_safe_n(const char *root, const char *rel, size_t rel_len,
     int rc;
 
     if (!root || !*root || !rel || !out)
-        return cairn_diag_set(d, CAIRN_EINVAL, "join_safe: NULL or empty argument");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "join_safe: NULL or empty argument");
     rc = check_rel(rel, rel_len, d);
     if (rc)
         return rc;
@@ -359,7 +364,8 @@ int cairn_fs_join_safe_n(const char *root, const char *rel, size_t rel_len,
         root_len--;
     if (root_len == 1 && root[0] == '/')
         root_len = 0; /* "/" + "/" + rel would start with "//" */
-    joined = cairn_xasprintf("%.*s/%.*s", (int)root_len, root, (int)rel_len, rel);
+    joined =
+        cairn_xasprintf("%.*s/%.*s", (int)root_len, root, (int)rel_len, rel);
     rc = check_links(joined, root_len, root, d);
     if (rc) {
         free(joined);
@@ -391,12 +397,12 @@ static int rm_entry(int dfd, const char *name, const char *top, int depth,
         return cairn_diag_set(d, errno_code(errno), "%s: remove %s: %s", top,
                               name, strerror(errno));
     if (depth >= RM_MAX_DEPTH)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: deeper than %d levels", top,
-                              RM_MAX_DEPTH);
+        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: deeper than %d levels",
+                              top, RM_MAX_DEPTH);
     child = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (child < 0)
-        return cairn_diag_set(d, errno_code(errno), "%s: open %s: %s", top, name,
-                              strerror(errno));
+        return cairn_diag_set(d, errno_code(errno), "%s: open %s: %s", top,
+                              name, strerror(errno));
     rc = rm_entries(child, top, depth + 1, d);
     if (!rc && unlinkat(dfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
         rc = cairn_diag_set(d, errno_code(errno), "%s: rmdir %s: %s", top, name,

@@ -40,8 +40,8 @@ static void h_small(struct cairn_httpd_req *req, void *arg)
     static const char body[] = "hello, world\n";
 
     (void)arg;
-    cairn_httpd_respond_borrowed(req, 200, "text/plain", body, sizeof(body) - 1, NULL,
-                                 NULL);
+    cairn_httpd_respond_borrowed(req, 200, "text/plain", body, sizeof(body) - 1,
+                                 NULL, NULL);
 }
 
 static void h_static(struct cairn_httpd_req *req, void *arg)
@@ -54,7 +54,8 @@ static void h_static(struct cairn_httpd_req *req, void *arg)
         cairn_httpd_not_found(req, "no --root");
         return;
     }
-    if (cairn_fs_join_safe(d->root, cairn_httpd_req_param(req, "*"), &path, NULL)) {
+    if (cairn_fs_join_safe(d->root, cairn_httpd_req_param(req, "*"), &path,
+                           NULL)) {
         cairn_httpd_forbidden(req, "path outside the root");
         return;
     }
@@ -66,7 +67,8 @@ static void h_static(struct cairn_httpd_req *req, void *arg)
     free(path);
 }
 
-static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev, void *arg)
+static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
+                    void *arg)
 {
     (void)arg;
     if (ev != CAIRN_HTTPD_PARK_ABORTED)
@@ -78,7 +80,8 @@ static void h_park(struct cairn_httpd_req *req, void *arg)
     const char *t = cairn_httpd_req_query(req, "t");
 
     (void)arg;
-    cairn_httpd_park(req, t ? (uint32_t)strtoul(t, NULL, 10) : 0, on_park, NULL);
+    cairn_httpd_park(req, t ? (uint32_t)strtoul(t, NULL, 10) : 0, on_park,
+                     NULL);
 }
 
 static void h_metrics(struct cairn_httpd_req *req, void *arg)
@@ -90,7 +93,8 @@ static void h_metrics(struct cairn_httpd_req *req, void *arg)
     if (cairn_httpd_metrics_prometheus(d->srv, "httpd_demo", &b) != 0)
         cairn_httpd_respond_error(req, 500, "metrics too large");
     else
-        cairn_httpd_respond(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+        cairn_httpd_respond(req, 200, "text/plain; version=0.0.4", b.data,
+                            b.len);
     cairn_buf_free(&b);
 }
 
@@ -115,11 +119,16 @@ static int add_routes(struct demo *d)
 {
     int rc = 0;
 
-    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/healthz", h_healthz, d, NULL, NULL);
-    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/small", h_small, d, NULL, NULL);
-    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/static/*", h_static, d, NULL, NULL);
-    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/park", h_park, d, NULL, NULL);
-    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/metrics", h_metrics, d, NULL, NULL);
+    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/healthz", h_healthz, d,
+                            NULL, NULL);
+    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/small", h_small, d, NULL,
+                            NULL);
+    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/static/*", h_static, d,
+                            NULL, NULL);
+    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/park", h_park, d, NULL,
+                            NULL);
+    rc |= cairn_httpd_route(d->srv, CAIRN_HTTPD_GET, "/metrics", h_metrics, d,
+                            NULL, NULL);
     return rc;
 }
 
@@ -143,14 +152,16 @@ int main(int argc, char **argv)
             break;
     }
     if (i < argc || port > 65535) {
-        fprintf(stderr, "usage: httpd_demo [--port N] [--root DIR] [--max-conns N]\n");
+        fprintf(stderr,
+                "usage: httpd_demo [--port N] [--root DIR] [--max-conns N]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     d.loop = uv_default_loop();
     d.srv = cairn_httpd_new(d.loop, &cfg);
     cairn_diag_init(&diag);
-    if (add_routes(&d) || cairn_httpd_listen(d.srv, "127.0.0.1", (uint16_t)port, &diag)) {
+    if (add_routes(&d) ||
+        cairn_httpd_listen(d.srv, "127.0.0.1", (uint16_t)port, &diag)) {
         fprintf(stderr, "httpd_demo: %s\n", cairn_diag_msg(&diag));
         cairn_httpd_free(d.srv);
         return 1;
