@@ -52,6 +52,7 @@ static void *arena_alloc(struct cairn_schema *s, size_t n)
 struct pending { /* a $ref to resolve once the whole document is walked */
     struct cairn__node *node;
     char *uri;   /* absolute: resolved against the base at the $ref */
+    char *text;  /* as written, for messages */
     char *where; /* schema pointer of the $ref, for messages */
 };
 
@@ -656,8 +657,28 @@ static int compile_ref(struct cstate *cs, struct cairn__node *n, json_t *ref,
     p = &cs->pend[cs->npend++];
     p->node = n;
     p->uri = cairn__uri_resolve(base, json_string_value(ref));
+    p->text = cairn_xstrdup(json_string_value(ref));
     p->where = cairn_xstrdup(where);
     return 0;
+}
+
+/* {"$ref": ...}: the other keywords are ignored (draft-07), but sibling
+ * "definitions" are still compiled so that their "$id"s can be found. */
+static int compile_ref_node(struct cstate *cs, struct cairn__node *n,
+                            json_t *js, json_t *ref, const char *base,
+                            const struct cairn__seg *path)
+{
+    static const struct kwdef defs = {"definitions", kw_definitions, 0, 0, 0};
+    struct cairn__seg at = {path, "definitions", 11, 0, false};
+    json_t *v = json_object_get(js, "definitions");
+    int rc;
+
+    if ((rc = compile_ref(cs, n, ref, base, path)) != 0 || !v)
+        return rc;
+    cs->depth++;
+    rc = kw_definitions(cs, n, v, base, &at, &defs);
+    cs->depth--;
+    return rc;
 }
 
 static int compile_keywords(struct cstate *cs, struct cairn__node *n,
@@ -707,7 +728,7 @@ static int compile_node(struct cstate *cs, json_t *js, const char *base,
         return 0;
     }
     if ((ref = json_object_get(js, "$ref")) != NULL)
-        return compile_ref(cs, n, ref, base, path); /* siblings ignored */
+        return compile_ref_node(cs, n, js, ref, base, path);
     n->kind = CAIRN__N_OBJ;
     if ((rc = compile_id(cs, js, base, path, &nbase)) != 0)
         return rc;
@@ -733,15 +754,18 @@ static int ref_target(struct cstate *cs, const struct pending *p,
     *frag = hash ? hash + 1 : "";
     if (!r)
         return cairn_diag_set(cs->d, CAIRN_ESCHEMA,
-                              "schema #%s: \"%s\" is not in this document "
-                              "(only references within the same document "
-                              "are supported)", p->where, p->uri);
+                              "schema #%s: \"%s\"%s%s%s is not in this "
+                              "document (only references within the same "
+                              "document are supported)", p->where, p->text,
+                              strcmp(p->text, p->uri) ? " (\"" : "",
+                              strcmp(p->text, p->uri) ? p->uri : "",
+                              strcmp(p->text, p->uri) ? "\")" : "");
     if (**frag != '\0' && **frag != '/') {
         r = find_resource(cs, p->uri, strlen(p->uri));
         if (!r)
             return cairn_diag_set(cs->d, CAIRN_ESCHEMA,
                                   "schema #%s: no \"$id\" names \"%s\"",
-                                  p->where, p->uri);
+                                  p->where, p->text);
         *out = r->json;
         *frag = "";
         return 0;
@@ -749,7 +773,7 @@ static int ref_target(struct cstate *cs, const struct pending *p,
     if (cairn__pointer_eval(r->json, *frag, out, why, sizeof(why)) != 0)
         return cairn_diag_set(cs->d, CAIRN_ESCHEMA,
                               "schema #%s: cannot resolve \"%s\": %s",
-                              p->where, p->uri, why);
+                              p->where, p->text, why);
     return 0;
 }
 
@@ -766,7 +790,7 @@ static int check_ref_loops(struct cstate *cs)
             return cairn_diag_set(cs->d, CAIRN_ESCHEMA,
                                   "schema #%s: $ref \"%s\" leads back to "
                                   "itself", cs->pend[i].where,
-                                  cs->pend[i].uri);
+                                  cs->pend[i].text);
     }
     return 0;
 }
@@ -813,6 +837,7 @@ static void cstate_free(struct cstate *cs)
 {
     for (size_t i = 0; i < cs->npend; i++) {
         free(cs->pend[i].uri);
+        free(cs->pend[i].text);
         free(cs->pend[i].where);
     }
     for (size_t i = 0; i < cs->nres; i++)
@@ -907,8 +932,8 @@ int cairn_schema_load(const char *path, struct cairn_schema **out,
 {
     json_error_t jerr;
     json_t *doc;
-    char *buf;
-    size_t len;
+    char *buf = NULL;
+    size_t len = 0;
     int rc;
 
     if (!path || !out)

@@ -62,7 +62,7 @@ struct vctx {
     pcre2_match_data *md;
     bool aborted; /* a limit was hit: the whole validation fails */
     char abort_kw[32];
-    char abort_ptr[CAIRN__PTR_MAX];
+    char abort_ptr[512];
     char abort_msg[256];
 };
 
@@ -148,13 +148,13 @@ report(struct vctx *c, const struct cairn__seg *path,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    cairn__seg_format(path, ptr, sizeof(ptr));
     if (c->sink->kind == SINK_FIRST) {
-        put_trunc(f->ptr, sizeof(f->ptr), ptr);
+        cairn__seg_format(path, f->ptr, sizeof(f->ptr));
         snprintf(f->kw, sizeof(f->kw), "%s", kw);
         snprintf(f->msg, sizeof(f->msg), "%s", msg);
         return silent(c);
     }
+    cairn__seg_format(path, ptr, sizeof(ptr));
     if (loc_at)
         cairn__seg_format(loc_at, lptr, sizeof(lptr));
     emit(c, ptr, loc_at ? lptr : ptr, kw, msg);
@@ -385,7 +385,9 @@ static bool check_string(struct vctx *c, const struct cairn__node *n,
 
     if (n->min_length > 0 || n->max_length != SIZE_MAX) {
         cps = cairn__utf8_len(s, len);
-        if (wants(c))
+        if ((cps < n->min_length || cps > n->max_length) && !wants(c))
+            return silent(c);
+        if (cps < n->min_length || cps > n->max_length)
             cairn__render(v, val, sizeof(val));
         if (cps < n->min_length)
             STEP(report(c, path, NULL, "minLength",
@@ -670,6 +672,12 @@ static bool check_object(struct vctx *c, const struct cairn__node *n,
         STEP(report(c, path, NULL, "maxProperties",
                     "has %zu properties, at most %zu allowed", count,
                     n->max_props));
+    /* Members first, in document order: for a oneOf over "kind"s the
+     * first error of a branch is then its "kind" mismatch, not the
+     * properties that kind would require. */
+    if (n->nprops || n->npprops || n->additional_props)
+        json_object_keylen_foreach(v, key, klen, child)
+            STEP(check_member(c, n, key, klen, child, path));
     for (size_t i = 0; i < n->nrequired; i++) {
         const struct cairn__str *r = &n->required[i];
         if (json_object_getn(v, r->s, r->len))
@@ -680,9 +688,6 @@ static bool check_object(struct vctx *c, const struct cairn__node *n,
         STEP(report(c, path, NULL, "required",
                     "missing required property %s", q));
     }
-    if (n->nprops || n->npprops || n->additional_props)
-        json_object_keylen_foreach(v, key, klen, child)
-            STEP(check_member(c, n, key, klen, child, path));
     if (n->property_names && n->property_names->kind != CAIRN__N_TRUE)
         STEP(check_names(c, n, v, path));
     if (n->ndeps)
@@ -700,7 +705,7 @@ static bool fail_branches(struct vctx *c, const struct cairn__nodes *br,
                           const char *kw)
 {
     struct first *f = cairn_xcalloc(br->n, sizeof(*f));
-    char here[CAIRN__PTR_MAX], sum[480] = "";
+    char here[sizeof(f->ptr)], sum[480] = ""; /* cut like f->ptr */
     size_t len = 0, typed = 0, shown = 0;
     bool mismatch;
 
@@ -889,13 +894,12 @@ int cairn_schema_validate(const struct cairn_schema *s, json_t *instance,
                           struct cairn_diag *d)
 {
     struct sink top = {SINK_REPORT, false, NULL};
-    struct vctx *c;
+    struct vctx ctx, *c = &ctx;
     bool ok;
 
     if (!s || !instance)
         return cairn_diag_set(d, CAIRN_EINVAL, "schema: nothing to validate");
-    /* On the heap: the abort buffers would crowd the stack. */
-    c = cairn_xcalloc(1, sizeof(*c));
+    memset(c, 0, offsetof(struct vctx, abort_kw)); /* buffers: on abort */
     c->s = s;
     c->src = src;
     c->cb = cb;
@@ -907,8 +911,6 @@ int cairn_schema_validate(const struct cairn_schema *s, json_t *instance,
         emit(c, c->abort_ptr, c->abort_ptr, c->abort_kw, c->abort_msg);
     if (!ok && c->nerrors == 0) /* cannot happen; never report "valid" */
         cairn_diag_set(d, CAIRN_ESCHEMA, "/: invalid");
-    ok = ok && !c->aborted;
     pcre2_match_data_free(c->md);
-    free(c);
-    return ok ? 0 : CAIRN_ESCHEMA;
+    return ok && !c->aborted ? 0 : CAIRN_ESCHEMA;
 }
