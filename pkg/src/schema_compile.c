@@ -44,7 +44,7 @@ static void *arena_alloc(struct cairn_schema *s, size_t n)
     return p; /* zeroed: chunks come from calloc */
 }
 
-#define ARENA_NEW(s, type, count)                                             \
+#define ARENA_NEW(s, type, count)                                              \
     ((type *)arena_alloc((s), sizeof(type) * (count)))
 
 /* ---- compile state ---- */
@@ -204,9 +204,8 @@ struct kwdef {
 
 static int type_bit(const json_t *v)
 {
-    static const char *const names[] = {"null",   "boolean", "object",
-                                        "array",  "number",  "string",
-                                        "integer"};
+    static const char *const names[] = {"null",   "boolean", "object", "array",
+                                        "number", "string",  "integer"};
     const char *s = json_string_value(v);
 
     for (size_t i = 0; s && i < CAIRN_ARRAY_LEN(names); i++)
@@ -232,8 +231,9 @@ static int kw_type(struct cstate *cs, struct cairn__node *n, json_t *v,
         return 0;
     }
     if (!json_is_array(v) || json_array_size(v) == 0)
-        return schema_err(cs, at, "must be a type name or a non-empty array "
-                                  "of type names");
+        return schema_err(cs, at,
+                          "must be a type name or a non-empty array "
+                          "of type names");
     json_array_foreach(v, i, item)
     {
         struct cairn__seg el = {at, NULL, 0, i, false};
@@ -334,13 +334,17 @@ static int compile_regex(struct cstate *cs, const char *src, size_t len,
 
     cairn__quote(src, len, q, sizeof(q));
     if (len > CAIRN__SCHEMA_PATTERN_MAX)
-        return schema_err(cs, at, "regular expression %s is longer than %d "
-                                  "bytes", q, CAIRN__SCHEMA_PATTERN_MAX);
+        return schema_err(cs, at,
+                          "regular expression %s is longer than %d "
+                          "bytes",
+                          q, CAIRN__SCHEMA_PATTERN_MAX);
     re = pcre2_compile((PCRE2_SPTR)src, len, opts, &err, &off, NULL);
     if (!re) {
         pcre2_get_error_message(err, text, sizeof(text));
-        return schema_err(cs, at, "invalid regular expression %s at offset "
-                                  "%zu: %s", q, (size_t)off, (char *)text);
+        return schema_err(cs, at,
+                          "invalid regular expression %s at offset "
+                          "%zu: %s",
+                          q, (size_t)off, (char *)text);
     }
     (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional speed-up */
     if (s->nregex == s->aregex) {
@@ -424,8 +428,8 @@ static int kw_items(struct cstate *cs, struct cairn__node *n, json_t *v,
 
 /* An array of unique strings (required, a dependencies entry). */
 static int compile_strings(struct cstate *cs, json_t *v,
-                           const struct cairn__seg *at,
-                           struct cairn__str **out, size_t *nout)
+                           const struct cairn__seg *at, struct cairn__str **out,
+                           size_t *nout)
 {
     size_t i, n = json_array_size(v);
     struct cairn__str *strs;
@@ -492,9 +496,9 @@ static int kw_properties(struct cstate *cs, struct cairn__node *n, json_t *v,
     return 0;
 }
 
-static int kw_pattern_props(struct cstate *cs, struct cairn__node *n,
-                            json_t *v, const char *base,
-                            const struct cairn__seg *at, const struct kwdef *k)
+static int kw_pattern_props(struct cstate *cs, struct cairn__node *n, json_t *v,
+                            const char *base, const struct cairn__seg *at,
+                            const struct kwdef *k)
 {
     const char *key;
     size_t klen, i = 0;
@@ -517,9 +521,9 @@ static int kw_pattern_props(struct cstate *cs, struct cairn__node *n,
     return 0;
 }
 
-static int kw_dependencies(struct cstate *cs, struct cairn__node *n,
-                           json_t *v, const char *base,
-                           const struct cairn__seg *at, const struct kwdef *k)
+static int kw_dependencies(struct cstate *cs, struct cairn__node *n, json_t *v,
+                           const char *base, const struct cairn__seg *at,
+                           const struct kwdef *k)
 {
     const char *key;
     size_t klen, i = 0;
@@ -570,8 +574,10 @@ static int kw_definitions(struct cstate *cs, struct cairn__node *n, json_t *v,
 }
 
 #define OFF(field) offsetof(struct cairn__node, field)
-#define NUM(name, field, flag)                                                \
-    {name, kw_number, OFF(field), CAIRN__HAS_NUMBER, flag}
+#define NUM(name, field, flag)                                                 \
+    {                                                                          \
+        name, kw_number, OFF(field), CAIRN__HAS_NUMBER, flag                   \
+    }
 
 static const struct kwdef keywords[] = {
     {"type", kw_type, 0, 0, 0},
@@ -701,8 +707,7 @@ static int compile_keywords(struct cstate *cs, struct cairn__node *n,
 }
 
 static int compile_node(struct cstate *cs, json_t *js, const char *base,
-                        const struct cairn__seg *path,
-                        struct cairn__node **out)
+                        const struct cairn__seg *path, struct cairn__node **out)
 {
     struct cairn__node *n;
     json_t *ref;
@@ -710,8 +715,10 @@ static int compile_node(struct cstate *cs, json_t *js, const char *base,
     int rc;
 
     if (!json_is_object(js) && !json_is_boolean(js))
-        return schema_err(cs, path, "a schema must be an object or a boolean, "
-                                    "got %s", type_name(js));
+        return schema_err(cs, path,
+                          "a schema must be an object or a boolean, "
+                          "got %s",
+                          type_name(js));
     if ((n = map_get(cs, js)) != NULL) {
         *out = n;
         return 0;
@@ -743,8 +750,8 @@ static int compile_node(struct cstate *cs, json_t *js, const char *base,
 
 /* The JSON value a resolved $ref URI names: a resource, then a JSON
  * pointer or a plain-name "$id" anchor within it. */
-static int ref_target(struct cstate *cs, const struct pending *p,
-                      json_t **out, const char **frag)
+static int ref_target(struct cstate *cs, const struct pending *p, json_t **out,
+                      const char **frag)
 {
     const char *hash = strchr(p->uri, '#');
     size_t doclen = hash ? (size_t)(hash - p->uri) : strlen(p->uri);
@@ -756,7 +763,8 @@ static int ref_target(struct cstate *cs, const struct pending *p,
         return cairn_diag_set(cs->d, CAIRN_ESCHEMA,
                               "schema #%s: \"%s\"%s%s%s is not in this "
                               "document (only references within the same "
-                              "document are supported)", p->where, p->text,
+                              "document are supported)",
+                              p->where, p->text,
                               strcmp(p->text, p->uri) ? " (\"" : "",
                               strcmp(p->text, p->uri) ? p->uri : "",
                               strcmp(p->text, p->uri) ? "\")" : "");
@@ -772,8 +780,8 @@ static int ref_target(struct cstate *cs, const struct pending *p,
     }
     if (cairn__pointer_eval(r->json, *frag, out, why, sizeof(why)) != 0)
         return cairn_diag_set(cs->d, CAIRN_ESCHEMA,
-                              "schema #%s: cannot resolve \"%s\": %s",
-                              p->where, p->text, why);
+                              "schema #%s: cannot resolve \"%s\": %s", p->where,
+                              p->text, why);
     return 0;
 }
 
@@ -789,8 +797,8 @@ static int check_ref_loops(struct cstate *cs)
         if (n->kind == CAIRN__N_REF)
             return cairn_diag_set(cs->d, CAIRN_ESCHEMA,
                                   "schema #%s: $ref \"%s\" leads back to "
-                                  "itself", cs->pend[i].where,
-                                  cs->pend[i].text);
+                                  "itself",
+                                  cs->pend[i].where, cs->pend[i].text);
     }
     return 0;
 }
@@ -816,8 +824,8 @@ static int resolve_refs(struct cstate *cs)
  * silently ignored or mean something else here. */
 static int check_draft(struct cstate *cs, const json_t *root)
 {
-    const json_t *v = json_is_object(root) ? json_object_get(root, "$schema")
-                                           : NULL;
+    const json_t *v =
+        json_is_object(root) ? json_object_get(root, "$schema") : NULL;
     struct cairn__seg at = {NULL, "$schema", 7, 0, false};
     const char *s;
 
@@ -829,8 +837,10 @@ static int check_draft(struct cstate *cs, const json_t *root)
     if (strstr(s, "json-schema.org/draft-07/schema") ||
         strstr(s, "json-schema.org/draft-06/schema"))
         return 0;
-    return schema_err(cs, &at, "\"%s\" is not supported: cairn validates "
-                               "JSON Schema draft-07", s);
+    return schema_err(cs, &at,
+                      "\"%s\" is not supported: cairn validates "
+                      "JSON Schema draft-07",
+                      s);
 }
 
 static void cstate_free(struct cstate *cs)
@@ -943,8 +953,8 @@ int cairn_schema_load(const char *path, struct cairn_schema **out,
     doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);
     if (!doc)
-        return cairn_diag_set(d, CAIRN_EPARSE, "%s:%d:%d: %s", path,
-                              jerr.line, jerr.column, jerr.text);
+        return cairn_diag_set(d, CAIRN_EPARSE, "%s:%d:%d: %s", path, jerr.line,
+                              jerr.column, jerr.text);
     rc = cairn_schema_compile(doc, out, d);
     json_decref(doc);
     if (rc)

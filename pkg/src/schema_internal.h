@@ -17,14 +17,14 @@
 
 /* Limits. Each one turns a hostile schema or instance into an error instead
  * of a stack overflow, a hang or an allocation storm. */
-#define CAIRN__SCHEMA_COMPILE_DEPTH 128 /* nesting of schema objects */
-#define CAIRN__SCHEMA_EVAL_DEPTH 512    /* nested evaluations, $ref included */
-#define CAIRN__SCHEMA_STEPS 4000000UL   /* subschema evaluations per call */
+#define CAIRN__SCHEMA_COMPILE_DEPTH 128  /* nesting of schema objects */
+#define CAIRN__SCHEMA_EVAL_DEPTH 512     /* nested evaluations, $ref included */
+#define CAIRN__SCHEMA_STEPS 4000000UL    /* subschema evaluations per call */
 #define CAIRN__SCHEMA_MATCH_LIMIT 200000 /* PCRE2 backtracking per match */
 #define CAIRN__SCHEMA_PATTERN_MAX 4096   /* bytes of one regular expression */
 #define CAIRN__SCHEMA_FILE_MAX (4u << 20) /* cairn_schema_load() input */
-#define CAIRN__SCHEMA_EQ_DEPTH 4096      /* nesting compared by JSON equality */
-#define CAIRN__PTR_MAX 4096              /* formatted JSON pointers */
+#define CAIRN__SCHEMA_EQ_DEPTH 4096 /* nesting compared by JSON equality */
+#define CAIRN__PTR_MAX 4096         /* formatted JSON pointers */
 
 /* Instance types, as a mask ("type": ["string", "null"]). */
 enum {
@@ -197,7 +197,7 @@ void cairn__quote(const char *s, size_t len, char *buf, size_t n);
 char *cairn__uri_resolve(const char *base, const char *ref);
 /* Evaluate the URI fragment frag (percent-encoded JSON pointer, "" = the
  * root) in root. 0, or CAIRN_ENOENT with a reason in why[n]. */
-int cairn__pointer_eval(json_t *root, const char *frag, json_t **out,
-                        char *why, size_t n);
+int cairn__pointer_eval(json_t *root, const char *frag, json_t **out, char *why,
+                        size_t n);
 
 #endif

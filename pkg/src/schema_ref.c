@@ -248,8 +248,8 @@ static json_t *step(json_t *cur, const char *tok, size_t n)
     return json_array_get(cur, idx);
 }
 
-int cairn__pointer_eval(json_t *root, const char *frag, json_t **out,
-                        char *why, size_t n)
+int cairn__pointer_eval(json_t *root, const char *frag, json_t **out, char *why,
+                        size_t n)
 {
     char *ptr = cairn_xmalloc(strlen(frag) + 1);
     char *tok = cairn_xmalloc(strlen(frag) + 1);

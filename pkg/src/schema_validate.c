@@ -123,8 +123,8 @@ static void emit(struct vctx *c, const char *ptr, const char *loc_ptr,
     if (c->nerrors++ == 0) {
         const char *shown = e.instance_ptr[0] ? e.instance_ptr : "/";
         if (e.loc.file)
-            cairn_diag_set(c->d, CAIRN_ESCHEMA, "%s:%d:%d: %s: %s",
-                           e.loc.file, e.loc.line, e.loc.col, shown, msg);
+            cairn_diag_set(c->d, CAIRN_ESCHEMA, "%s:%d:%d: %s: %s", e.loc.file,
+                           e.loc.line, e.loc.col, shown, msg);
         else
             cairn_diag_set(c->d, CAIRN_ESCHEMA, "%s: %s", shown, msg);
     }
@@ -163,8 +163,8 @@ report(struct vctx *c, const struct cairn__seg *path,
 
 /* A limit was hit: fail everything, whatever sink is active. */
 __attribute__((format(printf, 4, 5))) static bool
-abort_validation(struct vctx *c, const struct cairn__seg *path,
-                 const char *kw, const char *fmt, ...)
+abort_validation(struct vctx *c, const struct cairn__seg *path, const char *kw,
+                 const char *fmt, ...)
 {
     va_list ap;
 
@@ -196,13 +196,13 @@ static bool trial(struct vctx *c, const struct cairn__node *n, json_t *v,
 
 /* Run one check; on failure mark the node invalid and leave when the sink
  * has halted. Needs `c` and `ok` in scope. */
-#define STEP(call)                                                            \
-    do {                                                                      \
-        if (!(call)) {                                                        \
-            ok = false;                                                       \
-            if (halted(c))                                                    \
-                return false;                                                 \
-        }                                                                     \
+#define STEP(call)                                                             \
+    do {                                                                       \
+        if (!(call)) {                                                         \
+            ok = false;                                                        \
+            if (halted(c))                                                     \
+                return false;                                                  \
+        }                                                                      \
     } while (0)
 
 /* ---- generic: type, enum, const ---- */
@@ -254,9 +254,8 @@ static bool type_ok(unsigned types, const json_t *v)
 static bool type_fail(struct vctx *c, const struct cairn__node *n,
                       const json_t *v, const struct cairn__seg *path)
 {
-    static const char *const names[] = {"null",   "boolean", "object",
-                                        "array",  "number",  "string",
-                                        "integer"};
+    static const char *const names[] = {"null",   "boolean", "object", "array",
+                                        "number", "string",  "integer"};
     char want[96] = "", val[96] = "";
     size_t len = 0;
 
@@ -274,27 +273,23 @@ static bool type_fail(struct vctx *c, const struct cairn__node *n,
                   type_of(v), val);
 }
 
-static bool check_values(struct vctx *c, const struct cairn__node *n,
-                         json_t *v, const struct cairn__seg *path)
+static bool check_values(struct vctx *c, const struct cairn__node *n, json_t *v,
+                         const struct cairn__seg *path)
 {
     char val[128], set[256];
     bool ok = true, found = false;
     size_t i;
-    json_t *e;
 
     if (n->enumv) {
-        json_array_foreach(n->enumv, i, e) if (cairn__json_eq(v, e))
-        {
-            found = true;
-            break;
-        }
+        for (i = 0; i < json_array_size(n->enumv) && !found; i++)
+            found = cairn__json_eq(v, json_array_get(n->enumv, i));
         if (!found && !wants(c))
             return silent(c);
         if (!found) {
             cairn__render(v, val, sizeof(val));
             cairn__render(n->enumv, set, sizeof(set));
-            STEP(report(c, path, NULL, "enum", "%s is not one of %s", val,
-                        set));
+            STEP(
+                report(c, path, NULL, "enum", "%s is not one of %s", val, set));
         }
     }
     if (n->constv && !cairn__json_eq(v, n->constv)) {
@@ -392,7 +387,8 @@ static bool check_string(struct vctx *c, const struct cairn__node *n,
         if (cps < n->min_length)
             STEP(report(c, path, NULL, "minLength",
                         "%s is too short: %zu characters, at least %zu "
-                        "required", val, cps, n->min_length));
+                        "required",
+                        val, cps, n->min_length));
         if (cps > n->max_length)
             STEP(report(c, path, NULL, "maxLength",
                         "%s is too long: %zu characters, at most %zu allowed",
@@ -415,8 +411,8 @@ static bool check_string(struct vctx *c, const struct cairn__node *n,
         if (!wants(c))
             return silent(c);
         cairn__render(v, val, sizeof(val));
-        STEP(report(c, path, NULL, "format",
-                    "%s is not an RFC 3339 date-time", val));
+        STEP(report(c, path, NULL, "format", "%s is not an RFC 3339 date-time",
+                    val));
     }
     return ok;
 }
@@ -447,7 +443,8 @@ static bool find_duplicate(const json_t *v, size_t *di, size_t *dj)
     if (n <= 16) {
         for (size_t j = 1; j < n; j++)
             for (size_t i = 0; i < j; i++)
-                if (cairn__json_eq(json_array_get(v, i), json_array_get(v, j))) {
+                if (cairn__json_eq(json_array_get(v, i),
+                                   json_array_get(v, j))) {
                     *di = i, *dj = j;
                     return true;
                 }
@@ -490,8 +487,8 @@ static bool check_contains(struct vctx *c, const struct cairn__node *n,
                                        "matching the \"contains\" schema");
 }
 
-static bool check_items(struct vctx *c, const struct cairn__node *n,
-                        json_t *v, const struct cairn__seg *path)
+static bool check_items(struct vctx *c, const struct cairn__node *n, json_t *v,
+                        const struct cairn__seg *path)
 {
     size_t i, len = json_array_size(v);
     const struct cairn__node *sub;
@@ -507,18 +504,18 @@ static bool check_items(struct vctx *c, const struct cairn__node *n,
             sub = n->additional_items;
         if (!sub || sub->kind == CAIRN__N_TRUE)
             continue;
-        if (n->tuple_form && i >= n->tuple.n &&
-            sub->kind == CAIRN__N_FALSE)
+        if (n->tuple_form && i >= n->tuple.n && sub->kind == CAIRN__N_FALSE)
             return report(c, path, &el, "additionalItems",
                           "has %zu items, but only %zu are allowed "
-                          "(additionalItems is false)", len, n->tuple.n);
+                          "(additionalItems is false)",
+                          len, n->tuple.n);
         STEP(validate(c, sub, json_array_get(v, i), &el));
     }
     return ok;
 }
 
-static bool check_array(struct vctx *c, const struct cairn__node *n,
-                        json_t *v, const struct cairn__seg *path)
+static bool check_array(struct vctx *c, const struct cairn__node *n, json_t *v,
+                        const struct cairn__seg *path)
 {
     size_t len = json_array_size(v), i, j;
     bool ok = true;
@@ -552,8 +549,8 @@ static const struct cairn__node *find_prop(const struct cairn__node *n,
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct cairn__str *k = &n->props[mid].key;
-        int cmp = k->len != len ? (k->len < len ? -1 : 1)
-                                : memcmp(k->s, key, len);
+        int cmp =
+            k->len != len ? (k->len < len ? -1 : 1) : memcmp(k->s, key, len);
         if (cmp == 0)
             return n->props[mid].node;
         if (cmp < 0)
@@ -597,8 +594,8 @@ static bool check_member(struct vctx *c, const struct cairn__node *n,
                   "unknown property %s (additionalProperties is false)", q);
 }
 
-static bool check_names(struct vctx *c, const struct cairn__node *n,
-                        json_t *v, const struct cairn__seg *path)
+static bool check_names(struct vctx *c, const struct cairn__node *n, json_t *v,
+                        const struct cairn__seg *path)
 {
     const char *key;
     size_t klen;
@@ -627,8 +624,8 @@ static bool check_names(struct vctx *c, const struct cairn__node *n,
     return ok;
 }
 
-static bool check_deps(struct vctx *c, const struct cairn__node *n,
-                       json_t *v, const struct cairn__seg *path)
+static bool check_deps(struct vctx *c, const struct cairn__node *n, json_t *v,
+                       const struct cairn__seg *path)
 {
     char a[160], b[160];
     bool ok = true;
@@ -655,8 +652,8 @@ static bool check_deps(struct vctx *c, const struct cairn__node *n,
     return ok;
 }
 
-static bool check_object(struct vctx *c, const struct cairn__node *n,
-                         json_t *v, const struct cairn__seg *path)
+static bool check_object(struct vctx *c, const struct cairn__node *n, json_t *v,
+                         const struct cairn__seg *path)
 {
     size_t count = json_object_size(v), klen;
     const char *key;
@@ -685,8 +682,8 @@ static bool check_object(struct vctx *c, const struct cairn__node *n,
         if (!wants(c))
             return silent(c);
         cairn__quote(r->s, r->len, q, sizeof(q));
-        STEP(report(c, path, NULL, "required",
-                    "missing required property %s", q));
+        STEP(report(c, path, NULL, "required", "missing required property %s",
+                    q));
     }
     if (n->property_names && n->property_names->kind != CAIRN__N_TRUE)
         STEP(check_names(c, n, v, path));
@@ -722,8 +719,8 @@ static bool fail_branches(struct vctx *c, const struct cairn__nodes *br,
         if (mismatch && typed < br->n)
             continue;
         /* a branch's error elsewhere than here names its own pointer */
-        len += (size_t)snprintf(sum + len, sizeof(sum) - len,
-                                "%s#%zu: %s%s%s", shown++ ? "; " : "", i,
+        len += (size_t)snprintf(sum + len, sizeof(sum) - len, "%s#%zu: %s%s%s",
+                                shown++ ? "; " : "", i,
                                 strcmp(f[i].ptr, here) ? f[i].ptr : "",
                                 strcmp(f[i].ptr, here) ? ": " : "", f[i].msg);
     }
@@ -736,8 +733,8 @@ static bool fail_branches(struct vctx *c, const struct cairn__nodes *br,
                   sum);
 }
 
-static bool check_anyof(struct vctx *c, const struct cairn__node *n,
-                        json_t *v, const struct cairn__seg *path)
+static bool check_anyof(struct vctx *c, const struct cairn__node *n, json_t *v,
+                        const struct cairn__seg *path)
 {
     for (size_t i = 0; i < n->any.n; i++) {
         if (trial(c, n->any.v[i], v, path, NULL))
@@ -750,8 +747,8 @@ static bool check_anyof(struct vctx *c, const struct cairn__node *n,
     return fail_branches(c, &n->any, v, path, "anyOf");
 }
 
-static bool check_oneof(struct vctx *c, const struct cairn__node *n,
-                        json_t *v, const struct cairn__seg *path)
+static bool check_oneof(struct vctx *c, const struct cairn__node *n, json_t *v,
+                        const struct cairn__seg *path)
 {
     size_t first_ok = SIZE_MAX;
 
@@ -767,7 +764,8 @@ static bool check_oneof(struct vctx *c, const struct cairn__node *n,
         }
         return report(c, path, NULL, "oneOf",
                       "matches more than one of the oneOf schemas (#%zu and "
-                      "#%zu), but must match exactly one", first_ok, i);
+                      "#%zu), but must match exactly one",
+                      first_ok, i);
     }
     if (first_ok != SIZE_MAX)
         return true;
@@ -776,8 +774,8 @@ static bool check_oneof(struct vctx *c, const struct cairn__node *n,
     return fail_branches(c, &n->one, v, path, "oneOf");
 }
 
-static bool check_logic(struct vctx *c, const struct cairn__node *n,
-                        json_t *v, const struct cairn__seg *path)
+static bool check_logic(struct vctx *c, const struct cairn__node *n, json_t *v,
+                        const struct cairn__seg *path)
 {
     const struct cairn__node *next;
     bool ok = true;
@@ -808,8 +806,8 @@ static bool check_logic(struct vctx *c, const struct cairn__node *n,
 
 /* ---- nodes ---- */
 
-static bool check_node(struct vctx *c, const struct cairn__node *n,
-                       json_t *v, const struct cairn__seg *path)
+static bool check_node(struct vctx *c, const struct cairn__node *n, json_t *v,
+                       const struct cairn__seg *path)
 {
     unsigned has = n->has;
     bool ok = true;
@@ -844,8 +842,8 @@ static bool check_node(struct vctx *c, const struct cairn__node *n,
     return ok;
 }
 
-static bool follow_ref(struct vctx *c, const struct cairn__node *n,
-                       json_t *v, const struct cairn__seg *path)
+static bool follow_ref(struct vctx *c, const struct cairn__node *n, json_t *v,
+                       const struct cairn__seg *path)
 {
     struct rframe fr = {c->refs, n, v};
     bool ok;
@@ -875,7 +873,8 @@ static bool validate(struct vctx *c, const struct cairn__node *n, json_t *v,
     if (++c->steps > CAIRN__SCHEMA_STEPS)
         return abort_validation(c, path, "limit",
                                 "validation takes more than %lu steps; is "
-                                "the schema recursive?", CAIRN__SCHEMA_STEPS);
+                                "the schema recursive?",
+                                CAIRN__SCHEMA_STEPS);
     if (c->depth >= CAIRN__SCHEMA_EVAL_DEPTH)
         return abort_validation(c, path, "limit",
                                 "schemas nest deeper than %d levels here; is "

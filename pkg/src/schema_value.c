@@ -250,13 +250,14 @@ static uint64_t hash_depth(const json_t *v, int depth)
         return hash_bytes(json_string_value(v), json_string_length(v));
     case JSON_ARRAY:
         h = 0x40;
-        json_array_foreach(v, i, item) h = mix(h * 31 + hash_depth(item, depth + 1));
+        for (i = 0; i < json_array_size(v); i++)
+            h = mix(h * 31 + hash_depth(json_array_get(v, i), depth + 1));
         return h;
     case JSON_OBJECT:
         /* A sum, so that key order does not matter. */
         h = 0x50 + json_object_size(v);
-        json_object_keylen_foreach((json_t *)v, key, klen, item)
-            h += mix(hash_bytes(key, klen) ^ (hash_depth(item, depth + 1) * 3));
+        json_object_keylen_foreach((json_t *)v, key, klen, item) h +=
+            mix(hash_bytes(key, klen) ^ (hash_depth(item, depth + 1) * 3));
         return h;
     default:
         return (uint64_t)json_typeof(v);
@@ -327,9 +328,10 @@ bool cairn__is_date_time(const char *s, size_t n)
     size_t i = 19, start;
 
     if (n < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) ||
-        s[16] != ':' || !digits(s + 17, 2, &sec))
+        s[7] != '-' || !digits(s + 8, 2, &d) ||
+        (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
+        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &sec))
         return false;
     if (s[i] == '.') {
         start = ++i;
@@ -411,8 +413,7 @@ void cairn__render(const json_t *v, char *buf, size_t n)
         cairn__quote(json_string_value(v), json_string_length(v), buf, n);
         return;
     }
-    (void)json_dump_callback(v, dump_cb, &b,
-                             JSON_COMPACT | JSON_ENCODE_ANY);
+    (void)json_dump_callback(v, dump_cb, &b, JSON_COMPACT | JSON_ENCODE_ANY);
     fb_finish(&b, false);
 }
 
@@ -463,7 +464,10 @@ void cairn__seg_format(const struct cairn__seg *seg, char *buf, size_t n)
         }
         for (size_t i = 0; i < seg->len; i++) {
             char c = seg->key[i];
-            fb_put(&b, c == '~' ? "~0" : c == '/' ? "~1" : &seg->key[i],
+            fb_put(&b,
+                   c == '~'   ? "~0"
+                   : c == '/' ? "~1"
+                              : &seg->key[i],
                    c == '~' || c == '/' ? 2 : 1);
         }
     }

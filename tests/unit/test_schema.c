@@ -96,7 +96,8 @@ static void test_messages_from_the_contract(void)
                        "\"policy\":{\"enum\":[\"always\",\"on-failure\","
                        "\"never\"]}}}}}}}}",
                        "{\"workloads\":[{\"restart\":{\"policy\":"
-                       "\"sometimes\"}}]}", &x, &d),
+                       "\"sometimes\"}}]}",
+                       &x, &d),
                  CAIRN_ESCHEMA);
     CHECK_INT_EQ(d.code, CAIRN_ESCHEMA);
     CHECK_STR_EQ(d.msg, "/workloads/0/restart/policy: \"sometimes\" is not "
@@ -185,9 +186,8 @@ static void test_keyword_messages(void)
     check("{\"const\":\"x\"}", "\"y\"", &x, &d);
     CHECK_STR_EQ(x.text, " const: must be \"x\", got \"y\"\n");
     check("{\"exclusiveMinimum\":0.5}", "0.5", &x, &d);
-    CHECK_STR_EQ(x.text,
-                 " exclusiveMinimum: 0.5 is not greater than 0.5 "
-                 "(exclusiveMinimum)\n");
+    CHECK_STR_EQ(x.text, " exclusiveMinimum: 0.5 is not greater than 0.5 "
+                         "(exclusiveMinimum)\n");
     check("{\"multipleOf\":0.01}", "0.125", &x, &d);
     CHECK_STR_EQ(x.text, " multipleOf: 0.125 is not a multiple of 0.01\n");
     check("{\"minItems\":2}", "[1]", &x, &d);
@@ -206,8 +206,7 @@ static void test_keyword_messages(void)
     CHECK_STR_EQ(x.text, " propertyNames: property name \"Bad\" is invalid: "
                          "\"Bad\" does not match the pattern "
                          "\"^[a-z]+$\"\n");
-    check("{\"dependencies\":{\"tls\":[\"cert\"]}}", "{\"tls\":true}", &x,
-          &d);
+    check("{\"dependencies\":{\"tls\":[\"cert\"]}}", "{\"tls\":true}", &x, &d);
     CHECK_STR_EQ(x.text, " dependencies: property \"tls\" requires property "
                          "\"cert\"\n");
     check("{\"not\":{\"type\":\"null\"}}", "null", &x, &d);
@@ -267,12 +266,10 @@ static void test_anyof_oneof_messages(void)
                          "integer, got boolean true\n");
 
     check(kinds, "{\"kind\":\"http\",\"url\":5}", &x, &d);
-    CHECK_STR_EQ(x.text,
-                 " oneOf: matches none of the oneOf schemas: #0: /url: "
-                 "expected string, got integer 5; #1: /kind: must be "
-                 "\"exec\", got \"http\"\n");
-    check("{\"oneOf\":[{\"type\":\"integer\"},{\"minimum\":0}]}", "3", &x,
-          &d);
+    CHECK_STR_EQ(x.text, " oneOf: matches none of the oneOf schemas: #0: /url: "
+                         "expected string, got integer 5; #1: /kind: must be "
+                         "\"exec\", got \"http\"\n");
+    check("{\"oneOf\":[{\"type\":\"integer\"},{\"minimum\":0}]}", "3", &x, &d);
     CHECK_STR_EQ(x.text, " oneOf: matches more than one of the oneOf schemas "
                          "(#0 and #1), but must match exactly one\n");
     /* nested: the inner anyOf explains itself inside the outer message */
@@ -344,11 +341,27 @@ static void test_compile_errors(void)
         CHECK(s == NULL);
         CHECK_STR_HAS(d.msg, cases[i].msg);
     }
+    /* 200 nested "not": past the compile-time nesting limit */
+    {
+        char deep[2400] = "";
+        size_t n = 0;
+        for (int i = 0; i < 200; i++)
+            n += (size_t)snprintf(deep + n, sizeof(deep) - n, "{\"not\":");
+        n += (size_t)snprintf(deep + n, sizeof(deep) - n, "true");
+        for (int i = 0; i < 200; i++)
+            deep[n++] = '}';
+        deep[n] = '\0';
+        CHECK_INT_EQ(compile(deep, &s, &d), CAIRN_ESCHEMA);
+        CHECK_STR_HAS(d.msg, "schemas nest deeper than 128 levels");
+        CHECK_STR_HAS(d.msg, "schema #/not/not/not/");
+    }
     CHECK_INT_EQ(cairn_schema_compile(NULL, &s, &d), CAIRN_EINVAL);
     cairn_schema_free(NULL);
     /* draft-07 and -06 names are fine */
     CHECK_INT_EQ(compile("{\"$schema\":\"http://json-schema.org/draft-07/"
-                         "schema#\"}", &s, &d), 0);
+                         "schema#\"}",
+                         &s, &d),
+                 0);
     cairn_schema_free(s);
 }
 
@@ -373,18 +386,22 @@ static void test_refs_and_ids(void)
                 "a%20b\"},{\"$ref\":\"#/definitions/c~1d\"}]}",
                 "[null,null]"));
     CHECK(!valid("{\"definitions\":{\"a b\":{\"type\":\"null\"}},\"items\":{"
-                 "\"$ref\":\"#/definitions/a%20b\"}}", "[1]"));
+                 "\"$ref\":\"#/definitions/a%20b\"}}",
+                 "[1]"));
     /* a plain-name $id anchor, and a relative $id changing the base */
     CHECK(!valid("{\"definitions\":{\"x\":{\"$id\":\"#pos\",\"minimum\":0}},"
-                 "\"$ref\":\"#pos\"}", "-1"));
+                 "\"$ref\":\"#pos\"}",
+                 "-1"));
     CHECK(valid("{\"$id\":\"http://h/root.json\",\"definitions\":{\"i\":{"
                 "\"$id\":\"sub/int.json\",\"type\":\"integer\"},\"j\":{"
                 "\"$id\":\"http://h/sub/other.json\",\"items\":{\"$ref\":"
                 "\"int.json\"}}},"
-                "\"items\":{\"$ref\":\"sub/int.json\"}}", "[1,2]"));
+                "\"items\":{\"$ref\":\"sub/int.json\"}}",
+                "[1,2]"));
     CHECK(!valid("{\"$id\":\"http://h/root.json\",\"definitions\":{\"i\":{"
                  "\"$id\":\"sub/int.json\",\"type\":\"integer\"}},"
-                 "\"items\":{\"$ref\":\"sub/int.json\"}}", "[1,\"x\"]"));
+                 "\"items\":{\"$ref\":\"sub/int.json\"}}",
+                 "[1,\"x\"]"));
     /* $ref ignores its siblings (draft-07) */
     CHECK(valid("{\"definitions\":{\"s\":{\"type\":\"string\"}},\"properties\""
                 ":{\"a\":{\"$ref\":\"#/definitions/s\",\"maxLength\":1}}}",
@@ -460,14 +477,16 @@ static void test_regex_flavour(void)
     /* "[^]" is any character, as in ECMA-262 */
     CHECK(valid("{\"pattern\":\"^[^]$\"}", "\"x\""));
     CHECK(valid("{\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},"
-                "\"additionalProperties\":false}", "{\"x-a\":\"s\"}"));
+                "\"additionalProperties\":false}",
+                "{\"x-a\":\"s\"}"));
     CHECK(!valid("{\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},"
-                 "\"additionalProperties\":false}", "{\"y-a\":\"s\"}"));
+                 "\"additionalProperties\":false}",
+                 "{\"y-a\":\"s\"}"));
 }
 
 static void test_lengths_count_code_points(void)
 {
-    CHECK(valid("{\"maxLength\":2}", "\"\\u00e9\\u00e9\""));      /* 4 bytes */
+    CHECK(valid("{\"maxLength\":2}", "\"\\u00e9\\u00e9\"")); /* 4 bytes */
     CHECK(valid("{\"minLength\":2,\"maxLength\":2}", "\"\\ud83d\\udca9x\""));
     CHECK(!valid("{\"minLength\":2}", "\"\\ud83d\\udca9\""));
     CHECK(!valid("{\"maxLength\":1}", "\"ab\""));
@@ -488,18 +507,15 @@ static void test_numbers(void)
     CHECK(valid("{\"multipleOf\":2}", "-4"));
     CHECK(!valid("{\"multipleOf\":2}", "-9223372036854775807"));
     CHECK(valid("{\"multipleOf\":2.5}", "-7.5"));
-    CHECK(valid("{\"multipleOf\":1234567890123456789}",
-                "2469135780246913578"));
+    CHECK(valid("{\"multipleOf\":1234567890123456789}", "2469135780246913578"));
     /* integers are compared exactly against reals */
     CHECK(!valid("{\"maximum\":9007199254740992.0}", "9007199254740993"));
     CHECK(valid("{\"maximum\":9007199254740992.0}", "9007199254740992"));
     /* 2^63 as a double is above every 64-bit integer */
     CHECK(valid("{\"exclusiveMaximum\":9.223372036854775807e18}",
                 "9223372036854775807"));
-    CHECK(!valid("{\"maximum\":9223372036854774784.0}",
-                 "9223372036854775807"));
-    CHECK(valid("{\"maximum\":9223372036854774784.0}",
-                "9223372036854774784"));
+    CHECK(!valid("{\"maximum\":9223372036854774784.0}", "9223372036854775807"));
+    CHECK(valid("{\"maximum\":9223372036854774784.0}", "9223372036854774784"));
     CHECK(valid("{\"minimum\":-9.3e18}", "-9223372036854775807"));
     CHECK(!valid("{\"minimum\":0.5}", "0"));
     CHECK(valid("{\"minimum\":-0.5}", "0"));
@@ -538,7 +554,7 @@ static void test_unique_large(void)
         json_array_append_new(arr, i % 2 ? json_integer(i)
                                          : json_pack("{si}", "k", i));
     CHECK_INT_EQ(cairn_schema_validate(s, arr, NULL, NULL, NULL, &d), 0);
-    json_array_append_new(arr, json_real(1001.0));  /* equals item 1001 */
+    json_array_append_new(arr, json_real(1001.0)); /* equals item 1001 */
     json_array_append_new(arr, json_pack("{si}", "k", 4)); /* equals 4 */
     memset(&x, 0, sizeof(x));
     CHECK_INT_EQ(cairn_schema_validate(s, arr, NULL, collect, &x, &d),
@@ -699,9 +715,9 @@ static void test_located_errors(void)
     REQUIRE(compile(schema, &s, &d) == 0);
     memset(&x, 0, sizeof(x));
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_schema_validate(s, cairn_yaml_root(doc), doc, collect,
-                                       &x, &d),
-                 CAIRN_ESCHEMA);
+    CHECK_INT_EQ(
+        cairn_schema_validate(s, cairn_yaml_root(doc), doc, collect, &x, &d),
+        CAIRN_ESCHEMA);
     CHECK_INT_EQ(x.n, 2);
     CHECK_STR_HAS(d.msg, "w.yaml:3:");
     CHECK_STR_HAS(d.msg, ": /restart/policy: \"sometimes\" is not one of");
@@ -734,9 +750,10 @@ static void test_located_additional(void)
     }
     REQUIRE(doc != NULL);
     REQUIRE(compile("{\"properties\":{\"spec\":{\"properties\":{\"replicas\":"
-                    "{}},\"additionalProperties\":false}}}", &s, &d) == 0);
-    CHECK_INT_EQ(cairn_schema_validate(s, cairn_yaml_root(doc), doc,
-                                       note_line, &line, NULL),
+                    "{}},\"additionalProperties\":false}}}",
+                    &s, &d) == 0);
+    CHECK_INT_EQ(cairn_schema_validate(s, cairn_yaml_root(doc), doc, note_line,
+                                       &line, NULL),
                  CAIRN_ESCHEMA);
     CHECK_INT_EQ(line, 3); /* the unknown key's line, not its object's */
     cairn_schema_free(s);
@@ -756,7 +773,8 @@ static const char perf_schema[] =
     "    \"labels\": {\n"
     "      \"type\": \"object\",\n"
     "      \"propertyNames\": {\"$ref\": \"#/definitions/name\"},\n"
-    "      \"additionalProperties\": {\"type\": \"string\", \"maxLength\": 63}\n"
+    "      \"additionalProperties\": {\"type\": \"string\", \"maxLength\": "
+    "63}\n"
     "    },\n"
     "    \"exec\": {\n"
     "      \"type\": \"object\",\n"
@@ -784,14 +802,16 @@ static const char perf_schema[] =
     "        \"name\": {\"$ref\": \"#/definitions/name\"},\n"
     "        \"version\": {\"type\": \"string\",\n"
     "                    \"pattern\": \"^[0-9]+\\\\.[0-9]+\\\\.[0-9]+$\"},\n"
-    "        \"sha256\": {\"type\": \"string\", \"pattern\": \"^[0-9a-f]{64}$\"}\n"
+    "        \"sha256\": {\"type\": \"string\", \"pattern\": "
+    "\"^[0-9a-f]{64}$\"}\n"
     "      }\n"
     "    },\n"
     "    \"health\": {\n"
     "      \"type\": \"object\",\n"
     "      \"properties\": {\n"
     "        \"http\": {\"type\": \"string\", \"pattern\": \"^https?://\"},\n"
-    "        \"timeoutSeconds\": {\"type\": \"number\", \"exclusiveMinimum\": 0,\n"
+    "        \"timeoutSeconds\": {\"type\": \"number\", \"exclusiveMinimum\": "
+    "0,\n"
     "                           \"maximum\": 300},\n"
     "        \"intervalSeconds\": {\"type\": \"integer\", \"minimum\": 1}\n"
     "      },\n"
@@ -851,17 +871,15 @@ static json_t *perf_doc(int i)
     return json_pack(
         "{ss ss s{ss ss} s{s[ss] s{ss ss}} s{ss ss} s{ss sf si}"
         " s{ss si} s[{ss si ss}] s[i s] ss}",
-        "kind", "Workload", "name", i % 2 ? "xray-worker" : "cnn-7",
-        "labels", "app", "xray", "tier", "edge",
-        "exec", "command", "/usr/bin/xray-worker", "--serve", "env",
-        "CAIRN_MODE", "edge", "LOG_LEVEL", "info",
-        "model", "name", "pneumonia-cnn", "version", "1.4.2",
-        "health", "http", "http://127.0.0.1:8080/healthz", "timeoutSeconds",
-        2.5, "intervalSeconds", 10 + i % 5,
-        "restart", "policy", "on-failure", "backoffMaxSeconds", 60,
-        "files", "path", "etc/worker.conf", "mode", 420, "content", "x=1",
-        "ports", 8080 + i % 10, "9090/tcp",
-        "updated", "2024-05-01T12:00:00Z");
+        "kind", "Workload", "name", i % 2 ? "xray-worker" : "cnn-7", "labels",
+        "app", "xray", "tier", "edge", "exec", "command",
+        "/usr/bin/xray-worker", "--serve", "env", "CAIRN_MODE", "edge",
+        "LOG_LEVEL", "info", "model", "name", "pneumonia-cnn", "version",
+        "1.4.2", "health", "http", "http://127.0.0.1:8080/healthz",
+        "timeoutSeconds", 2.5, "intervalSeconds", 10 + i % 5, "restart",
+        "policy", "on-failure", "backoffMaxSeconds", 60, "files", "path",
+        "etc/worker.conf", "mode", 420, "content", "x=1", "ports",
+        8080 + i % 10, "9090/tcp", "updated", "2024-05-01T12:00:00Z");
 }
 
 static double now(void)

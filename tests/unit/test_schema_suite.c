@@ -7,17 +7,18 @@
  *
  * Skipped files and cases, and why (also in docs/internals/schema.md):
  *
- * | file / case                              | why                                          |
- * |------------------------------------------|----------------------------------------------|
- * | refRemote.json                           | remote $ref (http://localhost:1234/...): only |
- * |                                          | references within one document are resolved  |
- * | definitions.json                         | $ref to the draft-07 metaschema by URL        |
- * | ref.json "remote ref, containing refs    | $ref to the draft-07 metaschema by URL        |
- * |   itself"                                |                                               |
- * | optional/content.json                    | contentMediaType / contentEncoding: not       |
- * |                                          | implemented (annotations)                     |
- * | optional/ecmascript-regex.json           | format "regex": not implemented               |
- * | optional/format/<f>.json, f != date-time | those formats are annotations only            |
+ * | file / case                     | why                                  |
+ * |---------------------------------|--------------------------------------|
+ * | refRemote.json                  | remote $ref (localhost:1234): only   |
+ * |                                 | references within one document      |
+ * | definitions.json                | $ref to the draft-07 metaschema URL  |
+ * | ref.json, group "remote ref,    | $ref to the draft-07 metaschema URL  |
+ * |   containing refs itself"       |                                      |
+ * | optional/content.json           | contentMediaType/contentEncoding:    |
+ * |                                 | annotations, not implemented         |
+ * | optional/ecmascript-regex.json  | format "regex": not implemented      |
+ * | optional/format/<f>.json,       | those formats are annotations only   |
+ * |   every f except date-time      |                                      |
  *
  * optional/bignum.json is loaded with JSON_DECODE_INT_AS_REAL: jansson's
  * integers are 64-bit, so its 50-digit integers only parse as reals.
@@ -25,8 +26,8 @@
  * CAIRN_SCHEMA_SUITE overrides the suite's directory.
  */
 #include <dirent.h>
-#include <stdbool.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 
 #include "cairn/schema.h"
@@ -132,9 +133,8 @@ static void run_group(const char *rel, json_t *group, struct tally *t)
             t->passed++;
             continue;
         }
-        fprintf(stderr, "%s: \"%s\" / \"%s\": expected %s, got %s (%s)\n",
-                rel, desc,
-                json_string_value(json_object_get(tc, "description")),
+        fprintf(stderr, "%s: \"%s\" / \"%s\": expected %s, got %s (%s)\n", rel,
+                desc, json_string_value(json_object_get(tc, "description")),
                 want ? "valid" : "invalid", rc == 0 ? "valid" : "invalid",
                 rc == 0 ? "-" : cairn_diag_msg(&d));
         test__cur_failed = 1;
