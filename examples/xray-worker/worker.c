@@ -27,8 +27,10 @@
 #define NOTIFY_BATCH 16
 #define TICK_MS 200
 #define DEBOUNCE_MS 50
-#define STUCK_SECONDS 120.0        /* one image taking longer means trouble */
-#define MAX_SCORE_BODY (16u << 20) /* x max_conns: worst-case memory */
+#define STUCK_SECONDS 120.0 /* one image taking longer means trouble */
+/* The server holds a body and the adapter its copy while a score runs:
+ * 2 x 8 MiB x max_conns (16) = 256 MiB at worst. */
+#define MAX_SCORE_BODY (8u << 20)
 
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1,
                                  0.25,  0.5,  1,     2.5,  5};
@@ -570,6 +572,7 @@ static void handle_metrics(struct worker *w, struct xray_http_exchange *ex)
     metrics_model(w, b, ml, sizeof(ml));
     metrics_counters(w, b, ml);
     metrics_quality(w, b, ml);
+    xray_http_metrics(w->http, b);
     fclose(b);
     xray_http_reply(ex, 200, "text/plain; version=0.0.4; charset=utf-8", s,
                     len);
@@ -648,28 +651,36 @@ static void handle_score(struct worker *w, struct xray_http_exchange *ex,
         abort();
 }
 
-static void on_request(struct xray_http_exchange *ex,
+static void on_healthz(struct xray_http_exchange *ex,
                        const struct xray_http_req *req, void *arg)
 {
-    struct worker *w = arg;
-    int get = strcmp(req->method, "GET") == 0,
-        post = strcmp(req->method, "POST") == 0;
-
-    if (strcmp(req->path, "/healthz") == 0 && get)
-        handle_healthz(w, ex);
-    else if (strcmp(req->path, "/metrics") == 0 && get)
-        handle_metrics(w, ex);
-    else if (strcmp(req->path, "/v1/score") == 0 && post && w->stopping)
-        xray_http_reply(ex, 503, "text/plain", "stopping\n", 9);
-    else if (strcmp(req->path, "/v1/score") == 0 && post)
-        handle_score(w, ex, req);
-    else if (strcmp(req->path, "/healthz") == 0 ||
-             strcmp(req->path, "/metrics") == 0 ||
-             strcmp(req->path, "/v1/score") == 0)
-        xray_http_reply(ex, 405, "text/plain", "method not allowed\n", 19);
-    else
-        xray_http_reply(ex, 404, "text/plain", "not found\n", 10);
+    (void)req;
+    handle_healthz(arg, ex);
 }
+
+static void on_metrics(struct xray_http_exchange *ex,
+                       const struct xray_http_req *req, void *arg)
+{
+    (void)req;
+    handle_metrics(arg, ex);
+}
+
+static void on_score(struct xray_http_exchange *ex,
+                     const struct xray_http_req *req, void *arg)
+{
+    struct worker *w = arg;
+
+    if (w->stopping)
+        reply_json(ex, 503, json_pack("{s:s}", "error", "stopping"));
+    else
+        handle_score(w, ex, req);
+}
+
+static const struct xray_http_route routes[] = {
+    {"/healthz", CAIRN_HTTPD_GET, on_healthz},
+    {"/metrics", CAIRN_HTTPD_GET, on_metrics},
+    {"/v1/score", CAIRN_HTTPD_POST, on_score},
+};
 
 /* ---- life cycle ---- */
 
@@ -727,7 +738,9 @@ static int open_all(struct worker *w, struct cairn_diag *d)
     struct xray_http_limits lim = {.max_header = 16384,
                                    .max_body = MAX_SCORE_BODY,
                                    .max_conns = 16,
-                                   .timeout_ms = 15000};
+                                   .timeout_ms = 15000,
+                                   .idle_ms = 30000,
+                                   .stop_wait_ms = 5000};
     int err;
 
     err = xray_pipeline_init(&w->pipe, w->cfg, w->model, w->version, d);
@@ -739,8 +752,8 @@ static int open_all(struct worker *w, struct cairn_diag *d)
         w->notify_kick = 1; /* deliver what a previous run left queued */
     }
     if (!err)
-        err = xray_http_start(&w->loop, w->cfg->listen, &lim, on_request, w,
-                              &w->http, d);
+        err = xray_http_start(&w->loop, w->cfg->listen, &lim, routes,
+                              CAIRN_ARRAY_LEN(routes), w, &w->http, d);
     return err;
 }
 
