@@ -33,8 +33,8 @@ static const struct key keys[] = {
      "state: xray.db, done/, failed/, processed/"},
     {"inbox", K_STR, F(inbox), "@data_dir/inbox", 0, 0,
      "directory watched for new images"},
-    {"outbox", K_STR, F(outbox), "@data_dir/outbox", 0, 0,
-     "anonymized Unsure images for the central lab (the agent uploads it)"},
+    {"outbox", K_STR, F(outbox), "@CAIRN_UPLOAD_DIR, else data_dir/outbox", 0,
+     0, "anonymized Unsure images for the central lab (the agent uploads it)"},
     {"listen", K_STR, F(listen), "127.0.0.1:8090", 0, 0,
      "HTTP address for /healthz, /metrics, /v1/score"},
     {"site", K_STR, F(site), "@site", 0, 0,
@@ -43,6 +43,9 @@ static const struct key keys[] = {
      "staff notification endpoint for high risk (unset: no notifications)"},
     {"webhook_token_file", K_STR, F(webhook_token_file), NULL, 0, 0,
      "file holding the bearer token (mode 0600 or stricter)"},
+    {"webhook_token_secret", K_STR, F(webhook_token_secret), NULL, 0, 0,
+     "name of a secret the agent opened ($CAIRN_SECRETS_DIR/NAME) holding "
+     "the bearer token, when webhook_token_file is unset"},
     {"truth_file", K_STR, F(truth_file), "@data_dir/truth.csv", 0, 0,
      "simulator ground truth CSV, used when present"},
     {"rescan_seconds", K_DOUBLE, F(rescan_seconds), "5", 0.05, 3600,
@@ -280,12 +283,38 @@ static int read_token(struct xray_config *c, struct cairn_diag *d)
     return 0;
 }
 
+/* A token the agent opened from a sealed secret: its folder changes with
+ * every generation, so the fleet repository can only name the secret. */
+static int resolve_secret(struct xray_config *c, struct cairn_diag *d)
+{
+    const char *n = c->webhook_token_secret;
+
+    if (!n || c->webhook_token_file)
+        return 0;
+    if (strchr(n, '/') || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "webhook_token_secret %s: want a secret name, "
+                              "not a path",
+                              n);
+    if (!c->secrets_dir)
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "webhook_token_secret %s: CAIRN_SECRETS_DIR is "
+                              "not set (cairn-agent sets it)",
+                              n);
+    c->webhook_token_file = cairn_xasprintf("%s/%s", c->secrets_dir, n);
+    return 0;
+}
+
 static void derive(struct xray_config *c)
 {
     char host[256];
 
     if (!c->inbox)
         c->inbox = cairn_xasprintf("%s/inbox", c->data_dir);
+    /* Under cairn-agent the workload's uploads folder is the outbox: the
+     * agent sends what lands there to the central lab. */
+    if (!c->outbox && c->upload_dir)
+        c->outbox = cairn_xstrdup(c->upload_dir);
     if (!c->outbox)
         c->outbox = cairn_xasprintf("%s/outbox", c->data_dir);
     if (!c->truth_file)
@@ -317,6 +346,8 @@ int xray_config_load(struct xray_config *c, struct cairn_diag *d)
     c->model_version = env_dup("CAIRN_MODEL_VERSION");
     c->workload = env_dup("CAIRN_WORKLOAD");
     c->config_dir = env_dup("CAIRN_CONFIG_DIR");
+    c->secrets_dir = env_dup("CAIRN_SECRETS_DIR");
+    c->upload_dir = env_dup("CAIRN_UPLOAD_DIR");
     err = apply_defaults(c, d);
     if (!err)
         err = load_file(c, d);
@@ -332,6 +363,8 @@ int xray_config_load(struct xray_config *c, struct cairn_diag *d)
         err = cairn_diag_set(d, CAIRN_EINVAL,
                              "webhook_url must be http:// or https://");
     if (!err)
+        err = resolve_secret(c, d);
+    if (!err)
         err = read_token(c, d);
     if (!err)
         derive(c);
@@ -342,10 +375,11 @@ int xray_config_load(struct xray_config *c, struct cairn_diag *d)
 
 void xray_config_free(struct xray_config *c)
 {
-    char **strs[] = {&c->model_path,    &c->model_sha256, &c->model_version,
-                     &c->workload,      &c->config_dir,   &c->webhook_token,
-                     &c->db_path,       &c->done_dir,     &c->failed_dir,
-                     &c->processed_dir, &c->config_file};
+    char **strs[] = {&c->model_path, &c->model_sha256,  &c->model_version,
+                     &c->workload,   &c->config_dir,    &c->secrets_dir,
+                     &c->upload_dir, &c->webhook_token, &c->db_path,
+                     &c->done_dir,   &c->failed_dir,    &c->processed_dir,
+                     &c->config_file};
 
     for (size_t i = 0; i < N_KEYS; i++)
         if (keys[i].kind == K_STR) {

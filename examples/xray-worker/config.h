@@ -23,6 +23,8 @@ struct xray_config {
     char *model_version; /* CAIRN_MODEL_VERSION, optional: else the header's */
     char *workload;      /* CAIRN_WORKLOAD */
     char *config_dir;    /* CAIRN_CONFIG_DIR */
+    char *secrets_dir;   /* CAIRN_SECRETS_DIR: opened sealed secrets */
+    char *upload_dir;    /* CAIRN_UPLOAD_DIR: the default outbox */
 
     /* the worker's own keys (file or XRAY_<KEY>) */
     char *data_dir;
@@ -32,6 +34,7 @@ struct xray_config {
     char *site;
     char *webhook_url;
     char *webhook_token_file;
+    char *webhook_token_secret;
     char *truth_file;
     double rescan_seconds;
     double retry_min_seconds;

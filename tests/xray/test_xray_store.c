@@ -212,6 +212,9 @@ static const char *const env_keys[] = {"CAIRN_MODEL_PATH",
                                        "XRAY_SITE",
                                        "XRAY_WEBHOOK_URL",
                                        "XRAY_WEBHOOK_TOKEN_FILE",
+                                       "XRAY_WEBHOOK_TOKEN_SECRET",
+                                       "CAIRN_SECRETS_DIR",
+                                       "CAIRN_UPLOAD_DIR",
                                        "XRAY_TRUTH_FILE",
                                        "XRAY_RESCAN_SECONDS",
                                        "XRAY_RETRY_MIN_SECONDS",
@@ -313,6 +316,56 @@ static void test_config_file(void)
     free(dir);
 }
 
+/* Under cairn-agent: the uploads folder is the outbox, and the token comes
+ * from a secret the agent opened, named rather than located. */
+static void test_config_agent_dirs(void)
+{
+    char *dir = test_tmpdir(), *tok = cairn_xasprintf("%s/webhook-token", dir);
+    struct xray_config c;
+    struct cairn_diag d;
+
+    clear_env();
+    setenv("CAIRN_MODEL_PATH", "/m.bin", 1);
+    setenv("XRAY_DATA_DIR", "/srv/x", 1);
+    setenv("CAIRN_UPLOAD_DIR", "/state/work/outbox", 1);
+    REQUIRE(xray_config_load(&c, NULL) == 0);
+    CHECK_STR_EQ(c.outbox, "/state/work/outbox");
+    CHECK(c.webhook_token == NULL);
+    xray_config_free(&c);
+    setenv("XRAY_OUTBOX", "/explicit", 1); /* an explicit outbox wins */
+    REQUIRE(xray_config_load(&c, NULL) == 0);
+    CHECK_STR_EQ(c.outbox, "/explicit");
+    xray_config_free(&c);
+
+    setenv("XRAY_WEBHOOK_TOKEN_SECRET", "webhook-token", 1);
+    cairn_diag_init(&d);
+    CHECK_INT_EQ(xray_config_load(&c, &d), CAIRN_EINVAL);
+    CHECK_STR_HAS(cairn_diag_msg(&d), "CAIRN_SECRETS_DIR is not set");
+    setenv("CAIRN_SECRETS_DIR", dir, 1);
+    cairn_diag_init(&d);
+    CHECK_INT_EQ(xray_config_load(&c, &d), CAIRN_ENOENT);
+    CHECK_STR_HAS(cairn_diag_msg(&d), "/webhook-token");
+    test_write_file(tok, "t0ken\n", 6);
+    chmod(tok, 0600);
+    REQUIRE(xray_config_load(&c, NULL) == 0);
+    CHECK_STR_EQ(c.webhook_token, "t0ken");
+    CHECK_STR_EQ(c.webhook_token_file, tok);
+    xray_config_free(&c);
+    setenv("XRAY_WEBHOOK_TOKEN_SECRET", "../webhook-token", 1);
+    cairn_diag_init(&d);
+    CHECK_INT_EQ(xray_config_load(&c, &d), CAIRN_EINVAL);
+    CHECK_STR_HAS(cairn_diag_msg(&d), "want a secret name");
+    /* An explicit token file wins over the secret's name. */
+    setenv("XRAY_WEBHOOK_TOKEN_FILE", tok, 1);
+    REQUIRE(xray_config_load(&c, NULL) == 0);
+    CHECK_STR_EQ(c.webhook_token, "t0ken");
+    xray_config_free(&c);
+    clear_env();
+    test_rm_rf(dir);
+    free(tok);
+    free(dir);
+}
+
 int main(void)
 {
     RUN(test_record_and_seen);
@@ -321,5 +374,6 @@ int main(void)
     RUN(test_truth_incremental);
     RUN(test_config_defaults_and_env);
     RUN(test_config_file);
+    RUN(test_config_agent_dirs);
     return test_done();
 }
