@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "band.h"
 #include "cairn/diag.h"
 #include "cairn/log.h"
 #include "config.h"
@@ -27,6 +28,8 @@ static void usage(FILE *f)
             "       xray-worker --check-model FILE   validate a model file and "
             "print it\n"
             "       xray-worker --help-config   list configuration keys\n"
+            "       xray-worker --score MODEL IMAGE...   score images: p, "
+            "band, class, name\n"
             "       xray-worker --bench-score MODEL IMAGE [N]   time the "
             "scoring path\n"
             "       xray-worker --version\n"
@@ -112,6 +115,48 @@ static int bench_score(const char *model, const char *image, int n)
     return 0;
 }
 
+/* Score images offline with the worker's own path: one line per image,
+ * "p band class name"; an image that does not decode is reported on stderr
+ * and makes the exit status 1, the others are still scored. */
+static int score_files(const char *model, char **images, int n)
+{
+    struct xray_decode_limits lim = {XRAY_DEFAULT_MAX_SIDE,
+                                     XRAY_DEFAULT_MAX_PIXELS};
+    struct xray_model *m = NULL;
+    struct xray_ws *ws;
+    struct cairn_diag d;
+    int rc = 0;
+
+    cairn_diag_init(&d);
+    if (xray_model_load(model, &m, &d) != 0) {
+        fprintf(stderr, "xray-worker: %s\n", cairn_diag_msg(&d));
+        return 1;
+    }
+    ws = xray_ws_new(m);
+    for (int i = 0; i < n; i++) {
+        uint8_t *buf = NULL;
+        size_t len;
+        float p;
+
+        cairn_diag_init(&d);
+        if (xray_read_file(images[i], (64u << 20), &buf, &len, &d) != 0 ||
+            xray_score_encoded(m, ws, &lim, buf, len, NULL, &p, &d) != 0) {
+            fprintf(stderr, "xray-worker: %s: %s\n", images[i],
+                    cairn_diag_msg(&d));
+            rc = 1;
+        } else {
+            enum xray_band b = xray_band_of(p);
+
+            printf("%.4f %s %s %s\n", (double)p, xray_band_risk(b),
+                   xray_band_class(b), images[i]);
+        }
+        free(buf);
+    }
+    xray_ws_free(ws);
+    xray_model_free(m);
+    return rc;
+}
+
 /* The model as the agent deployed it, or a message and NULL. */
 static struct xray_model *load_model(const struct xray_config *cfg,
                                      const char **version)
@@ -154,6 +199,8 @@ int main(int argc, char **argv)
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "--bench-score") == 0)
         return bench_score(argv[2], argv[3],
                            argc == 5 ? (int)strtol(argv[4], NULL, 10) : 50);
+    if (argc >= 4 && strcmp(argv[1], "--score") == 0)
+        return score_files(argv[2], argv + 3, argc - 3);
     if (argc == 2 && strcmp(argv[1], "--help-config") == 0) {
         xray_config_describe(stdout);
         return 0;

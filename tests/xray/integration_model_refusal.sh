@@ -93,5 +93,24 @@ if "$BIN/xray-worker" --check-model "$T/v3.model" 2>/dev/null; then
     failures=$((failures + 1))
 fi
 
+# --score: offline scoring, one line per image; a bad image is reported and
+# makes the exit status 1 while the others are still scored; a refused
+# model scores nothing.
+"$BIN/xray-sim" --batch 3 --size 64 --seed 5 --out "$T/score" --truth "$T/score.csv" --quiet
+printf 'not an image' >"$T/score/broken.jpeg"
+rc=0
+"$BIN/xray-worker" --score "$T/good.model" "$T"/score/demo_* "$T/score/broken.jpeg" \
+    >"$T/score.out" 2>"$T/score.err" || rc=$?
+if [ "$rc" -ne 1 ] || [ "$(grep -cE '^[01]\.[0-9]{4} (low|unknown|high) (Normal|Unsure|Pneumonia) ' "$T/score.out")" -ne 3 ] ||
+    ! grep -qF "broken.jpeg" "$T/score.err"; then
+    echo "FAIL: --score: exit $rc: $(cat "$T/score.out" "$T/score.err")" >&2
+    failures=$((failures + 1))
+fi
+if "$BIN/xray-worker" --score "$T/v3.model" "$T"/score/demo_* >"$T/score.out" 2>/dev/null ||
+    [ -s "$T/score.out" ]; then
+    echo "FAIL: --score with the corrupt v3" >&2
+    failures=$((failures + 1))
+fi
+
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
 echo "model refusal: ok"
