@@ -33,25 +33,37 @@ struct cairn_dsse {
     size_t nsigs;
 };
 
-/* PAE bytes into a fresh buffer. */
+/* PAE bytes into a fresh buffer (free(); NUL-terminated past *out_len).
+ * type is a NUL-terminated string; payload may be NULL when n is 0. */
 uint8_t *cairn_dsse_pae(const char *type, const uint8_t *payload, size_t n,
                         size_t *out_len);
 
-/* Sign payload with one or more keys; returns the envelope as compact JSON
- * with sorted keys (fresh string). */
+/* Sign payload with one or more keys (one signature each, in order);
+ * returns the envelope as canonical JSON (cairn/json.h; fresh string).
+ * NULL when nkeys is 0 or over CAIRN_DSSE_MAX_SIGS, two keys share a key id,
+ * or type is not valid UTF-8. Aborts on OOM. */
 char *cairn_dsse_sign(const char *type, const uint8_t *payload, size_t n,
                       const struct cairn_seckey *const *keys, size_t nkeys);
 
-/* Parse an envelope of at most max_len bytes. expected_type (may be NULL)
- * must equal payloadType. Errors: CAIRN_ETOOBIG, CAIRN_EPARSE (bad JSON,
- * missing or extra fields, bad base64, duplicate keyids, wrong type). */
+/* Parse an envelope of at most max_len bytes (len > max_len: CAIRN_ETOOBIG
+ * before parsing). expected_type (may be NULL) must equal payloadType.
+ * Strict: exactly the fields payloadType (string), payload (canonical
+ * base64), signatures (1..CAIRN_DSSE_MAX_SIGS objects of exactly keyid = a
+ * cairn key id and sig = base64 of 64 bytes, keyids distinct); anything
+ * else, bad JSON (duplicate keys, NUL) or a wrong type is CAIRN_EPARSE with
+ * "malformed envelope: why". No signature is checked here. *out (free with
+ * cairn_dsse_free) is written only on success. */
 CAIRN_WUR int cairn_dsse_parse(const char *json, size_t len, size_t max_len,
                                const char *expected_type, struct cairn_dsse **out,
                                struct cairn_diag *d);
 void cairn_dsse_free(struct cairn_dsse *env);
 
-/* 0 when at least `threshold` signatures by distinct keys of `trusted`
- * verify over PAE; CAIRN_ESIG / CAIRN_EKEY otherwise (diag says which).
+/* 0 when at least `threshold` (>= 1) signatures by distinct keys of
+ * `trusted` verify over PAE. Signatures by key ids not in `trusted` are
+ * skipped. Otherwise: CAIRN_ESIG "bad signature by <id>" when a trusted
+ * key's signature fails; CAIRN_EKEY "no signature by a trusted key (signed
+ * by: <ids>)" when no trusted key signed; CAIRN_ESIG "only N of M required
+ * signatures ..." when too few did; CAIRN_EINVAL for threshold 0.
  * signer_out (may be NULL) receives the id of the first verified key. */
 CAIRN_WUR int cairn_dsse_verify(const struct cairn_dsse *env,
                                 const struct cairn_keyset *trusted, size_t threshold,
