@@ -5,6 +5,7 @@
 
 #include "cairn/dsse.h"
 #include "cairn/hash.h"
+#include "cairn/json.h"
 #include "cairn/mem.h"
 
 /* Key ids that signed env, for messages ("3f2a..., 91bc..."). */
@@ -33,17 +34,19 @@ static int copy_str(json_t *v, char *out, size_t cap)
 static int read_statement(const struct cairn_dsse *env, struct cairn_model_claim *c,
                           struct cairn_diag *d)
 {
-    json_error_t je;
-    json_t *st = json_loadb((const char *)env->payload, env->payload_len,
-                            JSON_REJECT_DUPLICATES, &je);
-    json_t *subj = json_object_get(st, "subject"), *pred = json_object_get(st, "predicate");
-    json_t *digest = json_object_get(json_array_get(subj, 0), "digest");
-    json_t *size = json_object_get(pred, "size");
-    int rc = CAIRN_EPARSE;
+    json_t *st = NULL, *subj, *pred, *digest, *size;
+    int rc = cairn_json_parse((const char *)env->payload, env->payload_len,
+                              CAIRN_FLEET_MAX_ATT, &st, d);
 
+    if (rc)
+        return rc;
+    subj = json_object_get(st, "subject");
+    pred = json_object_get(st, "predicate");
+    digest = json_object_get(json_array_get(subj, 0), "digest");
+    size = json_object_get(pred, "size");
+    rc = CAIRN_EPARSE;
     if (!json_is_object(st))
-        cairn_diag_set(d, rc, "the statement is not a JSON object%s%s", st ? "" : ": ",
-                       st ? "" : je.text);
+        cairn_diag_set(d, rc, "the statement is not a JSON object");
     else if (!json_is_string(json_object_get(st, "_type")) ||
              strcmp(json_string_value(json_object_get(st, "_type")), CAIRN_INTOTO_STATEMENT))
         cairn_diag_set(d, rc, "_type is not %s", CAIRN_INTOTO_STATEMENT);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cairn/embedded.h"
+#include "cairn/json.h"
 #include "cairn/mem.h"
 #include "cairn/schema.h"
 #include "jptr.h"
@@ -37,6 +38,12 @@ long cairn_src_find(const struct cairn_src *src, const char *path)
             hi = mid;
     }
     return -1;
+}
+
+void cairn_src_free(struct cairn_src *src)
+{
+    if (src && src->free)
+        src->free(src);
 }
 
 /* ---- loader ---------------------------------------------------------- */
@@ -509,7 +516,6 @@ static void load_attestation(struct cairn_fleet *f, struct cairn_fleet_model *m,
     struct cairn_loc at = cairn_fdoc_loc(m->doc, "/attestation");
     const struct cairn_blob *b;
     struct cairn_diag d;
-    json_error_t je;
 
     m->att_path = cairn_xasprintf("%.*s/%s", (int)(slash - m->doc->path), m->doc->path, file);
     cairn_diag_init(&d);
@@ -518,12 +524,12 @@ static void load_attestation(struct cairn_fleet *f, struct cairn_fleet_model *m,
                              d.code == CAIRN_ENOENT ? "not found" : cairn_diag_msg(&d));
         return;
     }
-    m->att = json_loadb((const char *)b->data, b->len, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(m->att)) {
-        cairn_errlist_add(errs, CAIRN_EPARSE, NULL, m->att_path, m->att ? 1 : je.line,
-                          m->att ? 1 : je.column, NULL, "%s",
-                          m->att ? "an attestation is a JSON object (a DSSE envelope)"
-                                 : je.text);
+    cairn_diag_init(&d);
+    if (cairn_json_parse((const char *)b->data, b->len, CAIRN_FLEET_MAX_ATT, &m->att, &d)) {
+        cairn_errlist_add(errs, d.code, NULL, m->att_path, 0, 0, NULL, "%s", cairn_diag_msg(&d));
+    } else if (!json_is_object(m->att)) {
+        cairn_errlist_add(errs, CAIRN_EPARSE, NULL, m->att_path, 0, 0, NULL,
+                          "an attestation is a JSON object (a DSSE envelope)");
         json_decref(m->att);
         m->att = NULL;
     }

@@ -48,14 +48,18 @@ typedef int (*cairn_src_read_fn)(struct cairn_src *src, size_t i, size_t cap,
 
 struct cairn_src {
     char commit[CAIRN_OID_HEX + 1];
+    int64_t time;                     /* commit time (unix), 0 unknown */
     struct cairn_src_file *files;     /* sorted by path (strcmp) */
     size_t n;
     cairn_src_read_fn read;
-    void *arg;                        /* for read */
+    void (*free)(struct cairn_src *src); /* frees everything; NULL: nothing */
+    void *arg;                        /* for read and free */
 };
 
 /* Index of path in src, or -1. Binary search. */
 long cairn_src_find(const struct cairn_src *src, const char *path);
+/* src->free(src) when set; NULL ok. */
+void cairn_src_free(struct cairn_src *src);
 
 /* ---- parsed documents ----------------------------------------------- */
 

@@ -1,5 +1,7 @@
 #include "jptr.h"
 
+#include "cairn/json.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,10 +98,10 @@ json_t *cairn__ptr_get(json_t *root, const char *ptr)
 
 char *cairn__json_canon(const json_t *v, size_t *len)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *s = cairn_json_canonical(v);
 
     if (!s)
-        abort(); /* jansson fails only on OOM or invalid UTF-8 we never build */
+        abort(); /* only for a NULL value, which callers never pass */
     if (len)
         *len = strlen(s);
     return s;

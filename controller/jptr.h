@@ -29,8 +29,9 @@ json_t *cairn__json_child(json_t *v, const char *tok);
  * token does not fit or has a bad escape. */
 const char *cairn__ptr_next(const char *ptr, char *tok, size_t cap);
 
-/* Canonical JSON: compact, keys sorted bytewise, UTF-8 as is. Fresh
- * string (free()), length in *len (may be NULL). Aborts on OOM. */
+/* Canonical JSON (cairn_json_canonical: compact, keys sorted bytewise,
+ * UTF-8 as is). Fresh string (free()), length in *len (may be NULL).
+ * Aborts on OOM. */
 char *cairn__json_canon(const json_t *v, size_t *len);
 
 /* Leaf visitor: every scalar, every array element that is a scalar, and

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cairn/json.h"
 #include "cairn/mem.h"
 #include "jptr.h"
 
@@ -115,16 +116,6 @@ static json_t *resolve(const char *expr, const struct cairn_tmpl_ctx *ctx,
                           expr, expr), NULL;
 }
 
-/* Shortest decimal text that reads back as the same double. */
-static void real_text(double x, char *buf, size_t cap)
-{
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x)
-            return;
-    }
-}
-
 static int append_value(struct cairn_buf *b, json_t *v, const char *expr,
                         struct cairn_diag *d)
 {
@@ -137,9 +128,14 @@ static int append_value(struct cairn_buf *b, json_t *v, const char *expr,
     case JSON_INTEGER:
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return cairn_buf_append(b, num, strlen(num));
-    case JSON_REAL:
-        real_text(json_real_value(v), num, sizeof(num));
-        return cairn_buf_append(b, num, strlen(num));
+    case JSON_REAL: {
+        /* the same text the number has in the canonical payload */
+        char *t = cairn_json_canonical(v);
+        int rc = cairn_buf_append(b, t, strlen(t));
+
+        free(t);
+        return rc;
+    }
     case JSON_TRUE:
         return cairn_buf_append(b, "true", 4);
     case JSON_FALSE:
