@@ -8,18 +8,6 @@
 #include "cairn/json.h"
 #include "cairn/mem.h"
 
-/* Key ids that signed env, for messages ("3f2a..., 91bc..."). */
-static void signer_ids(const struct cairn_dsse *env, char *buf, size_t cap)
-{
-    size_t off = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < env->nsigs && off + 20 < cap; i++)
-        off += (size_t)snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", env->sigs[i].keyid);
-    if (env->nsigs == 0)
-        snprintf(buf, cap, "nobody");
-}
-
 static int copy_str(json_t *v, char *out, size_t cap)
 {
     const char *s = json_string_value(v);
@@ -80,7 +68,6 @@ int cairn_attest_verify(const char *json, size_t len, const struct cairn_keyset 
     struct cairn_model_claim c;
     struct cairn_dsse *env = NULL;
     struct cairn_diag vd;
-    char ids[256];
     int rc;
 
     memset(&c, 0, sizeof(c));
@@ -90,10 +77,9 @@ int cairn_attest_verify(const char *json, size_t len, const struct cairn_keyset 
     cairn_diag_init(&vd);
     rc = cairn_dsse_verify(env, trusted, 1, c.signer, &vd);
     if (rc) {
-        signer_ids(env, ids, sizeof(ids));
-        cairn_diag_set(d, rc, "not signed by a trusted publisher (signature key ids: %s; "
-                       "fleet.yaml policy.trustedPublishers holds %zu key(s)): %s",
-                       ids, trusted->n, cairn_diag_msg(&vd));
+        cairn_diag_set(d, rc, "not signed by a trusted publisher: %s (fleet.yaml "
+                       "policy.trustedPublishers holds %zu key(s))",
+                       cairn_diag_msg(&vd), trusted->n);
         goto out;
     }
     rc = read_statement(env, &c, d);

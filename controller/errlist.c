@@ -195,7 +195,8 @@ static int cmp_err(const void *pa, const void *pb)
 
 static void sort(struct cairn_errlist *l)
 {
-    qsort(l->v, l->n, sizeof(*l->v), cmp_err);
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), cmp_err);
     /* the index maps to positions: rebuild it after sorting */
     cairn__strmap_free(&l->index);
     cairn__strmap_init(&l->index);
@@ -250,6 +251,9 @@ char *cairn_errlist_format(struct cairn_errlist *l, size_t max_bytes)
     sort(l);
     cairn_buf_init(&out, 0);
     cairn_buf_init(&one, 0);
+    /* an empty append allocates and terminates: steal() then gives "" */
+    if (cairn_buf_append(&out, "", 0) != 0)
+        abort();
     for (size_t i = 0; i < l->n; i++) {
         cairn_buf_reset(&one);
         format_one(&l->v[i], &one);

@@ -462,7 +462,8 @@ static int cmp_doc(const void *a, const void *b)
 static void index_docs(struct vec *v, struct cairn__strmap *idx,
                        struct cairn_errlist *errs)
 {
-    qsort(v->v, v->n, sizeof(*v->v), cmp_doc);
+    if (v->n > 1)
+        qsort(v->v, v->n, sizeof(*v->v), cmp_doc);
     for (size_t i = 0; i < v->n; i++) {
         struct cairn_fdoc *doc = v->v[i], *prev;
         char *key = doc->kind == CAIRN_KIND_MODEL

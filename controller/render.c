@@ -265,9 +265,10 @@ static json_t *from_file(struct rctx *c, json_t *from, const char *ptr, char *sh
     }
     cairn_diag_init(&d);
     if (cairn_fleet_read(c->f, json_string_value(from), CAIRN_FLEET_MAX_FROM, &b, &d) != 0) {
-        werr(c, d.code, ptr, "%s", d.code == CAIRN_ENOENT
-                                       ? "no such file in the repository"
-                                       : cairn_diag_msg(&d));
+        if (d.code == CAIRN_ENOENT)
+            werr(c, d.code, ptr, "%s: no such file in the repository", json_string_value(from));
+        else
+            werr(c, d.code, ptr, "%s", cairn_diag_msg(&d));
         return NULL;
     }
     dep(c, json_string_value(from));
