@@ -25,20 +25,12 @@
 #include <stdint.h>
 
 #include "cairn/diag.h"
+#include "cairn/git.h"
 #include "cairn/keys.h"
+#include "commitpolicy.h"
 #include "errlist.h"
 #include "fleet.h"
 #include "store.h"
-
-/* What the commit's signature check concluded (commitpolicy.c). */
-struct cairn_commit_meta {
-    char sha[CAIRN_OID_HEX + 1];
-    int64_t time;                      /* committer time */
-    char signer[CAIRN_KEYID_LEN + 1];  /* signer key id, "" when none */
-    char principal[256];               /* allowed_signers principal, "" */
-    int refused;                       /* the signature policy refuses it */
-    char why[512];                     /* then: the reason */
-};
 
 /* Paths that differ between the last accepted commit and this one. */
 struct cairn_changes {
@@ -92,6 +84,21 @@ CAIRN_WUR int cairn_pipeline_process(struct cairn_pipeline *p, struct cairn_src 
                                      struct cairn_pipeline_result *res,
                                      struct cairn_diag *d);
 void cairn_pipeline_result_free(struct cairn_pipeline_result *res);
+
+/*
+ * The same for a commit of a git repository: the signature policy
+ * (commitpolicy.c), the commit's files (gitsrc.c) and its tree diff
+ * against cairn_pipeline_last() (a full render when there is none). g is
+ * borrowed and must stay open while the pipeline lives (the last
+ * accepted fleet reads from it). A commit equal to the last accepted one
+ * is a no-op (accepted, nothing rendered).
+ */
+CAIRN_WUR int cairn_pipeline_process_commit(struct cairn_pipeline *p, struct cairn_git *g,
+                                            const struct cairn_git_oid *commit,
+                                            enum cairn_sigpolicy pol,
+                                            const struct cairn_sshsig_signers *signers,
+                                            struct cairn_pipeline_result *res,
+                                            struct cairn_diag *d);
 
 /*
  * Re-issue every stored document whose refresh time has come (at most
