@@ -30,7 +30,7 @@
 /* Caps on what a fleet repository may hold (CAIRN_ETOOBIG past them). */
 #define CAIRN_FLEET_MAX_YAML (1u << 20)       /* one YAML file */
 #define CAIRN_FLEET_MAX_ATT (64u << 10)       /* one attestation */
-#define CAIRN_FLEET_MAX_SEALED (64u << 10)    /* one sealed secret */
+#define CAIRN_FLEET_MAX_SEALED (1400u << 10)  /* one sealed secret (1 MiB, base64) */
 #define CAIRN_FLEET_MAX_FROM (1u << 20)       /* one files[].from file */
 
 /* ---- where files come from ------------------------------------------ */

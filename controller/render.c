@@ -352,10 +352,36 @@ static json_t *build_files(struct rctx *c)
     return out;
 }
 
+/* A sealed file is one line of base64 (docs/formats.md "Sealed secret"):
+ * the line without its end, or NULL with *why set. */
+static char *sealed_text(const struct cairn_blob *b, const char **why)
+{
+    size_t n = b->len;
+    uint8_t *box = NULL;
+    size_t box_len = 0;
+
+    if (n > 0 && b->data[n - 1] == '\n')
+        n--;
+    if (n > 0 && b->data[n - 1] == '\r')
+        n--;
+    if (memchr(b->data, '\n', n) || memchr(b->data, '\r', n) ||
+        cairn_base64_decode((const char *)b->data, n, &box, &box_len) != 0) {
+        *why = "is not one line of base64";
+        return NULL;
+    }
+    free(box);
+    if (box_len < SEALED_MIN) {
+        *why = "is too short for a sealed box";
+        return NULL;
+    }
+    return cairn_xstrndup((const char *)b->data, n);
+}
+
 static json_t *secret_entry(struct rctx *c, const char *name, size_t i)
 {
     char *path = cairn_xasprintf("secrets/%s/%s.sealed", c->site->name, name);
     const struct cairn_blob *b;
+    const char *why = NULL;
     struct cairn_diag d;
     json_t *out = NULL;
     char ptr[64], *b64;
@@ -370,13 +396,12 @@ static json_t *secret_entry(struct rctx *c, const char *name, size_t i)
             werr(c, d.code, ptr, "secret %s: %s", name, cairn_diag_msg(&d));
         goto out;
     }
-    if (b->len < SEALED_MIN) {
-        werr(c, CAIRN_EPARSE, ptr, "secret %s: %s holds %zu bytes, too short for a sealed box",
-             name, path, b->len);
+    b64 = sealed_text(b, &why);
+    if (!b64) {
+        werr(c, CAIRN_EPARSE, ptr, "secret %s: %s %s", name, path, why);
         goto out;
     }
     dep(c, path);
-    b64 = cairn_base64_encode(b->data, b->len);
     out = json_pack("{s:s, s:s}", "name", name, "sealed", b64);
     free(b64);
 out:

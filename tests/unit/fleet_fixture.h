@@ -174,12 +174,17 @@ static void fx_secret(struct fx_repo *r, const char *site, const struct cairn_pu
 {
     uint8_t *box = NULL;
     size_t n = 0;
-    char path[256];
+    char path[256], *b64, *line;
 
     if (cairn_seal(to, (const uint8_t *)value, strlen(value), &box, &n) != 0)
         abort();
+    /* one line of base64, as cairnctl seal writes it */
+    b64 = cairn_base64_encode(box, n);
+    line = cairn_xasprintf("%s\n", b64);
     snprintf(path, sizeof(path), "secrets/%s/%s.sealed", site, name);
-    fx_put_bytes(r, path, box, n);
+    fx_put(r, path, line);
+    free(line);
+    free(b64);
     free(box);
 }
 

@@ -441,7 +441,8 @@ static void m_bad_files(struct fx_repo *r)
            "  - {path: d.bin, from: ../../etc/passwd}\n"
            "uploads: {dir: a//b}\n"
            "secrets: [tok, tok]\n");
-    fx_put_bytes(r, "secrets/mercy/tok.sealed", "short", 5);
+    fx_put(r, "secrets/mercy/tok.sealed", "c2hvcnQ=\n");
+    fx_put(r, "secrets/st-olaf/tok.sealed", "two\nlines\n");
 }
 
 static void m_workloads_not_a_list(struct fx_repo *r)
@@ -534,11 +535,9 @@ static void test_errors(void)
                   "workloads/risk-assessment.yaml:11:16: /uploads/dir: dir must not have empty, "
                   "'.' or '..' components (sites mercy and st-olaf)\n"
                   "workloads/risk-assessment.yaml:12:11: /secrets/0: secret tok: "
-                  "secrets/mercy/tok.sealed holds 5 bytes, too short for a sealed box "
-                  "(site mercy)\n"
+                  "secrets/mercy/tok.sealed is too short for a sealed box (site mercy)\n"
                   "workloads/risk-assessment.yaml:12:11: /secrets/0: secret tok: "
-                  "secrets/st-olaf/tok.sealed not found (cairnctl seal writes it) "
-                  "(site st-olaf)\n"
+                  "secrets/st-olaf/tok.sealed is not one line of base64 (site st-olaf)\n"
                   "workloads/risk-assessment.yaml:12:16: /secrets/1: secret tok is listed twice "
                   "(sites mercy and st-olaf)\n");
     EXPECT_ERRORS(m_workloads_not_a_list,
