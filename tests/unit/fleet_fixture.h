@@ -28,7 +28,7 @@ struct fx_repo {
     char *publisher_pub, *olaf_pub, *mercy_pub, *other_pub;
 };
 
-static void fx_put_bytes(struct fx_repo *r, const char *path, const void *data, size_t len)
+static inline void fx_put_bytes(struct fx_repo *r, const char *path, const void *data, size_t len)
 {
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->f[i].path, path) == 0) {
@@ -48,12 +48,12 @@ static void fx_put_bytes(struct fx_repo *r, const char *path, const void *data, 
     r->n++;
 }
 
-static void fx_put(struct fx_repo *r, const char *path, const char *text)
+static inline void fx_put(struct fx_repo *r, const char *path, const char *text)
 {
     fx_put_bytes(r, path, text, strlen(text));
 }
 
-static void fx_del(struct fx_repo *r, const char *path)
+static inline void fx_del(struct fx_repo *r, const char *path)
 {
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->f[i].path, path) == 0) {
@@ -72,7 +72,7 @@ struct fx_src {
     size_t *len;
 };
 
-static int fx_read(struct cairn_src *src, size_t i, size_t cap, uint8_t **data, size_t *len,
+static inline int fx_read(struct cairn_src *src, size_t i, size_t cap, uint8_t **data, size_t *len,
                    struct cairn_diag *d)
 {
     struct fx_src *s = (struct fx_src *)src;
@@ -85,7 +85,7 @@ static int fx_read(struct cairn_src *src, size_t i, size_t cap, uint8_t **data, 
     return 0;
 }
 
-static void fx_src_free(struct cairn_src *src)
+static inline void fx_src_free(struct cairn_src *src)
 {
     struct fx_src *s = (struct fx_src *)src;
 
@@ -99,13 +99,13 @@ static void fx_src_free(struct cairn_src *src)
     free(s);
 }
 
-static int fx_cmp(const void *a, const void *b)
+static inline int fx_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct fx_file *)a)->path, ((const struct fx_file *)b)->path);
 }
 
 /* A snapshot of the repo as of "commit" c (any 40 hex chars made from n). */
-static struct cairn_src *fx_src(struct fx_repo *r, unsigned commit)
+static inline struct cairn_src *fx_src(struct fx_repo *r, unsigned commit)
 {
     struct fx_src *s = cairn_xcalloc(1, sizeof(*s));
 
@@ -136,7 +136,7 @@ static struct cairn_src *fx_src(struct fx_repo *r, unsigned commit)
 
 /* ---- attestations and secrets ---- */
 
-static char *fx_attestation(const struct cairn_seckey *k, const char *name, const char *ver,
+static inline char *fx_attestation(const struct cairn_seckey *k, const char *name, const char *ver,
                             const char *sha, long long size)
 {
     const struct cairn_seckey *keys[1] = {k};
@@ -151,7 +151,7 @@ static char *fx_attestation(const struct cairn_seckey *k, const char *name, cons
     return env;
 }
 
-static void fx_model(struct fx_repo *r, const char *ver, const char *sha, long long size,
+static inline void fx_model(struct fx_repo *r, const char *ver, const char *sha, long long size,
                      const struct cairn_seckey *signer)
 {
     char path[256], *att, *yaml;
@@ -169,7 +169,7 @@ static void fx_model(struct fx_repo *r, const char *ver, const char *sha, long l
     free(yaml);
 }
 
-static void fx_secret(struct fx_repo *r, const char *site, const struct cairn_pubkey *to,
+static inline void fx_secret(struct fx_repo *r, const char *site, const struct cairn_pubkey *to,
                       const char *name, const char *value)
 {
     uint8_t *box = NULL;
@@ -193,7 +193,7 @@ static void fx_secret(struct fx_repo *r, const char *site, const struct cairn_pu
 
 /* The example fleet: two sites (one in a sub-folder), a group that moves
  * the east region to model v2, one workload using every feature. */
-static void fx_init(struct fx_repo *r)
+static inline void fx_init(struct fx_repo *r)
 {
     char *fleet, *olaf, *mercy;
     static const uint8_t png[] = {0x89, 'P', 'N', 'G', 0, 1, 2, 3, 0xff};
@@ -254,7 +254,7 @@ static void fx_init(struct fx_repo *r)
     free(mercy);
 }
 
-static void fx_free(struct fx_repo *r)
+static inline void fx_free(struct fx_repo *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         free(r->f[i].path);

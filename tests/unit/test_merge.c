@@ -169,6 +169,39 @@ static void test_origin_escaped_keys(void)
     json_decref(fleet);
 }
 
+/* Origins carry file:line:col from the yaml source map. */
+static void test_origin_locations(void)
+{
+    const char *fleet_y = "kind: Fleet\nname: f\nvalues:\n  a:\n    b: 1\n    c: [x, y]\n";
+    const char *site_y = "kind: Site\nvalues:\n  a: {b: 2}\n";
+    struct cairn_yaml_doc *fd = NULL, *sd = NULL;
+    struct cairn_origin o;
+    char buf[256];
+
+    REQUIRE(cairn_yaml_parse("fleet.yaml", fleet_y, strlen(fleet_y), NULL, &fd, NULL) == 0);
+    REQUIRE(cairn_yaml_parse("sites/s.yaml", site_y, strlen(site_y), NULL, &sd, NULL) == 0);
+    {
+        struct cairn_layer L[] = {
+            {CAIRN_LAYER_FLEET, NULL, json_object_get(cairn_yaml_root(fd), "values"), fd,
+             "fleet.yaml", "/values"},
+            {CAIRN_LAYER_SITE, NULL, json_object_get(cairn_yaml_root(sd), "values"), sd,
+             "sites/s.yaml", "/values"},
+        };
+
+        REQUIRE(cairn_merge_origin(L, 2, "/a/b", &o) == 0);
+        cairn_origin_format(&o, buf, sizeof(buf));
+        CHECK_STR_EQ(buf, "sites/s.yaml:3:10 (site)");
+        REQUIRE(cairn_merge_origin(L, 2, "/a/c/1", &o) == 0);
+        cairn_origin_format(&o, buf, sizeof(buf));
+        CHECK_STR_EQ(buf, "fleet.yaml:6:12 (fleet)");
+        REQUIRE(cairn_merge_origin(L, 2, "/a", &o) == 0);
+        cairn_origin_format(&o, buf, sizeof(buf));
+        CHECK_STR_EQ(buf, "sites/s.yaml:3:6 (site)");
+    }
+    cairn_yaml_free(fd);
+    cairn_yaml_free(sd);
+}
+
 int main(void)
 {
     RUN(test_maps_merge_deeply);
@@ -177,5 +210,6 @@ int main(void)
     RUN(test_layers_in_order);
     RUN(test_origin);
     RUN(test_origin_escaped_keys);
+    RUN(test_origin_locations);
     return test_done();
 }
