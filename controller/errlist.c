@@ -34,15 +34,32 @@ void cairn_errlist_free(struct cairn_errlist *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Keep the alphabetically first names, so that the message does not
+ * depend on the order (or threads) the sites were rendered in. */
 static void add_site(struct cairn_err *e, const char *site)
 {
+    size_t at;
+
     if (!site || (e->last_site && strcmp(e->last_site, site) == 0))
         return;
     free(e->last_site);
     e->last_site = cairn_xstrdup(site);
-    if (e->nkept < CAIRN_ERRLIST_SITES_SHOWN)
-        e->sites[e->nkept++] = cairn_xstrdup(site);
+    for (at = 0; at < e->nkept; at++) {
+        int c = strcmp(site, e->sites[at]);
+
+        if (c == 0)
+            return; /* seen before */
+        if (c < 0)
+            break;
+    }
     e->nsites++;
+    if (at == CAIRN_ERRLIST_SITES_SHOWN)
+        return;
+    if (e->nkept == CAIRN_ERRLIST_SITES_SHOWN)
+        free(e->sites[--e->nkept]);
+    memmove(&e->sites[at + 1], &e->sites[at], (e->nkept - at) * sizeof(char *));
+    e->sites[at] = cairn_xstrdup(site);
+    e->nkept++;
 }
 
 /* The error with this location and text, added when new (NULL when the

@@ -23,7 +23,7 @@ struct cairn_err {
     int line, col;   /* 0 when unknown */
     char *text;      /* "/pointer: message" or "message" */
     int code;        /* CAIRN_E* */
-    char *sites[CAIRN_ERRLIST_SITES_SHOWN]; /* the first sites hit */
+    char *sites[CAIRN_ERRLIST_SITES_SHOWN]; /* first sites hit, by name */
     size_t nkept;    /* names in sites[] */
     size_t nsites;   /* sites hit, counting those not kept */
     char *last_site; /* so one site hitting it twice counts once */

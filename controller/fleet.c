@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "cairn/embedded.h"
+#include "cairn/encoding.h"
+#include "cairn/hash.h"
 #include "cairn/json.h"
 #include "cairn/mem.h"
 #include "cairn/schema.h"
@@ -103,6 +106,7 @@ static void blob_unref(struct cairn_blob *b)
     if (!b || --b->refs > 0)
         return;
     free(b->data);
+    free(b->b64);
     free(b);
 }
 
@@ -387,7 +391,6 @@ static struct cairn_fdoc *parse_doc(struct cairn_loader *ld, struct cairn_src *s
     memcpy(doc->blob, sf->blob, sizeof(doc->blob));
     rc = cairn_yaml_parse(sf->path, (const char *)data, len, &lim, &doc->yaml, &d);
     free(data);
-    ld->parsed++;
     if (rc) {
         cairn_errlist_add_raw(errs, rc, NULL, cairn_diag_msg(&d));
         goto fail;
@@ -409,25 +412,104 @@ fail:
     return NULL;
 }
 
-/* A document from the cache, or parsed and cached. A new reference. */
-static struct cairn_fdoc *get_doc(struct cairn_loader *ld, struct cairn_src *src,
-                                  size_t i, const struct class *c,
-                                  struct cairn_errlist *errs)
+static char *cache_key(const struct cairn_src_file *sf)
 {
-    char *key = cairn_xasprintf("%s %s", src->files[i].blob, src->files[i].path);
+    return cairn_xasprintf("%s %s", sf->blob, sf->path);
+}
+
+/* A document from the cache (a new reference), or NULL. */
+static struct cairn_fdoc *cached_doc(struct cairn_loader *ld, const struct cairn_src_file *sf)
+{
+    char *key = cache_key(sf);
     struct cairn_fdoc *doc = cairn__strmap_get(&ld->docs, key);
 
-    if (!doc) {
-        doc = parse_doc(ld, src, i, c, errs);
-        if (doc)
-            cairn__strmap_put(&ld->docs, key, doc);
-    }
     free(key);
-    if (!doc)
-        return NULL;
-    doc->used = ld->epoch;
-    doc->refs++;
+    if (doc) {
+        doc->used = ld->epoch;
+        doc->refs++;
+    }
     return doc;
+}
+
+/* Files the cache did not have, parsed on worker threads: YAML, schema
+ * and key checks are per file, and a first load of 10,000 sites is
+ * mostly this. */
+struct miss {
+    size_t i;
+    struct class c;
+    struct cairn_fdoc *doc;
+};
+
+struct parse_job {
+    struct cairn_loader *ld;
+    struct cairn_src *src;
+    struct miss *m;
+    size_t n;
+    size_t next;
+    pthread_mutex_t lock;
+};
+
+struct parse_worker {
+    pthread_t th;
+    struct parse_job *job;
+    struct cairn_errlist errs;
+};
+
+static void *parse_work(void *arg)
+{
+    struct parse_worker *w = arg;
+    struct parse_job *j = w->job;
+
+    for (;;) {
+        size_t k;
+
+        pthread_mutex_lock(&j->lock);
+        k = j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (k >= j->n)
+            return NULL;
+        j->m[k].doc = parse_doc(j->ld, j->src, j->m[k].i, &j->m[k].c, &w->errs);
+    }
+}
+
+static void parse_misses(struct parse_job *j, struct cairn_errlist *errs)
+{
+    unsigned n = j->src->threadsafe ? cairn__threads(0, j->n) : 1;
+    struct parse_worker *w = cairn_xcalloc(n, sizeof(*w));
+    unsigned started = 0;
+
+    pthread_mutex_init(&j->lock, NULL);
+    for (unsigned t = 0; t < n; t++) {
+        w[t].job = j;
+        cairn_errlist_init(&w[t].errs, errs->max);
+        if (n > 1 && pthread_create(&w[t].th, NULL, parse_work, &w[t]) == 0)
+            started++;
+    }
+    if (started == 0)
+        parse_work(&w[0]);
+    for (unsigned t = 0; t < n; t++) {
+        if (t < started)
+            pthread_join(w[t].th, NULL);
+        cairn_errlist_merge(errs, &w[t].errs);
+        cairn_errlist_free(&w[t].errs);
+    }
+    pthread_mutex_destroy(&j->lock);
+    free(w);
+}
+
+/* Parsed documents join the cache (one reference) and the fleet (one). */
+static void cache_parsed(struct cairn_loader *ld, struct cairn_src *src, struct miss *m)
+{
+    char *key;
+
+    ld->parsed++;
+    if (!m->doc)
+        return;
+    key = cache_key(&src->files[m->i]);
+    cairn__strmap_put(&ld->docs, key, m->doc);
+    free(key);
+    m->doc->used = ld->epoch;
+    m->doc->refs++;
 }
 
 /* ---- the fleet ------------------------------------------------------------ */
@@ -569,12 +651,21 @@ static struct cairn_fleet *fleet_new(struct cairn_loader *ld, struct cairn_src *
     cairn__strmap_init(&f->workload_idx);
     cairn__strmap_init(&f->group_idx);
     cairn__strmap_init(&f->held);
+    cairn__strmap_init(&f->extra);
+    pthread_mutex_init(&f->lock, NULL);
     return f;
 }
 
-/* Parse every document of src into per-kind lists. */
+/* Every document of src into per-kind lists: cache hits first, then the
+ * misses parsed (in parallel) and cached. */
 static void collect(struct cairn_fleet *f, struct vec *kinds, struct cairn_errlist *errs)
 {
+    struct parse_job j;
+
+    memset(&j, 0, sizeof(j));
+    j.ld = f->ld;
+    j.src = f->src;
+    j.m = cairn_xcalloc(f->src->n ? f->src->n : 1, sizeof(*j.m));
     for (size_t i = 0; i < f->src->n; i++) {
         struct class c;
         struct cairn_fdoc *doc;
@@ -582,10 +673,22 @@ static void collect(struct cairn_fleet *f, struct vec *kinds, struct cairn_errli
         memset(&c, 0, sizeof(c));
         if (classify(f->src->files[i].path, &c, errs) != 1)
             continue;
-        doc = get_doc(f->ld, f->src, i, &c, errs);
-        if (doc)
+        doc = cached_doc(f->ld, &f->src->files[i]);
+        if (doc) {
             vec_push(&kinds[c.kind], doc);
+        } else {
+            j.m[j.n].i = i;
+            j.m[j.n++].c = c;
+        }
     }
+    if (j.n)
+        parse_misses(&j, errs);
+    for (size_t k = 0; k < j.n; k++) {
+        cache_parsed(f->ld, f->src, &j.m[k]);
+        if (j.m[k].doc)
+            vec_push(&kinds[j.m[k].c.kind], j.m[k].doc);
+    }
+    free(j.m);
 }
 
 int cairn_fleet_load(struct cairn_loader *ld, struct cairn_src *src,
@@ -646,6 +749,9 @@ void cairn_fleet_free(struct cairn_fleet *f)
     }
     while (cairn__strmap_next(&f->held, &pos, &k, &v))
         blob_unref(v);
+    pos = 0;
+    while (cairn__strmap_next(&f->extra, &pos, &k, &v))
+        free(v);
     free(f->groups);
     free(f->sites);
     free(f->workloads);
@@ -656,6 +762,8 @@ void cairn_fleet_free(struct cairn_fleet *f)
     cairn__strmap_free(&f->workload_idx);
     cairn__strmap_free(&f->group_idx);
     cairn__strmap_free(&f->held);
+    cairn__strmap_free(&f->extra);
+    pthread_mutex_destroy(&f->lock);
     free(f);
 }
 
@@ -684,37 +792,115 @@ struct cairn_fleet_model *cairn_fleet_model(const struct cairn_fleet *f, const c
     return m;
 }
 
-int cairn_fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
-                     const struct cairn_blob **out, struct cairn_diag *d)
+/* The blob with id from the fleet's or the loader's cache (a new hold
+ * for the fleet), or NULL. */
+static struct cairn_blob *cached_blob(struct cairn_fleet *f, const char *id)
 {
-    long i = cairn_src_find(f->src, path);
-    struct cairn_blob *b;
-    int rc;
+    struct cairn_blob *b = cairn__strmap_get(&f->held, id);
 
-    if (i < 0)
-        return cairn_diag_set(d, CAIRN_ENOENT, "%s: no such file in commit %.12s", path,
-                              f->commit);
-    b = cairn__strmap_get(&f->held, f->src->files[i].blob);
     if (b)
-        goto ok;
-    b = cairn__strmap_get(&f->ld->blobs, f->src->files[i].blob);
-    if (!b) {
-        b = cairn_xcalloc(1, sizeof(*b));
-        rc = f->src->read(f->src, (size_t)i, cap, &b->data, &b->len, d);
-        if (rc) {
-            free(b);
-            return rc;
-        }
-        b->refs = 1;
-        cairn__strmap_put(&f->ld->blobs, f->src->files[i].blob, b);
-    }
+        return b;
+    b = cairn__strmap_get(&f->ld->blobs, id);
+    if (!b)
+        return NULL;
     b->refs++;
     b->used = f->ld->epoch;
-    cairn__strmap_put(&f->held, f->src->files[i].blob, b);
-ok:
+    cairn__strmap_put(&f->held, id, b);
+    return b;
+}
+
+static struct cairn_blob *add_blob(struct cairn_fleet *f, const char *id, uint8_t *data,
+                                   size_t len)
+{
+    struct cairn_blob *b = cairn_xcalloc(1, sizeof(*b));
+
+    b->data = data;
+    b->len = len;
+    b->refs = 2; /* the loader's cache and the fleet */
+    b->used = f->ld->epoch;
+    cairn__strmap_put(&f->ld->blobs, id, b);
+    cairn__strmap_put(&f->held, id, b);
+    return b;
+}
+
+/* A file outside the list (read_path): remembered per fleet by path. */
+static int read_extra(struct cairn_fleet *f, const char *path, size_t cap,
+                      struct cairn_blob **out, struct cairn_diag *d)
+{
+    const char *known = cairn__strmap_get(&f->extra, path);
+    char id[CAIRN_OID_HEX + 1];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (known && (*out = cached_blob(f, known)) != NULL)
+        return 0;
+    if (!f->src->read_path)
+        return cairn_diag_set(d, CAIRN_ENOENT, "%s: no such file in commit %.12s", path,
+                              f->commit);
+    rc = f->src->read_path(f->src, path, cap, &data, &len, id, d);
+    if (rc)
+        return rc;
+    free(cairn__strmap_put(&f->extra, path, cairn_xstrdup(id)));
+    *out = cached_blob(f, id);
+    if (*out)
+        free(data);
+    else
+        *out = add_blob(f, id, data, len);
+    return 0;
+}
+
+static int fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
+                      const struct cairn_blob **out, struct cairn_diag *d)
+{
+    long i = cairn_src_find(f->src, path);
+    struct cairn_blob *b = NULL;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (i < 0) {
+        rc = read_extra(f, path, cap, &b, d);
+        if (rc)
+            return rc;
+    } else if (!(b = cached_blob(f, f->src->files[i].blob))) {
+        rc = f->src->read(f->src, (size_t)i, cap, &data, &len, d);
+        if (rc)
+            return rc;
+        b = add_blob(f, f->src->files[i].blob, data, len);
+    }
     if (b->len > cap)
         return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: %zu bytes, over the %zu-byte cap", path,
                               b->len, cap);
     *out = b;
     return 0;
+}
+
+int cairn_fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
+                     const struct cairn_blob **out, struct cairn_diag *d)
+{
+    int rc;
+
+    pthread_mutex_lock(&f->lock);
+    rc = fleet_read(f, path, cap, out, d);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+void cairn_fleet_blob_encoded(struct cairn_fleet *f, const struct cairn_blob *b,
+                              const char **b64, const char **sha256)
+{
+    struct cairn_blob *m = (struct cairn_blob *)b;
+
+    pthread_mutex_lock(&f->lock);
+    if (!m->b64) {
+        uint8_t md[CAIRN_SHA256_LEN];
+
+        cairn_sha256(m->data, m->len, md);
+        cairn_hex_encode(md, sizeof(md), m->sha256);
+        m->b64 = cairn_base64_encode(m->data, m->len);
+    }
+    pthread_mutex_unlock(&f->lock);
+    *b64 = m->b64;
+    *sha256 = m->sha256;
 }

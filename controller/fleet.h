@@ -15,6 +15,7 @@
 #define CAIRN_FLEET_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,11 @@ struct cairn_src;
 /* Read file i of src: a fresh NUL-terminated buffer (free()). */
 typedef int (*cairn_src_read_fn)(struct cairn_src *src, size_t i, size_t cap,
                                  uint8_t **data, size_t *len, struct cairn_diag *d);
+/* Read a file the list does not hold (a files[].from outside the fleet
+ * folders); id receives a content id for caching. CAIRN_ENOENT. */
+typedef int (*cairn_src_read_path_fn)(struct cairn_src *src, const char *path, size_t cap,
+                                      uint8_t **data, size_t *len,
+                                      char id[CAIRN_OID_HEX + 1], struct cairn_diag *d);
 
 struct cairn_src {
     char commit[CAIRN_OID_HEX + 1];
@@ -52,6 +58,8 @@ struct cairn_src {
     struct cairn_src_file *files;     /* sorted by path (strcmp) */
     size_t n;
     cairn_src_read_fn read;
+    cairn_src_read_path_fn read_path; /* NULL: the list is the whole tree */
+    int threadsafe;                   /* read() may run on several threads */
     void (*free)(struct cairn_src *src); /* frees everything; NULL: nothing */
     void *arg;                        /* for read and free */
 };
@@ -104,6 +112,8 @@ struct cairn_blob {
     uint8_t *data;                    /* NUL-terminated */
     size_t len;
     uint64_t used;
+    char *b64;                        /* see cairn_fleet_blob_encoded */
+    char sha256[65];
 };
 
 /* A model release with its verified attestation. */
@@ -135,6 +145,8 @@ struct cairn_fleet {
     size_t nworkloads;
     struct cairn__strmap site_idx, model_idx, workload_idx, group_idx;
     struct cairn__strmap held;        /* blob id -> struct cairn_blob read */
+    struct cairn__strmap extra;       /* path -> blob id, for read_path files */
+    pthread_mutex_t lock;             /* for cairn_fleet_read from workers */
 };
 
 /* ---- loading --------------------------------------------------------- */
@@ -172,12 +184,19 @@ struct cairn_fleet_model *cairn_fleet_model(const struct cairn_fleet *f, const c
                                             const char *version);
 
 /*
- * Read a file of the fleet's commit through the loader's blob cache.
+ * Read a file of the fleet's commit through the loader's blob cache (any
+ * thread: serialised by the fleet's lock).
  * *out is borrowed from the cache and valid while the fleet lives.
  * CAIRN_ENOENT (no such file), CAIRN_ETOOBIG (over cap), read errors.
  */
 CAIRN_WUR int cairn_fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
                                const struct cairn_blob **out, struct cairn_diag *d);
+
+/* The base64 text and SHA-256 (hex) of a blob read with cairn_fleet_read,
+ * computed once and kept with the blob: a files[].from file is usually
+ * the same for every site. Borrowed, valid while the fleet lives. */
+void cairn_fleet_blob_encoded(struct cairn_fleet *f, const struct cairn_blob *b,
+                              const char **b64, const char **sha256);
 
 /* The location of ptr in doc ({path, 0, 0} for a doc without source). */
 struct cairn_loc cairn_fdoc_loc(const struct cairn_fdoc *doc, const char *ptr);

@@ -86,7 +86,11 @@ int cairn_offline_build(struct cairn_offline *o, cairn_build_select_fn sel, void
         refused = CAIRN_EPOLICY;
         on_site = NULL; /* check everything, hand out nothing */
     }
-    rc = cairn_build_run(o->ld, o->src, sel, sel_arg, on_site, site_arg, errs, st, &o->fleet);
+    {
+        struct cairn_build_hooks h = {sel, sel_arg, NULL, NULL, on_site, site_arg, 0};
+
+        rc = cairn_build_run(o->ld, o->src, &h, errs, st, &o->fleet);
+    }
     if (refused) {
         cairn_fleet_free(o->fleet);
         o->fleet = NULL;

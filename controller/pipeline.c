@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,12 +22,22 @@ struct site_state {
 struct pending {
     char *site;
     struct site_state *st;              /* NULL: the site was removed */
+    int64_t floor;                      /* removed: the generation it used */
+};
+
+/* A site's new signed document, made on a build worker. */
+struct prepared {
+    int64_t gen;
+    struct cairn_signed sig;
+    char *models;
+    double sign_ms;
 };
 
 struct cairn_pipeline {
     struct cairn_pipeline_opts o;
     struct cairn_loader *ld;
     struct cairn__strmap sites;         /* name -> struct site_state */
+    struct cairn__strmap floors;        /* removed site -> its last generation */
     int deps_known;                     /* every state has its deps */
     struct cairn_src *src;              /* of the last accepted commit */
     struct cairn_fleet *fleet;          /* of the last accepted commit */
@@ -75,6 +86,17 @@ static int load_state(const struct cairn_render_rec *r, void *arg)
     return 0;
 }
 
+/* Sites with a history but no current document (they left the fleet):
+ * a return continues above their last generation. */
+static int load_floor(const char *site, int64_t gen, void *arg)
+{
+    struct cairn_pipeline *p = arg;
+
+    if (!cairn__strmap_get(&p->sites, site))
+        cairn__strmap_put(&p->floors, site, (void *)(intptr_t)gen);
+    return 0;
+}
+
 int cairn_pipeline_new(const struct cairn_pipeline_opts *o, struct cairn_pipeline **out,
                        struct cairn_diag *d)
 {
@@ -83,9 +105,12 @@ int cairn_pipeline_new(const struct cairn_pipeline_opts *o, struct cairn_pipelin
 
     p->o = *o;
     cairn__strmap_init(&p->sites);
+    cairn__strmap_init(&p->floors);
     rc = cairn_loader_new(&p->ld, d);
     if (rc == 0)
         rc = cairn_store_render_scan(o->store, 0, 0, 0, load_state, p, d);
+    if (rc == 0)
+        rc = cairn_store_generations_scan(o->store, load_floor, p, d);
     if (rc) {
         cairn_pipeline_free(p);
         return rc;
@@ -105,6 +130,7 @@ void cairn_pipeline_free(struct cairn_pipeline *p)
     while (cairn__strmap_next(&p->sites, &pos, &k, &v))
         state_free(v);
     cairn__strmap_free(&p->sites);
+    cairn__strmap_free(&p->floors);
     cairn_fleet_free(p->fleet);
     cairn_src_free(p->src);
     cairn_loader_free(p->ld);
@@ -114,6 +140,11 @@ void cairn_pipeline_free(struct cairn_pipeline *p)
 const char *cairn_pipeline_last(const struct cairn_pipeline *p)
 {
     return p->last[0] ? p->last : NULL;
+}
+
+const struct cairn_src *cairn_pipeline_src(const struct cairn_pipeline *p)
+{
+    return p->src;
 }
 
 void cairn_pipeline_result_free(struct cairn_pipeline_result *res)
@@ -189,71 +220,90 @@ static int select_site(const struct cairn_fleet *f, const struct cairn_fdoc *sit
 
 /* ---- publishing --------------------------------------------------------- */
 
-static void push_pending(struct run *r, const char *site, struct site_state *st)
+static void push_pending(struct run *r, const char *site, struct site_state *st, int64_t floor)
 {
     if (r->npend == r->apend) {
         r->apend = r->apend ? r->apend * 2 : 64;
         r->pend = cairn_xrealloc(r->pend, r->apend * sizeof(*r->pend));
     }
     r->pend[r->npend].site = cairn_xstrdup(site);
+    r->pend[r->npend].floor = floor;
     r->pend[r->npend++].st = st;
 }
 
-/* The next generation of a site: one above anything it ever had. */
-static int next_generation(struct run *r, const char *site, const struct site_state *old,
-                           int64_t *gen, struct cairn_diag *d)
+static void prepared_free(void *arg)
 {
-    int64_t max = 0;
-    int rc;
+    struct prepared *pr = arg;
 
-    if (old) {
-        *gen = old->gen + 1;
-        return 0;
-    }
-    rc = cairn_store_generation_max(r->p->o.store, site, &max, d);
-    if (rc == 0)
-        *gen = max + 1;
-    return rc;
+    cairn_signed_free(&pr->sig);
+    free(pr->models);
+    free(pr);
+}
+
+/* The next generation of a site: one above anything it ever had. The
+ * pipeline's memory is not written while a build runs, so workers may
+ * read it. */
+static int64_t next_generation(const struct cairn_pipeline *p, const char *site,
+                               const struct site_state *old)
+{
+    return old ? old->gen + 1 : (int64_t)(intptr_t)cairn__strmap_get(&p->floors, site) + 1;
+}
+
+/* Build worker: sign a new generation when the content changed. */
+static void prepare_site(const struct cairn_fleet *f, struct cairn_rendered *rd, void *arg)
+{
+    struct run *r = arg;
+    const struct site_state *old = cairn__strmap_get(&r->p->sites, rd->site);
+    struct cairn_source src = {r->p->o.repo, r->meta->sha, r->meta->signer};
+    struct prepared *pr;
+    double t0 = cairn__now_ms();
+
+    if (old && strcmp(old->sha, rd->sha256) == 0)
+        return;
+    pr = cairn_xcalloc(1, sizeof(*pr));
+    pr->gen = next_generation(r->p, rd->site, old);
+    cairn_publish_sign_content(rd->canon, rd->size, rd->site, pr->gen, r->now,
+                               r->now + f->ttl_hours * 3600, &src, r->p->o.key, &pr->sig);
+    pr->models = cairn_content_models(rd->content);
+    pr->sign_ms = cairn__now_ms() - t0;
+    rd->extra = pr;
+    rd->extra_free = prepared_free;
 }
 
 static int store_render(struct run *r, const struct cairn_fleet *f, struct cairn_rendered *rd,
-                        int64_t gen, struct cairn_diag *d)
+                        const struct prepared *pr, struct cairn_diag *d)
 {
-    struct cairn_source src = {r->p->o.repo, r->meta->sha, r->meta->signer};
-    int64_t expires = r->now + f->ttl_hours * 3600;
-    json_t *payload = cairn_publish_payload(rd->content, gen, r->now, expires, &src);
     struct cairn_render_rec rec;
-    struct cairn_signed sig;
-    char *models = cairn_content_models(rd->content);
+    int64_t expires = r->now + f->ttl_hours * 3600;
+    double t0 = cairn__now_ms();
     int rc;
 
-    cairn_publish_sign(payload, r->p->o.key, &sig);
     memset(&rec, 0, sizeof(rec));
     snprintf(rec.site, sizeof(rec.site), "%s", rd->site);
-    rec.generation = gen;
+    rec.generation = pr->gen;
     memcpy(rec.commit, r->meta->sha, sizeof(rec.commit));
     memcpy(rec.content_sha256, rd->sha256, sizeof(rec.content_sha256));
-    memcpy(rec.payload_sha256, sig.payload_sha256, sizeof(rec.payload_sha256));
+    memcpy(rec.payload_sha256, pr->sig.payload_sha256, sizeof(rec.payload_sha256));
     rec.issued = r->now;
     rec.expires = expires;
     rec.refresh_at = cairn_publish_refresh_at(rd->site, r->now, expires);
-    rec.models = models;
-    rec.envelope = sig.envelope;
-    rec.envelope_len = sig.envelope_len;
+    rec.models = pr->models;
+    rec.envelope = pr->sig.envelope;
+    rec.envelope_len = pr->sig.envelope_len;
     rc = cairn_store_render_put(r->p->o.store, &rec, 1, d);
-    cairn_signed_free(&sig);
-    json_decref(payload);
-    free(models);
+    r->res->store_ms += cairn__now_ms() - t0;
+    r->res->sign_ms += pr->sign_ms;
     return rc;
 }
 
-/* on_site: a new generation when the content changed, and the site's new
- * dependencies either way. */
+/* on_site (the pipeline's thread): store the new generation, if any, and
+ * remember the site's new dependencies either way. */
 static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd, void *arg)
 {
     struct run *r = arg;
-    struct site_state *old = cairn__strmap_get(&r->p->sites, rd->site);
+    const struct prepared *pr = rd->extra;
     struct site_state *st = cairn_xcalloc(1, sizeof(*st));
+    const struct site_state *old = cairn__strmap_get(&r->p->sites, rd->site);
     struct cairn_diag d;
     int rc = 0;
 
@@ -262,13 +312,10 @@ static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd, 
     st->ndeps = rd->ndeps;
     rd->deps = NULL;
     rd->ndeps = 0;
+    st->gen = pr ? pr->gen : old->gen;
     cairn_diag_init(&d);
-    if (old && strcmp(old->sha, rd->sha256) == 0) {
-        st->gen = old->gen;
-    } else {
-        rc = next_generation(r, rd->site, old, &st->gen, &d);
-        if (rc == 0)
-            rc = store_render(r, f, rd, st->gen, &d);
+    if (pr) {
+        rc = store_render(r, f, rd, pr, &d);
         if (rc == 0)
             r->res->changed++;
     }
@@ -277,7 +324,7 @@ static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd, 
         cairn_diag_set(&r->infra, rc, "site %s: %s", rd->site, cairn_diag_msg(&d));
         state_free(st);
     } else {
-        push_pending(r, rd->site, st);
+        push_pending(r, rd->site, st, 0);
     }
     cairn_rendered_free(rd);
     return rc;
@@ -298,7 +345,8 @@ static int remove_gone(struct run *r, const struct cairn_fleet *f, struct cairn_
         if (rc && rc != CAIRN_ENOENT)
             return rc;
         cairn_diag_init(d);
-        push_pending(r, k, NULL);
+        /* the store's removal row takes the next generation */
+        push_pending(r, k, NULL, ((const struct site_state *)v)->gen + 1);
         r->res->removed++;
     }
     return 0;
@@ -366,8 +414,11 @@ static void adopt(struct run *r, struct cairn_fleet *f)
 
     for (size_t i = 0; i < r->npend; i++) {
         state_free(cairn__strmap_del(&p->sites, r->pend[i].site));
+        cairn__strmap_del(&p->floors, r->pend[i].site);
         if (r->pend[i].st)
             cairn__strmap_put(&p->sites, r->pend[i].site, r->pend[i].st);
+        else
+            cairn__strmap_put(&p->floors, r->pend[i].site, (void *)(intptr_t)r->pend[i].floor);
         r->pend[i].st = NULL;
     }
     if (r->all)
@@ -403,11 +454,12 @@ static void fill_stats(struct cairn_pipeline_result *res, const struct cairn_bui
  * commit is refused (errors listed), negative: store failure. */
 static int build_and_store(struct run *r, struct cairn_fleet **fleet, struct cairn_diag *d)
 {
+    struct cairn_build_hooks h = {select_site, r, prepare_site, r, publish_site, r,
+                                  r->p->o.threads};
     struct cairn_build_stats st;
     int rc;
 
-    rc = cairn_build_run(r->p->ld, r->src, select_site, r, publish_site, r, &r->res->errs,
-                         &st, fleet);
+    rc = cairn_build_run(r->p->ld, r->src, &h, &r->res->errs, &st, fleet);
     fill_stats(r->res, &st);
     if (rc && r->infra.code)
         return cairn_diag_set(d, r->infra.code, "%s", cairn_diag_msg(&r->infra));

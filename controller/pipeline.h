@@ -46,6 +46,7 @@ struct cairn_pipeline_opts {
     void *now_arg;
     size_t max_errors;                 /* distinct errors kept (0 = 1000) */
     size_t max_error_bytes;            /* stored error text (0 = 64 KiB) */
+    unsigned threads;                  /* render workers (0: one per CPU) */
 };
 
 struct cairn_pipeline_result {
@@ -56,6 +57,7 @@ struct cairn_pipeline_result {
     size_t changed;                    /* new generations published */
     size_t removed;                    /* sites that left the fleet */
     double load_ms, attest_ms, render_ms, total_ms;
+    double sign_ms, store_ms;          /* parts of render_ms */
 };
 
 struct cairn_pipeline;
@@ -69,6 +71,8 @@ void cairn_pipeline_free(struct cairn_pipeline *p); /* NULL ok */
 /* The last commit accepted by this pipeline (the base to diff the next
  * commit against), or NULL when it has none in memory. */
 const char *cairn_pipeline_last(const struct cairn_pipeline *p);
+/* The file list of that commit (borrowed), or NULL. */
+const struct cairn_src *cairn_pipeline_src(const struct cairn_pipeline *p);
 
 /*
  * Process one commit whose files src lists (the pipeline takes src over

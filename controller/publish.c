@@ -91,19 +91,71 @@ void cairn_signed_free(struct cairn_signed *s)
     memset(s, 0, sizeof(*s));
 }
 
+static void sign_bytes(const char *bytes, size_t len, const struct cairn_seckey *key,
+                       struct cairn_signed *out);
+
 void cairn_publish_sign(json_t *payload, const struct cairn_seckey *key,
                         struct cairn_signed *out)
 {
-    const struct cairn_seckey *keys[1] = {key};
-    uint8_t md[CAIRN_SHA256_LEN];
     size_t len;
     char *bytes = cairn__json_canon(payload, &len);
+
+    sign_bytes(bytes, len, key, out);
+    free(bytes);
+}
+
+static void sign_bytes(const char *bytes, size_t len, const struct cairn_seckey *key,
+                       struct cairn_signed *out)
+{
+    const struct cairn_seckey *keys[1] = {key};
+    uint8_t md[CAIRN_SHA256_LEN];
 
     cairn_sha256(bytes, len, md);
     cairn_hex_encode(md, sizeof(md), out->payload_sha256);
     out->envelope = cairn_dsse_sign(CAIRN_DSSE_DESIRED, (const uint8_t *)bytes, len, keys, 1);
     out->envelope_len = strlen(out->envelope);
-    free(bytes);
+}
+
+void cairn_publish_sign_content(const char *canon, size_t len, const char *site,
+                                int64_t generation, int64_t issued, int64_t expires,
+                                const struct cairn_source *src, const struct cairn_seckey *key,
+                                struct cairn_signed *out)
+{
+    char *prefix = cairn_xasprintf("{\"kind\":\"cairn.desired/v1\",\"site\":\"%s\",\"workloads\":",
+                                   site);
+    size_t plen = strlen(prefix);
+    json_t *source, *content;
+    char is[CAIRN_TIME_LEN + 1], ex[CAIRN_TIME_LEN + 1], *stext, *head;
+    struct cairn_buf b;
+
+    if (len < plen || memcmp(canon, prefix, plen) != 0) {
+        /* not the shape render.c writes: take the slow, general way */
+        content = json_loadb(canon, len, 0, NULL);
+        source = cairn_publish_payload(content, generation, issued, expires, src);
+        cairn_publish_sign(source, key, out);
+        json_decref(source);
+        json_decref(content);
+        free(prefix);
+        return;
+    }
+    source = json_pack("{s:s, s:s, s:o}", "repo", src->repo ? src->repo : "", "commit",
+                       src->commit, "signer",
+                       src->signer && *src->signer ? json_string(src->signer) : json_null());
+    stext = cairn__json_canon(source, NULL);
+    cairn_time_format(issued, is);
+    cairn_time_format(expires, ex);
+    head = cairn_xasprintf("{\"expires\":\"%s\",\"generation\":%lld,\"issued\":\"%s\","
+                           "%.*s,\"source\":%s,\"workloads\":",
+                           ex, (long long)generation, is, (int)(plen - 14), prefix + 1, stext);
+    cairn_buf_init(&b, 0);
+    if (cairn_buf_append(&b, head, strlen(head)) || cairn_buf_append(&b, canon + plen, len - plen))
+        abort();
+    sign_bytes(b.data, b.len, key, out);
+    cairn_buf_free(&b);
+    free(head);
+    free(stext);
+    json_decref(source);
+    free(prefix);
 }
 
 int64_t cairn_publish_refresh_at(const char *site, int64_t issued, int64_t expires)

@@ -52,6 +52,18 @@ void cairn_signed_free(struct cairn_signed *s); /* contents; NULL ok */
 void cairn_publish_sign(json_t *payload, const struct cairn_seckey *key,
                         struct cairn_signed *out);
 
+/*
+ * The same as cairn_publish_sign(cairn_publish_payload(content, ...)),
+ * from content's canonical text (struct cairn_rendered's canon) without
+ * serialising the workloads again: canonical key order puts expires,
+ * generation and issued before content's kind and site, and source
+ * between site and workloads, so the payload is spliced around them.
+ */
+void cairn_publish_sign_content(const char *canon, size_t len, const char *site,
+                                int64_t generation, int64_t issued, int64_t expires,
+                                const struct cairn_source *src, const struct cairn_seckey *key,
+                                struct cairn_signed *out);
+
 /* When a document issued at `issued` and expiring at `expires` should be
  * re-issued: issued + life/2 + hash(site) mod life/4. */
 int64_t cairn_publish_refresh_at(const char *site, int64_t issued, int64_t expires);

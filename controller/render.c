@@ -32,10 +32,13 @@ void cairn_rendered_free(struct cairn_rendered *r)
     if (!r)
         return;
     free(r->site);
+    free(r->canon);
     json_decref(r->content);
     for (size_t i = 0; i < r->ndeps; i++)
         free(r->deps[i]);
     free(r->deps);
+    if (r->extra && r->extra_free)
+        r->extra_free(r->extra);
     memset(r, 0, sizeof(*r));
 }
 
@@ -255,9 +258,8 @@ static json_t *from_file(struct rctx *c, json_t *from, const char *ptr, char *sh
 {
     const struct cairn_blob *b;
     const char *why = relpath_problem(from);
+    const char *b64, *hex;
     struct cairn_diag d;
-    char *b64;
-    json_t *out;
 
     if (why) {
         werr(c, CAIRN_EPATH, ptr, "from %s", why);
@@ -272,11 +274,9 @@ static json_t *from_file(struct rctx *c, json_t *from, const char *ptr, char *sh
         return NULL;
     }
     dep(c, json_string_value(from));
-    sha256_hex(b->data, b->len, sha);
-    b64 = cairn_base64_encode(b->data, b->len);
-    out = json_string(b64);
-    free(b64);
-    return out;
+    cairn_fleet_blob_encoded(c->f, b, &b64, &hex);
+    memcpy(sha, hex, CAIRN_SHA256_HEX_LEN + 1);
+    return json_string(b64);
 }
 
 /* Inline content: text as is, or base64 the engineer wrote (checked). */
@@ -574,7 +574,7 @@ static int finish(struct rctx *c, json_t *workloads, struct cairn_rendered *r)
     }
     sha256_hex(text, len, r->sha256);
     r->size = len;
-    free(text);
+    r->canon = text;
     r->site = cairn_xstrdup(c->site->name);
     take_deps(c, r);
     return 0;

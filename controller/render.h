@@ -37,9 +37,12 @@ struct cairn_rendered {
     char *site;
     json_t *content;                        /* {kind, site, workloads} */
     char sha256[CAIRN_SHA256_HEX_LEN + 1];  /* of canonical(content) */
-    size_t size;                            /* bytes of canonical(content) */
+    char *canon;                            /* canonical(content) */
+    size_t size;                            /* its bytes */
     char **deps;                            /* repository paths read, sorted */
     size_t ndeps;
+    void *extra;                            /* a build hook's (e.g. signed) */
+    void (*extra_free)(void *extra);
 };
 
 void cairn_rendered_free(struct cairn_rendered *r); /* contents; NULL ok */

@@ -90,6 +90,12 @@ int cairn_store_generation_max(struct cairn_store *s, const char *site, int64_t 
     return s->ops->generation_max(s, site, out, d);
 }
 
+int cairn_store_generations_scan(struct cairn_store *s, cairn_store_gen_cb cb, void *arg,
+                                 struct cairn_diag *d)
+{
+    return s->ops->generations_scan(s, cb, arg, d);
+}
+
 int cairn_store_count(struct cairn_store *s, const char *what, int64_t *out,
                       struct cairn_diag *d)
 {

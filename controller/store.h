@@ -47,6 +47,7 @@ struct cairn_render_rec {
 };
 
 typedef int (*cairn_store_render_cb)(const struct cairn_render_rec *r, void *arg);
+typedef int (*cairn_store_gen_cb)(const char *site, int64_t generation, void *arg);
 
 struct cairn_store;
 
@@ -73,6 +74,8 @@ struct cairn_store_ops {
                        size_t max, cairn_store_render_cb cb, void *arg, struct cairn_diag *d);
     int (*generation_max)(struct cairn_store *s, const char *site, int64_t *out,
                           struct cairn_diag *d);
+    int (*generations_scan)(struct cairn_store *s, cairn_store_gen_cb cb, void *arg,
+                            struct cairn_diag *d);
     int (*count)(struct cairn_store *s, const char *what, int64_t *out, struct cairn_diag *d);
     void (*close)(struct cairn_store *s);
 };
@@ -137,6 +140,11 @@ CAIRN_WUR int cairn_store_render_scan(struct cairn_store *s, int with_envelope,
  * a site removed and added again continues above it. */
 CAIRN_WUR int cairn_store_generation_max(struct cairn_store *s, const char *site,
                                          int64_t *out, struct cairn_diag *d);
+/* Every site the history knows with its highest generation, in site
+ * order (so that a pipeline can number generations without a query per
+ * site). cb returning non-zero stops the scan and becomes the result. */
+CAIRN_WUR int cairn_store_generations_scan(struct cairn_store *s, cairn_store_gen_cb cb,
+                                           void *arg, struct cairn_diag *d);
 /* Row counts: "commits", "renders", "history". */
 CAIRN_WUR int cairn_store_count(struct cairn_store *s, const char *what, int64_t *out,
                                 struct cairn_diag *d);

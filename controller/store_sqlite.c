@@ -394,6 +394,27 @@ out:
     return rc;
 }
 
+static int sq_generations_scan(struct cairn_store *s, cairn_store_gen_cb cb, void *arg,
+                               struct cairn_diag *d)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st = NULL;
+    int rc = 0, step;
+
+    if (sqlite3_prepare_v2(q->db, "SELECT site, max(generation) FROM render_history"
+                                  " GROUP BY site ORDER BY site", -1, &st, NULL) != SQLITE_OK)
+        return db_err(q, d, "scan generations");
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), arg);
+        if (rc)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_err(q, d, "scan generations");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int sq_count(struct cairn_store *s, const char *what, int64_t *out,
                     struct cairn_diag *d)
 {
@@ -436,7 +457,7 @@ static const struct cairn_store_ops sqlite_ops = {
     "sqlite",        sq_begin,      sq_commit,         sq_rollback,
     sq_commit_put,   sq_commit_get, sq_head_get,       sq_head_set,
     sq_render_get,   sq_render_put, sq_render_remove,  sq_render_scan,
-    sq_generation_max, sq_count,    sq_close,
+    sq_generation_max, sq_generations_scan, sq_count, sq_close,
 };
 
 /* ---- opening and migrating -------------------------------------------- */
@@ -458,7 +479,7 @@ static int user_version(struct sq *q, int *out, struct cairn_diag *d)
 /* Each step and its new user_version commit together. */
 static int migrate(struct sq *q, struct cairn_diag *d)
 {
-    int v, rc = user_version(q, &v, d);
+    int v = 0, rc = user_version(q, &v, d);
 
     if (rc)
         return rc;

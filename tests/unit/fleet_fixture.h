@@ -131,6 +131,7 @@ static inline struct cairn_src *fx_src(struct fx_repo *r, unsigned commit)
     s->src.n = r->n;
     s->src.read = fx_read;
     s->src.free = fx_src_free;
+    s->src.threadsafe = 1;
     return &s->src;
 }
 

@@ -65,6 +65,11 @@ static void test_sites_aggregate(void)
     s = cairn_errlist_format(&l, 0);
     CHECK_STR_HAS(s, "w.yaml:1:2: /x: bad (sites a, b, s0 and 9 more)\n");
     free(s);
+    /* the names shown are the first by name, whatever the order */
+    cairn_errlist_add(&l, CAIRN_ETEMPLATE, "0-first", "w.yaml", 1, 2, "/x", "bad");
+    s = cairn_errlist_format(&l, 0);
+    CHECK_STR_HAS(s, "w.yaml:1:2: /x: bad (sites 0-first, a, b and 10 more)\n");
+    free(s);
     cairn_errlist_free(&l);
     cairn_errlist_free(&other);
 }

@@ -52,7 +52,7 @@ static struct cairn_store *open_store(const char *name)
 static struct cairn_pipeline *new_pipeline(struct cairn_store *s)
 {
     struct cairn_pipeline_opts o = {"https://git.example/fleet.git", s, &ctl_key,
-                                    fake_now, NULL, 0, 0};
+                                    fake_now, NULL, 0, 0, 0};
     struct cairn_pipeline *p = NULL;
     struct cairn_diag d;
 

@@ -65,7 +65,7 @@ static void test_signed_commits_drive_the_pipeline(void)
 {
     struct cairn_store *s = NULL;
     struct cairn_pipeline *p = NULL;
-    struct cairn_pipeline_opts o = {"file:///fleet", NULL, &ctl_key, NULL, NULL, 0, 0};
+    struct cairn_pipeline_opts o = {"file:///fleet", NULL, &ctl_key, NULL, NULL, 0, 0, 0};
     struct cairn_sshsig_signers *signers = NULL;
     struct cairn_pipeline_result res;
     struct cairn_git *g = NULL;

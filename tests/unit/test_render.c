@@ -69,7 +69,11 @@ static char *build(struct fx_repo *repo, struct cairn_loader *ld, struct out *o)
         ld = own;
     }
     cairn_errlist_init(&errs, 0);
-    rc = cairn_build_run(ld, src, NULL, NULL, keep, o, &errs, NULL, NULL);
+    {
+        struct cairn_build_hooks h = {NULL, NULL, NULL, NULL, keep, o, 0};
+
+        rc = cairn_build_run(ld, src, &h, &errs, NULL, NULL);
+    }
     text = cairn_errlist_format(&errs, 0);
     if ((rc == 0) != (text[0] == '\0'))
         fprintf(stderr, "rc %d but errors: %s\n", rc, text);
