@@ -106,7 +106,7 @@ static void blob_unref(struct cairn_blob *b)
     if (!b || --b->refs > 0)
         return;
     free(b->data);
-    free(b->b64);
+    json_decref(b->b64);
     free(b);
 }
 
@@ -888,17 +888,20 @@ int cairn_fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
 }
 
 void cairn_fleet_blob_encoded(struct cairn_fleet *f, const struct cairn_blob *b,
-                              const char **b64, const char **sha256)
+                              json_t **b64, const char **sha256)
 {
     struct cairn_blob *m = (struct cairn_blob *)b;
 
     pthread_mutex_lock(&f->lock);
     if (!m->b64) {
         uint8_t md[CAIRN_SHA256_LEN];
+        char *text = cairn_base64_encode(m->data, m->len);
 
         cairn_sha256(m->data, m->len, md);
         cairn_hex_encode(md, sizeof(md), m->sha256);
-        m->b64 = cairn_base64_encode(m->data, m->len);
+        /* base64 is ASCII: no UTF-8 check needed */
+        m->b64 = json_stringn_nocheck(text, strlen(text));
+        free(text);
     }
     pthread_mutex_unlock(&f->lock);
     *b64 = m->b64;

@@ -112,7 +112,7 @@ struct cairn_blob {
     uint8_t *data;                    /* NUL-terminated */
     size_t len;
     uint64_t used;
-    char *b64;                        /* see cairn_fleet_blob_encoded */
+    json_t *b64;                      /* see cairn_fleet_blob_encoded */
     char sha256[65];
 };
 
@@ -192,11 +192,13 @@ struct cairn_fleet_model *cairn_fleet_model(const struct cairn_fleet *f, const c
 CAIRN_WUR int cairn_fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
                                const struct cairn_blob **out, struct cairn_diag *d);
 
-/* The base64 text and SHA-256 (hex) of a blob read with cairn_fleet_read,
- * computed once and kept with the blob: a files[].from file is usually
- * the same for every site. Borrowed, valid while the fleet lives. */
+/* The base64 text (a JSON string, borrowed: json_incref to keep it) and
+ * SHA-256 (hex) of a blob read with cairn_fleet_read, computed once and
+ * kept with the blob: a files[].from file is usually the same for every
+ * site, and every site's document then shares one string. Valid while
+ * the fleet lives. */
 void cairn_fleet_blob_encoded(struct cairn_fleet *f, const struct cairn_blob *b,
-                              const char **b64, const char **sha256);
+                              json_t **b64, const char **sha256);
 
 /* The location of ptr in doc ({path, 0, 0} for a doc without source). */
 struct cairn_loc cairn_fdoc_loc(const struct cairn_fdoc *doc, const char *ptr);

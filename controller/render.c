@@ -258,8 +258,9 @@ static json_t *from_file(struct rctx *c, json_t *from, const char *ptr, char *sh
 {
     const struct cairn_blob *b;
     const char *why = relpath_problem(from);
-    const char *b64, *hex;
+    const char *hex;
     struct cairn_diag d;
+    json_t *b64;
 
     if (why) {
         werr(c, CAIRN_EPATH, ptr, "from %s", why);
@@ -276,7 +277,7 @@ static json_t *from_file(struct rctx *c, json_t *from, const char *ptr, char *sh
     dep(c, json_string_value(from));
     cairn_fleet_blob_encoded(c->f, b, &b64, &hex);
     memcpy(sha, hex, CAIRN_SHA256_HEX_LEN + 1);
-    return json_string(b64);
+    return json_incref(b64);
 }
 
 /* Inline content: text as is, or base64 the engineer wrote (checked). */
@@ -402,7 +403,9 @@ static json_t *secret_entry(struct rctx *c, const char *name, size_t i)
         goto out;
     }
     dep(c, path);
-    out = json_pack("{s:s, s:s}", "name", name, "sealed", b64);
+    out = json_object();
+    json_object_set_new(out, "name", json_string(name));
+    json_object_set_new(out, "sealed", json_stringn_nocheck(b64, strlen(b64)));
     free(b64);
 out:
     free(path);

@@ -190,91 +190,123 @@ struct tree_ctx {
     const struct cairn_tmpl_ctx *ctx;
     cairn_tmpl_err_fn on_err;
     void *arg;
-    struct cairn_buf ptr;
     int failed;
 };
 
-/* New reference: v itself when unchanged. NULL only after an error. */
-static json_t *expand_node(json_t *v, struct tree_ctx *t)
+/* Where the walk is: a chain on the stack, made into a JSON pointer only
+ * when an error needs it (the success path never formats pointers). */
+struct frame {
+    const struct frame *up;
+    const char *key; /* NULL: an array element */
+    size_t idx;
+};
+
+static void frame_ptr(const struct frame *f, struct cairn_buf *b)
 {
-    size_t mark = t->ptr.len;
+    if (!f)
+        return;
+    frame_ptr(f->up, b);
+    if (f->key)
+        cairn__ptr_push(b, f->key);
+    else
+        cairn__ptr_push_index(b, f->idx);
+}
+
+static void report(struct tree_ctx *t, const struct frame *at, const struct cairn_diag *d)
+{
+    struct cairn_buf b;
+
+    t->failed = 1;
+    if (!t->on_err)
+        return;
+    cairn_buf_init(&b, 0);
+    if (cairn_buf_append(&b, "", 0) != 0)
+        abort();
+    frame_ptr(at, &b);
+    t->on_err(b.data, d, t->arg);
+    cairn_buf_free(&b);
+}
+
+static json_t *expand_node(json_t *v, struct tree_ctx *t, const struct frame *at);
+
+static json_t *expand_string(json_t *v, struct tree_ctx *t, const struct frame *at)
+{
+    struct cairn_diag d;
+    char *s = NULL;
+    json_t *out;
+
+    if (!cairn_tmpl_has(json_string_value(v)))
+        return json_incref(v);
+    cairn_diag_init(&d);
+    if (cairn_tmpl_expand(json_string_value(v), t->ctx, &s, &d) != 0) {
+        report(t, at, &d);
+        return NULL;
+    }
+    out = json_string(s);
+    free(s);
+    if (!out) { /* never: pieces of valid UTF-8 joined stay valid */
+        cairn_diag_set(&d, CAIRN_ETEMPLATE, "template expands to invalid UTF-8");
+        report(t, at, &d);
+    }
+    return out;
+}
+
+static json_t *expand_object(json_t *v, struct tree_ctx *t, const struct frame *at)
+{
+    json_t *out = NULL, *c;
+    const char *k;
+
+    json_object_foreach(v, k, c) {
+        struct frame f = {at, k, 0};
+        json_t *nc = expand_node(c, t, &f);
+
+        if (nc && nc != c && !out) {
+            out = json_object();
+            if (json_object_update(out, v) != 0)
+                abort();
+        }
+        if (nc && out)
+            json_object_set(out, k, nc);
+        json_decref(nc);
+    }
+    return out ? out : json_incref(v);
+}
+
+static json_t *expand_array(json_t *v, struct tree_ctx *t, const struct frame *at)
+{
     json_t *out = NULL;
 
-    if (json_is_string(v)) {
-        struct cairn_diag d;
-        char *s = NULL;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        struct frame f = {at, NULL, i};
+        json_t *c = json_array_get(v, i), *nc = expand_node(c, t, &f);
 
-        cairn_diag_init(&d);
-        if (cairn_tmpl_expand(json_string_value(v), t->ctx, &s, &d) != 0) {
-            t->failed = 1;
-            if (t->on_err)
-                t->on_err(t->ptr.data ? t->ptr.data : "", &d, t->arg);
-            return NULL;
-        }
-        if (!s)
-            return json_incref(v);
-        out = json_string(s);
-        free(s);
-        if (!out) { /* the expansion is not valid UTF-8: keep it as bytes */
-            t->failed = 1;
-            cairn_diag_set(&d, CAIRN_ETEMPLATE, "template expands to invalid UTF-8");
-            if (t->on_err)
-                t->on_err(t->ptr.data ? t->ptr.data : "", &d, t->arg);
-        }
-        return out;
+        if (nc && nc != c && !out)
+            out = json_copy(v);
+        if (nc && out)
+            json_array_set(out, i, nc);
+        json_decref(nc);
     }
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *c;
+    return out ? out : json_incref(v);
+}
 
-        json_object_foreach(v, k, c) {
-            json_t *nc;
-
-            cairn__ptr_push(&t->ptr, k);
-            nc = expand_node(c, t);
-            t->ptr.len = mark;
-            t->ptr.data[mark] = '\0';
-            if (nc && nc != c && !out) {
-                out = json_object();
-                if (json_object_update(out, v) != 0)
-                    abort();
-            }
-            if (nc && out)
-                json_object_set(out, k, nc);
-            json_decref(nc);
-        }
-        return out ? out : json_incref(v);
-    }
-    if (json_is_array(v)) {
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            json_t *c = json_array_get(v, i), *nc;
-
-            cairn__ptr_push_index(&t->ptr, i);
-            nc = expand_node(c, t);
-            t->ptr.len = mark;
-            t->ptr.data[mark] = '\0';
-            if (nc && nc != c && !out)
-                out = json_copy(v);
-            if (nc && out)
-                json_array_set(out, i, nc);
-            json_decref(nc);
-        }
-        return out ? out : json_incref(v);
-    }
+/* New reference: v itself when unchanged. NULL only after an error. */
+static json_t *expand_node(json_t *v, struct tree_ctx *t, const struct frame *at)
+{
+    if (json_is_string(v))
+        return expand_string(v, t, at);
+    if (json_is_object(v))
+        return expand_object(v, t, at);
+    if (json_is_array(v))
+        return expand_array(v, t, at);
     return json_incref(v);
 }
 
 int cairn_tmpl_expand_tree(json_t *v, const struct cairn_tmpl_ctx *ctx,
                            cairn_tmpl_err_fn on_err, void *arg, json_t **out)
 {
-    struct tree_ctx t = {ctx, on_err, arg, {0}, 0};
-    json_t *r;
+    struct tree_ctx t = {ctx, on_err, arg, 0};
+    json_t *r = expand_node(v, &t, NULL);
 
-    cairn_buf_init(&t.ptr, 0);
-    if (cairn_buf_append(&t.ptr, "", 0) != 0)
-        abort();
-    r = expand_node(v, &t);
-    cairn_buf_free(&t.ptr);
     if (t.failed) {
         json_decref(r);
         return CAIRN_ETEMPLATE;

@@ -62,6 +62,10 @@ int main(int argc, char **argv)
     {
         struct cairn_pipeline_opts o = {"file://bench", s, &key, NULL, NULL, 0, 0, 0};
 
+        /* BENCH_THREADS=n: render workers (default one per CPU) */
+        if (getenv("BENCH_THREADS"))
+            o.threads = (unsigned)strtoul(getenv("BENCH_THREADS"), NULL, 10);
+
         if (cairn_pipeline_new(&o, &p, &d))
             die("pipeline", &d);
     }
