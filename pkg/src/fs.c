@@ -156,8 +156,27 @@ int cairn_fs_fsync_dir(const char *dir, struct cairn_diag *d)
     return rc;
 }
 
-int cairn_fs_write_durable(const char *path, const void *data, size_t n,
-                           mode_t mode, struct cairn_diag *d)
+/* Move tmp into place: rename(2), or with noreplace a rename that fails
+ * when path exists (link(2) where RENAME_NOREPLACE is unsupported; it never
+ * replaces either). */
+static int place(const char *tmp, const char *path, int noreplace,
+                 struct cairn_diag *d)
+{
+    if (!noreplace)
+        return rename(tmp, path) == 0 ? 0 : fail(d, errno, "rename into place", path);
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if ((errno == EINVAL || errno == ENOSYS) && link(tmp, path) == 0) {
+        unlink(tmp);
+        return 0;
+    }
+    if (errno == EEXIST)
+        return cairn_diag_set(d, CAIRN_EEXIST, "%s: already exists", path);
+    return fail(d, errno, "rename into place", path);
+}
+
+static int write_file(const char *path, const void *data, size_t n,
+                      mode_t mode, int noreplace, struct cairn_diag *d)
 {
     const char *base;
     char *dir, *tmp;
@@ -165,7 +184,7 @@ int cairn_fs_write_durable(const char *path, const void *data, size_t n,
 
     if (!path || (!data && n))
         return cairn_diag_set(d, CAIRN_EINVAL,
-                              "cairn_fs_write_durable: NULL argument");
+                              "cairn_fs_write: NULL argument");
     dir = dir_of(path, &base);
     if (!*base) {
         rc = cairn_diag_set(d, CAIRN_EINVAL, "%s: not a file name", path);
@@ -177,7 +196,7 @@ int cairn_fs_write_durable(const char *path, const void *data, size_t n,
     tmp = cairn_xasprintf("%s/.%s.tmp.XXXXXX", dir, base);
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        rc = fail(d, errno, "create temporary file", tmp);
+        rc = fail(d, errno, "cannot create", path);
         goto out;
     }
     /* fchmod, not the mode of open(): the result must not depend on the
@@ -190,8 +209,8 @@ int cairn_fs_write_durable(const char *path, const void *data, size_t n,
         rc = fail(d, errno, "fsync", tmp);
     if (close(fd) != 0 && !rc)
         rc = fail(d, errno, "close", tmp);
-    if (!rc && rename(tmp, path) != 0)
-        rc = fail(d, errno, "rename into place", path);
+    if (!rc)
+        rc = place(tmp, path, noreplace, d);
     if (rc)
         unlink(tmp);
     else
@@ -200,6 +219,18 @@ out:
     free(tmp);
     free(dir);
     return rc;
+}
+
+int cairn_fs_write_durable(const char *path, const void *data, size_t n,
+                           mode_t mode, struct cairn_diag *d)
+{
+    return write_file(path, data, n, mode, 0, d);
+}
+
+int cairn_fs_write_new(const char *path, const void *data, size_t n,
+                       mode_t mode, struct cairn_diag *d)
+{
+    return write_file(path, data, n, mode, 1, d);
 }
 
 static int mkdir_one(const char *path, mode_t mode, struct cairn_diag *d)

@@ -30,6 +30,12 @@ CAIRN_WUR int cairn_fs_write_durable(const char *path, const void *data,
                                      size_t n, mode_t mode,
                                      struct cairn_diag *d);
 
+/* The same, but never replacing an existing file: CAIRN_EEXIST when path
+ * exists (the check and the rename are one atomic step). For keys and other
+ * files whose loss by accident would be worse than an error. */
+CAIRN_WUR int cairn_fs_write_new(const char *path, const void *data, size_t n,
+                                 mode_t mode, struct cairn_diag *d);
+
 /* fsync a directory (after a rename or unlink in it). A filesystem that
  * cannot sync directories (EINVAL) counts as success. */
 CAIRN_WUR int cairn_fs_fsync_dir(const char *dir, struct cairn_diag *d);
