@@ -279,6 +279,98 @@ static void test_parse_cache(void)
     fx_free(&r);
 }
 
+/* Many sites on several threads give what one thread gives: the same
+ * payloads in the same order, the same error list. */
+struct many {
+    char *all;
+    size_t n;
+};
+
+static int concat(const struct cairn_fleet *f, struct cairn_rendered *r, void *arg)
+{
+    struct many *m = arg;
+    char *next = cairn_xasprintf("%s%s\n", m->all ? m->all : "", r->canon);
+
+    (void)f;
+    free(m->all);
+    m->all = next;
+    m->n++;
+    cairn_rendered_free(r);
+    return 0;
+}
+
+static void add_sites(struct fx_repo *r, int n, int broken)
+{
+    for (int i = 0; i < n; i++) {
+        char path[64], *site;
+
+        snprintf(path, sizeof(path), "sites/r%d/s%03d.yaml", i % 7, i);
+        site = cairn_xasprintf("kind: Site\nname: s%03d\nlabels: {region: %s}\npublicKey: %s\n"
+                               "values: {xraylab: {inbox: \"/in/%d\"}}\n",
+                               i, i % 2 ? "east" : "west", r->mercy_pub, i);
+        fx_put(r, path, site);
+        free(site);
+        snprintf(path, sizeof(path), "s%03d", i);
+        fx_secret(r, path, &r->site_mercy.pub, "webhook-token", "x");
+    }
+    if (broken) /* every east site hits this one line */
+        fx_put(r, "groups/east.yaml", "kind: Group\nname: east\nselector:\n"
+                                      "  matchLabels: {region: east}\n"
+                                      "values:\n  models: {pneumonia: \"{{ values.nope }}\"}\n");
+}
+
+static char *build_threads(struct fx_repo *r, unsigned threads, struct many *m)
+{
+    struct cairn_loader *ld = NULL;
+    struct cairn_src *src = fx_src(r, 1);
+    struct cairn_build_hooks h = {NULL, NULL, NULL, NULL, concat, m, threads};
+    struct cairn_errlist errs;
+    char *text;
+
+    if (cairn_loader_new(&ld, NULL) != 0)
+        abort();
+    cairn_errlist_init(&errs, 0);
+    if (cairn_build_run(ld, src, &h, &errs, NULL, NULL) != 0 && cairn_errlist_count(&errs) == 0)
+        abort(); /* a failure must come with its errors */
+    text = cairn_errlist_format(&errs, 0);
+    cairn_errlist_free(&errs);
+    cairn_src_free(src);
+    cairn_loader_free(ld);
+    return text;
+}
+
+static void test_threads_change_nothing(void)
+{
+    for (int broken = 0; broken < 2; broken++) {
+        struct fx_repo r;
+        struct many one = {NULL, 0}, four = {NULL, 0};
+        char *e1, *e4;
+
+        fx_init(&r);
+        add_sites(&r, 300, broken);
+        e1 = build_threads(&r, 1, &one);
+        e4 = build_threads(&r, 4, &four);
+        CHECK_STR_EQ(e4, e1);
+        CHECK_INT_EQ(four.n, one.n);
+        CHECK(one.all == four.all || (one.all && four.all && strcmp(one.all, four.all) == 0));
+        if (broken) {
+            /* 151 sites hit the error; the first by name are listed */
+            CHECK_STR_EQ(e1, "groups/east.yaml:6:23: /values/models/pneumonia: unknown name "
+                             "\"values.nope\" in {{ values.nope }} (values has no \"nope\") "
+                             "(sites s001, s003, s005 and 148 more)\n");
+            CHECK_INT_EQ(one.n, 2); /* mercy and s000 came before s001 */
+        } else {
+            CHECK_STR_EQ(e1, "");
+            CHECK_INT_EQ(one.n, 302);
+        }
+        free(e1);
+        free(e4);
+        free(one.all);
+        free(four.all);
+        fx_free(&r);
+    }
+}
+
 /* ---- every bad input, with its exact located message ---- */
 
 static char *errors_after(void (*mutate)(struct fx_repo *))
@@ -559,6 +651,7 @@ int main(void)
     RUN(test_secrets_stay_home);
     RUN(test_byte_identical);
     RUN(test_parse_cache);
+    RUN(test_threads_change_nothing);
     RUN(test_errors);
     return test_done();
 }
