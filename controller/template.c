@@ -19,7 +19,8 @@ int cairn_tmpl_has(const char *s)
 static int expr_char_ok(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' || c == '/';
+           (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' ||
+           c == '/';
 }
 
 /* Text of the expression between "{{" and "}}", trimmed, into expr.
@@ -31,7 +32,8 @@ static const char *scan_expr(const char *open, char *expr, struct cairn_diag *d)
 
     if (!close)
         return cairn_diag_set(d, CAIRN_ETEMPLATE,
-                              "unterminated {{ (no closing }})"), NULL;
+                              "unterminated {{ (no closing }})"),
+               NULL;
     e = close;
     while (b < e && (*b == ' ' || *b == '\t'))
         b++;
@@ -39,15 +41,18 @@ static const char *scan_expr(const char *open, char *expr, struct cairn_diag *d)
         e--;
     n = (size_t)(e - b);
     if (n == 0 || n >= EXPR_MAX)
-        return cairn_diag_set(d, CAIRN_ETEMPLATE, "%s template expression {{%.*s}}",
-                              n ? "overlong" : "empty", n ? 40 : 0, b), NULL;
+        return cairn_diag_set(d, CAIRN_ETEMPLATE,
+                              "%s template expression {{%.*s}}",
+                              n ? "overlong" : "empty", n ? 40 : 0, b),
+               NULL;
     for (size_t i = 0; i < n; i++)
         if (!expr_char_ok(b[i]))
             return cairn_diag_set(d, CAIRN_ETEMPLATE,
                                   "unsupported template expression {{ %.*s }}: "
                                   "templates are substitution only "
                                   "(values.a.b, site.name, site.labels.k)",
-                                  (int)n, b), NULL;
+                                  (int)n, b),
+                   NULL;
     memcpy(expr, b, n);
     expr[n] = '\0';
     return close + 2;
@@ -62,8 +67,9 @@ static json_t *lookup_values(json_t *values, const char *path, const char *expr,
     const char *p = path;
 
     if (!*p)
-        return cairn_diag_set(d, CAIRN_ETEMPLATE, "unknown name \"%s\" in {{ %s }}",
-                              expr, expr), NULL;
+        return cairn_diag_set(d, CAIRN_ETEMPLATE,
+                              "unknown name \"%s\" in {{ %s }}", expr, expr),
+               NULL;
     while (*p) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
@@ -75,15 +81,19 @@ static json_t *lookup_values(json_t *values, const char *path, const char *expr,
         if (!next) {
             int at = (int)(p - expr) - 1;
 
-            return cairn_diag_set(d, CAIRN_ETEMPLATE,
-                                  "unknown name \"%s\" in {{ %s }} (%.*s has no \"%s\")",
-                                  expr, expr, at, expr, seg), NULL;
+            return cairn_diag_set(
+                       d, CAIRN_ETEMPLATE,
+                       "unknown name \"%s\" in {{ %s }} (%.*s has no \"%s\")",
+                       expr, expr, at, expr, seg),
+                   NULL;
         }
         cur = next;
         p += n;
         if (*p == '.' && p[1] == '\0')
-            return cairn_diag_set(d, CAIRN_ETEMPLATE, "unknown name \"%s\" in {{ %s }}",
-                                  expr, expr), NULL;
+            return cairn_diag_set(d, CAIRN_ETEMPLATE,
+                                  "unknown name \"%s\" in {{ %s }}", expr,
+                                  expr),
+                   NULL;
         if (*p == '.')
             p++;
     }
@@ -106,14 +116,17 @@ static json_t *resolve(const char *expr, const struct cairn_tmpl_ctx *ctx,
 
         if (!v)
             cairn_diag_set(d, CAIRN_ETEMPLATE,
-                           "unknown name \"%s\" in {{ %s }} (the site has no label \"%s\")",
+                           "unknown name \"%s\" in {{ %s }} (the site has no "
+                           "label \"%s\")",
                            expr, expr, expr + 12);
         return v;
     }
-    return cairn_diag_set(d, CAIRN_ETEMPLATE,
-                          "unknown name \"%s\" in {{ %s }} (names are values.*, "
-                          "site.name and site.labels.*)",
-                          expr, expr), NULL;
+    return cairn_diag_set(
+               d, CAIRN_ETEMPLATE,
+               "unknown name \"%s\" in {{ %s }} (names are values.*, "
+               "site.name and site.labels.*)",
+               expr, expr),
+           NULL;
 }
 
 static int append_value(struct cairn_buf *b, json_t *v, const char *expr,
@@ -126,7 +139,8 @@ static int append_value(struct cairn_buf *b, json_t *v, const char *expr,
     case JSON_STRING:
         return cairn_buf_append(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
         return cairn_buf_append(b, num, strlen(num));
     case JSON_REAL: {
         /* the same text the number has in the canonical payload */
@@ -140,16 +154,23 @@ static int append_value(struct cairn_buf *b, json_t *v, const char *expr,
         return cairn_buf_append(b, "true", 4);
     case JSON_FALSE:
         return cairn_buf_append(b, "false", 5);
-    case JSON_OBJECT: what = "is a map"; break;
-    case JSON_ARRAY: what = "is a list"; break;
-    case JSON_NULL: what = "is null"; break;
+    case JSON_OBJECT:
+        what = "is a map";
+        break;
+    case JSON_ARRAY:
+        what = "is a list";
+        break;
+    case JSON_NULL:
+        what = "is null";
+        break;
     }
     return cairn_diag_set(d, CAIRN_ETEMPLATE,
-                          "{{ %s }} %s, not a string, number or boolean", expr, what);
+                          "{{ %s }} %s, not a string, number or boolean", expr,
+                          what);
 }
 
-int cairn_tmpl_expand(const char *s, const struct cairn_tmpl_ctx *ctx, char **out,
-                      struct cairn_diag *d)
+int cairn_tmpl_expand(const char *s, const struct cairn_tmpl_ctx *ctx,
+                      char **out, struct cairn_diag *d)
 {
     struct cairn_buf b;
     const char *p = s, *open;
@@ -177,7 +198,8 @@ int cairn_tmpl_expand(const char *s, const struct cairn_tmpl_ctx *ctx, char **ou
     if (rc == 0)
         rc = cairn_buf_append(&b, p, strlen(p));
     if (rc == CAIRN_ETOOBIG)
-        cairn_diag_set(d, rc, "template expands past %u bytes", CAIRN_TMPL_MAX_OUT);
+        cairn_diag_set(d, rc, "template expands past %u bytes",
+                       CAIRN_TMPL_MAX_OUT);
     if (rc) {
         cairn_buf_free(&b);
         return rc;
@@ -212,7 +234,8 @@ static void frame_ptr(const struct frame *f, struct cairn_buf *b)
         cairn__ptr_push_index(b, f->idx);
 }
 
-static void report(struct tree_ctx *t, const struct frame *at, const struct cairn_diag *d)
+static void report(struct tree_ctx *t, const struct frame *at,
+                   const struct cairn_diag *d)
 {
     struct cairn_buf b;
 
@@ -227,9 +250,11 @@ static void report(struct tree_ctx *t, const struct frame *at, const struct cair
     cairn_buf_free(&b);
 }
 
-static json_t *expand_node(json_t *v, struct tree_ctx *t, const struct frame *at);
+static json_t *expand_node(json_t *v, struct tree_ctx *t,
+                           const struct frame *at);
 
-static json_t *expand_string(json_t *v, struct tree_ctx *t, const struct frame *at)
+static json_t *expand_string(json_t *v, struct tree_ctx *t,
+                             const struct frame *at)
 {
     struct cairn_diag d;
     char *s = NULL;
@@ -245,18 +270,21 @@ static json_t *expand_string(json_t *v, struct tree_ctx *t, const struct frame *
     out = json_string(s);
     free(s);
     if (!out) { /* never: pieces of valid UTF-8 joined stay valid */
-        cairn_diag_set(&d, CAIRN_ETEMPLATE, "template expands to invalid UTF-8");
+        cairn_diag_set(&d, CAIRN_ETEMPLATE,
+                       "template expands to invalid UTF-8");
         report(t, at, &d);
     }
     return out;
 }
 
-static json_t *expand_object(json_t *v, struct tree_ctx *t, const struct frame *at)
+static json_t *expand_object(json_t *v, struct tree_ctx *t,
+                             const struct frame *at)
 {
     json_t *out = NULL, *c;
     const char *k;
 
-    json_object_foreach(v, k, c) {
+    json_object_foreach(v, k, c)
+    {
         struct frame f = {at, k, 0};
         json_t *nc = expand_node(c, t, &f);
 
@@ -272,7 +300,8 @@ static json_t *expand_object(json_t *v, struct tree_ctx *t, const struct frame *
     return out ? out : json_incref(v);
 }
 
-static json_t *expand_array(json_t *v, struct tree_ctx *t, const struct frame *at)
+static json_t *expand_array(json_t *v, struct tree_ctx *t,
+                            const struct frame *at)
 {
     json_t *out = NULL;
 
@@ -290,7 +319,8 @@ static json_t *expand_array(json_t *v, struct tree_ctx *t, const struct frame *a
 }
 
 /* New reference: v itself when unchanged. NULL only after an error. */
-static json_t *expand_node(json_t *v, struct tree_ctx *t, const struct frame *at)
+static json_t *expand_node(json_t *v, struct tree_ctx *t,
+                           const struct frame *at)
 {
     if (json_is_string(v))
         return expand_string(v, t, at);
