@@ -591,6 +591,7 @@ static void m_workloads_not_a_list(struct fx_repo *r)
     free(site);
 }
 
+/* Errors in single files: syntax, schema, names, templates, models. */
 static void test_errors(void)
 {
     EXPECT_ERRORS(m_yaml_syntax,
@@ -641,6 +642,11 @@ static void test_errors(void)
                   "models/pneumonia/v1.yaml:7:9: /artifact/size: "
                   "models/pneumonia/v1.att.json "
                   "attests 999 bytes, not this artifact's 1000\n");
+}
+
+/* Errors found while rendering sites, and across files. */
+static void test_render_errors(void)
+{
     EXPECT_ERRORS(m_missing_secret, "workloads/risk-assessment.yaml:13:11: "
                                     "/secrets/0: secret webhook-token: "
                                     "secrets/mercy/webhook-token.sealed not "
@@ -725,5 +731,6 @@ int main(void)
     RUN(test_parse_cache);
     RUN(test_threads_change_nothing);
     RUN(test_errors);
+    RUN(test_render_errors);
     return test_done();
 }
