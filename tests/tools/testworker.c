@@ -10,7 +10,8 @@
  *                                           {"band":"Pneumonia","p":0.93})
  *                                           with "inputSha256" and
  *                                           "inputBytes" of the body added;
- *                                           status TW_GOLDEN_STATUS
+ *                                           status TW_GOLDEN_STATUS; or
+ *                                           TW_GOLDEN_RAW as is
  *                            GET /metrics   200 + TW_METRICS
  *   TW_HEALTHY_AFTER_MS=N  /healthz is 503 for the first N ms
  *   TW_NEVER_HEALTHY=1     /healthz is always 503
@@ -160,6 +161,11 @@ static void score(int fd, const char *body, size_t n)
     size_t cap;
     int len;
 
+    if (getenv("TW_GOLDEN_RAW")) {
+        respond(fd, 200, "application/json", getenv("TW_GOLDEN_RAW"),
+                strlen(getenv("TW_GOLDEN_RAW")));
+        return;
+    }
     if (!reply)
         reply = "{\"band\":\"Pneumonia\",\"p\":0.93}";
     cairn_sha256(body, n, sum);
