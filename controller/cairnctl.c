@@ -7,6 +7,11 @@
 
 /* One row per verb, in the order `cairnctl --help` lists them. */
 static const struct cairn__ctl_verb verbs[] = {
+    {"keygen", "generate an Ed25519 key pair (OpenSSH formats)", cairn__ctl_keygen},
+    {"sign-model", "sign a model artifact (DSSE in-toto attestation)", cairn__ctl_sign_model},
+    {"verify-model", "verify a model artifact against its attestation", cairn__ctl_verify_model},
+    {"seal", "seal a secret to a site's public key", cairn__ctl_seal},
+    {"unseal", "open a sealed secret with a site's private key", cairn__ctl_unseal},
     {NULL, NULL, NULL},
 };
 

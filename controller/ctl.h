@@ -7,6 +7,11 @@
 #ifndef CAIRN_CTL_H
 #define CAIRN_CTL_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cairn/diag.h"
+
 const char *cairn__version(void);
 
 typedef int (*cairn__ctl_fn)(int argc, char **argv);
@@ -16,5 +21,29 @@ struct cairn__ctl_verb {
     const char *summary;
     cairn__ctl_fn run;
 };
+
+/* Keys, model attestations and sealed secrets (docs/cairnctl.md). */
+int cairn__ctl_keygen(int argc, char **argv);       /* ctl_keygen.c */
+int cairn__ctl_sign_model(int argc, char **argv);   /* ctl_model.c */
+int cairn__ctl_verify_model(int argc, char **argv); /* ctl_model.c */
+int cairn__ctl_seal(int argc, char **argv);         /* ctl_seal.c */
+int cairn__ctl_unseal(int argc, char **argv);       /* ctl_seal.c */
+
+/* Helpers for verbs (ctl_files.c). */
+
+/* "cairnctl <verb>: <message>" and a newline on stderr. */
+void cairn__ctl_err(const char *verb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Report the option getopt_long just refused ('?' or ':'); returns 2. */
+int cairn__ctl_bad_option(const char *verb, char **argv, int optind_now, int optopt_now);
+/* Whole regular file of at most cap bytes into a fresh NUL-terminated
+ * buffer (free()). CAIRN_ENOENT / CAIRN_EIO / CAIRN_ETOOBIG, "path: why". */
+CAIRN_WUR int cairn__ctl_read(const char *path, size_t cap, char **out, size_t *out_len,
+                              struct cairn_diag *d);
+/* Write an output file durably (temp file, fsync, rename) with mode. Without
+ * force an existing path is never replaced: CAIRN_EEXIST "path exists (use
+ * --force to replace it)". CAIRN_ENOENT / CAIRN_EIO otherwise. */
+CAIRN_WUR int cairn__ctl_write(const char *path, const void *data, size_t n, mode_t mode,
+                               int force, struct cairn_diag *d);
 
 #endif

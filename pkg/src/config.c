@@ -187,6 +187,23 @@ static char *dir_of(const char *path)
     return cairn_xstrndup(path, (size_t)(slash - path));
 }
 
+/* "/key" with RFC 6901 escapes (~0, ~1), truncated to fit. */
+static void pointer_of(const char *key, char *out, size_t len)
+{
+    size_t o = 0;
+
+    out[o++] = '/';
+    for (; *key && o + 3 < len; key++) {
+        if (*key == '~' || *key == '/') {
+            out[o++] = '~';
+            out[o++] = *key == '~' ? '0' : '1';
+        } else {
+            out[o++] = *key;
+        }
+    }
+    out[o] = '\0';
+}
+
 static int load_key(const struct cairn_config_row *rows, void *target,
                     struct cairn_yaml_doc *doc, const char *key, json_t *v,
                     const char *base, struct cairn_diag *d)
@@ -197,8 +214,9 @@ static int load_key(const struct cairn_config_row *rows, void *target,
     struct cairn_loc loc;
     int rc;
 
-    snprintf(ptr, sizeof(ptr), "/%s", key);
-    loc = cairn_yaml_locate(doc, ptr);
+    pointer_of(key, ptr, sizeof(ptr));
+    /* An unknown key is pointed at by its name, a bad value by the value. */
+    loc = r ? cairn_yaml_locate(doc, ptr) : cairn_yaml_locate_key(doc, ptr);
     if (!r)
         rc = cairn_diag_set(d, CAIRN_EINVAL, "unknown key \"%s\"", key);
     else if ((rc = scalar_text(r, v, num, sizeof(num), &text, d)) == 0)

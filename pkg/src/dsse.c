@@ -246,8 +246,10 @@ int cairn_dsse_verify(const struct cairn_dsse *env, const struct cairn_keyset *t
     uint8_t *pae;
     char list[CAIRN_DSSE_MAX_SIGS * (CAIRN_KEYID_LEN + 2) + 8];
 
-    if (threshold == 0 || env->nsigs > CAIRN_DSSE_MAX_SIGS)
+    if (threshold == 0)
         return cairn_diag_set(d, CAIRN_EINVAL, "signature threshold must be at least 1");
+    if (env->nsigs > CAIRN_DSSE_MAX_SIGS) /* only a hand-built envelope */
+        return cairn_diag_set(d, CAIRN_EINVAL, "more than %d signatures", CAIRN_DSSE_MAX_SIGS);
     pae = cairn_dsse_pae(env->payload_type, env->payload, env->payload_len, &pae_len);
     for (size_t i = 0; i < env->nsigs; i++) {
         const struct cairn_pubkey *k = cairn_keyset_find(trusted, env->sigs[i].keyid);

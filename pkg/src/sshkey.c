@@ -317,6 +317,9 @@ int cairn_pubkey_load(const char *path, struct cairn_pubkey *out, struct cairn_d
     *end = '\0';
     if (memchr(text, '\0', (size_t)(end - text)))
         rc = cairn_diag_set(&local, CAIRN_EPARSE, "NUL byte in a public key file");
+    else if (strncmp(text, "-----BEGIN", 10) == 0)
+        rc = cairn_diag_set(&local, CAIRN_EPARSE,
+                            "this is a private key file; pass the public key (.pub) file");
     else if (strchr(text, '\n'))
         rc = cairn_diag_set(&local, CAIRN_EPARSE,
                             "more than one line (a .pub file holds one key)");
@@ -499,7 +502,7 @@ static int parse_seckey_text(const char *text, size_t n, struct cairn_seckey *k,
 {
     uint8_t *bin = NULL, pk[CAIRN_ED25519_PK_LEN];
     size_t bin_len = 0;
-    struct rd priv;
+    struct rd priv = {NULL, 0};
     int rc;
 
     rc = unarmor(text, n, &bin, &bin_len, d);

@@ -311,6 +311,11 @@ static void test_pubkey_load(void)
     CHECK_INT_EQ(cairn_pubkey_load(p, &k, &d), CAIRN_EPARSE);
     CHECK_STR_HAS(cairn_diag_msg(&d), "k.pub:1: public key data is not valid base64");
 
+    test_write_file(p, fixture_key, strlen(fixture_key));
+    cairn_diag_init(&d);
+    CHECK_INT_EQ(cairn_pubkey_load(p, &k, &d), CAIRN_EPARSE);
+    CHECK_STR_HAS(cairn_diag_msg(&d), "k.pub:1: this is a private key file");
+
     test_write_file(p, "ssh-ed25519 AA\0A\n", 17);
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_pubkey_load(p, &k, &d), CAIRN_EPARSE);
