@@ -65,14 +65,18 @@ char *cairn_apply_workload_dir(const char *state_dir, const char *name)
     return cairn_xasprintf("%s/workloads/%s", state_dir, name);
 }
 
-char *cairn_apply_config_dir(const char *state_dir, const char *name, uint64_t gen)
+char *cairn_apply_config_dir(const char *state_dir, const char *name,
+                             uint64_t gen)
 {
-    return cairn_xasprintf("%s/workloads/%s/config.%" PRIu64, state_dir, name, gen);
+    return cairn_xasprintf("%s/workloads/%s/config.%" PRIu64, state_dir, name,
+                           gen);
 }
 
-char *cairn_apply_secrets_dir(const char *state_dir, const char *name, uint64_t gen)
+char *cairn_apply_secrets_dir(const char *state_dir, const char *name,
+                              uint64_t gen)
 {
-    return cairn_xasprintf("%s/workloads/%s/secrets.%" PRIu64, state_dir, name, gen);
+    return cairn_xasprintf("%s/workloads/%s/secrets.%" PRIu64, state_dir, name,
+                           gen);
 }
 
 char *cairn_apply_work_dir(const char *state_dir, const char *name)
@@ -98,14 +102,16 @@ static int check_relpath(const char *s, size_t n, const char *field,
     if (n == 0)
         return cairn_diag_set(d, CAIRN_EPATH, "%s: empty path", field);
     if (memchr(s, '\0', n))
-        return cairn_diag_set(d, CAIRN_EPATH, "%s: path contains a NUL byte", field);
+        return cairn_diag_set(d, CAIRN_EPATH, "%s: path contains a NUL byte",
+                              field);
     if (n >= PATH_MAX)
-        return cairn_diag_set(d, CAIRN_EPATH, "%s: path longer than %d bytes", field,
-                              PATH_MAX - 1);
+        return cairn_diag_set(d, CAIRN_EPATH, "%s: path longer than %d bytes",
+                              field, PATH_MAX - 1);
     if (s[0] == '/')
         return cairn_diag_set(d, CAIRN_EPATH,
                               "%s \"%s\": absolute path refused (paths stay "
-                              "inside the workload's directory)", field, s);
+                              "inside the workload's directory)",
+                              field, s);
     for (size_t i = 0; i <= n; i++) {
         size_t len = i - start;
 
@@ -114,10 +120,12 @@ static int check_relpath(const char *s, size_t n, const char *field,
         if (len == 2 && s[start] == '.' && s[start + 1] == '.')
             return cairn_diag_set(d, CAIRN_EPATH,
                                   "%s \"%s\": \"..\" component refused (paths "
-                                  "stay inside the workload's directory)", field, s);
+                                  "stay inside the workload's directory)",
+                                  field, s);
         if (len == 0 || (len == 1 && s[start] == '.'))
             return cairn_diag_set(d, CAIRN_EPATH,
-                                  "%s \"%s\": empty or \".\" component", field, s);
+                                  "%s \"%s\": empty or \".\" component", field,
+                                  s);
         if (len > NAME_MAX)
             return cairn_diag_set(d, CAIRN_EPATH, "%s: component over %d bytes",
                                   field, NAME_MAX);
@@ -139,7 +147,8 @@ static int get_string(const json_t *obj, const char *key, int required,
         return cairn_diag_set(d, CAIRN_EINVAL, "%s.%s: %s", where, key,
                               v ? "not a string" : "missing");
     if (strlen(json_string_value(v)) != json_string_length(v))
-        return cairn_diag_set(d, CAIRN_EINVAL, "%s.%s: contains a NUL byte", where, key);
+        return cairn_diag_set(d, CAIRN_EINVAL, "%s.%s: contains a NUL byte",
+                              where, key);
     *out = json_string_value(v);
     return 0;
 }
@@ -171,30 +180,35 @@ static int decode_content(const json_t *f, const char *where, uint8_t **out,
     content = json_string_value(json_object_get(f, "content"));
     if (!enc || strcmp(enc, "utf-8") == 0) {
         if (n > CAIRN_APPLY_FILE_MAX)
-            return cairn_diag_set(d, CAIRN_ETOOBIG, "%s.content: over %u bytes", where,
-                                  CAIRN_APPLY_FILE_MAX);
+            return cairn_diag_set(d, CAIRN_ETOOBIG, "%s.content: over %u bytes",
+                                  where, CAIRN_APPLY_FILE_MAX);
         *out = (uint8_t *)cairn_xstrndup(content, n);
         *out_len = n;
         return 0;
     }
     if (strcmp(enc, "base64") != 0)
-        return cairn_diag_set(d, CAIRN_EINVAL, "%s.encoding: \"%s\" is not utf-8 or base64",
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "%s.encoding: \"%s\" is not utf-8 or base64",
                               where, enc);
     if (n / 4 * 3 > CAIRN_APPLY_FILE_MAX + 2)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s.content: over %u bytes decoded",
-                              where, CAIRN_APPLY_FILE_MAX);
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "%s.content: over %u bytes decoded", where,
+                              CAIRN_APPLY_FILE_MAX);
     if (cairn_base64_decode(content, n, out, out_len))
-        return cairn_diag_set(d, CAIRN_EPARSE, "%s.content: not canonical base64", where);
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "%s.content: not canonical base64", where);
     if (*out_len > CAIRN_APPLY_FILE_MAX) {
         free(*out);
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s.content: over %u bytes decoded",
-                              where, CAIRN_APPLY_FILE_MAX);
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "%s.content: over %u bytes decoded", where,
+                              CAIRN_APPLY_FILE_MAX);
     }
     return 0;
 }
 
 /* Decode files[i] into it, checking path, mode and digest. */
-static int load_item(const json_t *f, size_t i, struct item *it, struct cairn_diag *d)
+static int load_item(const json_t *f, size_t i, struct item *it,
+                     struct cairn_diag *d)
 {
     char where[32], field[48], hex[CAIRN_SHA256_HEX_LEN + 1];
     uint8_t sum[CAIRN_SHA256_LEN];
@@ -213,11 +227,12 @@ static int load_item(const json_t *f, size_t i, struct item *it, struct cairn_di
     if ((rc = check_relpath(it->path, strlen(it->path), field, d)))
         return rc;
     if (parse_mode(mode, &it->mode))
-        return cairn_diag_set(d, CAIRN_EPARSE, "%s.mode \"%s\": not an octal mode 0NNN",
-                              where, mode);
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "%s.mode \"%s\": not an octal mode 0NNN", where,
+                              mode);
     if (!cairn_is_sha256_hex(sha))
-        return cairn_diag_set(d, CAIRN_EINVAL, "%s.sha256: not 64 lower-case hex digits",
-                              where);
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "%s.sha256: not 64 lower-case hex digits", where);
     if ((rc = decode_content(f, where, &it->data, &it->len, d)))
         return rc;
     cairn_sha256(it->data, it->len, sum);
@@ -225,15 +240,17 @@ static int load_item(const json_t *f, size_t i, struct item *it, struct cairn_di
     if (strcmp(hex, sha) != 0) {
         free(it->data);
         it->data = NULL;
-        return cairn_diag_set(d, CAIRN_EDIGEST,
-                              "%s (%s): content has sha256 %s, the entry says %s", where,
-                              it->path, hex, sha);
+        return cairn_diag_set(
+            d, CAIRN_EDIGEST,
+            "%s (%s): content has sha256 %s, the entry says %s", where,
+            it->path, hex, sha);
     }
     return 0;
 }
 
 /* Two entries for one path, or a file where another needs a directory. */
-static int check_overlap(const struct item *items, size_t n, struct cairn_diag *d)
+static int check_overlap(const struct item *items, size_t n,
+                         struct cairn_diag *d)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n; j++) {
@@ -243,13 +260,15 @@ static int check_overlap(const struct item *items, size_t n, struct cairn_diag *
             if (i == j)
                 continue;
             if (i < j && strcmp(a, b) == 0)
-                return cairn_diag_set(d, CAIRN_EINVAL,
-                                      "files[%zu].path \"%s\": duplicate of files[%zu]",
-                                      j, b, i);
+                return cairn_diag_set(
+                    d, CAIRN_EINVAL,
+                    "files[%zu].path \"%s\": duplicate of files[%zu]", j, b, i);
             if (strncmp(a, b, la) == 0 && b[la] == '/')
-                return cairn_diag_set(d, CAIRN_EINVAL,
-                                      "files[%zu].path \"%s\": files[%zu] \"%s\" is a "
-                                      "file, not a directory", j, b, i, a);
+                return cairn_diag_set(
+                    d, CAIRN_EINVAL,
+                    "files[%zu].path \"%s\": files[%zu] \"%s\" is a "
+                    "file, not a directory",
+                    j, b, i, a);
         }
     return 0;
 }
@@ -273,7 +292,8 @@ static int load_files(const json_t *wl, struct entry *e, struct cairn_diag *d)
         return cairn_diag_set(d, CAIRN_EINVAL, "files: not an array");
     n = json_array_size(files);
     if (n > CAIRN_APPLY_FILES_MAX)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "files: %zu entries, at most %d", n,
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "files: %zu entries, at most %d", n,
                               CAIRN_APPLY_FILES_MAX);
     e->items = cairn_xcalloc(n ? n : 1, sizeof(*e->items));
     for (size_t i = 0; i < n && !rc; i++) {
@@ -303,8 +323,8 @@ static int secret_name_ok(const char *s)
 }
 
 /* Decode secrets[i]'s sealed box (fresh buffer) after checking its name. */
-static int load_box(const json_t *secrets, size_t i, const char **name, uint8_t **box,
-                    size_t *box_len, struct cairn_diag *d)
+static int load_box(const json_t *secrets, size_t i, const char **name,
+                    uint8_t **box, size_t *box_len, struct cairn_diag *d)
 {
     const json_t *s = json_array_get(secrets, i);
     const char *sealed;
@@ -318,24 +338,32 @@ static int load_box(const json_t *secrets, size_t i, const char **name, uint8_t 
         (rc = get_string(s, "sealed", 1, where, &sealed, d)))
         return rc;
     if (!secret_name_ok(*name))
-        return cairn_diag_set(d, CAIRN_EPATH,
-                              "%s.name \"%s\": not a plain file name ([A-Za-z0-9._-], "
-                              "not starting with '.')", where, *name);
+        return cairn_diag_set(
+            d, CAIRN_EPATH,
+            "%s.name \"%s\": not a plain file name ([A-Za-z0-9._-], "
+            "not starting with '.')",
+            where, *name);
     for (size_t j = 0; j < i; j++)
-        if (strcmp(json_string_value(json_object_get(json_array_get(secrets, j), "name")),
+        if (strcmp(json_string_value(
+                       json_object_get(json_array_get(secrets, j), "name")),
                    *name) == 0)
-            return cairn_diag_set(d, CAIRN_EINVAL, "%s.name \"%s\": duplicate of "
-                                  "secrets[%zu]", where, *name, j);
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "%s.name \"%s\": duplicate of "
+                                  "secrets[%zu]",
+                                  where, *name, j);
     if (strlen(sealed) / 4 * 3 > CAIRN_APPLY_SECRET_MAX + 64)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s (%s): sealed box over %u bytes",
-                              where, *name, CAIRN_APPLY_SECRET_MAX);
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "%s (%s): sealed box over %u bytes", where, *name,
+                              CAIRN_APPLY_SECRET_MAX);
     if (cairn_base64_decode(sealed, strlen(sealed), box, box_len))
-        return cairn_diag_set(d, CAIRN_EPARSE, "%s (%s).sealed: not canonical base64",
-                              where, *name);
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "%s (%s).sealed: not canonical base64", where,
+                              *name);
     return 0;
 }
 
-static int check_secrets(const json_t *wl, struct entry *e, struct cairn_diag *d)
+static int check_secrets(const json_t *wl, struct entry *e,
+                         struct cairn_diag *d)
 {
     const json_t *secrets = json_object_get(wl, "secrets");
     int rc = 0;
@@ -345,8 +373,9 @@ static int check_secrets(const json_t *wl, struct entry *e, struct cairn_diag *d
     if (!json_is_array(secrets))
         return cairn_diag_set(d, CAIRN_EINVAL, "secrets: not an array");
     if (json_array_size(secrets) > CAIRN_APPLY_SECRETS_MAX)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "secrets: %zu entries, at most %d",
-                              json_array_size(secrets), CAIRN_APPLY_SECRETS_MAX);
+        return cairn_diag_set(
+            d, CAIRN_ETOOBIG, "secrets: %zu entries, at most %d",
+            json_array_size(secrets), CAIRN_APPLY_SECRETS_MAX);
     for (size_t i = 0; i < json_array_size(secrets) && !rc; i++) {
         const char *name;
         uint8_t *box = NULL;
@@ -359,7 +388,8 @@ static int check_secrets(const json_t *wl, struct entry *e, struct cairn_diag *d
     return rc;
 }
 
-static int check_uploads(const json_t *wl, struct entry *e, struct cairn_diag *d)
+static int check_uploads(const json_t *wl, struct entry *e,
+                         struct cairn_diag *d)
 {
     const json_t *up = json_object_get(wl, "uploads");
     int rc;
@@ -390,8 +420,8 @@ static int load_entry(const json_t *wl, struct entry *e, struct cairn_diag *d)
     if ((rc = get_string(wl, "name", 1, "workload", &e->name, d)))
         return rc;
     if (!cairn_apply_name_ok(e->name))
-        return cairn_diag_set(d, CAIRN_EINVAL, "workload name \"%s\": not a DNS label",
-                              e->name);
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "workload name \"%s\": not a DNS label", e->name);
     rc = load_files(wl, e, d);
     if (!rc)
         rc = check_secrets(wl, e, d);
@@ -431,9 +461,11 @@ static int mkdir_mode(const char *path, mode_t mode, struct cairn_diag *d)
         return cairn_diag_set(d, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO,
                               "%s: mkdir: %s", path, strerror(errno));
     if (!is_dir(path))
-        return cairn_diag_set(d, CAIRN_EEXIST, "%s: exists and is not a directory", path);
+        return cairn_diag_set(d, CAIRN_EEXIST,
+                              "%s: exists and is not a directory", path);
     if (chmod(path, mode) != 0)
-        return cairn_diag_set(d, CAIRN_EIO, "%s: chmod: %s", path, strerror(errno));
+        return cairn_diag_set(d, CAIRN_EIO, "%s: chmod: %s", path,
+                              strerror(errno));
     return 0;
 }
 
@@ -487,8 +519,8 @@ static int file_matches(const char *dir, const char *rel, mode_t mode,
 
     if (cairn_fs_join_safe(dir, rel, &path, NULL))
         return 0;
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777) != mode ||
-        (uint64_t)st.st_size != len)
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (st.st_mode & 07777) != mode || (uint64_t)st.st_size != len)
         goto out;
     cairn_sha256(data, len, want);
     ok = cairn_sha256_file(path, got, &size) == 0 && size == len &&
@@ -505,8 +537,8 @@ static int config_matches(const char *dir, const struct entry *e)
     if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return 0;
     for (size_t i = 0; i < e->nitems; i++)
-        if (!file_matches(dir, e->items[i].path, e->items[i].mode, e->items[i].data,
-                          e->items[i].len))
+        if (!file_matches(dir, e->items[i].path, e->items[i].mode,
+                          e->items[i].data, e->items[i].len))
             return 0;
     return 1;
 }
@@ -531,7 +563,8 @@ static int sync_parents(char *path, size_t root_len, struct cairn_diag *d)
     return rc;
 }
 
-static int write_item(const char *root, const struct item *it, struct cairn_diag *d)
+static int write_item(const char *root, const struct item *it,
+                      struct cairn_diag *d)
 {
     char *path = NULL, *slash;
     int rc;
@@ -552,8 +585,8 @@ static int write_item(const char *root, const struct item *it, struct cairn_diag
     return rc;
 }
 
-static int build_config(const char *state_dir, const struct entry *e, uint64_t gen,
-                        struct cairn_diag *d)
+static int build_config(const char *state_dir, const struct entry *e,
+                        uint64_t gen, struct cairn_diag *d)
 {
     char *wdir = cairn_apply_workload_dir(state_dir, e->name);
     char *final = cairn_apply_config_dir(state_dir, e->name, gen);
@@ -599,7 +632,8 @@ static int open_secrets(const struct entry *e, const struct cairn_seckey *key,
     int rc = 0;
 
     if (n && !key)
-        return cairn_diag_set(d, CAIRN_EKEY, "secrets: no site key to open them with");
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "secrets: no site key to open them with");
     s = cairn_xcalloc(n ? n : 1, sizeof(*s));
     for (size_t i = 0; i < n && !rc; i++) {
         uint8_t *box = NULL;
@@ -607,12 +641,14 @@ static int open_secrets(const struct entry *e, const struct cairn_seckey *key,
 
         rc = load_box(e->secrets, i, &s[i].name, &box, &box_len, d);
         if (!rc && cairn_unseal(key, box, box_len, &s[i].data, &s[i].len))
-            rc = cairn_diag_set(d, CAIRN_ESIG,
-                                "secrets[%zu] (%s): the sealed box does not open with "
-                                "this site's key (sealed to another site, or altered)",
-                                i, s[i].name);
+            rc = cairn_diag_set(
+                d, CAIRN_ESIG,
+                "secrets[%zu] (%s): the sealed box does not open with "
+                "this site's key (sealed to another site, or altered)",
+                i, s[i].name);
         if (!rc && s[i].len > CAIRN_APPLY_SECRET_MAX)
-            rc = cairn_diag_set(d, CAIRN_ETOOBIG, "secrets[%zu] (%s): over %u bytes", i,
+            rc = cairn_diag_set(d, CAIRN_ETOOBIG,
+                                "secrets[%zu] (%s): over %u bytes", i,
                                 s[i].name, CAIRN_APPLY_SECRET_MAX);
         free(box);
     }
@@ -632,8 +668,8 @@ static int secret_matches(const char *dir, const struct secret *s)
     size_t len = 0;
     int ok = 0;
 
-    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600 &&
-        (uint64_t)st.st_size == s->len &&
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & 07777) == 0600 && (uint64_t)st.st_size == s->len &&
         cairn_fs_read(path, CAIRN_APPLY_SECRET_MAX, &buf, &len, NULL) == 0)
         ok = len == s->len && cairn_memeq_ct(buf, s->data, len) == 0;
     if (buf) {
@@ -648,7 +684,8 @@ static int secrets_match(const char *dir, const struct secret *s, size_t n)
 {
     struct stat st;
 
-    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700)
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        (st.st_mode & 07777) != 0700)
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!secret_matches(dir, &s[i]))
@@ -656,8 +693,9 @@ static int secrets_match(const char *dir, const struct secret *s, size_t n)
     return 1;
 }
 
-static int build_secrets(const char *state_dir, const struct entry *e, uint64_t gen,
-                         const struct cairn_seckey *key, struct cairn_diag *d)
+static int build_secrets(const char *state_dir, const struct entry *e,
+                         uint64_t gen, const struct cairn_seckey *key,
+                         struct cairn_diag *d)
 {
     char *wdir = cairn_apply_workload_dir(state_dir, e->name);
     char *final = cairn_apply_secrets_dir(state_dir, e->name, gen);
@@ -688,7 +726,8 @@ out:
     return rc;
 }
 
-static int make_dirs(const char *state_dir, const struct entry *e, struct cairn_diag *d)
+static int make_dirs(const char *state_dir, const struct entry *e,
+                     struct cairn_diag *d)
 {
     char *wdir = cairn_apply_workload_dir(state_dir, e->name);
     char *work = cairn_apply_work_dir(state_dir, e->name);
@@ -696,10 +735,12 @@ static int make_dirs(const char *state_dir, const struct entry *e, struct cairn_
     int rc;
 
     if (!is_dir(state_dir)) {
-        rc = cairn_diag_set(d, CAIRN_ENOENT, "%s: state directory missing", state_dir);
+        rc = cairn_diag_set(d, CAIRN_ENOENT, "%s: state directory missing",
+                            state_dir);
         goto out;
     }
-    if ((rc = cairn_fs_mkdir_p(wdir, 0755, d)) || (rc = cairn_fs_mkdir_p(work, 0750, d)))
+    if ((rc = cairn_fs_mkdir_p(wdir, 0755, d)) ||
+        (rc = cairn_fs_mkdir_p(work, 0750, d)))
         goto out;
     if (e->uploads && !(rc = cairn_fs_join_safe(work, e->uploads, &up, d)))
         rc = cairn_fs_mkdir_p(up, 0750, d);
@@ -711,13 +752,15 @@ out:
 }
 
 int cairn_apply_prepare(const char *state_dir, const json_t *wl, uint64_t gen,
-                        const struct cairn_seckey *site_key, struct cairn_diag *d)
+                        const struct cairn_seckey *site_key,
+                        struct cairn_diag *d)
 {
     struct entry e;
     int rc;
 
     if (!state_dir || gen == 0)
-        return cairn_diag_set(d, CAIRN_EINVAL, "apply: no state directory or generation 0");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "apply: no state directory or generation 0");
     if ((rc = load_entry(wl, &e, d)))
         return rc;
     rc = make_dirs(state_dir, &e, d);
@@ -744,14 +787,17 @@ static int set_link(const char *wdir, const char *link, const char *target,
     ssize_t n = readlink(path, cur, sizeof(cur) - 1);
     int rc = 0;
 
-    if (n >= 0 && (size_t)n == strlen(target) && memcmp(cur, target, (size_t)n) == 0)
+    if (n >= 0 && (size_t)n == strlen(target) &&
+        memcmp(cur, target, (size_t)n) == 0)
         goto out;
     if (unlink(tmp) != 0 && errno != ENOENT) {
-        rc = cairn_diag_set(d, CAIRN_EIO, "%s: unlink: %s", tmp, strerror(errno));
+        rc = cairn_diag_set(d, CAIRN_EIO, "%s: unlink: %s", tmp,
+                            strerror(errno));
         goto out;
     }
     if (symlink(target, tmp) != 0)
-        rc = cairn_diag_set(d, CAIRN_EIO, "%s: symlink: %s", tmp, strerror(errno));
+        rc = cairn_diag_set(d, CAIRN_EIO, "%s: symlink: %s", tmp,
+                            strerror(errno));
     else if (rename(tmp, path) != 0)
         rc = cairn_diag_set(d, CAIRN_EIO, "%s: rename into place: %s", path,
                             strerror(errno));
@@ -766,19 +812,21 @@ out:
 static int need_dir(const char *path, struct cairn_diag *d)
 {
     if (!is_dir(path))
-        return cairn_diag_set(d, CAIRN_ENOENT, "%s: missing (generation not prepared)",
-                              path);
+        return cairn_diag_set(d, CAIRN_ENOENT,
+                              "%s: missing (generation not prepared)", path);
     return 0;
 }
 
-static int need_blob(const char *state_dir, const char *hex, struct cairn_diag *d)
+static int need_blob(const char *state_dir, const char *hex,
+                     struct cairn_diag *d)
 {
     char *blob = cairn_apply_blob_path(state_dir, hex);
     struct stat st;
     int rc = 0;
 
     if (lstat(blob, &st) != 0 || !S_ISREG(st.st_mode))
-        rc = cairn_diag_set(d, CAIRN_ENOENT, "%s: blob missing (not installed)", blob);
+        rc = cairn_diag_set(d, CAIRN_ENOENT, "%s: blob missing (not installed)",
+                            blob);
     free(blob);
     return rc;
 }
@@ -791,7 +839,8 @@ int cairn_apply_switch(const char *state_dir, const char *name, uint64_t gen,
 
     if (!state_dir || !cairn_apply_name_ok(name) || gen == 0 ||
         (hex && !cairn_is_sha256_hex(hex)))
-        return cairn_diag_set(d, CAIRN_EINVAL, "apply switch: bad name, generation or "
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "apply switch: bad name, generation or "
                               "blob id");
     wdir = cairn_apply_workload_dir(state_dir, name);
     cfg = cairn_apply_config_dir(state_dir, name, gen);
@@ -809,14 +858,16 @@ int cairn_apply_switch(const char *state_dir, const char *name, uint64_t gen,
         char *cur = cairn_xasprintf("%s/current", wdir);
 
         if (unlink(cur) != 0 && errno != ENOENT)
-            rc = cairn_diag_set(d, CAIRN_EIO, "%s: unlink: %s", cur, strerror(errno));
+            rc = cairn_diag_set(d, CAIRN_EIO, "%s: unlink: %s", cur,
+                                strerror(errno));
         free(cur);
     }
     if (!rc)
         rc = cairn_fs_fsync_dir(wdir, d);
 out:
     if (rc)
-        cairn_diag_prefix(d, "workload %s: switch to generation %" PRIu64, name, gen);
+        cairn_diag_prefix(d, "workload %s: switch to generation %" PRIu64, name,
+                          gen);
     free(cfg_target);
     free(target);
     free(sec);
@@ -850,9 +901,10 @@ static int read_link(const char *wdir, const char *link, char *buf, size_t size,
     int rc = 1;
 
     if (n < 0)
-        rc = errno == ENOENT ? 0
-                             : cairn_diag_set(d, errno == EINVAL ? CAIRN_EPARSE : CAIRN_EIO,
-                                              "%s: readlink: %s", path, strerror(errno));
+        rc = errno == ENOENT
+                 ? 0
+                 : cairn_diag_set(d, errno == EINVAL ? CAIRN_EPARSE : CAIRN_EIO,
+                                  "%s: readlink: %s", path, strerror(errno));
     else
         buf[n] = '\0';
     free(path);
@@ -872,12 +924,14 @@ int cairn_apply_read(const char *state_dir, const char *name, uint64_t *gen,
     wdir = cairn_apply_workload_dir(state_dir, name);
     rc = read_link(wdir, "config", buf, sizeof(buf), d);
     if (rc == 0)
-        rc = cairn_diag_set(d, CAIRN_ENOENT, "%s/config: no generation in effect", wdir);
+        rc = cairn_diag_set(d, CAIRN_ENOENT,
+                            "%s/config: no generation in effect", wdir);
     if (rc < 0)
         goto out;
     if (strncmp(buf, "config.", 7) != 0 || parse_gen(buf + 7, &g)) {
-        rc = cairn_diag_set(d, CAIRN_EPARSE, "%s/config -> %s: not config.<generation>",
-                            wdir, buf);
+        rc = cairn_diag_set(d, CAIRN_EPARSE,
+                            "%s/config -> %s: not config.<generation>", wdir,
+                            buf);
         goto out;
     }
     rc = read_link(wdir, "current", buf, sizeof(buf), d);
@@ -887,8 +941,8 @@ int cairn_apply_read(const char *state_dir, const char *name, uint64_t *gen,
         hex = buf + strlen(BLOB_LINK_PREFIX);
         if (strncmp(buf, BLOB_LINK_PREFIX, strlen(BLOB_LINK_PREFIX)) != 0 ||
             !cairn_is_sha256_hex(hex)) {
-            rc = cairn_diag_set(d, CAIRN_EPARSE, "%s/current -> %s: not a blob link", wdir,
-                                buf);
+            rc = cairn_diag_set(d, CAIRN_EPARSE,
+                                "%s/current -> %s: not a blob link", wdir, buf);
             goto out;
         }
     }
@@ -921,11 +975,13 @@ static int is_leftover(const char *name)
 {
     if (name[0] != '.' || strncmp(name, ".worker.pid", 11) == 0)
         return 0;
-    return strncmp(name, ".config.", 8) == 0 || strncmp(name, ".secrets.", 9) == 0 ||
+    return strncmp(name, ".config.", 8) == 0 ||
+           strncmp(name, ".secrets.", 9) == 0 ||
            strncmp(name, ".current.", 9) == 0;
 }
 
-static int keep_gen(uint64_t g, const uint64_t *keep, size_t nkeep, uint64_t in_effect)
+static int keep_gen(uint64_t g, const uint64_t *keep, size_t nkeep,
+                    uint64_t in_effect)
 {
     if (g == in_effect)
         return 1;
@@ -935,8 +991,9 @@ static int keep_gen(uint64_t g, const uint64_t *keep, size_t nkeep, uint64_t in_
     return 0;
 }
 
-int cairn_apply_cleanup(const char *state_dir, const char *name, const uint64_t *keep,
-                        size_t nkeep, struct cairn_diag *d)
+int cairn_apply_cleanup(const char *state_dir, const char *name,
+                        const uint64_t *keep, size_t nkeep,
+                        struct cairn_diag *d)
 {
     char hex[65], *wdir;
     uint64_t in_effect = 0;
@@ -950,7 +1007,8 @@ int cairn_apply_cleanup(const char *state_dir, const char *name, const uint64_t 
     dir = opendir(wdir);
     if (!dir) {
         if (errno != ENOENT)
-            rc = cairn_diag_set(d, CAIRN_EIO, "%s: opendir: %s", wdir, strerror(errno));
+            rc = cairn_diag_set(d, CAIRN_EIO, "%s: opendir: %s", wdir,
+                                strerror(errno));
         goto out;
     }
     if (cairn_apply_read(state_dir, name, &in_effect, hex, NULL) != 0)
@@ -959,7 +1017,8 @@ int cairn_apply_cleanup(const char *state_dir, const char *name, const uint64_t 
         uint64_t g = entry_gen(de->d_name);
         char *path;
 
-        if (!(g && !keep_gen(g, keep, nkeep, in_effect)) && !is_leftover(de->d_name))
+        if (!(g && !keep_gen(g, keep, nkeep, in_effect)) &&
+            !is_leftover(de->d_name))
             continue;
         path = cairn_xasprintf("%s/%s", wdir, de->d_name);
         rc = cairn_fs_rm_rf(path, d);
@@ -973,7 +1032,8 @@ out:
     return rc;
 }
 
-int cairn_apply_remove(const char *state_dir, const char *name, struct cairn_diag *d)
+int cairn_apply_remove(const char *state_dir, const char *name,
+                       struct cairn_diag *d)
 {
     char *wdir;
     struct dirent *de;
@@ -986,7 +1046,8 @@ int cairn_apply_remove(const char *state_dir, const char *name, struct cairn_dia
     dir = opendir(wdir);
     if (!dir) {
         if (errno != ENOENT)
-            rc = cairn_diag_set(d, CAIRN_EIO, "%s: opendir: %s", wdir, strerror(errno));
+            rc = cairn_diag_set(d, CAIRN_EIO, "%s: opendir: %s", wdir,
+                                strerror(errno));
         goto out;
     }
     while (!rc && (de = readdir(dir)) != NULL) {
@@ -1020,8 +1081,8 @@ int cairn_apply_upload_dir(const char *state_dir, const json_t *wl, char **out,
     if ((rc = get_string(wl, "name", 1, "workload", &e.name, d)))
         return rc;
     if (!cairn_apply_name_ok(e.name))
-        return cairn_diag_set(d, CAIRN_EINVAL, "workload name \"%s\": not a DNS label",
-                              e.name);
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "workload name \"%s\": not a DNS label", e.name);
     if ((rc = check_uploads(wl, &e, d)))
         return rc;
     if (!e.uploads) {

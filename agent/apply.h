@@ -6,11 +6,10 @@
  *
  *   workloads/NAME/current   -> ../../blobs/sha256/HEX  the model blob of
  *                               the generation in effect (no link: no model)
- *   workloads/NAME/config    -> config.G                the generation in effect
- *   workloads/NAME/config.G/   the entry's `files` (dir 0755, file modes as
- *                               the entry says); CAIRN_CONFIG_DIR
- *   workloads/NAME/secrets.G/  the entry's opened `secrets` (dir 0700,
- *                               files 0600); CAIRN_SECRETS_DIR
+ *   workloads/NAME/config    -> config.G                the generation in
+ * effect workloads/NAME/config.G/   the entry's `files` (dir 0755, file modes
+ * as the entry says); CAIRN_CONFIG_DIR workloads/NAME/secrets.G/  the entry's
+ * opened `secrets` (dir 0700, files 0600); CAIRN_SECRETS_DIR
  *   workloads/NAME/work/       the worker's working directory, kept across
  *                               generations (its databases, queues)
  *   workloads/NAME/work/DIR/   `uploads.dir`: files the worker hands to the
@@ -46,9 +45,10 @@
 #ifndef CAIRN_AGENT_APPLY_H
 #define CAIRN_AGENT_APPLY_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
+
 #include "cairn/diag.h"
 #include "cairn/error.h"
 #include "cairn/keys.h"
@@ -63,8 +63,10 @@
  * so pass an absolute one when the result goes to a worker. NULL name or a
  * non-hex blob id is a caller bug (abort). hex: 64 lower-case hex digits. */
 char *cairn_apply_workload_dir(const char *state_dir, const char *name);
-char *cairn_apply_config_dir(const char *state_dir, const char *name, uint64_t gen);
-char *cairn_apply_secrets_dir(const char *state_dir, const char *name, uint64_t gen);
+char *cairn_apply_config_dir(const char *state_dir, const char *name,
+                             uint64_t gen);
+char *cairn_apply_secrets_dir(const char *state_dir, const char *name,
+                              uint64_t gen);
 char *cairn_apply_work_dir(const char *state_dir, const char *name);
 char *cairn_apply_blob_path(const char *state_dir, const char *hex);
 

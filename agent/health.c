@@ -41,7 +41,8 @@ const char *cairn_health_name(enum cairn_health h)
 
 /* A short failure text from an httpc result: "connection refused",
  * "timed out", "HTTP 503". */
-static void describe(const struct cairn_httpc_result *res, char *out, size_t size)
+static void describe(const struct cairn_httpc_result *res, char *out,
+                     size_t size)
 {
     const char *m;
 
@@ -64,7 +65,8 @@ static void describe(const struct cairn_httpc_result *res, char *out, size_t siz
 
 static int http_url(const char *u)
 {
-    return u && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0);
+    return u && (strncasecmp(u, "http://", 7) == 0 ||
+                 strncasecmp(u, "https://", 8) == 0);
 }
 
 /* ---- gate ---- */
@@ -77,7 +79,8 @@ struct cairn_health_gate {
     uv_timer_t timer;
     enum phase phase;
     char *url;
-    uint64_t timeout_s, interval_ms, req_timeout_ms, settle_ms, started, deadline;
+    uint64_t timeout_s, interval_ms, req_timeout_ms, settle_ms, started,
+        deadline;
     char *golden_url, *content_type;
     json_t *expect;
     char *input;
@@ -182,15 +185,18 @@ static int values_match(const json_t *want, const json_t *got)
     json_t *v;
 
     if (json_is_number(want) || json_is_number(got))
-        return json_is_number(want) && json_is_number(got) && numbers_match(want, got);
+        return json_is_number(want) && json_is_number(got) &&
+               numbers_match(want, got);
     if (json_typeof(want) != json_typeof(got))
         return 0;
     if (json_is_object(want)) {
         if (json_object_size(want) != json_object_size(got))
             return 0;
-        json_object_foreach((json_t *)want, k, v)
-            if (!json_object_get(got, k) || !values_match(v, json_object_get(got, k)))
+        json_object_foreach((json_t *)want, k, v) {
+            if (!json_object_get(got, k) ||
+                !values_match(v, json_object_get(got, k)))
                 return 0;
+        }
         return 1;
     }
     if (json_is_array(want)) {
@@ -204,7 +210,8 @@ static int values_match(const json_t *want, const json_t *got)
     return json_equal((json_t *)want, (json_t *)got);
 }
 
-static void golden_verdict(struct cairn_health_gate *g, const char *body, size_t len)
+static void golden_verdict(struct cairn_health_gate *g, const char *body,
+                           size_t len)
 {
     char a[SHOW_MAX + 8], b[SHOW_MAX + 8];
     json_t *reply = NULL, *want;
@@ -212,9 +219,13 @@ static void golden_verdict(struct cairn_health_gate *g, const char *body, size_t
     const char *k;
 
     cairn_diag_init(&d);
-    if (cairn_json_parse(body, len, g->reply_max, &reply, &d) || !json_is_object(reply)) {
-        decide(g, CAIRN_EPOLICY, "golden check: the reply from %s is not a JSON object "
-               "(%s)", g->golden_url, reply ? "another JSON value" : cairn_diag_msg(&d));
+    if (cairn_json_parse(body, len, g->reply_max, &reply, &d) ||
+        !json_is_object(reply)) {
+        decide(g, CAIRN_EPOLICY,
+               "golden check: the reply from %s is not a JSON object "
+               "(%s)",
+               g->golden_url,
+               reply ? "another JSON value" : cairn_diag_msg(&d));
         goto out;
     }
     json_object_foreach(g->expect, k, want) {
@@ -222,13 +233,16 @@ static void golden_verdict(struct cairn_health_gate *g, const char *body, size_t
 
         show(want, a, sizeof(a));
         if (!got) {
-            decide(g, CAIRN_EPOLICY, "golden check: the reply has no field \"%.64s\" "
-                   "(expected %s)", k, a);
+            decide(g, CAIRN_EPOLICY,
+                   "golden check: the reply has no field \"%.64s\" "
+                   "(expected %s)",
+                   k, a);
             goto out;
         }
         if (!values_match(want, got)) {
             show(got, b, sizeof(b));
-            decide(g, CAIRN_EPOLICY, "golden check: %.64s is %s, expected %s", k, b, a);
+            decide(g, CAIRN_EPOLICY, "golden check: %.64s is %s, expected %s",
+                   k, b, a);
             goto out;
         }
     }
@@ -237,8 +251,8 @@ out:
     json_decref(reply);
 }
 
-static void golden_done(struct cairn_httpc_req *r, const struct cairn_httpc_result *res,
-                        void *arg)
+static void golden_done(struct cairn_httpc_req *r,
+                        const struct cairn_httpc_result *res, void *arg)
 {
     struct cairn_health_gate *g = arg;
 
@@ -263,7 +277,8 @@ static void start_golden(struct cairn_health_gate *g)
 {
     char ct[300];
     const char *headers[] = {ct, NULL};
-    uint64_t left = g->deadline > uv_now(g->loop) ? g->deadline - uv_now(g->loop) : 0;
+    uint64_t left =
+        g->deadline > uv_now(g->loop) ? g->deadline - uv_now(g->loop) : 0;
     struct cairn_httpc_request rq = {0};
     struct cairn_diag d;
 
@@ -277,12 +292,12 @@ static void start_golden(struct cairn_health_gate *g)
     rq.timeout_ms = (long)(left > 1000 ? left : 1000);
     cairn_diag_init(&d);
     if (cairn_httpc_start(g->c, &rq, golden_done, g, &g->req, &d))
-        decide(g, CAIRN_EINVAL, "golden check: cannot send to %s: %s", g->golden_url,
-               cairn_diag_msg(&d));
+        decide(g, CAIRN_EINVAL, "golden check: cannot send to %s: %s",
+               g->golden_url, cairn_diag_msg(&d));
 }
 
-static void poll_done(struct cairn_httpc_req *r, const struct cairn_httpc_result *res,
-                      void *arg)
+static void poll_done(struct cairn_httpc_req *r,
+                      const struct cairn_httpc_result *res, void *arg)
 {
     struct cairn_health_gate *g = arg;
 
@@ -301,7 +316,8 @@ static void poll_done(struct cairn_httpc_req *r, const struct cairn_httpc_result
         return;
     }
     if (!g->golden_url) {
-        decide(g, 0, "healthy after %.1f s (HTTP 200 from %s)", elapsed_s(g), g->url);
+        decide(g, 0, "healthy after %.1f s (HTTP 200 from %s)", elapsed_s(g),
+               g->url);
         return;
     }
     g->phase = PH_GOLDEN;
@@ -320,21 +336,26 @@ static void start_poll(struct cairn_health_gate *g)
     cairn_diag_init(&d);
     if (cairn_httpc_start(g->c, &rq, poll_done, g, &g->req, &d))
         decide(g, d.code == CAIRN_ESTATE ? CAIRN_ECANCELED : CAIRN_EINVAL,
-               "health check: cannot send to %s: %s", g->url, cairn_diag_msg(&d));
+               "health check: cannot send to %s: %s", g->url,
+               cairn_diag_msg(&d));
 }
 
 static void gate_tick(uv_timer_t *t)
 {
-    struct cairn_health_gate *g = cairn_container_of(t, struct cairn_health_gate, timer);
+    struct cairn_health_gate *g =
+        cairn_container_of(t, struct cairn_health_gate, timer);
     uint64_t now = uv_now(g->loop), next = g->interval_ms;
 
-    if (!g->decided && g->phase == PH_SETTLE && now >= g->started + g->settle_ms)
+    if (!g->decided && g->phase == PH_SETTLE &&
+        now >= g->started + g->settle_ms)
         decide(g, 0, "no health check configured; the worker stayed up %.1f s",
                elapsed_s(g));
     else if (!g->decided && g->phase != PH_SETTLE && now >= g->deadline)
         decide(g, CAIRN_ETIMEOUT, "%s %s within %" PRIu64 " s (last: %s)",
-               g->phase == PH_POLL ? "no healthy answer from" : "golden check: no answer from",
-               g->phase == PH_POLL ? g->url : g->golden_url, g->timeout_s, g->last);
+               g->phase == PH_POLL ? "no healthy answer from"
+                                   : "golden check: no answer from",
+               g->phase == PH_POLL ? g->url : g->golden_url, g->timeout_s,
+               g->last);
     if (g->decided) {
         gate_deliver(g);
         return;
@@ -355,7 +376,8 @@ static void gate_tick(uv_timer_t *t)
 /* Copy golden's settings and read its input; an unreadable input is a
  * gate failure of this generation, decided once the gate runs. */
 static int gate_golden(struct cairn_health_gate *g, const json_t *golden,
-                       const char *config_dir, size_t input_max, struct cairn_diag *d)
+                       const char *config_dir, size_t input_max,
+                       struct cairn_diag *d)
 {
     const char *url = json_string_value(json_object_get(golden, "url"));
     const char *input = json_string_value(json_object_get(golden, "input"));
@@ -365,13 +387,18 @@ static int gate_golden(struct cairn_health_gate *g, const json_t *golden,
     char *path = NULL;
     int rc;
 
-    if (!json_is_object(golden) || !http_url(url) || !input || !json_is_object(expect) ||
+    if (!json_is_object(golden) || !http_url(url) || !input ||
+        !json_is_object(expect) ||
         (ct && (!json_is_string(ct) || strpbrk(json_string_value(ct), "\r\n") ||
-                strlen(json_string_value(ct)) > 200)) || !config_dir)
-        return cairn_diag_set(d, CAIRN_EINVAL, "health.golden: needs an http(s) url, an "
-                              "input file, an expect object and a one-line contentType");
+                strlen(json_string_value(ct)) > 200)) ||
+        !config_dir)
+        return cairn_diag_set(
+            d, CAIRN_EINVAL,
+            "health.golden: needs an http(s) url, an "
+            "input file, an expect object and a one-line contentType");
     g->golden_url = cairn_xstrdup(url);
-    g->content_type = cairn_xstrdup(ct ? json_string_value(ct) : "application/octet-stream");
+    g->content_type =
+        cairn_xstrdup(ct ? json_string_value(ct) : "application/octet-stream");
     g->expect = json_deep_copy(expect);
     cairn_diag_init(&rd);
     rc = cairn_fs_join_safe(config_dir, input, &path, &rd);
@@ -384,7 +411,8 @@ static int gate_golden(struct cairn_health_gate *g, const json_t *golden,
 }
 
 static int gate_config(struct cairn_health_gate *g, const json_t *health,
-                       const char *config_dir, size_t input_max, struct cairn_diag *d)
+                       const char *config_dir, size_t input_max,
+                       struct cairn_diag *d)
 {
     const char *url = json_string_value(json_object_get(health, "http"));
     const json_t *to = json_object_get(health, "timeoutSeconds");
@@ -395,10 +423,12 @@ static int gate_config(struct cairn_health_gate *g, const json_t *health,
         return 0;
     }
     if (!json_is_object(health) || !http_url(url))
-        return cairn_diag_set(d, CAIRN_EINVAL, "health.http: not an http(s) URL");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "health.http: not an http(s) URL");
     if (!json_is_integer(to) || json_integer_value(to) < 1 ||
         json_integer_value(to) > 86400)
-        return cairn_diag_set(d, CAIRN_EINVAL, "health.timeoutSeconds: not an integer in "
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "health.timeoutSeconds: not an integer in "
                               "1..86400");
     g->phase = PH_POLL;
     g->url = cairn_xstrdup(url);
@@ -409,16 +439,19 @@ static int gate_config(struct cairn_health_gate *g, const json_t *health,
 }
 
 int cairn_health_gate_start(struct cairn_httpc *c, const json_t *health,
-                            const char *config_dir, const struct cairn_health_opts *opts,
+                            const char *config_dir,
+                            const struct cairn_health_opts *opts,
                             cairn_health_gate_cb cb, void *arg,
-                            struct cairn_health_gate **out, struct cairn_diag *d)
+                            struct cairn_health_gate **out,
+                            struct cairn_diag *d)
 {
     struct cairn_health_opts o = {0};
     struct cairn_health_gate *g;
     int rc;
 
     if (!c || !cb)
-        return cairn_diag_set(d, CAIRN_EINVAL, "health gate: no client or callback");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "health gate: no client or callback");
     if (opts)
         o = *opts;
     g = cairn_xcalloc(1, sizeof(*g));
@@ -447,7 +480,8 @@ int cairn_health_gate_start(struct cairn_httpc *c, const json_t *health,
     return 0;
 }
 
-void cairn_health_gate_worker_exited(struct cairn_health_gate *g, const char *reason)
+void cairn_health_gate_worker_exited(struct cairn_health_gate *g,
+                                     const char *reason)
 {
     decide(g, CAIRN_ESTATE, "worker exited during the health gate: %s",
            reason && *reason ? reason : "unknown reason");
@@ -474,8 +508,8 @@ static void req_free(struct cairn_health_req *r)
     free(r);
 }
 
-static void probe_done(struct cairn_httpc_req *hr, const struct cairn_httpc_result *res,
-                       void *arg)
+static void probe_done(struct cairn_httpc_req *hr,
+                       const struct cairn_httpc_result *res, void *arg)
 {
     struct cairn_health_req *r = arg;
     char detail[LAST_MAX];
@@ -491,8 +525,8 @@ static void probe_done(struct cairn_httpc_req *hr, const struct cairn_httpc_resu
     req_free(r);
 }
 
-static void scrape_done(struct cairn_httpc_req *hr, const struct cairn_httpc_result *res,
-                        void *arg)
+static void scrape_done(struct cairn_httpc_req *hr,
+                        const struct cairn_httpc_result *res, void *arg)
 {
     struct cairn_health_req *r = arg;
     char detail[LAST_MAX + 64];
@@ -507,13 +541,15 @@ static void scrape_done(struct cairn_httpc_req *hr, const struct cairn_httpc_res
         describe(res, detail, LAST_MAX);
     } else if (res->head.status != 200) {
         err = CAIRN_EHTTP;
-        snprintf(detail, sizeof(detail), "HTTP %ld from %s", res->head.status, r->url);
+        snprintf(detail, sizeof(detail), "HTTP %ld from %s", res->head.status,
+                 r->url);
     } else if ((err = cairn_metrics_parse(res->body, res->body_len,
-                                          CAIRN_METRICS_MAX_SAMPLES, &metrics, &dropped,
-                                          &d))) {
+                                          CAIRN_METRICS_MAX_SAMPLES, &metrics,
+                                          &dropped, &d))) {
         snprintf(detail, sizeof(detail), "%s", cairn_diag_msg(&d));
     } else {
-        snprintf(detail, sizeof(detail), "%zu samples, %zu dropped past the cap",
+        snprintf(detail, sizeof(detail),
+                 "%zu samples, %zu dropped past the cap",
                  json_object_size(metrics), dropped);
     }
     r->scrape_cb(r, err, metrics, dropped, detail, r->arg);
@@ -521,10 +557,10 @@ static void scrape_done(struct cairn_httpc_req *hr, const struct cairn_httpc_res
     req_free(r);
 }
 
-static int req_start(struct cairn_httpc *c, const char *url, uint64_t timeout_ms,
-                     uint64_t max_body, cairn_httpc_done_cb done,
-                     struct cairn_health_req *r, struct cairn_health_req **out,
-                     struct cairn_diag *d)
+static int req_start(struct cairn_httpc *c, const char *url,
+                     uint64_t timeout_ms, uint64_t max_body,
+                     cairn_httpc_done_cb done, struct cairn_health_req *r,
+                     struct cairn_health_req **out, struct cairn_diag *d)
 {
     struct cairn_httpc_request rq = {0};
     int rc;
@@ -542,14 +578,16 @@ static int req_start(struct cairn_httpc *c, const char *url, uint64_t timeout_ms
     return 0;
 }
 
-int cairn_health_probe_start(struct cairn_httpc *c, const char *url, uint64_t timeout_ms,
-                             cairn_health_probe_cb cb, void *arg,
-                             struct cairn_health_req **out, struct cairn_diag *d)
+int cairn_health_probe_start(struct cairn_httpc *c, const char *url,
+                             uint64_t timeout_ms, cairn_health_probe_cb cb,
+                             void *arg, struct cairn_health_req **out,
+                             struct cairn_diag *d)
 {
     struct cairn_health_req *r;
 
     if (!c || !cb || !http_url(url))
-        return cairn_diag_set(d, CAIRN_EINVAL, "health probe: no client, callback or "
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "health probe: no client, callback or "
                               "http(s) URL");
     r = cairn_xcalloc(1, sizeof(*r));
     r->probe_cb = cb;
@@ -559,22 +597,25 @@ int cairn_health_probe_start(struct cairn_httpc *c, const char *url, uint64_t ti
 }
 
 int cairn_health_scrape_start(struct cairn_httpc *c, const char *health_url,
-                              uint64_t timeout_ms, cairn_health_scrape_cb cb, void *arg,
-                              struct cairn_health_req **out, struct cairn_diag *d)
+                              uint64_t timeout_ms, cairn_health_scrape_cb cb,
+                              void *arg, struct cairn_health_req **out,
+                              struct cairn_diag *d)
 {
     struct cairn_health_req *r;
     char *url;
     int rc;
 
     if (!c || !cb)
-        return cairn_diag_set(d, CAIRN_EINVAL, "metrics scrape: no client or callback");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "metrics scrape: no client or callback");
     if ((rc = cairn_metrics_url(health_url, &url, d)))
         return rc;
     r = cairn_xcalloc(1, sizeof(*r));
     r->scrape_cb = cb;
     r->arg = arg;
     r->url = url;
-    return req_start(c, url, timeout_ms, CAIRN_METRICS_BODY_MAX, scrape_done, r, out, d);
+    return req_start(c, url, timeout_ms, CAIRN_METRICS_BODY_MAX, scrape_done, r,
+                     out, d);
 }
 
 void cairn_health_req_cancel(struct cairn_health_req *r)

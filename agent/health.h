@@ -39,17 +39,18 @@
 #ifndef CAIRN_AGENT_HEALTH_H
 #define CAIRN_AGENT_HEALTH_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
+
 #include "cairn/diag.h"
 #include "cairn/error.h"
 #include "cairn/httpc.h"
 
-#define CAIRN_METRICS_MAX_SAMPLES 64     /* the report's metrics map cap */
+#define CAIRN_METRICS_MAX_SAMPLES 64 /* the report's metrics map cap */
 #define CAIRN_METRICS_BODY_MAX (256u << 10)
-#define CAIRN_METRICS_LINE_MAX 4096      /* longer lines are an error */
-#define CAIRN_METRICS_KEY_MAX 256        /* flattened key length */
+#define CAIRN_METRICS_LINE_MAX 4096 /* longer lines are an error */
+#define CAIRN_METRICS_KEY_MAX 256   /* flattened key length */
 
 struct cairn_health_opts {
     uint64_t interval_ms;        /* between polls; 0: 1000 */
@@ -89,12 +90,10 @@ typedef void (*cairn_health_gate_cb)(struct cairn_health_gate *g, int err,
  * http not an http(s) URL, timeoutSeconds not a positive integer, golden
  * without url/input/expect object, config_dir NULL with golden),
  * CAIRN_ESTATE (client closing). */
-CAIRN_WUR int cairn_health_gate_start(struct cairn_httpc *c, const json_t *health,
-                                      const char *config_dir,
-                                      const struct cairn_health_opts *opts,
-                                      cairn_health_gate_cb cb, void *arg,
-                                      struct cairn_health_gate **out,
-                                      struct cairn_diag *d);
+CAIRN_WUR int cairn_health_gate_start(
+    struct cairn_httpc *c, const json_t *health, const char *config_dir,
+    const struct cairn_health_opts *opts, cairn_health_gate_cb cb, void *arg,
+    struct cairn_health_gate **out, struct cairn_diag *d);
 
 /* The supervised worker ended during the gate (forward the supervisor's
  * EXITED event): the gate fails with CAIRN_ESTATE and reason
@@ -129,13 +128,15 @@ typedef void (*cairn_health_scrape_cb)(struct cairn_health_req *r, int err,
 /* GET url once (timeout_ms 0: 2000). CAIRN_EINVAL (not http(s)),
  * CAIRN_ESTATE (client closing). */
 CAIRN_WUR int cairn_health_probe_start(struct cairn_httpc *c, const char *url,
-                                       uint64_t timeout_ms, cairn_health_probe_cb cb,
-                                       void *arg, struct cairn_health_req **out,
+                                       uint64_t timeout_ms,
+                                       cairn_health_probe_cb cb, void *arg,
+                                       struct cairn_health_req **out,
                                        struct cairn_diag *d);
 
 /* GET the /metrics of health_url's host and port (timeout_ms 0: 2000;
  * body at most CAIRN_METRICS_BODY_MAX). Errors as the probe's. */
-CAIRN_WUR int cairn_health_scrape_start(struct cairn_httpc *c, const char *health_url,
+CAIRN_WUR int cairn_health_scrape_start(struct cairn_httpc *c,
+                                        const char *health_url,
                                         uint64_t timeout_ms,
                                         cairn_health_scrape_cb cb, void *arg,
                                         struct cairn_health_req **out,
@@ -165,8 +166,8 @@ CAIRN_WUR int cairn_metrics_url(const char *health_url, char **out,
  * line over CAIRN_METRICS_LINE_MAX, a key over CAIRN_METRICS_KEY_MAX;
  * CAIRN_ETOOBIG when len > CAIRN_METRICS_BODY_MAX. *out (new reference,
  * an object of reals) and *dropped (may be NULL) written only on success. */
-CAIRN_WUR int cairn_metrics_parse(const char *text, size_t len, size_t max_samples,
-                                  json_t **out, size_t *dropped,
-                                  struct cairn_diag *d);
+CAIRN_WUR int cairn_metrics_parse(const char *text, size_t len,
+                                  size_t max_samples, json_t **out,
+                                  size_t *dropped, struct cairn_diag *d);
 
 #endif

@@ -29,16 +29,19 @@ int cairn_metrics_url(const char *health_url, char **out, struct cairn_diag *d)
     else if (strncasecmp(health_url, "https://", 8) == 0)
         scheme_len = 8;
     else
-        return cairn_diag_set(d, CAIRN_EINVAL, "%s: not an http(s) URL", health_url);
+        return cairn_diag_set(d, CAIRN_EINVAL, "%s: not an http(s) URL",
+                              health_url);
     auth = health_url + scheme_len;
     n = strcspn(auth, "/?#");
     for (p = auth; p < auth + n; p++)
         if (*p == '@' || (unsigned char)*p <= 0x20 || *p == 0x7f)
-            return cairn_diag_set(d, CAIRN_EINVAL, "%s: user info or blanks in the host",
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "%s: user info or blanks in the host",
                                   health_url);
     if (n == 0 || auth[0] == ':')
         return cairn_diag_set(d, CAIRN_EINVAL, "%s: no host", health_url);
-    *out = cairn_xasprintf("%.*s%.*s/metrics", (int)scheme_len, health_url, (int)n, auth);
+    *out = cairn_xasprintf("%.*s%.*s/metrics", (int)scheme_len, health_url,
+                           (int)n, auth);
     return 0;
 }
 
@@ -319,8 +322,8 @@ static int flatten(struct sample *s, char *out, size_t cap)
     qsort(s->labels, s->nlabels, sizeof(s->labels[0]), label_cmp);
     rc |= cairn_buf_append(&b, s->name, s->name_len);
     for (size_t i = 0; i < s->nlabels && !rc; i++) {
-        rc |= cairn_buf_appendf(&b, "%s%.*s=\"", i ? "," : "{", (int)s->labels[i].name_len,
-                                s->labels[i].name);
+        rc |= cairn_buf_appendf(&b, "%s%.*s=\"", i ? "," : "{",
+                                (int)s->labels[i].name_len, s->labels[i].name);
         /* The raw value already holds exactly the three escapes. */
         rc |= cairn_buf_append(&b, s->labels[i].value, s->labels[i].value_len);
         rc |= cairn_buf_append(&b, "\"", 1);
@@ -338,8 +341,8 @@ struct parse_state {
     size_t kept, dropped, max;
 };
 
-static int take_line(struct parse_state *st, const char *line, size_t n, size_t lineno,
-                     struct cairn_diag *d)
+static int take_line(struct parse_state *st, const char *line, size_t n,
+                     size_t lineno, struct cairn_diag *d)
 {
     char key[CAIRN_METRICS_KEY_MAX + 1];
     struct sample s;
@@ -352,13 +355,17 @@ static int take_line(struct parse_state *st, const char *line, size_t n, size_t 
     if (n == 0 || line[0] == '#')
         return 0;
     if ((why = parse_sample(line, n, &s)))
-        return cairn_diag_set(d, CAIRN_EPARSE, "metrics line %zu: %s", lineno, why);
+        return cairn_diag_set(d, CAIRN_EPARSE, "metrics line %zu: %s", lineno,
+                              why);
     if (flatten(&s, key, sizeof(key)))
-        return cairn_diag_set(d, CAIRN_EPARSE, "metrics line %zu: series name over %d "
-                              "bytes", lineno, CAIRN_METRICS_KEY_MAX);
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "metrics line %zu: series name over %d "
+                              "bytes",
+                              lineno, CAIRN_METRICS_KEY_MAX);
     if (json_object_get(st->seen, key))
-        return cairn_diag_set(d, CAIRN_EPARSE, "metrics line %zu: duplicate series %s",
-                              lineno, key);
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "metrics line %zu: duplicate series %s", lineno,
+                              key);
     json_object_set_new(st->seen, key, json_true());
     if (!isfinite(s.value))
         return 0;
@@ -371,8 +378,8 @@ static int take_line(struct parse_state *st, const char *line, size_t n, size_t 
     return 0;
 }
 
-int cairn_metrics_parse(const char *text, size_t len, size_t max_samples, json_t **out,
-                        size_t *dropped, struct cairn_diag *d)
+int cairn_metrics_parse(const char *text, size_t len, size_t max_samples,
+                        json_t **out, size_t *dropped, struct cairn_diag *d)
 {
     struct parse_state st = {json_object(), json_object(), 0, 0, max_samples};
     size_t lineno = 0, pos = 0;
@@ -381,8 +388,8 @@ int cairn_metrics_parse(const char *text, size_t len, size_t max_samples, json_t
     if ((!text && len) || !out)
         rc = cairn_diag_set(d, CAIRN_EINVAL, "metrics: NULL argument");
     else if (len > CAIRN_METRICS_BODY_MAX)
-        rc = cairn_diag_set(d, CAIRN_ETOOBIG, "metrics: %zu bytes, over %u", len,
-                            CAIRN_METRICS_BODY_MAX);
+        rc = cairn_diag_set(d, CAIRN_ETOOBIG, "metrics: %zu bytes, over %u",
+                            len, CAIRN_METRICS_BODY_MAX);
     while (!rc && pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t raw = nl ? (size_t)(nl - (text + pos)) : len - pos, n = raw;
@@ -391,11 +398,14 @@ int cairn_metrics_parse(const char *text, size_t len, size_t max_samples, json_t
         if (n && text[pos + n - 1] == '\r')
             n--;
         if (n > CAIRN_METRICS_LINE_MAX)
-            rc = cairn_diag_set(d, CAIRN_EPARSE, "metrics line %zu: over %d bytes", lineno,
+            rc = cairn_diag_set(d, CAIRN_EPARSE,
+                                "metrics line %zu: over %d bytes", lineno,
                                 CAIRN_METRICS_LINE_MAX);
         else if (!text_ok((const unsigned char *)text + pos, n))
-            rc = cairn_diag_set(d, CAIRN_EPARSE, "metrics line %zu: control characters or "
-                                "invalid UTF-8", lineno);
+            rc = cairn_diag_set(d, CAIRN_EPARSE,
+                                "metrics line %zu: control characters or "
+                                "invalid UTF-8",
+                                lineno);
         else
             rc = take_line(&st, text + pos, n, lineno, d);
         pos += raw + (nl ? 1 : 0);

@@ -26,7 +26,7 @@
 #include "cairn/log.h"
 #include "cairn/mem.h"
 
-#define DRAIN_MS 500      /* output read after the leader exits */
+#define DRAIN_MS 500 /* output read after the leader exits */
 #define LEFTOVER_POLL_MS 100
 #define READ_BUF 16384
 
@@ -156,7 +156,8 @@ const char *cairn_worker_name(const struct cairn_worker *w)
     return w->name;
 }
 
-void cairn_worker_status(const struct cairn_worker *w, struct cairn_worker_status *out)
+void cairn_worker_status(const struct cairn_worker *w,
+                         struct cairn_worker_status *out)
 {
     memset(out, 0, sizeof(*out));
     out->state = w->state;
@@ -168,11 +169,11 @@ void cairn_worker_status(const struct cairn_worker *w, struct cairn_worker_statu
     out->stopping = w->stopping != STOP_NONE;
 }
 
-static void emit(struct cairn_worker *w, enum cairn_worker_event_type type, int pid,
-                 const char *reason, int64_t restart_in_ms)
+static void emit(struct cairn_worker *w, enum cairn_worker_event_type type,
+                 int pid, const char *reason, int64_t restart_in_ms)
 {
-    struct cairn_worker_event ev = {type, pid, reason ? reason : "", restart_in_ms,
-                                    w->short_runs};
+    struct cairn_worker_event ev = {type, pid, reason ? reason : "",
+                                    restart_in_ms, w->short_runs};
 
     if (w->ev_cb && !w->closing)
         w->ev_cb(w, &ev, w->ev_arg);
@@ -220,8 +221,8 @@ static int same_process(int pid, unsigned long long start)
     unsigned long long now_start;
     char st;
 
-    return proc_start(pid, &now_start, &st) == 0 && now_start == start && st != 'Z' &&
-           st != 'X';
+    return proc_start(pid, &now_start, &st) == 0 && now_start == start &&
+           st != 'Z' && st != 'X';
 }
 
 /* Written by rename so a reader never sees half a line; not fsync'd: it
@@ -234,7 +235,8 @@ static void pidfile_write(struct cairn_worker *w, int pid)
     FILE *f;
 
     if (proc_start(pid, &start, &st) != 0) {
-        LOG_WARN("worker %s[%d]: cannot read its start time; no pid file", w->name, pid);
+        LOG_WARN("worker %s[%d]: cannot read its start time; no pid file",
+                 w->name, pid);
         return;
     }
     dir = cairn_apply_workload_dir(w->state_dir, w->name);
@@ -259,7 +261,8 @@ static void pidfile_write(struct cairn_worker *w, int pid)
 }
 
 /* Parse "PID START\n"; 0 on success. */
-static int pidfile_read(const struct cairn_worker *w, int *pid, unsigned long long *start)
+static int pidfile_read(const struct cairn_worker *w, int *pid,
+                        unsigned long long *start)
 {
     char *buf = NULL, *end;
     long p;
@@ -290,7 +293,8 @@ static void pidfile_remove(struct cairn_worker *w, int pid)
     if (pidfile_read(w, &p, &start) == 0 && p != pid)
         return;
     if (unlink(w->pidfile) != 0 && errno != ENOENT)
-        LOG_WARN("worker %s: cannot remove %s: %s", w->name, w->pidfile, strerror(errno));
+        LOG_WARN("worker %s: cannot remove %s: %s", w->name, w->pidfile,
+                 strerror(errno));
 }
 
 /* Signal the process group led by pid. After the leader is gone its
@@ -306,14 +310,16 @@ static void kill_group(int pid, int sig, int leader_known_alive)
 
 /* ---- output ---- */
 
-static void out_line(struct cairn_worker *w, int pid, int stream, const char *line)
+static void out_line(struct cairn_worker *w, int pid, int stream,
+                     const char *line)
 {
     if (w->log_cb)
         w->log_cb(w->log_arg, w->name, stream, line);
     else if (stream == 0)
         LOG_WARN("worker %s: %s", w->name, line);
     else
-        LOG_INFO("worker %s[%d]%s: %s", w->name, pid, stream == 2 ? " stderr" : "", line);
+        LOG_INFO("worker %s[%d]%s: %s", w->name, pid,
+                 stream == 2 ? " stderr" : "", line);
 }
 
 static void flush_suppressed(struct cairn_worker *w)
@@ -338,12 +344,14 @@ static void log_timer_cb(uv_timer_t *t)
 
 /* One complete line: sanitize (a worker must not forge log lines or
  * terminal escapes), rate limit, output. */
-static void rate_line(struct cairn_worker *w, int pid, int stream, char *line, size_t n)
+static void rate_line(struct cairn_worker *w, int pid, int stream, char *line,
+                      size_t n)
 {
     uint64_t now = uv_now(w->loop);
 
     for (size_t i = 0; i < n; i++)
-        if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
+        if (((unsigned char)line[i] < 0x20 && line[i] != '\t') ||
+            line[i] == 0x7f)
             line[i] = '?';
     line[n] = '\0';
     if (now - w->log_window_start >= w->log_interval_ms) {
@@ -445,7 +453,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void drain_timer_cb(uv_timer_t *t)
 {
-    struct cairn_worker *w = cairn_container_of(t, struct cairn_worker, drain_timer);
+    struct cairn_worker *w =
+        cairn_container_of(t, struct cairn_worker, drain_timer);
 
     /* A descendant that left the group still holds the pipes open. */
     if (w->run) {
@@ -462,7 +471,8 @@ static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
     r->exited = 1;
     r->exit_status = exit_status;
     r->term_signal = term_signal;
-    cairn_worker_exit_text(exit_status, term_signal, r->reason, sizeof(r->reason));
+    cairn_worker_exit_text(exit_status, term_signal, r->reason,
+                           sizeof(r->reason));
     kill_group(r->pid, SIGKILL, 0); /* stragglers of the group */
     uv_close((uv_handle_t *)p, run_close_cb);
     uv_timer_stop(&w->grace_timer);
@@ -497,7 +507,8 @@ static void run_free(struct run *r)
 
 static void defer_cb(uv_timer_t *t)
 {
-    struct cairn_worker *w = cairn_container_of(t, struct cairn_worker, defer_timer);
+    struct cairn_worker *w =
+        cairn_container_of(t, struct cairn_worker, defer_timer);
     cairn_worker_stop_cb cb;
 
     if (w->pending_started) {
@@ -524,7 +535,8 @@ static void defer(struct cairn_worker *w)
 
 static void stable_timer_cb(uv_timer_t *t)
 {
-    struct cairn_worker *w = cairn_container_of(t, struct cairn_worker, stable_timer);
+    struct cairn_worker *w =
+        cairn_container_of(t, struct cairn_worker, stable_timer);
 
     w->short_runs = 0;
     if (w->crashloop) {
@@ -540,7 +552,8 @@ static void spawn_failed(struct cairn_worker *w, struct run *r, int err)
 {
     r->exited = 1;
     r->exit_status = 127;
-    snprintf(r->reason, sizeof(r->reason), "spawn failed: %s", uv_strerror(err));
+    snprintf(r->reason, sizeof(r->reason), "spawn failed: %s",
+             uv_strerror(err));
     uv_close((uv_handle_t *)&r->proc, run_close_cb);
     r->pipe_open[0] = r->pipe_open[1] = 0;
     uv_close((uv_handle_t *)&r->pipes[0], run_close_cb);
@@ -559,7 +572,8 @@ static void spawn_now(struct cairn_worker *w)
     memset(stdio, 0, sizeof(stdio));
     stdio[0].flags = UV_IGNORE;
     for (int i = 0; i < 2; i++) {
-        stdio[i + 1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+        stdio[i + 1].flags =
+            (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
         stdio[i + 1].data.stream = (uv_stream_t *)&r->pipes[i];
     }
     o.exit_cb = exit_cb;
@@ -591,7 +605,8 @@ static void spawn_now(struct cairn_worker *w)
 
 static void backoff_timer_cb(uv_timer_t *t)
 {
-    struct cairn_worker *w = cairn_container_of(t, struct cairn_worker, backoff_timer);
+    struct cairn_worker *w =
+        cairn_container_of(t, struct cairn_worker, backoff_timer);
 
     w->restarts++;
     spawn_now(w);
@@ -601,7 +616,8 @@ static uint64_t backoff_delay(const struct cairn_worker *w)
 {
     uint64_t delay = w->backoff_initial_ms;
 
-    for (unsigned i = 1; i < w->short_runs && delay < w->spec.backoff_max_ms; i++)
+    for (unsigned i = 1; i < w->short_runs && delay < w->spec.backoff_max_ms;
+         i++)
         delay *= 2;
     return delay < w->spec.backoff_max_ms ? delay : w->spec.backoff_max_ms;
 }
@@ -629,7 +645,8 @@ static void finish_stop(struct cairn_worker *w)
 }
 
 /* An exit nobody asked for: apply the restart policy, then tell. */
-static void unexpected_exit(struct cairn_worker *w, struct run *r, uint64_t uptime)
+static void unexpected_exit(struct cairn_worker *w, struct run *r,
+                            uint64_t uptime)
 {
     int clean = r->term_signal == 0 && r->exit_status == 0;
     int64_t delay = -1;
@@ -645,17 +662,22 @@ static void unexpected_exit(struct cairn_worker *w, struct run *r, uint64_t upti
     if (wants_restart(w, r)) {
         delay = (int64_t)backoff_delay(w);
         uv_timer_start(&w->backoff_timer, backoff_timer_cb, (uint64_t)delay, 0);
-        set_state(w, w->crashloop ? CAIRN_WORKER_CRASHLOOP : CAIRN_WORKER_STARTING);
+        set_state(w, w->crashloop ? CAIRN_WORKER_CRASHLOOP
+                                  : CAIRN_WORKER_STARTING);
     } else {
         set_state(w, clean ? CAIRN_WORKER_STOPPED : CAIRN_WORKER_FAILED);
     }
     LOG_WARN("worker %s[%d]: %s after %.1f s; %s", w->name, r->pid, r->reason,
-             (double)uptime / 1000.0, delay >= 0 ? "restarting" : "not restarting");
+             (double)uptime / 1000.0,
+             delay >= 0 ? "restarting" : "not restarting");
     if (delay >= 0)
-        LOG_INFO("worker %s: restart in %.1f s", w->name, (double)delay / 1000.0);
+        LOG_INFO("worker %s: restart in %.1f s", w->name,
+                 (double)delay / 1000.0);
     if (entered)
-        LOG_WARN("worker %s: crash loop (%u short runs in a row); retrying every %.0f s",
-                 w->name, w->short_runs, (double)w->spec.backoff_max_ms / 1000.0);
+        LOG_WARN("worker %s: crash loop (%u short runs in a row); retrying "
+                 "every %.0f s",
+                 w->name, w->short_runs,
+                 (double)w->spec.backoff_max_ms / 1000.0);
     emit(w, CAIRN_WORKER_EV_EXITED, r->pid, r->reason, delay);
     if (entered)
         emit(w, CAIRN_WORKER_EV_CRASHLOOP, r->pid, r->reason, delay);
@@ -688,7 +710,8 @@ static void leftover_done(struct cairn_worker *w)
     uv_timer_stop(&w->poll_timer);
     w->lo_pid = 0;
     if (unlink(w->pidfile) != 0 && errno != ENOENT)
-        LOG_WARN("worker %s: cannot remove %s: %s", w->name, w->pidfile, strerror(errno));
+        LOG_WARN("worker %s: cannot remove %s: %s", w->name, w->pidfile,
+                 strerror(errno));
     if (w->stopping != STOP_NONE)
         finish_stop(w);
     else if (!w->closing && w->have_spec)
@@ -698,7 +721,8 @@ static void leftover_done(struct cairn_worker *w)
 
 static void poll_timer_cb(uv_timer_t *t)
 {
-    struct cairn_worker *w = cairn_container_of(t, struct cairn_worker, poll_timer);
+    struct cairn_worker *w =
+        cairn_container_of(t, struct cairn_worker, poll_timer);
 
     if (!same_process(w->lo_pid, w->lo_start)) {
         kill_group(w->lo_pid, SIGKILL, 0); /* its group's stragglers */
@@ -707,8 +731,8 @@ static void poll_timer_cb(uv_timer_t *t)
         return;
     }
     if (!w->lo_killed && uv_now(w->loop) >= w->lo_deadline) {
-        LOG_WARN("worker %s: leftover process %d ignored SIGTERM; SIGKILL", w->name,
-                 w->lo_pid);
+        LOG_WARN("worker %s: leftover process %d ignored SIGTERM; SIGKILL",
+                 w->name, w->lo_pid);
         kill_group(w->lo_pid, SIGKILL, getpgid(w->lo_pid) == w->lo_pid);
         kill(w->lo_pid, SIGKILL);
         w->lo_killed = 1;
@@ -725,19 +749,22 @@ static int leftover_begin(struct cairn_worker *w)
     if (pidfile_read(w, &pid, &start) != 0)
         return 0;
     if (!same_process(pid, start)) {
-        /* Stale: the process is gone (or its pid now names another). */
-        kill_group(pid, SIGKILL, 0);
+        /* Stale: the process is gone (or its pid now names another). Its
+         * group is not signalled: the pid may since have been reused by a
+         * process that made a group of its own. */
         unlink(w->pidfile);
         return 0;
     }
-    LOG_WARN("worker %s: stopping leftover worker %d of a previous agent", w->name, pid);
+    LOG_WARN("worker %s: stopping leftover worker %d of a previous agent",
+             w->name, pid);
     w->lo_pid = pid;
     w->lo_start = start;
     w->lo_killed = 0;
     w->lo_deadline = uv_now(w->loop) + w->grace_ms;
     kill_group(pid, SIGTERM, getpgid(pid) == pid);
     kill(pid, SIGTERM);
-    uv_timer_start(&w->poll_timer, poll_timer_cb, LEFTOVER_POLL_MS, LEFTOVER_POLL_MS);
+    uv_timer_start(&w->poll_timer, poll_timer_cb, LEFTOVER_POLL_MS,
+                   LEFTOVER_POLL_MS);
     return 1;
 }
 
@@ -774,7 +801,8 @@ static void maybe_finish_close(struct cairn_worker *w)
 {
     uv_timer_t *t;
 
-    if (!w->closing || w->run || w->lo_pid || w->pending_stop_done || w->timers_open)
+    if (!w->closing || w->run || w->lo_pid || w->pending_stop_done ||
+        w->timers_open)
         return;
     for (int i = 0; (t = timer_at(w, i)) != NULL; i++)
         w->timers_open++;
@@ -788,22 +816,25 @@ static uint64_t or_default(uint64_t v, uint64_t def)
 }
 
 int cairn_worker_new(uv_loop_t *loop, const struct cairn_worker_opts *opts,
-                     cairn_worker_event_cb event_cb, void *arg, struct cairn_worker **out,
-                     struct cairn_diag *d)
+                     cairn_worker_event_cb event_cb, void *arg,
+                     struct cairn_worker **out, struct cairn_diag *d)
 {
     struct cairn_worker *w;
     uv_timer_t *t;
 
     if (!loop || !opts || !opts->state_dir || !out)
-        return cairn_diag_set(d, CAIRN_EINVAL, "worker: missing loop, options or state dir");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "worker: missing loop, options or state dir");
     if (!cairn_apply_name_ok(opts->name))
-        return cairn_diag_set(d, CAIRN_EINVAL, "worker: name \"%s\" is not a DNS label",
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "worker: name \"%s\" is not a DNS label",
                               opts->name ? opts->name : "(null)");
     w = cairn_xcalloc(1, sizeof(*w));
     w->loop = loop;
     w->state_dir = cairn_xstrdup(opts->state_dir);
     w->name = cairn_xstrdup(opts->name);
-    w->pidfile = cairn_xasprintf("%s/workloads/%s/worker.pid", opts->state_dir, opts->name);
+    w->pidfile = cairn_xasprintf("%s/workloads/%s/worker.pid", opts->state_dir,
+                                 opts->name);
     w->grace_ms = or_default(opts->grace_ms, 10000);
     w->stable_ms = or_default(opts->stable_ms, 30000);
     w->backoff_initial_ms = or_default(opts->backoff_initial_ms, 1000);
@@ -839,15 +870,19 @@ static char **copy_strv(char *const *v)
     return c;
 }
 
-int cairn_worker_start(struct cairn_worker *w, const struct cairn_worker_spec *spec,
+int cairn_worker_start(struct cairn_worker *w,
+                       const struct cairn_worker_spec *spec,
                        struct cairn_diag *d)
 {
     if (w->closing || w->stopping != STOP_NONE || w->run)
         return cairn_diag_set(d, CAIRN_ESTATE, "worker %s: %s", w->name,
-                              w->closing ? "closing" : w->run ? "already running"
-                                                              : "stopping");
-    if (!spec || !spec->argv || !spec->argv[0] || !spec->env || !spec->backoff_max_ms)
-        return cairn_diag_set(d, CAIRN_EINVAL, "worker %s: incomplete spec", w->name);
+                              w->closing ? "closing"
+                              : w->run   ? "already running"
+                                         : "stopping");
+    if (!spec || !spec->argv || !spec->argv[0] || !spec->env ||
+        !spec->backoff_max_ms)
+        return cairn_diag_set(d, CAIRN_EINVAL, "worker %s: incomplete spec",
+                              w->name);
     cairn_worker_spec_free(&w->spec);
     w->spec.argv = copy_strv(spec->argv);
     w->spec.env = copy_strv(spec->env);
@@ -871,11 +906,12 @@ int cairn_worker_start(struct cairn_worker *w, const struct cairn_worker_spec *s
 
 static void grace_timer_cb(uv_timer_t *t)
 {
-    struct cairn_worker *w = cairn_container_of(t, struct cairn_worker, grace_timer);
+    struct cairn_worker *w =
+        cairn_container_of(t, struct cairn_worker, grace_timer);
 
     if (w->run && !w->run->exited) {
-        LOG_WARN("worker %s[%d]: still running %.1f s after SIGTERM; SIGKILL", w->name,
-                 w->run->pid, (double)w->grace_ms / 1000.0);
+        LOG_WARN("worker %s[%d]: still running %.1f s after SIGTERM; SIGKILL",
+                 w->name, w->run->pid, (double)w->grace_ms / 1000.0);
         kill_group(w->run->pid, SIGKILL, 1);
     }
 }
@@ -885,8 +921,8 @@ static void begin_stop(struct cairn_worker *w, enum stop_kind kind)
     w->stopping = kind;
     uv_timer_stop(&w->backoff_timer);
     if (w->run && !w->run->exited) {
-        LOG_INFO("worker %s[%d]: stopping (SIGTERM, %.1f s grace)", w->name, w->run->pid,
-                 (double)w->grace_ms / 1000.0);
+        LOG_INFO("worker %s[%d]: stopping (SIGTERM, %.1f s grace)", w->name,
+                 w->run->pid, (double)w->grace_ms / 1000.0);
         kill_group(w->run->pid, SIGTERM, 1);
         uv_timer_start(&w->grace_timer, grace_timer_cb, w->grace_ms, 0);
     } else if (w->run || w->lo_pid) {
@@ -898,7 +934,8 @@ static void begin_stop(struct cairn_worker *w, enum stop_kind kind)
     }
 }
 
-int cairn_worker_stop(struct cairn_worker *w, cairn_worker_stop_cb cb, void *arg)
+int cairn_worker_stop(struct cairn_worker *w, cairn_worker_stop_cb cb,
+                      void *arg)
 {
     if (w->closing || w->stopping != STOP_NONE)
         return CAIRN_ESTATE;
@@ -908,7 +945,8 @@ int cairn_worker_stop(struct cairn_worker *w, cairn_worker_stop_cb cb, void *arg
     return 0;
 }
 
-void cairn_worker_close(struct cairn_worker *w, void (*close_cb)(void *arg), void *arg)
+void cairn_worker_close(struct cairn_worker *w, void (*close_cb)(void *arg),
+                        void *arg)
 {
     if (!w)
         return;
@@ -969,31 +1007,36 @@ static int env_name_ok(const char *k)
     if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_'))
         return 0;
     for (const char *p = k + 1; *p; p++)
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' ||
-              (*p >= '0' && *p <= '9')))
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              *p == '_' || (*p >= '0' && *p <= '9')))
             return 0;
     return strlen(k) <= 255;
 }
 
 static int str_ok(const json_t *v)
 {
-    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+    return json_is_string(v) &&
+           strlen(json_string_value(v)) == json_string_length(v);
 }
 
-static int build_argv(const json_t *exec, struct cairn_worker_spec *s, struct cairn_diag *d)
+static int build_argv(const json_t *exec, struct cairn_worker_spec *s,
+                      struct cairn_diag *d)
 {
     const json_t *cmd = json_object_get(exec, "command");
     size_t n = json_array_size(cmd);
 
     if (!json_is_array(cmd) || n == 0 || n > 1024)
-        return cairn_diag_set(d, CAIRN_EINVAL, "exec.command: not a list of 1 to 1024 "
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "exec.command: not a list of 1 to 1024 "
                               "strings");
     s->argv = cairn_xcalloc(n + 1, sizeof(*s->argv));
     for (size_t i = 0; i < n; i++) {
         if (!str_ok(json_array_get(cmd, i)) ||
             (i == 0 && !*json_string_value(json_array_get(cmd, 0))))
-            return cairn_diag_set(d, CAIRN_EINVAL, "exec.command[%zu]: not a string "
-                                  "(or empty program, or a NUL byte)", i);
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "exec.command[%zu]: not a string "
+                                  "(or empty program, or a NUL byte)",
+                                  i);
         s->argv[i] = cairn_xstrdup(json_string_value(json_array_get(cmd, i)));
     }
     return 0;
@@ -1011,14 +1054,20 @@ static int build_user_env(const json_t *exec, struct envb *e, int *has_path,
         return cairn_diag_set(d, CAIRN_EINVAL, "exec.env: not an object");
     json_object_foreach((json_t *)env, k, v) {
         if (!env_name_ok(k))
-            return cairn_diag_set(d, CAIRN_EINVAL, "exec.env: \"%s\" is not a variable "
-                                  "name ([A-Za-z_][A-Za-z0-9_]*)", k);
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "exec.env: \"%s\" is not a variable "
+                                  "name ([A-Za-z_][A-Za-z0-9_]*)",
+                                  k);
         if (strncmp(k, "CAIRN_", 6) == 0)
-            return cairn_diag_set(d, CAIRN_EINVAL, "exec.env.%s: CAIRN_ names are "
-                                  "reserved for the agent", k);
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "exec.env.%s: CAIRN_ names are "
+                                  "reserved for the agent",
+                                  k);
         if (!str_ok(v))
-            return cairn_diag_set(d, CAIRN_EINVAL, "exec.env.%s: not a string (or a NUL "
-                                  "byte)", k);
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "exec.env.%s: not a string (or a NUL "
+                                  "byte)",
+                                  k);
         if (strcmp(k, "PATH") == 0)
             *has_path = 1;
         env_add(e, cairn_xasprintf("%s=%s", k, json_string_value(v)));
@@ -1038,9 +1087,11 @@ static int model_env(const json_t *wl, const char *state, struct envb *e,
     sha = json_string_value(json_object_get(m, "sha256"));
     ver = json_string_value(json_object_get(m, "version"));
     name = json_string_value(json_object_get(m, "name"));
-    if (!json_is_object(m) || !sha || !cairn_is_sha256_hex(sha) || !ver || !name ||
-        !str_ok(json_object_get(m, "version")) || !str_ok(json_object_get(m, "name")))
-        return cairn_diag_set(d, CAIRN_EINVAL, "model: needs name, version and a sha256 "
+    if (!json_is_object(m) || !sha || !cairn_is_sha256_hex(sha) || !ver ||
+        !name || !str_ok(json_object_get(m, "version")) ||
+        !str_ok(json_object_get(m, "name")))
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "model: needs name, version and a sha256 "
                               "of 64 lower-case hex digits");
     blob = cairn_apply_blob_path(state, sha);
     env_add(e, cairn_xasprintf("CAIRN_MODEL_PATH=%s", blob));
@@ -1051,7 +1102,8 @@ static int model_env(const json_t *wl, const char *state, struct envb *e,
     return 0;
 }
 
-static int restart_of(const json_t *wl, struct cairn_worker_spec *s, struct cairn_diag *d)
+static int restart_of(const json_t *wl, struct cairn_worker_spec *s,
+                      struct cairn_diag *d)
 {
     const json_t *r = json_object_get(wl, "restart");
     const json_t *max = json_object_get(r, "backoffMaxSeconds");
@@ -1061,20 +1113,23 @@ static int restart_of(const json_t *wl, struct cairn_worker_spec *s, struct cair
     if (!r)
         return 0;
     if (!json_is_object(r) ||
-        cairn_restart_policy_parse(json_string_value(json_object_get(r, "policy")),
-                                   &s->policy))
-        return cairn_diag_set(d, CAIRN_EINVAL, "restart.policy: not always, on-failure "
+        cairn_restart_policy_parse(
+            json_string_value(json_object_get(r, "policy")), &s->policy))
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "restart.policy: not always, on-failure "
                               "or never");
     if (!json_is_integer(max) || json_integer_value(max) < 1 ||
         json_integer_value(max) > 86400)
-        return cairn_diag_set(d, CAIRN_EINVAL, "restart.backoffMaxSeconds: not an "
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "restart.backoffMaxSeconds: not an "
                               "integer in 1..86400");
     s->backoff_max_ms = (uint64_t)json_integer_value(max) * 1000;
     return 0;
 }
 
 static int cairn_env(const char *state, const char *site, const json_t *wl,
-                     const char *name, uint64_t gen, struct envb *e, struct cairn_diag *d)
+                     const char *name, uint64_t gen, struct envb *e,
+                     struct cairn_diag *d)
 {
     char *cfg = cairn_apply_config_dir(state, name, gen);
     char *sec = cairn_apply_secrets_dir(state, name, gen);
@@ -1098,9 +1153,9 @@ static int cairn_env(const char *state, const char *site, const json_t *wl,
     return rc;
 }
 
-int cairn_worker_spec_build(const char *state_dir, const char *site, const json_t *wl,
-                            uint64_t gen, struct cairn_worker_spec *out,
-                            struct cairn_diag *d)
+int cairn_worker_spec_build(const char *state_dir, const char *site,
+                            const json_t *wl, uint64_t gen,
+                            struct cairn_worker_spec *out, struct cairn_diag *d)
 {
     struct cairn_worker_spec s;
     struct envb e = {0};
@@ -1111,8 +1166,10 @@ int cairn_worker_spec_build(const char *state_dir, const char *site, const json_
     int rc, has_path = 0;
 
     memset(&s, 0, sizeof(s));
-    if (!state_dir || !json_is_object(wl) || !cairn_apply_name_ok(name) || gen == 0)
-        return cairn_diag_set(d, CAIRN_EINVAL, "worker spec: bad state dir, entry name "
+    if (!state_dir || !json_is_object(wl) || !cairn_apply_name_ok(name) ||
+        gen == 0)
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "worker spec: bad state dir, entry name "
                               "or generation");
     if (!json_is_object(exec)) {
         rc = cairn_diag_set(d, CAIRN_EINVAL, "exec: missing or not an object");
@@ -1120,16 +1177,22 @@ int cairn_worker_spec_build(const char *state_dir, const char *site, const json_
     }
     state = realpath(state_dir, NULL);
     if (!state) {
-        rc = cairn_diag_set(d, CAIRN_ENOENT, "%s: %s", state_dir, strerror(errno));
+        rc = cairn_diag_set(d, CAIRN_ENOENT, "%s: %s", state_dir,
+                            strerror(errno));
         goto out;
     }
-    if ((rc = build_argv(exec, &s, d)) || (rc = build_user_env(exec, &e, &has_path, d)))
+    if ((rc = build_argv(exec, &s, d)) ||
+        (rc = build_user_env(exec, &e, &has_path, d)))
         goto out;
     if (!has_path)
-        env_add(&e, cairn_xasprintf("PATH=%s", path && *path ? path
-                                    : "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                                      "/usr/bin:/sbin:/bin"));
-    if ((rc = cairn_env(state, site, wl, name, gen, &e, d)) || (rc = restart_of(wl, &s, d)))
+        env_add(&e,
+                cairn_xasprintf(
+                    "PATH=%s", path && *path
+                                   ? path
+                                   : "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                     "/usr/bin:/sbin:/bin"));
+    if ((rc = cairn_env(state, site, wl, name, gen, &e, d)) ||
+        (rc = restart_of(wl, &s, d)))
         goto out;
     s.env = e.v;
     e.v = NULL;

@@ -32,10 +32,11 @@
 #ifndef CAIRN_AGENT_SUPERVISE_H
 #define CAIRN_AGENT_SUPERVISE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 #include <uv.h>
+
 #include "cairn/diag.h"
 #include "cairn/error.h"
 
@@ -94,8 +95,8 @@ typedef void (*cairn_worker_log_cb)(void *arg, const char *name, int stream,
                                     const char *line);
 
 struct cairn_worker_opts {
-    const char *state_dir; /* required: worker.pid lives under it */
-    const char *name;      /* required: the workload name (DNS label) */
+    const char *state_dir;       /* required: worker.pid lives under it */
+    const char *name;            /* required: the workload name (DNS label) */
     uint64_t grace_ms;           /* SIGTERM -> SIGKILL; 0: 10 s */
     uint64_t stable_ms;          /* uptime that resets backoff; 0: 30 s */
     uint64_t backoff_initial_ms; /* first restart delay; 0: 1 s */
@@ -124,13 +125,13 @@ const char *cairn_worker_state_name(enum cairn_worker_state s);
 
 struct cairn_worker_status {
     enum cairn_worker_state state;
-    int pid;               /* 0 when no process of ours lives */
-    unsigned restarts;     /* automatic restarts since cairn_worker_start */
-    unsigned short_runs;   /* consecutive runs shorter than stable_ms */
-    char last_exit[128];   /* "" none yet; "exit 1", "signal 9",
-                              "spawn failed: <reason>" */
-    int64_t since_ms;      /* wall clock (Unix ms) of the last state change */
-    int stopping;          /* a stop is in progress */
+    int pid;             /* 0 when no process of ours lives */
+    unsigned restarts;   /* automatic restarts since cairn_worker_start */
+    unsigned short_runs; /* consecutive runs shorter than stable_ms */
+    char last_exit[128]; /* "" none yet; "exit 1", "signal 9",
+                            "spawn failed: <reason>" */
+    int64_t since_ms;    /* wall clock (Unix ms) of the last state change */
+    int stopping;        /* a stop is in progress */
 };
 
 enum cairn_worker_event_type {
@@ -143,12 +144,12 @@ enum cairn_worker_event_type {
 
 struct cairn_worker_event {
     enum cairn_worker_event_type type;
-    int pid;                /* the process concerned (0: spawn failed) */
-    const char *reason;     /* EXITED, CRASHLOOP: the exit as in last_exit;
-                               "" otherwise; never NULL */
-    int64_t restart_in_ms;  /* EXITED: delay before the next start, -1 when
-                               the policy does not restart */
-    unsigned short_runs;    /* consecutive short runs so far */
+    int pid;               /* the process concerned (0: spawn failed) */
+    const char *reason;    /* EXITED, CRASHLOOP: the exit as in last_exit;
+                              "" otherwise; never NULL */
+    int64_t restart_in_ms; /* EXITED: delay before the next start, -1 when
+                              the policy does not restart */
+    unsigned short_runs;   /* consecutive short runs so far */
 };
 
 struct cairn_worker; /* one per workload; opaque */
@@ -165,7 +166,8 @@ typedef void (*cairn_worker_stop_cb)(struct cairn_worker *w, void *arg);
 /* A supervisor for opts->name on loop, state STOPPED, no process. opts is
  * copied; event_cb may be NULL. CAIRN_EINVAL for a missing state_dir or a
  * bad name. Free it with cairn_worker_close. */
-CAIRN_WUR int cairn_worker_new(uv_loop_t *loop, const struct cairn_worker_opts *opts,
+CAIRN_WUR int cairn_worker_new(uv_loop_t *loop,
+                               const struct cairn_worker_opts *opts,
                                cairn_worker_event_cb event_cb, void *arg,
                                struct cairn_worker **out, struct cairn_diag *d);
 

@@ -28,8 +28,9 @@ static void round_trip(json_t *m)
         if (cairn_buf_appendf(&b, "%s %.17g\n", k, json_real_value(v)) != 0)
             abort();
     }
-    if (cairn_metrics_parse(b.data ? b.data : "", b.len, CAIRN_METRICS_MAX_SAMPLES, &again,
-                            NULL, NULL) != 0 ||
+    if (cairn_metrics_parse(b.data ? b.data : "", b.len,
+                            CAIRN_METRICS_MAX_SAMPLES, &again, NULL,
+                            NULL) != 0 ||
         !json_equal(m, again))
         abort();
     json_decref(again);
@@ -41,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t dropped = 0;
     json_t *m = NULL;
 
-    if (cairn_metrics_parse((const char *)data, size, 8, &m, &dropped, NULL) != 0)
+    if (cairn_metrics_parse((const char *)data, size, 8, &m, &dropped, NULL) !=
+        0)
         return 0;
     if (json_object_size(m) > 8 || (dropped && json_object_size(m) != 8))
         abort();

@@ -31,6 +31,7 @@
  *   TW_STDERR=TEXT         print TEXT and a newline on stderr
  *   TW_CTRL=1              print a line holding an escape sequence and a CR
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -44,7 +45,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include "cairn/hash.h"
 
@@ -102,13 +102,15 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-static void respond(int fd, int status, const char *type, const char *body, size_t n)
+static void respond(int fd, int status, const char *type, const char *body,
+                    size_t n)
 {
     char head[256];
-    int hn = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      status, type, n);
+    int hn =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n\r\n",
+                 status, type, n);
 
     write_all(fd, head, (size_t)hn);
     write_all(fd, body, n);
@@ -143,7 +145,8 @@ static char *read_request(int fd, size_t *head_len, size_t *total)
             const char *cl = strcasestr(buf, "\r\nContent-Length:");
 
             *head_len = (size_t)(end - buf) + 4;
-            want = *head_len + (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
+            want =
+                *head_len + (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
         }
     }
     *total = want;
@@ -173,8 +176,8 @@ static void score(int fd, const char *body, size_t n)
     cap = strlen(reply) + 200;
     out = malloc(cap);
     /* Insert our fields after the opening brace. */
-    len = snprintf(out, cap, "{\"inputSha256\":\"%s\",\"inputBytes\":%zu%s%s", hex, n,
-                   strcmp(reply, "{}") && reply[0] == '{' ? "," : "",
+    len = snprintf(out, cap, "{\"inputSha256\":\"%s\",\"inputBytes\":%zu%s%s",
+                   hex, n, strcmp(reply, "{}") && reply[0] == '{' ? "," : "",
                    reply[0] == '{' ? reply + 1 : "}");
     respond(fd, (int)env_num("TW_GOLDEN_STATUS", 200), "application/json", out,
             (size_t)len);
@@ -198,14 +201,15 @@ static void serve_one(int lfd, long long started)
         int healthy = !getenv("TW_NEVER_HEALTHY") &&
                       now_ms() - started >= env_num("TW_HEALTHY_AFTER_MS", 0);
 
-        respond(fd, healthy ? 200 : 503, "text/plain", healthy ? "ok\n" : "starting\n",
-                healthy ? 3 : 9);
+        respond(fd, healthy ? 200 : 503, "text/plain",
+                healthy ? "ok\n" : "starting\n", healthy ? 3 : 9);
     } else if (strncmp(req, "POST /v1/score ", 15) == 0) {
         score(fd, req + head_len, total - head_len);
     } else if (strncmp(req, "GET /metrics ", 13) == 0) {
         const char *m = getenv("TW_METRICS");
 
-        respond(fd, 200, "text/plain; version=0.0.4", m ? m : "", m ? strlen(m) : 0);
+        respond(fd, 200, "text/plain; version=0.0.4", m ? m : "",
+                m ? strlen(m) : 0);
     } else {
         respond(fd, 404, "text/plain", "no\n", 3);
     }
@@ -223,9 +227,10 @@ static int listen_on(long port)
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 16) != 0) {
-        fprintf(stderr, "testworker: cannot listen on 127.0.0.1:%ld: %s\n", port,
-                strerror(errno));
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(fd, 16) != 0) {
+        fprintf(stderr, "testworker: cannot listen on 127.0.0.1:%ld: %s\n",
+                port, strerror(errno));
         exit(3);
     }
     return fd;
@@ -283,7 +288,8 @@ static void finish(void)
  * value, so that one test can script a run of crashes and a stable run. */
 static long seq_exit_after(long def)
 {
-    const char *path = getenv("TW_SEQ_FILE"), *seq = getenv("TW_EXIT_AFTER_SEQ");
+    const char *path = getenv("TW_SEQ_FILE"),
+               *seq = getenv("TW_EXIT_AFTER_SEQ");
     long n = 0, v = def;
     FILE *f;
 
@@ -329,7 +335,8 @@ int main(void)
         lfd = listen_on(port);
     for (;;) {
         struct pollfd p = {lfd, POLLIN, 0};
-        long long left = exit_after >= 0 ? started + exit_after - now_ms() : 1000;
+        long long left =
+            exit_after >= 0 ? started + exit_after - now_ms() : 1000;
 
         if (got_term)
             exit((int)env_num("TW_TERM_EXIT", 0));

@@ -11,8 +11,10 @@
 #include "cairn/keys.h"
 #include "cairn/mem.h"
 
-static const char *HEX_A = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-static const char *HEX_B = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+static const char *HEX_A =
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+static const char *HEX_B =
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 static char *sha_hex(const void *data, size_t n)
 {
@@ -25,8 +27,8 @@ static char *sha_hex(const void *data, size_t n)
 }
 
 /* A files[] entry with the right digest. */
-static json_t *file_entry(const char *path, const char *mode, const void *data, size_t n,
-                          int b64)
+static json_t *file_entry(const char *path, const char *mode, const void *data,
+                          size_t n, int b64)
 {
     char *hex = sha_hex(data, n);
     json_t *f;
@@ -34,12 +36,12 @@ static json_t *file_entry(const char *path, const char *mode, const void *data, 
     if (b64) {
         char *enc = cairn_base64_encode(data, n);
 
-        f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "path", path, "mode", mode, "sha256",
-                      hex, "content", enc, "encoding", "base64");
+        f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "path", path, "mode", mode,
+                      "sha256", hex, "content", enc, "encoding", "base64");
         free(enc);
     } else {
-        f = json_pack("{s:s, s:s, s:s, s:s%}", "path", path, "mode", mode, "sha256", hex,
-                      "content", (const char *)data, n);
+        f = json_pack("{s:s, s:s, s:s, s:s%}", "path", path, "mode", mode,
+                      "sha256", hex, "content", (const char *)data, n);
     }
     free(hex);
     return f;
@@ -47,8 +49,8 @@ static json_t *file_entry(const char *path, const char *mode, const void *data, 
 
 static json_t *entry(const char *name)
 {
-    return json_pack("{s:s, s:{s:[s], s:{}}, s:[]}", "name", name, "exec", "command",
-                     "/bin/true", "env", "files");
+    return json_pack("{s:s, s:{s:[s], s:{}}, s:[]}", "name", name, "exec",
+                     "command", "/bin/true", "env", "files");
 }
 
 static void add_file(json_t *wl, json_t *f)
@@ -58,11 +60,13 @@ static void add_file(json_t *wl, json_t *f)
 
 static json_t *sample_entry(void)
 {
-    static const uint8_t png[] = {0x89, 'P', 'N', 'G', 0, 1, 2, 0xff, 0xfe, '\n'};
+    static const uint8_t png[] = {0x89, 'P', 'N',  'G',  0,
+                                  1,    2,   0xff, 0xfe, '\n'};
     json_t *wl = entry("risk");
 
     add_file(wl, file_entry("worker.conf", "0644", "threshold=0.8\n", 14, 0));
-    add_file(wl, file_entry("bin/deep/run.sh", "0755", "#!/bin/sh\nexit 0\n", 17, 0));
+    add_file(wl, file_entry("bin/deep/run.sh", "0755", "#!/bin/sh\nexit 0\n",
+                            17, 0));
     add_file(wl, file_entry("golden.png", "0600", png, sizeof(png), 1));
     return wl;
 }
@@ -72,7 +76,8 @@ static char *path_of(const char *root, const char *pattern, const char *a)
 {
     const char *at = strstr(pattern, "%s");
 
-    return cairn_xasprintf("%s/%.*s%s%s", root, (int)(at - pattern), pattern, a, at + 2);
+    return cairn_xasprintf("%s/%.*s%s%s", root, (int)(at - pattern), pattern, a,
+                           at + 2);
 }
 
 static int file_is(const char *path, const void *data, size_t n, mode_t mode)
@@ -82,7 +87,8 @@ static int file_is(const char *path, const void *data, size_t n, mode_t mode)
     struct stat st;
     int ok;
 
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777) != mode)
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (st.st_mode & 07777) != mode)
         return 0;
     if (cairn_fs_read(path, 1 << 20, &buf, &len, NULL) != 0)
         return 0;
@@ -119,7 +125,8 @@ static void install_blob(const char *state, const char *hex)
 
 static void test_files_written(void)
 {
-    static const uint8_t png[] = {0x89, 'P', 'N', 'G', 0, 1, 2, 0xff, 0xfe, '\n'};
+    static const uint8_t png[] = {0x89, 'P', 'N',  'G',  0,
+                                  1,    2,   0xff, 0xfe, '\n'};
     char *state = test_tmpdir(), *p;
     json_t *wl = sample_entry();
     struct cairn_diag d;
@@ -156,7 +163,8 @@ static void test_files_written(void)
 static void test_digest_mismatch(void)
 {
     char *state = test_tmpdir(), *p;
-    json_t *wl = entry("risk"), *f = file_entry("a.conf", "0644", "right", 5, 0);
+    json_t *wl = entry("risk"),
+           *f = file_entry("a.conf", "0644", "right", 5, 0);
     struct cairn_diag d;
 
     json_object_set_new(f, "content", json_string("wrong"));
@@ -264,7 +272,8 @@ static void test_entry_structure_refused(void)
     CHECK_STR_HAS(d.msg, "not a DNS label");
     json_decref(wl);
     wl = entry("risk");
-    add_file(wl, json_pack("{s:s, s:s, s:s}", "path", "a", "mode", "0644", "content", "x"));
+    add_file(wl, json_pack("{s:s, s:s, s:s}", "path", "a", "mode", "0644",
+                           "content", "x"));
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_apply_check(wl, &d), CAIRN_EINVAL);
     CHECK_STR_HAS(d.msg, "files[0].sha256: missing");
@@ -273,7 +282,8 @@ static void test_entry_structure_refused(void)
     json_object_set_new(wl, "files", json_string("nope"));
     CHECK_INT_EQ(cairn_apply_check(wl, NULL), CAIRN_EINVAL);
     json_object_set_new(wl, "files", json_array());
-    json_object_set_new(wl, "uploads", json_pack("{s:s}", "dir", "../../outside"));
+    json_object_set_new(wl, "uploads",
+                        json_pack("{s:s}", "dir", "../../outside"));
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_apply_check(wl, &d), CAIRN_EPATH);
     CHECK_STR_HAS(d.msg, "uploads.dir");
@@ -308,8 +318,10 @@ static void test_secrets(void)
     REQUIRE(cairn_keys_init() == 0);
     REQUIRE(cairn_seckey_generate("site", &site) == 0);
     REQUIRE(cairn_seckey_generate("other", &other) == 0);
-    json_array_append_new(secrets, secret_entry("webhook-token", &site.pub, "s3cr3t-token"));
-    json_array_append_new(secrets, secret_entry("db.pass", &site.pub, "hunter2"));
+    json_array_append_new(
+        secrets, secret_entry("webhook-token", &site.pub, "s3cr3t-token"));
+    json_array_append_new(secrets,
+                          secret_entry("db.pass", &site.pub, "hunter2"));
     json_object_set_new(wl, "secrets", secrets);
     cairn_diag_init(&d);
     REQUIRE(cairn_apply_prepare(state, wl, 3, &site, &d) == 0);
@@ -335,8 +347,10 @@ static void test_secrets(void)
     free(p);
 
     /* An altered box. */
-    json_array_set_new(secrets, 1, json_pack("{s:s, s:s}", "name", "db.pass", "sealed",
-                                             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+    json_array_set_new(secrets, 1,
+                       json_pack("{s:s, s:s}", "name", "db.pass", "sealed",
+                                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                                 "AAAAAAAAAAAAAAAAAAA"));
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_apply_prepare(state, wl, 5, &site, &d), CAIRN_ESIG);
     CHECK_STR_HAS(d.msg, "secrets[1] (db.pass)");
@@ -349,7 +363,8 @@ static void test_secrets(void)
         CHECK_INT_EQ(cairn_apply_check(wl, &d), CAIRN_EPATH);
         CHECK_STR_HAS(d.msg, "not a plain file name");
     }
-    json_array_set_new(secrets, 1, secret_entry("webhook-token", &site.pub, "v"));
+    json_array_set_new(secrets, 1,
+                       secret_entry("webhook-token", &site.pub, "v"));
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_apply_check(wl, &d), CAIRN_EINVAL);
     CHECK_STR_HAS(d.msg, "duplicate");
@@ -377,7 +392,8 @@ static void check_links(const char *state, const char *cfg, const char *hex)
 {
     char *c = link_of(state, "config"), *cur = link_of(state, "current");
     char *want = cairn_xasprintf("../../blobs/sha256/%s", hex);
-    char *real = NULL, *blob = cairn_xasprintf("%s/blobs/sha256/%s", state, hex);
+    char *real = NULL,
+         *blob = cairn_xasprintf("%s/blobs/sha256/%s", state, hex);
     char *curpath = cairn_xasprintf("%s/workloads/risk/current", state);
 
     CHECK_STR_EQ(c, cfg);
@@ -406,7 +422,8 @@ static void test_switch_and_rollback(void)
 
     REQUIRE(cairn_apply_prepare(state, wl, 1, NULL, NULL) == 0);
     REQUIRE(cairn_apply_prepare(state, wl, 2, NULL, NULL) == 0);
-    CHECK_INT_EQ(cairn_apply_read(state, "risk", &gen, hex, NULL), CAIRN_ENOENT);
+    CHECK_INT_EQ(cairn_apply_read(state, "risk", &gen, hex, NULL),
+                 CAIRN_ENOENT);
 
     /* The blob is not installed yet: refused, nothing switched. */
     cairn_diag_init(&d);
@@ -443,9 +460,12 @@ static void test_switch_and_rollback(void)
     CHECK_INT_EQ(gen, 2);
     CHECK_STR_EQ(hex, "");
     /* Bad arguments. */
-    CHECK_INT_EQ(cairn_apply_switch(state, "risk", 0, HEX_A, NULL), CAIRN_EINVAL);
-    CHECK_INT_EQ(cairn_apply_switch(state, "../x", 1, HEX_A, NULL), CAIRN_EINVAL);
-    CHECK_INT_EQ(cairn_apply_switch(state, "risk", 1, "../../etc", NULL), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_apply_switch(state, "risk", 0, HEX_A, NULL),
+                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_apply_switch(state, "../x", 1, HEX_A, NULL),
+                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_apply_switch(state, "risk", 1, "../../etc", NULL),
+                 CAIRN_EINVAL);
     json_decref(wl);
     test_rm_rf(state);
     free(state);
@@ -460,10 +480,12 @@ static void test_read_refuses_foreign_links(void)
     REQUIRE(cairn_apply_prepare(state, wl, 1, NULL, NULL) == 0);
     p = path_of(state, "workloads/%s/config", "risk");
     REQUIRE(symlink("/etc", p) == 0);
-    CHECK_INT_EQ(cairn_apply_read(state, "risk", &gen, hex, NULL), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_apply_read(state, "risk", &gen, hex, NULL),
+                 CAIRN_EPARSE);
     unlink(p);
     REQUIRE(symlink("config.01", p) == 0);
-    CHECK_INT_EQ(cairn_apply_read(state, "risk", &gen, hex, NULL), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_apply_read(state, "risk", &gen, hex, NULL),
+                 CAIRN_EPARSE);
     free(p);
     json_decref(wl);
     test_rm_rf(state);
@@ -525,9 +547,9 @@ static void test_cleanup_and_remove(void)
     REQUIRE(cairn_apply_cleanup(state, "risk", keep, 2, NULL) == 0);
     {
         const char *gone[] = {"config.1", "secrets.1", ".secrets.9.tmp"};
-        const char *kept[] = {"config.2", "secrets.2", "config.3", "secrets.3",
-                              "config.4", "secrets.4", "work/outbox", "config",
-                              "current"};
+        const char *kept[] = {"config.2",    "secrets.2", "config.3",
+                              "secrets.3",   "config.4",  "secrets.4",
+                              "work/outbox", "config",    "current"};
 
         for (size_t i = 0; i < CAIRN_ARRAY_LEN(gone); i++) {
             p = path_of(state, "workloads/risk/%s", gone[i]);

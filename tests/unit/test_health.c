@@ -60,8 +60,8 @@ static int free_port(void)
     return port;
 }
 
-static void on_worker_event(struct cairn_worker *w, const struct cairn_worker_event *ev,
-                            void *arg)
+static void on_worker_event(struct cairn_worker *w,
+                            const struct cairn_worker_event *ev, void *arg)
 {
     struct hctx *h = arg;
 
@@ -86,12 +86,14 @@ static void hctx_init(struct hctx *h)
     o.name = "tw";
     o.grace_ms = 2000;
     o.backoff_initial_ms = 5000;
-    REQUIRE(cairn_worker_new(&h->loop, &o, on_worker_event, h, &h->w, NULL) == 0);
+    REQUIRE(cairn_worker_new(&h->loop, &o, on_worker_event, h, &h->w, NULL) ==
+            0);
     h->port = free_port();
     snprintf(h->base, sizeof(h->base), "http://127.0.0.1:%d", h->port);
 }
 
-static int run_until(struct hctx *h, int (*pred)(struct hctx *), uint64_t timeout_ms)
+static int run_until(struct hctx *h, int (*pred)(struct hctx *),
+                     uint64_t timeout_ms)
 {
     uint64_t end;
 
@@ -149,7 +151,8 @@ static void worker_start(struct hctx *h, const char *const *env)
     cairn_worker_spec_free(&s);
 }
 
-static void on_gate(struct cairn_health_gate *g, int err, const char *reason, void *arg)
+static void on_gate(struct cairn_health_gate *g, int err, const char *reason,
+                    void *arg)
 {
     struct hctx *h = arg;
 
@@ -178,22 +181,23 @@ static void gate(struct hctx *h, const char *health_fmt, const char *config_dir)
     if (health_fmt) {
         char *at = strstr(health_fmt, "%s"), *at2;
 
-        snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - health_fmt), health_fmt,
-                 h->base, at + 2);
+        snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - health_fmt),
+                 health_fmt, h->base, at + 2);
         at2 = strstr(text, "%s"); /* a second URL (golden) */
         if (at2) {
             char tail[2048];
 
             snprintf(tail, sizeof(tail), "%s", at2 + 2);
-            snprintf(at2, sizeof(text) - (size_t)(at2 - text), "%s%s", h->base, tail);
+            snprintf(at2, sizeof(text) - (size_t)(at2 - text), "%s%s", h->base,
+                     tail);
         }
         health = json_loads(text, 0, NULL);
         REQUIRE(health != NULL);
     }
     cairn_diag_init(&d);
     h->started = uv_now(&h->loop);
-    REQUIRE(cairn_health_gate_start(h->http, health, config_dir, &fast, on_gate, h,
-                                    &h->gate, &d) == 0);
+    REQUIRE(cairn_health_gate_start(h->http, health, config_dir, &fast, on_gate,
+                                    h, &h->gate, &d) == 0);
     json_decref(health); /* the gate keeps copies */
     CHECK_INT_EQ(h->done, 0);
     REQUIRE(run_until(h, gate_done, 20000));
@@ -230,7 +234,8 @@ static void test_gate_timeout(void)
     CHECK(h.done_at - h.started >= 990);
     CHECK(h.done_at - h.started < 3000);
     snprintf(want, sizeof(want),
-             "no healthy answer from %s/healthz within 1 s (last: HTTP 503)", h.base);
+             "no healthy answer from %s/healthz within 1 s (last: HTTP 503)",
+             h.base);
     CHECK_STR_EQ(h.reason, want);
     hctx_free(&h);
 }
@@ -243,8 +248,8 @@ static void test_gate_nothing_listening(void)
     hctx_init(&h);
     gate(&h, "{\"http\":\"%s/healthz\",\"timeoutSeconds\":1}", NULL);
     CHECK_INT_EQ(h.err, CAIRN_ETIMEOUT);
-    snprintf(want, sizeof(want), "no healthy answer from %s/healthz within 1 s (last: ",
-             h.base);
+    snprintf(want, sizeof(want),
+             "no healthy answer from %s/healthz within 1 s (last: ", h.base);
     CHECK_STR_HAS(h.reason, want);
     CHECK_STR_HAS(h.reason, "(last: couldn't connect to server)");
     hctx_free(&h);
@@ -252,8 +257,8 @@ static void test_gate_nothing_listening(void)
 
 static void test_gate_worker_exits(void)
 {
-    static const char *const env[] = {"TW_NEVER_HEALTHY=1", "TW_EXIT_AFTER_MS=400",
-                                      "TW_EXIT_CODE=4", NULL};
+    static const char *const env[] = {
+        "TW_NEVER_HEALTHY=1", "TW_EXIT_AFTER_MS=400", "TW_EXIT_CODE=4", NULL};
     struct hctx h;
 
     hctx_init(&h);
@@ -267,7 +272,8 @@ static void test_gate_worker_exits(void)
 
 static void test_gate_crash_at_start(void)
 {
-    static const char *const env[] = {"TW_EXIT_AFTER_MS=0", "TW_EXIT_SIGNAL=6", NULL};
+    static const char *const env[] = {"TW_EXIT_AFTER_MS=0", "TW_EXIT_SIGNAL=6",
+                                      NULL};
     struct hctx h;
 
     hctx_init(&h);
@@ -280,8 +286,9 @@ static void test_gate_crash_at_start(void)
 
 static char *golden_dir(struct hctx *h, char *sha_out)
 {
-    static const uint8_t img[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-                                  'I',  'H', 'D', 'R', 0xff, 0x00, 0x7f, 0x80};
+    static const uint8_t img[] = {0x89, 'P', 'N',  'G',  '\r', '\n', 0x1a,
+                                  '\n', 0,   0,    0,    13,   'I',  'H',
+                                  'D',  'R', 0xff, 0x00, 0x7f, 0x80};
     char *dir = cairn_xasprintf("%s/config.1", h->state), *path;
     uint8_t sum[CAIRN_SHA256_LEN];
 
@@ -295,8 +302,8 @@ static char *golden_dir(struct hctx *h, char *sha_out)
     return dir;
 }
 
-static void golden_case(const char *reply, const char *expect_json, int want_err,
-                        const char *want_reason)
+static void golden_case(const char *reply, const char *expect_json,
+                        int want_err, const char *want_reason)
 {
     char sha[65], health[2048], env_reply[512], expect[1024];
     const char *env[] = {env_reply, NULL};
@@ -311,16 +318,18 @@ static void golden_case(const char *reply, const char *expect_json, int want_err
         const char *at = strstr(expect_json, "@SHA@");
 
         if (at)
-            snprintf(expect, sizeof(expect), "%.*s%s%s", (int)(at - expect_json),
-                     expect_json, sha, at + 5);
+            snprintf(expect, sizeof(expect), "%.*s%s%s",
+                     (int)(at - expect_json), expect_json, sha, at + 5);
         else
             snprintf(expect, sizeof(expect), "%s", expect_json);
     }
-    snprintf(health, sizeof(health),
-             "{\"http\":\"%%s/healthz\",\"timeoutSeconds\":2,\"golden\":{\"url\":"
-             "\"%%s/v1/score\",\"input\":\"golden.png\",\"contentType\":\"image/png\","
-             "\"expect\":%s}}",
-             expect);
+    snprintf(
+        health, sizeof(health),
+        "{\"http\":\"%%s/healthz\",\"timeoutSeconds\":2,\"golden\":{\"url\":"
+        "\"%%s/v1/score\",\"input\":\"golden.png\",\"contentType\":\"image/"
+        "png\","
+        "\"expect\":%s}}",
+        expect);
     worker_start(&h, env);
     gate(&h, health, dir);
     CHECK_INT_EQ(h.err, want_err);
@@ -332,32 +341,36 @@ static void golden_case(const char *reply, const char *expect_json, int want_err
 static void test_golden(void)
 {
     /* Right: the worker got our exact input (its digest) and answered. */
-    golden_case("TW_GOLDEN_REPLY={\"band\":\"Pneumonia\",\"p\":0.93,\"n\":3,\"ok\":true}",
-                "{\"band\":\"Pneumonia\",\"inputSha256\":\"@SHA@\",\"inputBytes\":20,"
-                "\"p\":0.9300000000001,\"ok\":true,\"n\":3}",
-                0, "golden check passed");
+    golden_case(
+        "TW_GOLDEN_REPLY={\"band\":\"Pneumonia\",\"p\":0.93,\"n\":3,\"ok\":"
+        "true}",
+        "{\"band\":\"Pneumonia\",\"inputSha256\":\"@SHA@\",\"inputBytes\":20,"
+        "\"p\":0.9300000000001,\"ok\":true,\"n\":3}",
+        0, "golden check passed");
     /* Wrong band. */
     golden_case("TW_GOLDEN_REPLY={\"band\":\"Normal\",\"p\":0.2}",
                 "{\"band\":\"Pneumonia\"}", CAIRN_EPOLICY,
                 "golden check: band is \"Normal\", expected \"Pneumonia\"");
     /* Numbers beyond the tolerance, integers exactly, types. */
-    golden_case("TW_GOLDEN_REPLY={\"p\":0.93}", "{\"p\":0.93001}", CAIRN_EPOLICY,
-                "golden check: p is 0.93, expected 0.93001");
+    golden_case("TW_GOLDEN_REPLY={\"p\":0.93}", "{\"p\":0.93001}",
+                CAIRN_EPOLICY, "golden check: p is 0.93, expected 0.93001");
     golden_case("TW_GOLDEN_REPLY={\"n\":3}", "{\"n\":4}", CAIRN_EPOLICY,
                 "golden check: n is 3, expected 4");
     golden_case("TW_GOLDEN_REPLY={\"n\":\"3\"}", "{\"n\":3}", CAIRN_EPOLICY,
                 "golden check: n is \"3\", expected 3");
-    golden_case("TW_GOLDEN_REPLY={\"ok\":false}", "{\"ok\":true}", CAIRN_EPOLICY,
-                "golden check: ok is false, expected true");
-    golden_case("TW_GOLDEN_REPLY={\"band\":\"Normal\"}", "{\"risk\":\"high\"}", CAIRN_EPOLICY,
-                "golden check: the reply has no field \"risk\" (expected \"high\")");
-    golden_case("TW_GOLDEN_RAW=<html>oops</html>", "{\"band\":\"Pneumonia\"}", CAIRN_EPOLICY,
-                "is not a JSON object");
-    golden_case("TW_GOLDEN_RAW=[1,2]", "{\"band\":\"Pneumonia\"}", CAIRN_EPOLICY,
-                "is not a JSON object");
+    golden_case("TW_GOLDEN_REPLY={\"ok\":false}", "{\"ok\":true}",
+                CAIRN_EPOLICY, "golden check: ok is false, expected true");
+    golden_case(
+        "TW_GOLDEN_REPLY={\"band\":\"Normal\"}", "{\"risk\":\"high\"}",
+        CAIRN_EPOLICY,
+        "golden check: the reply has no field \"risk\" (expected \"high\")");
+    golden_case("TW_GOLDEN_RAW=<html>oops</html>", "{\"band\":\"Pneumonia\"}",
+                CAIRN_EPOLICY, "is not a JSON object");
+    golden_case("TW_GOLDEN_RAW=[1,2]", "{\"band\":\"Pneumonia\"}",
+                CAIRN_EPOLICY, "is not a JSON object");
     /* A failing endpoint is retried until the deadline. */
-    golden_case("TW_GOLDEN_STATUS=500", "{\"band\":\"Pneumonia\"}", CAIRN_ETIMEOUT,
-                "/v1/score within 2 s (last: HTTP 500)");
+    golden_case("TW_GOLDEN_STATUS=500", "{\"band\":\"Pneumonia\"}",
+                CAIRN_ETIMEOUT, "/v1/score within 2 s (last: HTTP 500)");
 }
 
 static void test_golden_input_problems(void)
@@ -368,25 +381,29 @@ static void test_golden_input_problems(void)
     hctx_init(&h);
     dir = golden_dir(&h, sha);
     worker_start(&h, NULL);
-    gate(&h, "{\"http\":\"%s/healthz\",\"timeoutSeconds\":5,\"golden\":{\"url\":"
-             "\"%s/v1/score\",\"input\":\"missing.png\",\"expect\":{}}}", dir);
+    gate(&h,
+         "{\"http\":\"%s/healthz\",\"timeoutSeconds\":5,\"golden\":{\"url\":"
+         "\"%s/v1/score\",\"input\":\"missing.png\",\"expect\":{}}}",
+         dir);
     CHECK_INT_EQ(h.err, CAIRN_ENOENT);
     CHECK_STR_HAS(h.reason, "golden check: input missing.png");
     h.done = 0;
-    gate(&h, "{\"http\":\"%s/healthz\",\"timeoutSeconds\":5,\"golden\":{\"url\":"
-             "\"%s/v1/score\",\"input\":\"../../etc/passwd\",\"expect\":{}}}", dir);
+    gate(&h,
+         "{\"http\":\"%s/healthz\",\"timeoutSeconds\":5,\"golden\":{\"url\":"
+         "\"%s/v1/score\",\"input\":\"../../etc/passwd\",\"expect\":{}}}",
+         dir);
     CHECK_INT_EQ(h.err, CAIRN_EPATH);
     h.done = 0;
     {
         struct cairn_health_opts small = fast;
-        json_t *health = json_pack("{s:s, s:i, s:{s:s, s:s, s:{}}}", "http",
-                                   "http://127.0.0.1:1/healthz", "timeoutSeconds", 5,
-                                   "golden", "url", "http://127.0.0.1:1/v1/score", "input",
-                                   "golden.png", "expect");
+        json_t *health = json_pack(
+            "{s:s, s:i, s:{s:s, s:s, s:{}}}", "http",
+            "http://127.0.0.1:1/healthz", "timeoutSeconds", 5, "golden", "url",
+            "http://127.0.0.1:1/v1/score", "input", "golden.png", "expect");
 
         small.golden_input_max = 8;
-        REQUIRE(cairn_health_gate_start(h.http, health, dir, &small, on_gate, &h, &h.gate,
-                                        NULL) == 0);
+        REQUIRE(cairn_health_gate_start(h.http, health, dir, &small, on_gate,
+                                        &h, &h.gate, NULL) == 0);
         REQUIRE(run_until(&h, gate_done, 5000));
         CHECK_INT_EQ(h.err, CAIRN_ETOOBIG);
         json_decref(health);
@@ -426,11 +443,13 @@ static void test_gate_cancel_and_bad_args(void)
     struct cairn_diag d;
 
     hctx_init(&h);
-    health = json_pack("{s:s, s:i}", "http", "http://127.0.0.1:1/healthz", "timeoutSeconds", 30);
-    REQUIRE(cairn_health_gate_start(h.http, health, NULL, &fast, on_gate, &h, &h.gate, NULL) ==
-            0);
+    health = json_pack("{s:s, s:i}", "http", "http://127.0.0.1:1/healthz",
+                       "timeoutSeconds", 30);
+    REQUIRE(cairn_health_gate_start(h.http, health, NULL, &fast, on_gate, &h,
+                                    &h.gate, NULL) == 0);
     cairn_health_gate_cancel(h.gate);
-    cairn_health_gate_worker_exited(h.gate, "exit 1"); /* the first result wins */
+    cairn_health_gate_worker_exited(h.gate,
+                                    "exit 1"); /* the first result wins */
     CHECK_INT_EQ(h.done, 0);
     REQUIRE(run_until(&h, gate_done, 5000));
     CHECK_INT_EQ(h.err, CAIRN_ECANCELED);
@@ -441,10 +460,14 @@ static void test_gate_cancel_and_bad_args(void)
             "{\"http\":\"ftp://x/healthz\",\"timeoutSeconds\":1}",
             "{\"http\":\"http://x/healthz\",\"timeoutSeconds\":0}",
             "{\"http\":\"http://x/healthz\",\"timeoutSeconds\":\"5\"}",
-            "{\"http\":\"http://x/healthz\",\"timeoutSeconds\":1,\"golden\":{\"url\":"
+            "{\"http\":\"http://x/"
+            "healthz\",\"timeoutSeconds\":1,\"golden\":{\"url\":"
             "\"http://x/s\",\"input\":\"a\",\"expect\":[]}}",
-            "{\"http\":\"http://x/healthz\",\"timeoutSeconds\":1,\"golden\":{\"url\":"
-            "\"http://x/s\",\"input\":\"a\",\"expect\":{},\"contentType\":\"a\\r\\nX: y\"}}",
+            "{\"http\":\"http://x/"
+            "healthz\",\"timeoutSeconds\":1,\"golden\":{\"url\":"
+            "\"http://x/"
+            "s\",\"input\":\"a\",\"expect\":{},\"contentType\":\"a\\r\\nX: "
+            "y\"}}",
             "[]",
         };
 
@@ -452,8 +475,8 @@ static void test_gate_cancel_and_bad_args(void)
             health = json_loads(bad[i], 0, NULL);
             REQUIRE(health != NULL);
             cairn_diag_init(&d);
-            CHECK_INT_EQ(cairn_health_gate_start(h.http, health, "/tmp", &fast, on_gate, &h,
-                                                 NULL, &d),
+            CHECK_INT_EQ(cairn_health_gate_start(h.http, health, "/tmp", &fast,
+                                                 on_gate, &h, NULL, &d),
                          CAIRN_EINVAL);
             json_decref(health);
         }
@@ -466,8 +489,8 @@ static void test_gate_cancel_and_bad_args(void)
 
 /* ---- probe and scrape ---- */
 
-static void on_probe(struct cairn_health_req *r, enum cairn_health hl, const char *detail,
-                     void *arg)
+static void on_probe(struct cairn_health_req *r, enum cairn_health hl,
+                     const char *detail, void *arg)
 {
     struct hctx *h = arg;
 
@@ -488,12 +511,13 @@ static void probe(struct hctx *h, const char *path)
 
     snprintf(url, sizeof(url), "%s%s", h->base, path);
     h->probe_done = 0;
-    REQUIRE(cairn_health_probe_start(h->http, url, 1000, on_probe, h, NULL, NULL) == 0);
+    REQUIRE(cairn_health_probe_start(h->http, url, 1000, on_probe, h, NULL,
+                                     NULL) == 0);
     REQUIRE(run_until(h, probe_done, 5000));
 }
 
-static void on_scrape(struct cairn_health_req *r, int err, json_t *metrics, size_t dropped,
-                      const char *detail, void *arg)
+static void on_scrape(struct cairn_health_req *r, int err, json_t *metrics,
+                      size_t dropped, const char *detail, void *arg)
 {
     struct hctx *h = arg;
 
@@ -533,8 +557,8 @@ static void test_probe(void)
     CHECK_STR_EQ(h.detail, "HTTP 404");
     CHECK_STR_EQ(cairn_health_name(CAIRN_HEALTH_HEALTHY), "healthy");
     CHECK_STR_EQ(cairn_health_name(CAIRN_HEALTH_UNKNOWN), "unknown");
-    CHECK_INT_EQ(cairn_health_probe_start(h.http, "file:///etc/passwd", 0, on_probe, &h, NULL,
-                                          NULL),
+    CHECK_INT_EQ(cairn_health_probe_start(h.http, "file:///etc/passwd", 0,
+                                          on_probe, &h, NULL, NULL),
                  CAIRN_EINVAL);
     hctx_free(&h);
 
@@ -557,7 +581,8 @@ static void scrape(struct hctx *h)
     snprintf(url, sizeof(url), "%s/healthz?x=1", h->base);
     for (int i = 0; i < 50; i++) {
         h->scrape_done = 0;
-        REQUIRE(cairn_health_scrape_start(h->http, url, 1000, on_scrape, h, NULL, NULL) == 0);
+        REQUIRE(cairn_health_scrape_start(h->http, url, 1000, on_scrape, h,
+                                          NULL, NULL) == 0);
         REQUIRE(run_until(h, scrape_done, 5000));
         if (h->scrape_err != CAIRN_ENET)
             break;
@@ -574,7 +599,8 @@ static void test_scrape(void)
         "xray_images_total{band=\"low\"} 10\n"
         "xray_latency_seconds_sum 1.25\n",
         NULL};
-    static const char *const bad[] = {"TW_METRICS=xray_images_total{band=high} 3\n", NULL};
+    static const char *const bad[] = {
+        "TW_METRICS=xray_images_total{band=high} 3\n", NULL};
     struct hctx h;
 
     hctx_init(&h);
@@ -583,9 +609,10 @@ static void test_scrape(void)
     CHECK_INT_EQ(h.scrape_err, 0);
     REQUIRE(h.metrics != NULL);
     CHECK_INT_EQ(json_object_size(h.metrics), 3);
-    CHECK(json_real_value(json_object_get(h.metrics, "xray_images_total{band=\"high\"}")) ==
-          3.0);
-    CHECK(json_real_value(json_object_get(h.metrics, "xray_latency_seconds_sum")) == 1.25);
+    CHECK(json_real_value(json_object_get(
+              h.metrics, "xray_images_total{band=\"high\"}")) == 3.0);
+    CHECK(json_real_value(
+              json_object_get(h.metrics, "xray_latency_seconds_sum")) == 1.25);
     hctx_free(&h);
 
     hctx_init(&h);
@@ -609,8 +636,8 @@ static void test_metrics_url(void)
         {"https://[::1]:9/h?x#y", "https://[::1]:9/metrics"},
         {"HTTP://localhost/a/b", "HTTP://localhost/metrics"},
     };
-    const char *bad[] = {"ftp://x/", "http://", "http://user:pw@host/h", "http:///x",
-                         "http://:80/x", "127.0.0.1:8081/healthz"};
+    const char *bad[] = {"ftp://x/",  "http://",      "http://user:pw@host/h",
+                         "http:///x", "http://:80/x", "127.0.0.1:8081/healthz"};
     char *out;
 
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(ok); i++) {
@@ -648,9 +675,11 @@ static void test_metrics_parse_valid(void)
         "# HELP http_requests_total The total number of HTTP requests.\n"
         "# TYPE http_requests_total counter\n"
         "http_requests_total{method=\"post\",code=\"200\"} 1027 1395066363000\n"
-        "http_requests_total{code=\"400\",method=\"post\"}    3   1395066363000\n"
+        "http_requests_total{code=\"400\",method=\"post\"}    3   "
+        "1395066363000\n"
         "\n"
-        "msdos_file_access_time_seconds{path=\"C:\\\\DIR\\\\FILE.TXT\",error=\"Cannot find "
+        "msdos_file_access_time_seconds{path=\"C:\\\\DIR\\\\FILE.TXT\",error="
+        "\"Cannot find "
         "file:\\n\\\"FILE.TXT\\\"\"} 1.458255915e9\r\n"
         "metric_without_timestamp_and_labels 12.47\n"
         "  indented_metric   -3.5e-2  \n"
@@ -670,7 +699,8 @@ static void test_metrics_parse_valid(void)
     /* Labels sorted by name, so both orders give one series each. */
     CHECK(num(m, "http_requests_total{code=\"200\",method=\"post\"}") == 1027);
     CHECK(num(m, "http_requests_total{code=\"400\",method=\"post\"}") == 3);
-    CHECK(num(m, "msdos_file_access_time_seconds{error=\"Cannot find file:\\n\\\"FILE.TXT\\\"\","
+    CHECK(num(m, "msdos_file_access_time_seconds{error=\"Cannot find "
+                 "file:\\n\\\"FILE.TXT\\\"\","
                  "path=\"C:\\\\DIR\\\\FILE.TXT\"}") == 1.458255915e9);
     CHECK(num(m, "metric_without_timestamp_and_labels") == 12.47);
     CHECK(num(m, "indented_metric") == -3.5e-2);
@@ -680,7 +710,8 @@ static void test_metrics_parse_valid(void)
     CHECK(num(m, "colon:name") == 0.5);
     CHECK(num(m, "xray_latency_bucket{le=\"+Inf\"}") == 144320);
     /* JSON has no Inf/NaN: those samples are skipped. */
-    CHECK(json_object_get(m, "something_weird{problem=\"division by zero\"}") == NULL);
+    CHECK(json_object_get(m, "something_weird{problem=\"division by zero\"}") ==
+          NULL);
     CHECK(json_object_get(m, "not_a_number") == NULL);
     CHECK_INT_EQ(json_object_size(m), 10);
     json_decref(m);
@@ -712,13 +743,15 @@ static void test_metrics_caps(void)
     big = cairn_xmalloc(CAIRN_METRICS_BODY_MAX + 2);
     memset(big, '#', CAIRN_METRICS_BODY_MAX + 1);
     big[CAIRN_METRICS_BODY_MAX + 1] = '\0';
-    CHECK_INT_EQ(cairn_metrics_parse(big, CAIRN_METRICS_BODY_MAX + 1, 64, &m, NULL, NULL),
+    CHECK_INT_EQ(cairn_metrics_parse(big, CAIRN_METRICS_BODY_MAX + 1, 64, &m,
+                                     NULL, NULL),
                  CAIRN_ETOOBIG);
     /* One line over the line cap. */
     big[0] = 'a';
     big[1] = ' ';
     memset(big + 2, '1', CAIRN_METRICS_LINE_MAX);
-    CHECK_INT_EQ(cairn_metrics_parse(big, CAIRN_METRICS_LINE_MAX + 2, 64, &m, NULL, NULL),
+    CHECK_INT_EQ(cairn_metrics_parse(big, CAIRN_METRICS_LINE_MAX + 2, 64, &m,
+                                     NULL, NULL),
                  CAIRN_EPARSE);
     free(big);
 }
@@ -729,7 +762,8 @@ static void hostile(const char *text, size_t len, const char *why)
     json_t *m = (json_t *)0x1;
 
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_metrics_parse(text, len, 64, &m, NULL, &d), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_metrics_parse(text, len, 64, &m, NULL, &d),
+                 CAIRN_EPARSE);
     CHECK(m == (json_t *)0x1); /* untouched on error */
     CHECK_STR_HAS(d.msg, why);
 }
@@ -761,10 +795,11 @@ static void test_metrics_hostile(void)
     HOSTILE("a{x=\"1\"}1\n", "expected a blank");
     HOSTILE("a 1\nb\x01 2\n", "line 2: control characters");
     HOSTILE("a{x=\"\xff\"} 1\n", "invalid UTF-8");
-    HOSTILE("a{x=\"\xc0\xaf\"} 1\n", "invalid UTF-8"); /* overlong '/' */
+    HOSTILE("a{x=\"\xc0\xaf\"} 1\n", "invalid UTF-8");     /* overlong '/' */
     HOSTILE("a{x=\"\xed\xa0\x80\"} 1\n", "invalid UTF-8"); /* surrogate */
     HOSTILE("a 1\0\n", "control characters");
-    HOSTILE("a{a=\"\",b=\"\",c=\"\",d=\"\",e=\"\",f=\"\",g=\"\",h=\"\",i=\"\",j=\"\","
+    HOSTILE("a{a=\"\",b=\"\",c=\"\",d=\"\",e=\"\",f=\"\",g=\"\",h=\"\",i=\"\","
+            "j=\"\","
             "k=\"\",l=\"\",m=\"\",n=\"\",o=\"\",p=\"\",q=\"\"} 1\n",
             "more than 16 labels");
     memset(key, 'k', sizeof(key));

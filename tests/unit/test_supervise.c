@@ -32,7 +32,8 @@ struct ctx {
     uint64_t stopped_at;
 };
 
-static void on_event(struct cairn_worker *w, const struct cairn_worker_event *ev, void *arg)
+static void on_event(struct cairn_worker *w,
+                     const struct cairn_worker_event *ev, void *arg)
 {
     struct ctx *c = arg;
 
@@ -78,7 +79,8 @@ static void ctx_init(struct ctx *c, struct cairn_worker_opts *o)
 }
 
 /* Run the loop until pred(c) or timeout; returns pred(c). */
-static int run_until(struct ctx *c, int (*pred)(struct ctx *), uint64_t timeout_ms)
+static int run_until(struct ctx *c, int (*pred)(struct ctx *),
+                     uint64_t timeout_ms)
 {
     uint64_t end;
 
@@ -145,8 +147,9 @@ static void on_stop(struct cairn_worker *w, void *arg)
 }
 
 /* A spec running testworker with extra TW_* settings (NULL-terminated). */
-static void spec_init(struct cairn_worker_spec *s, enum cairn_restart_policy policy,
-                      uint64_t backoff_max_ms, const char *const *env)
+static void spec_init(struct cairn_worker_spec *s,
+                      enum cairn_restart_policy policy, uint64_t backoff_max_ms,
+                      const char *const *env)
 {
     size_t n = 0;
 
@@ -163,8 +166,8 @@ static void spec_init(struct cairn_worker_spec *s, enum cairn_restart_policy pol
     s->backoff_max_ms = backoff_max_ms;
 }
 
-static void start(struct ctx *c, enum cairn_restart_policy policy, uint64_t max_ms,
-                  const char *const *env)
+static void start(struct ctx *c, enum cairn_restart_policy policy,
+                  uint64_t max_ms, const char *const *env)
 {
     struct cairn_worker_spec s;
     struct cairn_diag d;
@@ -305,7 +308,8 @@ static void exited_delays(struct ctx *c, int64_t *out, int max)
 
 static void test_backoff_sequence(void)
 {
-    static const char *const env[] = {"TW_EXIT_AFTER_MS=0", "TW_EXIT_CODE=3", NULL};
+    static const char *const env[] = {"TW_EXIT_AFTER_MS=0", "TW_EXIT_CODE=3",
+                                      NULL};
     struct cairn_worker_opts o = {0};
     struct cairn_worker_status st;
     int64_t delays[6];
@@ -403,7 +407,8 @@ static void test_crashloop(void)
         }
         if (first_cl >= 0 && c.ev[i].type == CAIRN_WORKER_EV_EXITED) {
             exits_after++;
-            CHECK_INT_EQ(c.ev[i].restart_in_ms, 40); /* kept trying at the cap */
+            CHECK_INT_EQ(c.ev[i].restart_in_ms,
+                         40); /* kept trying at the cap */
         }
     }
     CHECK(first_cl > 0);
@@ -421,8 +426,8 @@ static int exited_once(struct ctx *c)
 }
 
 /* One policy/exit combination: is it restarted, what state is left. */
-static void policy_case(enum cairn_restart_policy policy, const char *code, int restarts,
-                        enum cairn_worker_state want)
+static void policy_case(enum cairn_restart_policy policy, const char *code,
+                        int restarts, enum cairn_worker_state want)
 {
     const char *env[] = {"TW_EXIT_AFTER_MS=0", code, NULL};
     struct cairn_worker_opts o = {0};
@@ -443,15 +448,20 @@ static void test_policies(void)
 {
     policy_case(CAIRN_RESTART_NEVER, "TW_EXIT_CODE=2", 0, CAIRN_WORKER_FAILED);
     policy_case(CAIRN_RESTART_NEVER, "TW_EXIT_CODE=0", 0, CAIRN_WORKER_STOPPED);
-    policy_case(CAIRN_RESTART_ON_FAILURE, "TW_EXIT_CODE=0", 0, CAIRN_WORKER_STOPPED);
-    policy_case(CAIRN_RESTART_ON_FAILURE, "TW_EXIT_CODE=1", 1, CAIRN_WORKER_STARTING);
-    policy_case(CAIRN_RESTART_ON_FAILURE, "TW_EXIT_SIGNAL=11", 1, CAIRN_WORKER_STARTING);
-    policy_case(CAIRN_RESTART_ALWAYS, "TW_EXIT_CODE=0", 1, CAIRN_WORKER_STARTING);
+    policy_case(CAIRN_RESTART_ON_FAILURE, "TW_EXIT_CODE=0", 0,
+                CAIRN_WORKER_STOPPED);
+    policy_case(CAIRN_RESTART_ON_FAILURE, "TW_EXIT_CODE=1", 1,
+                CAIRN_WORKER_STARTING);
+    policy_case(CAIRN_RESTART_ON_FAILURE, "TW_EXIT_SIGNAL=11", 1,
+                CAIRN_WORKER_STARTING);
+    policy_case(CAIRN_RESTART_ALWAYS, "TW_EXIT_CODE=0", 1,
+                CAIRN_WORKER_STARTING);
 }
 
 static void test_never_stays_down(void)
 {
-    static const char *const env[] = {"TW_EXIT_AFTER_MS=0", "TW_EXIT_SIGNAL=9", NULL};
+    static const char *const env[] = {"TW_EXIT_AFTER_MS=0", "TW_EXIT_SIGNAL=9",
+                                      NULL};
     struct cairn_worker_opts o = {0};
     struct cairn_worker_status st;
     struct ctx c;
@@ -554,7 +564,8 @@ static void test_leftover_killed(void)
     REQUIRE(read(fds[0], &ch, 1) == 1);
     close(fds[0]);
     close(fds[1]);
-    for (int i = 0; i < 300 && (!read_pid(agent_pf) || access(pf, F_OK) != 0); i++)
+    for (int i = 0; i < 300 && (!read_pid(agent_pf) || access(pf, F_OK) != 0);
+         i++)
         usleep(10000);
     old = read_pid(agent_pf);
     REQUIRE(old > 0);
@@ -662,7 +673,8 @@ static int has_notice(struct ctx *c)
 
 static void test_log_rate_limit(void)
 {
-    static const char *const env[] = {"TW_LINES=50", "TW_STDERR=on stderr", NULL};
+    static const char *const env[] = {"TW_LINES=50", "TW_STDERR=on stderr",
+                                      NULL};
     struct cairn_worker_opts o = {0};
     struct ctx c;
     int out = 0, err = 0;
@@ -692,7 +704,8 @@ static int lines_at_least_3(struct ctx *c)
 
 static void test_log_lines_sanitized_and_cut(void)
 {
-    static const char *const env[] = {"TW_LINES=2", "TW_LINE_LEN=5000", "TW_CTRL=1", NULL};
+    static const char *const env[] = {"TW_LINES=2", "TW_LINE_LEN=5000",
+                                      "TW_CTRL=1", NULL};
     struct cairn_worker_opts o = {0};
     struct ctx c;
 
@@ -744,7 +757,8 @@ static int has_cwd_line(struct ctx *c)
 
 static void test_spec_from_entry(void)
 {
-    static const char *hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    static const char *hex =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     struct cairn_worker_opts o = {0};
     struct cairn_worker_spec s;
     struct cairn_diag d;
@@ -756,9 +770,10 @@ static void test_spec_from_entry(void)
     real = realpath(c.state, NULL);
     wl = json_pack("{s:s, s:{s:[s], s:{s:s, s:s}}, s:{s:s, s:s, s:s}, s:{s:s}, "
                    "s:{s:s, s:i}, s:[]}",
-                   "name", "tw", "exec", "command", TESTWORKER, "env", "TW_PRINT_ENV", "1",
-                   "XRAY_INBOX", "/srv/inbox", "model", "name", "pneumonia", "version", "v2",
-                   "sha256", hex, "uploads", "dir", "outbox", "restart", "policy",
+                   "name", "tw", "exec", "command", TESTWORKER, "env",
+                   "TW_PRINT_ENV", "1", "XRAY_INBOX", "/srv/inbox", "model",
+                   "name", "pneumonia", "version", "v2", "sha256", hex,
+                   "uploads", "dir", "outbox", "restart", "policy",
                    "on-failure", "backoffMaxSeconds", 7, "files");
     cairn_diag_init(&d);
     REQUIRE(cairn_worker_spec_build(c.state, "st-olaf", wl, 4, &s, &d) == 0);
@@ -768,16 +783,20 @@ static void test_spec_from_entry(void)
     CHECK_INT_EQ(cairn_worker_start(c.w, &s, NULL), 0);
     cairn_worker_spec_free(&s);
     REQUIRE(run_until(&c, has_cwd_line, 5000));
-    want = cairn_xasprintf("env CAIRN_MODEL_PATH=%s/blobs/sha256/%s", real, hex);
+    want =
+        cairn_xasprintf("env CAIRN_MODEL_PATH=%s/blobs/sha256/%s", real, hex);
     CHECK(has_line(&c, want));
     free(want);
-    want = cairn_xasprintf("env CAIRN_CONFIG_DIR=%s/workloads/tw/config.4", real);
+    want =
+        cairn_xasprintf("env CAIRN_CONFIG_DIR=%s/workloads/tw/config.4", real);
     CHECK(has_line(&c, want));
     free(want);
-    want = cairn_xasprintf("env CAIRN_SECRETS_DIR=%s/workloads/tw/secrets.4", real);
+    want = cairn_xasprintf("env CAIRN_SECRETS_DIR=%s/workloads/tw/secrets.4",
+                           real);
     CHECK(has_line(&c, want));
     free(want);
-    want = cairn_xasprintf("env CAIRN_UPLOAD_DIR=%s/workloads/tw/work/outbox", real);
+    want = cairn_xasprintf("env CAIRN_UPLOAD_DIR=%s/workloads/tw/work/outbox",
+                           real);
     CHECK(has_line(&c, want));
     free(want);
     want = cairn_xasprintf("cwd %s/workloads/tw/work", real);
@@ -818,7 +837,8 @@ static void spec_refused(const char *json, const char *why)
 
     REQUIRE(wl != NULL);
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_worker_spec_build(state, NULL, wl, 1, &s, &d), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_worker_spec_build(state, NULL, wl, 1, &s, &d),
+                 CAIRN_EINVAL);
     CHECK_STR_HAS(d.msg, why);
     json_decref(wl);
     test_rm_rf(state);
@@ -827,23 +847,37 @@ static void spec_refused(const char *json, const char *why)
 
 static void test_spec_refused(void)
 {
-    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[],\"env\":{}}}", "exec.command");
-    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"\"],\"env\":{}}}", "exec.command[0]");
+    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[],\"env\":{}}}",
+                 "exec.command");
+    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"\"],\"env\":{}}}",
+                 "exec.command[0]");
     spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\",1],\"env\":{}}}",
                  "exec.command[1]");
-    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{\"CAIRN_MODEL_PATH\":"
-                 "\"/etc/shadow\"}}}", "reserved");
-    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{\"A=B\":\"c\"}}}",
+    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{"
+                 "\"CAIRN_MODEL_PATH\":"
+                 "\"/etc/shadow\"}}}",
+                 "reserved");
+    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{\"A="
+                 "B\":\"c\"}}}",
                  "not a variable name");
-    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{\"A\":1}}}",
-                 "exec.env.A");
-    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{}},\"restart\":"
-                 "{\"policy\":\"sometimes\",\"backoffMaxSeconds\":1}}", "restart.policy");
-    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{}},\"restart\":"
-                 "{\"policy\":\"never\",\"backoffMaxSeconds\":0}}", "backoffMaxSeconds");
-    spec_refused("{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{}},\"model\":"
-                 "{\"name\":\"m\",\"version\":\"v\",\"sha256\":\"../../x\"}}", "model");
-    spec_refused("{\"name\":\"../a\",\"exec\":{\"command\":[\"x\"],\"env\":{}}}", "name");
+    spec_refused(
+        "{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{\"A\":1}}}",
+        "exec.env.A");
+    spec_refused(
+        "{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{}},\"restart\":"
+        "{\"policy\":\"sometimes\",\"backoffMaxSeconds\":1}}",
+        "restart.policy");
+    spec_refused(
+        "{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{}},\"restart\":"
+        "{\"policy\":\"never\",\"backoffMaxSeconds\":0}}",
+        "backoffMaxSeconds");
+    spec_refused(
+        "{\"name\":\"a\",\"exec\":{\"command\":[\"x\"],\"env\":{}},\"model\":"
+        "{\"name\":\"m\",\"version\":\"v\",\"sha256\":\"../../x\"}}",
+        "model");
+    spec_refused(
+        "{\"name\":\"../a\",\"exec\":{\"command\":[\"x\"],\"env\":{}}}",
+        "name");
 }
 
 int main(void)
