@@ -485,6 +485,25 @@ static void test_never_stays_down(void)
     ctx_free(&c);
 }
 
+static void test_program_found_on_path(void)
+{
+    struct cairn_worker_opts o = {0};
+    struct cairn_worker_spec s;
+    struct ctx c;
+
+    ctx_init(&c, &o);
+    spec_init(&s, CAIRN_RESTART_NEVER, 1000, NULL);
+    free(s.argv[0]);
+    s.argv[0] = cairn_xstrdup("testworker");
+    free(s.env[0]);
+    s.env[0] = cairn_xstrdup("PATH=/nonexistent:" CAIRN_BINARY_DIR "/tests");
+    CHECK_INT_EQ(cairn_worker_start(c.w, &s, NULL), 0);
+    REQUIRE(run_until(&c, has_started, 5000));
+    CHECK_INT_EQ(count_ev(&c, CAIRN_WORKER_EV_EXITED), 0);
+    cairn_worker_spec_free(&s);
+    ctx_free(&c);
+}
+
 static void test_spawn_failure(void)
 {
     struct cairn_worker_opts o = {0};
@@ -891,6 +910,7 @@ int main(void)
     RUN(test_crashloop);
     RUN(test_policies);
     RUN(test_never_stays_down);
+    RUN(test_program_found_on_path);
     RUN(test_spawn_failure);
     RUN(test_leftover_killed);
     RUN(test_stale_pidfile_spared);
