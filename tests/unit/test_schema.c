@@ -944,7 +944,9 @@ static double now(void)
 /* 10,000 small documents against the schema above. The limit is loose
  * enough for ASan/UBSan builds; an optimized build is about 10x faster
  * (see docs/internals/schema.md). */
-static void test_speed(void)
+/* Many documents through one compiled schema (correctness only: speed is
+ * measured by tests/bench, never asserted here). */
+static void test_many_documents(void)
 {
     enum { N = 10000 };
     struct cairn_schema *s;
@@ -966,7 +968,6 @@ static void test_speed(void)
     CHECK_INT_EQ(bad, 0);
     if (bad)
         fprintf(stderr, "  first error: %s\n", cairn_diag_msg(&d));
-    CHECK(dt < 2.0);
     /* and an invalid one is caught */
     json_object_set_new(json_object_get(docs[0], "restart"), "policy",
                         json_string("never"));
@@ -1002,6 +1003,6 @@ int main(void)
     RUN(test_load);
     RUN(test_located_errors);
     RUN(test_located_additional);
-    RUN(test_speed);
+    RUN(test_many_documents);
     return test_done();
 }
