@@ -116,6 +116,11 @@ const char *cairn_pipeline_last(const struct cairn_pipeline *p)
     return p->last[0] ? p->last : NULL;
 }
 
+const struct cairn_fleet *cairn_pipeline_fleet(const struct cairn_pipeline *p)
+{
+    return p->fleet;
+}
+
 void cairn_pipeline_result_free(struct cairn_pipeline_result *res)
 {
     if (res)
