@@ -118,12 +118,15 @@ start_controller() {
     wait_commits "$dir" 1
 }
 
-# wait_commits DIR N: until /v1/commits lists N commits (10 s).
+# wait_commits DIR N: until /v1/commits lists N commits (10 s). Sends
+# $OPERATOR_TOKEN when set.
 wait_commits() {
-    local n
+    local n auth=()
+    [ -n "${OPERATOR_TOKEN:-}" ] && auth=(-H "Authorization: Bearer $OPERATOR_TOKEN")
     for _ in $(seq 1 200); do
-        n=$(curl -s "http://127.0.0.1:$PORT/v1/commits" |
-            $PY -c 'import json,sys; print(len(json.load(sys.stdin)["commits"]))' 2>/dev/null)
+        n=$(curl -s "${auth[@]}" "http://127.0.0.1:$PORT/v1/commits" |
+            $PY -c 'import json,sys; print(len(json.load(sys.stdin)["commits"]))' 2>/dev/null) ||
+            n=0
         [ "${n:-0}" -ge "$2" ] && return 0
         sleep 0.05
     done
