@@ -12,6 +12,8 @@ static const struct cairn__ctl_verb verbs[] = {
     {"verify-model", "verify a model artifact against its attestation", cairn__ctl_verify_model},
     {"seal", "seal a secret to a site's public key", cairn__ctl_seal},
     {"unseal", "open a sealed secret with a site's private key", cairn__ctl_unseal},
+    {"status", "print the fleet's status from a controller", cairn__ctl_status},
+    {"token", "open a session as a site and print its bearer token", cairn__ctl_token},
     {NULL, NULL, NULL},
 };
 

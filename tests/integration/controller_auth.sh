@@ -162,3 +162,12 @@ m = c.request("GET", "/metrics")[2].decode()
 ck('cairn_controller_sessions_total{result="refused"}' in m, "refused sessions counted")
 ck.done()
 PYEOF
+[ $? -eq 0 ] || fail "HTTP checks"
+rc=0
+"$CTL" status --controller "http://127.0.0.1:$PORT" >/dev/null 2>"$T/err" || rc=$?
+check "cairnctl status without the operator token exits 1" [ "$rc" -eq 1 ]
+check "and names the token option" grep -q -- "--token-file" "$T/err"
+check "cairnctl status with --token-file" \
+    "$CTL" status --controller "http://127.0.0.1:$PORT" --token-file "$T/operator.token"
+stop_controller
+finish

@@ -231,6 +231,31 @@ for name in ('cairn_controller_http_requests_total{route="desired",code="200"}',
     ck(name in m, "metrics has " + name)
 ck.done()
 PYEOF
-rc=$?
+[ $? -eq 0 ] || fail "HTTP checks"
+
+# --- cairnctl token and status ----------------------------------------------------------
+URL=http://127.0.0.1:$PORT
+tok=$("$CTL" token --site site-a --key "$T/keys/site-a.key" --controller "$URL/")
+check "cairnctl token prints a v1 token" grep -qE '^v1\.site-a\.[0-9]+\.[A-Za-z0-9_-]{43}$' <<<"$tok"
+check "the token opens site-a's desired state" \
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$URL/v1/sites/site-a/desired")" = 200 ]
+rc=0
+"$CTL" token --site site-a --key "$T/keys/site-b.key" --controller "$URL" >"$T/out" 2>"$T/err" || rc=$?
+check "cairnctl token with the wrong key exits 1" [ "$rc" -eq 1 ]
+check "and says HTTP 401" grep -q "HTTP 401" "$T/err"
+rc=0
+"$CTL" token --site site-a --key "$T/keys/site-a.key" --controller http://127.0.0.1:1 \
+    >"$T/out" 2>"$T/err" || rc=$?
+check "cairnctl token without a controller exits 2" [ "$rc" -eq 2 ]
+CAIRN_CONTROLLER=$URL "$CTL" status >"$T/status"
+check "status: header" grep -q "serving commit" "$T/status"
+check "status: counts" grep -qE "^sites 2: .*ok 1" "$T/status"
+check "status: site-a row" grep -qE "^site-a +ok +[0-9]+ +[0-9]+ +pneumonia@v1" "$T/status"
+check "status: site-b row" grep -qE "^site-b +unknown .* never$" "$T/status"
+check "status: the refused last commit is flagged" grep -q "REFUSED" "$T/status"
+"$CTL" status --controller "$URL" --json >"$T/status.json"
+check "status --json" $PY -c "
+import json,sys; d=json.load(open('$T/status.json'))
+sys.exit(0 if d['fleet']['sites'] == 2 and [s['name'] for s in d['sites']] == ['site-a','site-b'] else 1)"
 stop_controller
-exit $rc
+finish
