@@ -175,13 +175,14 @@ static int read_token(const char *path, char **auth)
 {
     struct cairn_diag d;
     char *tok = NULL;
+    size_t len = 0;
     int rc;
 
     *auth = NULL;
     if (!path)
         return 0;
     cairn_diag_init(&d);
-    rc = cairn__ctl_read(path, TOKEN_MAX, &tok, NULL, &d);
+    rc = cairn__ctl_read(path, TOKEN_MAX, &tok, &len, &d);
     if (rc) {
         cairn__ctl_err(VERB, "%s", cairn_diag_msg(&d));
         return 2;
