@@ -218,6 +218,22 @@ st, _, _ = c.request("GET", "/v1/artifacts/sha256/" + "ab" * 32,
                      headers={"Authorization": "Bearer " + tok_b})
 ck.eq(st, 404, "missing artifact -> 404")
 
+# --- a site leaves the fleet ------------------------------------------------------------
+n = len(commits()["commits"])
+git("checkout", "-q", "fleet.yaml")
+git("reset", "-q", "--hard", commits()["accepted"])
+git("rm", "-q", "sites/site-b.yaml")
+git("commit", "-q", "-S", "-m", "site-b leaves")
+hook(); ck(wait_commits(n + 1), "removal commit processed")
+ck(commits()["commits"][0]["accepted"], "removal commit accepted", commits()["commits"][0])
+st, _, _ = c.json("GET", "/v1/sites/site-b/desired", token=tok_b)
+ck.eq(st, 404, "removed site: no desired state")
+st, doc = c.session(sk_b, "site-b")
+ck.eq(st, 404, "removed site: no session")
+ck.eq(c.json("GET", "/v1/fleet")[2]["sites"], 1, "fleet: 1 site left")
+st, hd, _ = c.json("GET", "/v1/sites/site-a/desired", token=tok_a)
+ck(st == 200 and hd["etag"] == etag2, "site-a unchanged by site-b's removal", hd.get("etag"))
+
 # --- metrics ---------------------------------------------------------------------------
 m = c.request("GET", "/metrics")[2].decode()
 for name in ('cairn_controller_http_requests_total{route="desired",code="200"}',
@@ -227,7 +243,8 @@ for name in ('cairn_controller_http_requests_total{route="desired",code="200"}',
              'cairn_controller_sites{state="ok"}',
              'cairn_controller_reports_total{result="stored"} 2',
              'cairn_controller_reports_total{result="duplicate"} 2',
-             'cairn_controller_commits_total{result="refused"} 2'):
+             'cairn_controller_commits_total{result="refused"} 2',
+             'cairn_controller_commits_total{result="accepted"} 3'):
     ck(name in m, "metrics has " + name)
 ck.done()
 PYEOF
@@ -249,13 +266,12 @@ rc=0
 check "cairnctl token without a controller exits 2" [ "$rc" -eq 2 ]
 CAIRN_CONTROLLER=$URL "$CTL" status >"$T/status"
 check "status: header" grep -q "serving commit" "$T/status"
-check "status: counts" grep -qE "^sites 2: .*ok 1" "$T/status"
+check "status: counts" grep -qE "^sites 1: .*ok 1" "$T/status"
 check "status: site-a row" grep -qE "^site-a +ok +[0-9]+ +[0-9]+ +pneumonia@v1" "$T/status"
-check "status: site-b row" grep -qE "^site-b +unknown .* never$" "$T/status"
-check "status: the refused last commit is flagged" grep -q "REFUSED" "$T/status"
+check "status: site-b is gone" bash -c "! grep -q '^site-b' '$T/status'"
 "$CTL" status --controller "$URL" --json >"$T/status.json"
 check "status --json" $PY -c "
 import json,sys; d=json.load(open('$T/status.json'))
-sys.exit(0 if d['fleet']['sites'] == 2 and [s['name'] for s in d['sites']] == ['site-a','site-b'] else 1)"
+sys.exit(0 if d['fleet']['sites'] == 1 and [s['name'] for s in d['sites']] == ['site-a'] else 1)"
 stop_controller
 finish

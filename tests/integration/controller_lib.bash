@@ -18,7 +18,7 @@ check() { # check "what" CMD...
     local what=$1
     shift
     checks=$((checks + 1))
-    if ! "$@"; then fail "$what"; fi
+    if ! "$@" >/dev/null; then fail "$what"; fi
 }
 finish() {
     echo "$checks check(s), $fails failure(s)"

@@ -64,6 +64,18 @@ check "relative repo taken from the config file's directory" grep -q "repo: \"$T
 check "retention from the file" grep -q "^retention: 7" "$T/out"
 "$CONTROLLER" --print-config-doc >"$T/doc"
 check "config doc lists pollIntervalSeconds" grep -q '`pollIntervalSeconds`' "$T/doc"
+sed -n '/<!-- config-table -->/,/<!-- \/config-table -->/p' "$CAIRN_SRC/docs/controller-daemon.md" |
+    sed '1d;$d' >"$T/doc.md"
+check "docs/controller-daemon.md has the binary's config table" cmp -s "$T/doc" "$T/doc.md"
+check "manifests/controller.yaml is a valid configuration" \
+    "$CONTROLLER" --config "$CAIRN_SRC/manifests/controller.yaml" --print-config
+$PY -c "import yaml,sys; print(list(yaml.safe_load_all(open(sys.argv[1])))[0]['data']['controller.yaml'])" \
+    "$CAIRN_SRC/manifests/kubernetes/controller.yaml" >"$T/k8s.yaml"
+check "the Kubernetes ConfigMap holds a valid configuration" \
+    "$CONTROLLER" --config "$T/k8s.yaml" --print-config
+check "unit file: Type=notify with a watchdog" \
+    grep -qx "Type=notify" "$CAIRN_SRC/manifests/cairn-controller.service"
+check "unit file: WatchdogSec" grep -q "^WatchdogSec=" "$CAIRN_SRC/manifests/cairn-controller.service"
 
 # --- --repo alone: ./cairn-state, a key made on first run, 127.0.0.1:8440 -----------------
 if $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 8440))' 2>/dev/null; then
@@ -231,4 +243,34 @@ ck.done()
 PYEOF
 [ $? -eq 0 ] || fail "restart checks"
 stop_controller
+
+# --- sd_notify: READY, WATCHDOG, RELOADING, STATUS, STOPPING -------------------------------
+$PY - "$T/notify.sock" "$T/notify.log" <<'PYEOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+with open(sys.argv[2], "w") as f:
+    while True:
+        try:
+            m = s.recv(4096).decode()
+        except socket.timeout:
+            break
+        f.write(m + "\n")
+        f.flush()
+        if "STOPPING=1" in m:
+            break
+PYEOF
+listener=$!
+for _ in $(seq 1 100); do [ -S "$T/notify.sock" ] && break; sleep 0.05; done
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000 start_controller "$T" --config "$T/controller.yaml"
+sleep 0.6
+kill -HUP "$CTRL_PID"
+sleep 0.3
+stop_controller
+wait $listener || true
+for m in READY=1 WATCHDOG=1 RELOADING=1 STATUS= STOPPING=1; do
+    check "sd_notify: $m sent" grep -q "^$m" "$T/notify.log"
+done
+check "sd_notify: watchdog pinged repeatedly" [ "$(grep -c '^WATCHDOG=1' "$T/notify.log")" -ge 2 ]
 finish
