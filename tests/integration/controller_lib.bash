@@ -134,10 +134,15 @@ wait_commits() {
     return 1
 }
 
+# stop_controller: SIGTERM, and the exit must be clean (status 0, so no
+# sanitizer report or leak either).
 stop_controller() {
+    local rc=0
     if [ -n "${CTRL_PID:-}" ] && kill -0 "$CTRL_PID" 2>/dev/null; then
         kill -TERM "$CTRL_PID"
-        wait "$CTRL_PID" 2>/dev/null || true
+        wait "$CTRL_PID" 2>/dev/null || rc=$?
+        checks=$((checks + 1))
+        [ "$rc" -eq 0 ] || fail "cairn-controller exited with status $rc after SIGTERM"
     fi
     CTRL_PID=
 }
