@@ -16,7 +16,8 @@ mkdir -p "$T/state/artifacts/sha256"
 art=$(sha256sum "$T/model-v1.bin" | cut -d' ' -f1)
 cp "$T/model-v1.bin" "$T/state/artifacts/sha256/$art"
 start_controller "$T" --set allowedSigners="$T/allowed_signers" \
-    --set webhookSecretFile="$T/hook.secret" --set pollIntervalSeconds=3600
+    --set webhookSecretFile="$T/hook.secret" --set pollIntervalSeconds=3600 \
+    --set uploadMaxBytes=100000
 
 T=$T PORT=$PORT ART=$art $PY - <<'PYEOF'
 import hashlib, hmac, json, os, sqlite3, subprocess, threading, time
@@ -193,6 +194,21 @@ st, _, doc = c.json("POST", "/v1/sites/site-a/uploads?name=../x&sha256=" + h, da
 ck.eq(st, 400, "upload name with a path -> 400")
 st, _, doc = c.json("POST", up, data, token=tok_b)
 ck.eq(st, 403, "upload with another site's token -> 403")
+big = os.urandom(100001)
+st, _, doc = c.json("POST", "/v1/sites/site-a/uploads?name=big.bin&sha256=" +
+                    hashlib.sha256(big).hexdigest(), big, token=tok_a)
+ck.eq(st, 413, "upload over uploadMaxBytes -> 413")
+data2 = os.urandom(1000)
+st, _, doc = c.json("POST", "/v1/sites/site-a/uploads?name=img_0001.png&sha256=" +
+                    hashlib.sha256(data2).hexdigest(), data2, token=tok_a,
+                    headers={"X-Cairn-Model-Version": "v2"})
+ck.eq(st, 409, "different content under a stored name -> 409")
+st, _, doc = c.json("POST", "/v1/sites/site-a/uploads?name=same.png&sha256=" + h, data,
+                    token=tok_a, headers={"X-Cairn-Model-Version": "v9"})
+ck(st == 200 and not doc["stored"], "same content under another name: already stored", st, doc)
+st, _, doc = c.json("POST", "/v1/sites/site-a/uploads?name=x.png&sha256=" + h, data,
+                    token=tok_a, headers={"X-Cairn-Model-Version": "../v1"})
+ck.eq(st, 400, "bad model version -> 400")
 ck.eq(c.json("GET", "/v1/sites/site-a")[2]["uploads"]["count"], 1, "uploads counted")
 
 # --- artifacts: sendfile, Range, ETag ---------------------------------------------------
