@@ -11,7 +11,8 @@ trap 'stop_controller; rm -rf "$T"' EXIT
 make_fleet "$T" site-a site-b
 OPERATOR_TOKEN=operator-secret-token-0123456789
 printf '%s\n' "$OPERATOR_TOKEN" >"$T/operator.token"
-start_controller "$T" --set tokenTTLSeconds=3 --set operatorTokenFile="$T/operator.token"
+start_controller "$T" --set tokenTTLSeconds=3 --set operatorTokenFile="$T/operator.token" \
+    --set maxWaitersPerSite=2
 
 T=$T PORT=$PORT $PY - <<'PYEOF'
 import base64, hashlib, hmac, json, os, socket, time
@@ -120,6 +121,25 @@ ck.eq(st, 200, "fresh session token works")
 time.sleep(3.2)
 st, _, doc = c.json("GET", "/v1/sites/site-a/desired", token=tok_a)
 ck(st == 401 and "expired" in err(doc), "token past its TTL -> 401 expired", st, doc)
+
+# --- too many long-polls for one site: 429 ------------------------------------------------
+import threading
+tok_a = c.token(sk_a, "site-a")
+st, hd, _ = c.json("GET", "/v1/sites/site-a/desired", token=tok_a)
+etag = hd["etag"]
+got = []
+def park():
+    got.append(c.json("GET", "/v1/sites/site-a/desired?wait=2", token=tok_a,
+                      headers={"If-None-Match": etag})[0])
+ts = [threading.Thread(target=park) for _ in range(2)]
+for t in ts: t.start()
+time.sleep(0.5)
+st, hd, doc = c.json("GET", "/v1/sites/site-a/desired?wait=2", token=tok_a,
+                     headers={"If-None-Match": etag})
+ck(st == 429 and hd.get("retry-after"), "third long-poll of a site -> 429 with Retry-After",
+   st, hd)
+for t in ts: t.join()
+ck.eq(sorted(got), [304, 304], "the two parked long-polls time out with 304")
 
 # --- operator endpoints ----------------------------------------------------------------
 for path in ("/v1/fleet", "/v1/sites", "/v1/sites/site-a", "/v1/commits"):
