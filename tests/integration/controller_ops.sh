@@ -244,6 +244,47 @@ PYEOF
 [ $? -eq 0 ] || fail "restart checks"
 stop_controller
 
+# --- re-issue: a document whose refresh time has come is re-signed and its
+# long-polls wake (time is moved by making site-a's refresh due in the store)
+$PY - "$T/state/cairn.db" >"$T/old.json" <<'PYEOF'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = dict((r[0], r[1:]) for r in db.execute("SELECT site, generation, issued FROM renders"))
+db.execute("UPDATE renders SET refresh_at = 0 WHERE site = 'site-a'")
+db.commit()
+print(json.dumps(rows))
+PYEOF
+sleep 1 # a re-issue in the same second would keep the ETag
+start_controller "$T" --config "$T/controller.yaml" --set refreshIntervalSeconds=1
+T=$T PORT=$PORT $PY - <<'PYEOF'
+import json, os, time
+from cairn_client import *
+T = os.environ["T"]
+c = Client(int(os.environ["PORT"]))
+ck = Checker()
+old = json.load(open(T + "/old.json"))
+ctl_pub = open(T + "/state/controller.pub").read().strip()
+sk_a, sk_b = load_key(T + "/keys/site-a.key"), load_key(T + "/keys/site-b.key")
+tok_a, tok_b = c.token(sk_a, "site-a"), c.token(sk_b, "site-b")
+etag_a = '"%d.%d"' % tuple(old["site-a"])
+t = time.time()
+st, hd, env = c.json("GET", "/v1/sites/site-a/desired?wait=20", token=tok_a,
+                     headers={"If-None-Match": etag_a})
+ck(st == 200 and time.time() - t < 10, "a long-poll on the due document is answered", st)
+p = verify_envelope(env, ctl_pub)
+ck.eq(p["generation"], old["site-a"][0], "re-issue keeps the generation")
+ck(p["issued"] > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(old["site-a"][1])),
+   "re-issue moves issued forward", p["issued"])
+ck(hd["etag"] != etag_a, "re-issue changes the ETag", hd["etag"])
+st, hd, _ = c.json("GET", "/v1/sites/site-b/desired", token=tok_b)
+ck.eq(hd.get("etag"), '"%d.%d"' % tuple(old["site-b"]), "a document not due keeps its ETag")
+m = c.request("GET", "/metrics")[2].decode()
+ck("cairn_controller_documents_reissued_total 1" in m, "metrics: one document re-issued")
+ck.done()
+PYEOF
+[ $? -eq 0 ] || fail "re-issue checks"
+stop_controller
+
 # --- sd_notify: READY, WATCHDOG, RELOADING, STATUS, STOPPING -------------------------------
 $PY - "$T/notify.sock" "$T/notify.log" <<'PYEOF' &
 import socket, sys, time
