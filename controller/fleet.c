@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "cairn/embedded.h"
+#include "cairn/encoding.h"
+#include "cairn/hash.h"
 #include "cairn/json.h"
 #include "cairn/mem.h"
 #include "cairn/schema.h"
@@ -18,7 +21,7 @@ struct cairn_loader {
 };
 
 static const char *const schema_file[CAIRN_KIND_COUNT] = {
-    "fleet.schema.json", "group.schema.json", "site.schema.json",
+    "fleet.schema.json", "group.schema.json",    "site.schema.json",
     "model.schema.json", "workload.schema.json",
 };
 
@@ -103,6 +106,7 @@ static void blob_unref(struct cairn_blob *b)
     if (!b || --b->refs > 0)
         return;
     free(b->data);
+    json_decref(b->b64);
     free(b);
 }
 
@@ -115,7 +119,8 @@ static void sweep_map(struct cairn__strmap *m, uint64_t before, int docs)
     char **dead = cairn_xcalloc(m->n ? m->n : 1, sizeof(char *));
 
     while (cairn__strmap_next(m, &pos, &k, &v)) {
-        uint64_t used = docs ? ((struct cairn_fdoc *)v)->used : ((struct cairn_blob *)v)->used;
+        uint64_t used = docs ? ((struct cairn_fdoc *)v)->used
+                             : ((struct cairn_blob *)v)->used;
 
         if (used < before)
             dead[n++] = cairn_xstrdup(k);
@@ -173,7 +178,8 @@ struct cairn_loc cairn_fdoc_loc(const struct cairn_fdoc *doc, const char *ptr)
 
 /* ---- which files are documents ---------------------------------------- */
 
-struct class {
+struct class
+{
     enum cairn_kind kind;
     char name[256];    /* expected name: the file name without .yaml */
     char version[256]; /* models: the file name; name is the folder */
@@ -202,7 +208,8 @@ static int stem(const char *path, size_t ext, char *out, size_t cap)
 }
 
 /* 1: a document (c filled); 0: not one of ours; -1: error reported. */
-static int classify(const char *path, struct class *c, struct cairn_errlist *errs)
+static int classify(const char *path, struct class *c,
+                    struct cairn_errlist *errs)
 {
     int yml = has_suffix(path, ".yml"), depth = 0;
     const char *rest = NULL;
@@ -232,7 +239,8 @@ static int classify(const char *path, struct class *c, struct cairn_errlist *err
                           "cairn reads .yaml files only: rename it to .yaml");
         return -1;
     }
-    if (stem(path, 5, c->kind == CAIRN_KIND_MODEL ? c->version : c->name, 256) != 0)
+    if (stem(path, 5, c->kind == CAIRN_KIND_MODEL ? c->version : c->name,
+             256) != 0)
         return 0;
     if (c->kind == CAIRN_KIND_MODEL) {
         size_t n = (size_t)(strchr(rest, '/') - rest);
@@ -256,8 +264,9 @@ static int on_schema_error(const struct cairn_schema_error *e, void *arg)
 {
     struct schema_ctx *c = arg;
 
-    cairn_errlist_add(c->errs, CAIRN_ESCHEMA, NULL, e->loc.file ? e->loc.file : c->path,
-                      e->loc.line, e->loc.col, e->instance_ptr, "%s", e->message);
+    cairn_errlist_add(c->errs, CAIRN_ESCHEMA, NULL,
+                      e->loc.file ? e->loc.file : c->path, e->loc.line,
+                      e->loc.col, e->instance_ptr, "%s", e->message);
     return 0;
 }
 
@@ -268,8 +277,8 @@ static const char *str_at(json_t *root, const char *key)
 
 /* The name (or version) must repeat the path: one source of truth for
  * where a document lives, so that a renamed file can't shadow another. */
-static int check_name(struct cairn_fdoc *doc, const char *field, const char *want,
-                      struct cairn_errlist *errs)
+static int check_name(struct cairn_fdoc *doc, const char *field,
+                      const char *want, struct cairn_errlist *errs)
 {
     const char *got = str_at(doc->root, field);
     char ptr[32];
@@ -277,10 +286,12 @@ static int check_name(struct cairn_fdoc *doc, const char *field, const char *wan
     if (got && strcmp(got, want) == 0)
         return 0;
     snprintf(ptr, sizeof(ptr), "/%s", field);
-    cairn_errlist_addloc(errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
-                         "%s \"%s\" does not match the %s name \"%s\"", field,
-                         got ? got : "", doc->kind == CAIRN_KIND_MODEL &&
-                         strcmp(field, "name") == 0 ? "folder" : "file", want);
+    cairn_errlist_addloc(
+        errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
+        "%s \"%s\" does not match the %s name \"%s\"", field, got ? got : "",
+        doc->kind == CAIRN_KIND_MODEL && strcmp(field, "name") == 0 ? "folder"
+                                                                    : "file",
+        want);
     return CAIRN_ESCHEMA;
 }
 
@@ -290,43 +301,50 @@ static int extract_site(struct cairn_fdoc *doc, struct cairn_errlist *errs)
 
     doc->u.site.labels = json_object_get(doc->root, "labels");
     cairn_diag_init(&d);
-    if (cairn_pubkey_parse(str_at(doc->root, "publicKey"), &doc->u.site.key, &d) != 0) {
-        cairn_errlist_addloc(errs, CAIRN_EKEY, NULL, cairn_fdoc_loc(doc, "/publicKey"),
-                             "/publicKey", "%s", cairn_diag_msg(&d));
+    if (cairn_pubkey_parse(str_at(doc->root, "publicKey"), &doc->u.site.key,
+                           &d) != 0) {
+        cairn_errlist_addloc(errs, CAIRN_EKEY, NULL,
+                             cairn_fdoc_loc(doc, "/publicKey"), "/publicKey",
+                             "%s", cairn_diag_msg(&d));
         return CAIRN_EKEY;
     }
     return 0;
 }
 
 /* A file is inline text or a copy of a repository file, never both. */
-static int check_workload_files(struct cairn_fdoc *doc, struct cairn_errlist *errs)
+static int check_workload_files(struct cairn_fdoc *doc,
+                                struct cairn_errlist *errs)
 {
     json_t *files = json_object_get(doc->root, "files"), *f;
     size_t i;
     int rc = 0;
 
-    json_array_foreach(files, i, f) {
+    json_array_foreach(files, i, f)
+    {
         int has_c = json_object_get(f, "content") != NULL;
         int has_f = json_object_get(f, "from") != NULL;
         char ptr[64];
 
         snprintf(ptr, sizeof(ptr), "/files/%zu", i);
         if (has_c == has_f) {
-            cairn_errlist_addloc(errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
-                                 "a file needs exactly one of content and from");
+            cairn_errlist_addloc(
+                errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
+                "a file needs exactly one of content and from");
             rc = CAIRN_ESCHEMA;
         } else if (has_f && json_object_get(f, "encoding")) {
             snprintf(ptr, sizeof(ptr), "/files/%zu/encoding", i);
-            cairn_errlist_addloc(errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
-                                 "encoding is for inline content; from: files are "
-                                 "always sent as base64");
+            cairn_errlist_addloc(
+                errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
+                "encoding is for inline content; from: files are "
+                "always sent as base64");
             rc = CAIRN_ESCHEMA;
         }
     }
     return rc;
 }
 
-static int extract(struct cairn_fdoc *doc, const struct class *c, struct cairn_errlist *errs)
+static int extract(struct cairn_fdoc *doc, const struct class *c,
+                   struct cairn_errlist *errs)
 {
     json_t *art = json_object_get(doc->root, "artifact");
     int rc = 0;
@@ -338,8 +356,9 @@ static int extract(struct cairn_fdoc *doc, const struct class *c, struct cairn_e
         return 0;
     case CAIRN_KIND_GROUP:
         rc = check_name(doc, "name", c->name, errs);
-        if (cairn_selector_compile(json_object_get(doc->root, "selector"), doc->yaml,
-                                   "/selector", errs, &doc->u.group.sel) != 0)
+        if (cairn_selector_compile(json_object_get(doc->root, "selector"),
+                                   doc->yaml, "/selector", errs,
+                                   &doc->u.group.sel) != 0)
             rc = CAIRN_ESCHEMA;
         return rc;
     case CAIRN_KIND_SITE:
@@ -362,8 +381,9 @@ static int extract(struct cairn_fdoc *doc, const struct class *c, struct cairn_e
     return CAIRN_EINVAL;
 }
 
-static struct cairn_fdoc *parse_doc(struct cairn_loader *ld, struct cairn_src *src,
-                                    size_t i, const struct class *c,
+static struct cairn_fdoc *parse_doc(struct cairn_loader *ld,
+                                    struct cairn_src *src, size_t i,
+                                    const struct class *c,
                                     struct cairn_errlist *errs)
 {
     const struct cairn_src_file *sf = &src->files[i];
@@ -378,23 +398,24 @@ static struct cairn_fdoc *parse_doc(struct cairn_loader *ld, struct cairn_src *s
     cairn_diag_init(&d);
     rc = src->read(src, i, CAIRN_FLEET_MAX_YAML, &data, &len, &d);
     if (rc) {
-        cairn_errlist_add(errs, rc, NULL, sf->path, 0, 0, NULL, "%s", cairn_diag_msg(&d));
+        cairn_errlist_add(errs, rc, NULL, sf->path, 0, 0, NULL, "%s",
+                          cairn_diag_msg(&d));
         return NULL;
     }
     doc = cairn_xcalloc(1, sizeof(*doc));
     doc->kind = c->kind;
     doc->path = cairn_xstrdup(sf->path);
     memcpy(doc->blob, sf->blob, sizeof(doc->blob));
-    rc = cairn_yaml_parse(sf->path, (const char *)data, len, &lim, &doc->yaml, &d);
+    rc = cairn_yaml_parse(sf->path, (const char *)data, len, &lim, &doc->yaml,
+                          &d);
     free(data);
-    ld->parsed++;
     if (rc) {
         cairn_errlist_add_raw(errs, rc, NULL, cairn_diag_msg(&d));
         goto fail;
     }
     doc->root = cairn_yaml_root(doc->yaml);
-    if (cairn_schema_validate(ld->schema[c->kind], doc->root, doc->yaml, on_schema_error,
-                              &sc, NULL) != 0)
+    if (cairn_schema_validate(ld->schema[c->kind], doc->root, doc->yaml,
+                              on_schema_error, &sc, NULL) != 0)
         goto fail;
     if (extract(doc, c, errs) != 0)
         goto fail;
@@ -409,28 +430,110 @@ fail:
     return NULL;
 }
 
-/* A document from the cache, or parsed and cached. A new reference. */
-static struct cairn_fdoc *get_doc(struct cairn_loader *ld, struct cairn_src *src,
-                                  size_t i, const struct class *c,
-                                  struct cairn_errlist *errs)
+static char *cache_key(const struct cairn_src_file *sf)
 {
-    char *key = cairn_xasprintf("%s %s", src->files[i].blob, src->files[i].path);
+    return cairn_xasprintf("%s %s", sf->blob, sf->path);
+}
+
+/* A document from the cache (a new reference), or NULL. */
+static struct cairn_fdoc *cached_doc(struct cairn_loader *ld,
+                                     const struct cairn_src_file *sf)
+{
+    char *key = cache_key(sf);
     struct cairn_fdoc *doc = cairn__strmap_get(&ld->docs, key);
 
-    if (!doc) {
-        doc = parse_doc(ld, src, i, c, errs);
-        if (doc)
-            cairn__strmap_put(&ld->docs, key, doc);
-    }
     free(key);
-    if (!doc)
-        return NULL;
-    doc->used = ld->epoch;
-    doc->refs++;
+    if (doc) {
+        doc->used = ld->epoch;
+        doc->refs++;
+    }
     return doc;
 }
 
-/* ---- the fleet ------------------------------------------------------------ */
+/* Files the cache did not have, parsed on worker threads: YAML, schema
+ * and key checks are per file, and a first load of 10,000 sites is
+ * mostly this. */
+struct miss {
+    size_t i;
+    struct class c;
+    struct cairn_fdoc *doc;
+};
+
+struct parse_job {
+    struct cairn_loader *ld;
+    struct cairn_src *src;
+    struct miss *m;
+    size_t n;
+    size_t next;
+    pthread_mutex_t lock;
+};
+
+struct parse_worker {
+    pthread_t th;
+    struct parse_job *job;
+    struct cairn_errlist errs;
+};
+
+static void *parse_work(void *arg)
+{
+    struct parse_worker *w = arg;
+    struct parse_job *j = w->job;
+
+    for (;;) {
+        size_t k;
+
+        pthread_mutex_lock(&j->lock);
+        k = j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (k >= j->n)
+            return NULL;
+        j->m[k].doc = parse_doc(j->ld, j->src, j->m[k].i, &j->m[k].c, &w->errs);
+    }
+}
+
+static void parse_misses(struct parse_job *j, struct cairn_errlist *errs)
+{
+    unsigned n = j->src->threadsafe ? cairn__threads(0, j->n) : 1;
+    struct parse_worker *w = cairn_xcalloc(n, sizeof(*w));
+    unsigned started = 0;
+
+    pthread_mutex_init(&j->lock, NULL);
+    for (unsigned t = 0; t < n; t++) {
+        w[t].job = j;
+        cairn_errlist_init(&w[t].errs, errs->max);
+        if (n > 1 && pthread_create(&w[t].th, NULL, parse_work, &w[t]) == 0)
+            started++;
+    }
+    if (started == 0)
+        parse_work(&w[0]);
+    for (unsigned t = 0; t < n; t++) {
+        if (t < started)
+            pthread_join(w[t].th, NULL);
+        cairn_errlist_merge(errs, &w[t].errs);
+        cairn_errlist_free(&w[t].errs);
+    }
+    pthread_mutex_destroy(&j->lock);
+    free(w);
+}
+
+/* Parsed documents join the cache (one reference) and the fleet (one). */
+static void cache_parsed(struct cairn_loader *ld, struct cairn_src *src,
+                         struct miss *m)
+{
+    char *key;
+
+    ld->parsed++;
+    if (!m->doc)
+        return;
+    key = cache_key(&src->files[m->i]);
+    cairn__strmap_put(&ld->docs, key, m->doc);
+    free(key);
+    m->doc->used = ld->epoch;
+    m->doc->refs++;
+}
+
+/* ---- the fleet ------------------------------------------------------------
+ */
 
 struct vec {
     struct cairn_fdoc **v;
@@ -466,16 +569,18 @@ static void index_docs(struct vec *v, struct cairn__strmap *idx,
         qsort(v->v, v->n, sizeof(*v->v), cmp_doc);
     for (size_t i = 0; i < v->n; i++) {
         struct cairn_fdoc *doc = v->v[i], *prev;
-        char *key = doc->kind == CAIRN_KIND_MODEL
-                        ? cairn_xasprintf("%s/%s", doc->name, doc->u.model.version)
-                        : cairn_xstrdup(doc->name);
+        char *key =
+            doc->kind == CAIRN_KIND_MODEL
+                ? cairn_xasprintf("%s/%s", doc->name, doc->u.model.version)
+                : cairn_xstrdup(doc->name);
 
         prev = cairn__strmap_get(idx, key);
         if (prev)
-            cairn_errlist_addloc(errs, CAIRN_EEXIST, NULL, cairn_fdoc_loc(doc, "/name"),
-                                 "/name", "duplicate %s name \"%s\" (also %s)",
-                                 doc->kind == CAIRN_KIND_SITE ? "site" : "document",
-                                 doc->name, prev->path);
+            cairn_errlist_addloc(
+                errs, CAIRN_EEXIST, NULL, cairn_fdoc_loc(doc, "/name"), "/name",
+                "duplicate %s name \"%s\" (also %s)",
+                doc->kind == CAIRN_KIND_SITE ? "site" : "document", doc->name,
+                prev->path);
         else
             cairn__strmap_put(idx, key, doc);
         free(key);
@@ -492,7 +597,8 @@ static void load_policy(struct cairn_fleet *f, struct cairn_errlist *errs)
     f->name = f->fleet->name;
     f->ttl_hours = ttl ? json_integer_value(ttl) : 168;
     f->report_interval = iv ? json_integer_value(iv) : 30;
-    json_array_foreach(json_object_get(pol, "trustedPublishers"), i, k) {
+    json_array_foreach(json_object_get(pol, "trustedPublishers"), i, k)
+    {
         struct cairn_pubkey pk;
         struct cairn_diag d;
         char ptr[64];
@@ -500,8 +606,9 @@ static void load_policy(struct cairn_fleet *f, struct cairn_errlist *errs)
         cairn_diag_init(&d);
         snprintf(ptr, sizeof(ptr), "/policy/trustedPublishers/%zu", i);
         if (cairn_pubkey_parse(json_string_value(k), &pk, &d) != 0)
-            cairn_errlist_addloc(errs, CAIRN_EKEY, NULL, cairn_fdoc_loc(f->fleet, ptr), ptr,
-                                 "%s", cairn_diag_msg(&d));
+            cairn_errlist_addloc(errs, CAIRN_EKEY, NULL,
+                                 cairn_fdoc_loc(f->fleet, ptr), ptr, "%s",
+                                 cairn_diag_msg(&d));
         else
             cairn_keyset_add(&f->trusted, &pk);
     }
@@ -518,16 +625,20 @@ static void load_attestation(struct cairn_fleet *f, struct cairn_fleet_model *m,
     const struct cairn_blob *b;
     struct cairn_diag d;
 
-    m->att_path = cairn_xasprintf("%.*s/%s", (int)(slash - m->doc->path), m->doc->path, file);
+    m->att_path = cairn_xasprintf("%.*s/%s", (int)(slash - m->doc->path),
+                                  m->doc->path, file);
     cairn_diag_init(&d);
     if (cairn_fleet_read(f, m->att_path, CAIRN_FLEET_MAX_ATT, &b, &d) != 0) {
-        cairn_errlist_addloc(errs, d.code, NULL, at, "/attestation", "%s: %s", m->att_path,
-                             d.code == CAIRN_ENOENT ? "not found" : cairn_diag_msg(&d));
+        cairn_errlist_addloc(
+            errs, d.code, NULL, at, "/attestation", "%s: %s", m->att_path,
+            d.code == CAIRN_ENOENT ? "not found" : cairn_diag_msg(&d));
         return;
     }
     cairn_diag_init(&d);
-    if (cairn_json_parse((const char *)b->data, b->len, CAIRN_FLEET_MAX_ATT, &m->att, &d)) {
-        cairn_errlist_add(errs, d.code, NULL, m->att_path, 0, 0, NULL, "%s", cairn_diag_msg(&d));
+    if (cairn_json_parse((const char *)b->data, b->len, CAIRN_FLEET_MAX_ATT,
+                         &m->att, &d)) {
+        cairn_errlist_add(errs, d.code, NULL, m->att_path, 0, 0, NULL, "%s",
+                          cairn_diag_msg(&d));
     } else if (!json_is_object(m->att)) {
         cairn_errlist_add(errs, CAIRN_EPARSE, NULL, m->att_path, 0, 0, NULL,
                           "an attestation is a JSON object (a DSSE envelope)");
@@ -536,7 +647,8 @@ static void load_attestation(struct cairn_fleet *f, struct cairn_fleet_model *m,
     }
 }
 
-static void build_models(struct cairn_fleet *f, struct vec *v, struct cairn_errlist *errs)
+static void build_models(struct cairn_fleet *f, struct vec *v,
+                         struct cairn_errlist *errs)
 {
     index_docs(v, &f->model_idx, errs);
     f->models = cairn_xcalloc(v->n ? v->n : 1, sizeof(*f->models));
@@ -556,7 +668,8 @@ static void build_models(struct cairn_fleet *f, struct vec *v, struct cairn_errl
     free(v->v);
 }
 
-static struct cairn_fleet *fleet_new(struct cairn_loader *ld, struct cairn_src *src)
+static struct cairn_fleet *fleet_new(struct cairn_loader *ld,
+                                     struct cairn_src *src)
 {
     struct cairn_fleet *f = cairn_xcalloc(1, sizeof(*f));
 
@@ -569,12 +682,22 @@ static struct cairn_fleet *fleet_new(struct cairn_loader *ld, struct cairn_src *
     cairn__strmap_init(&f->workload_idx);
     cairn__strmap_init(&f->group_idx);
     cairn__strmap_init(&f->held);
+    cairn__strmap_init(&f->extra);
+    pthread_mutex_init(&f->lock, NULL);
     return f;
 }
 
-/* Parse every document of src into per-kind lists. */
-static void collect(struct cairn_fleet *f, struct vec *kinds, struct cairn_errlist *errs)
+/* Every document of src into per-kind lists: cache hits first, then the
+ * misses parsed (in parallel) and cached. */
+static void collect(struct cairn_fleet *f, struct vec *kinds,
+                    struct cairn_errlist *errs)
 {
+    struct parse_job j;
+
+    memset(&j, 0, sizeof(j));
+    j.ld = f->ld;
+    j.src = f->src;
+    j.m = cairn_xcalloc(f->src->n ? f->src->n : 1, sizeof(*j.m));
     for (size_t i = 0; i < f->src->n; i++) {
         struct class c;
         struct cairn_fdoc *doc;
@@ -582,10 +705,22 @@ static void collect(struct cairn_fleet *f, struct vec *kinds, struct cairn_errli
         memset(&c, 0, sizeof(c));
         if (classify(f->src->files[i].path, &c, errs) != 1)
             continue;
-        doc = get_doc(f->ld, f->src, i, &c, errs);
-        if (doc)
+        doc = cached_doc(f->ld, &f->src->files[i]);
+        if (doc) {
             vec_push(&kinds[c.kind], doc);
+        } else {
+            j.m[j.n].i = i;
+            j.m[j.n++].c = c;
+        }
     }
+    if (j.n)
+        parse_misses(&j, errs);
+    for (size_t k = 0; k < j.n; k++) {
+        cache_parsed(f->ld, f->src, &j.m[k]);
+        if (j.m[k].doc)
+            vec_push(&kinds[j.m[k].c.kind], j.m[k].doc);
+    }
+    free(j.m);
 }
 
 int cairn_fleet_load(struct cairn_loader *ld, struct cairn_src *src,
@@ -599,8 +734,9 @@ int cairn_fleet_load(struct cairn_loader *ld, struct cairn_src *src,
     memset(kinds, 0, sizeof(kinds));
     collect(f, kinds, errs);
     if (kinds[CAIRN_KIND_FLEET].n == 0 && cairn_src_find(src, "fleet.yaml") < 0)
-        cairn_errlist_add(errs, CAIRN_ENOENT, NULL, "fleet.yaml", 0, 0, NULL,
-                          "missing: a fleet repository has a fleet.yaml at its top");
+        cairn_errlist_add(
+            errs, CAIRN_ENOENT, NULL, "fleet.yaml", 0, 0, NULL,
+            "missing: a fleet repository has a fleet.yaml at its top");
     if (kinds[CAIRN_KIND_FLEET].n) {
         f->fleet = kinds[CAIRN_KIND_FLEET].v[0];
         load_policy(f, errs);
@@ -618,7 +754,8 @@ int cairn_fleet_load(struct cairn_loader *ld, struct cairn_src *src,
     build_models(f, &kinds[CAIRN_KIND_MODEL], errs);
     if (cairn_errlist_count(errs) > before) {
         cairn_fleet_free(f);
-        return cairn_errlist_code(errs) ? cairn_errlist_code(errs) : CAIRN_EPARSE;
+        return cairn_errlist_code(errs) ? cairn_errlist_code(errs)
+                                        : CAIRN_EPARSE;
     }
     *out = f;
     return 0;
@@ -646,6 +783,9 @@ void cairn_fleet_free(struct cairn_fleet *f)
     }
     while (cairn__strmap_next(&f->held, &pos, &k, &v))
         blob_unref(v);
+    pos = 0;
+    while (cairn__strmap_next(&f->extra, &pos, &k, &v))
+        free(v);
     free(f->groups);
     free(f->sites);
     free(f->workloads);
@@ -656,25 +796,31 @@ void cairn_fleet_free(struct cairn_fleet *f)
     cairn__strmap_free(&f->workload_idx);
     cairn__strmap_free(&f->group_idx);
     cairn__strmap_free(&f->held);
+    cairn__strmap_free(&f->extra);
+    pthread_mutex_destroy(&f->lock);
     free(f);
 }
 
-struct cairn_fdoc *cairn_fleet_site(const struct cairn_fleet *f, const char *name)
+struct cairn_fdoc *cairn_fleet_site(const struct cairn_fleet *f,
+                                    const char *name)
 {
     return cairn__strmap_get(&f->site_idx, name);
 }
 
-struct cairn_fdoc *cairn_fleet_workload(const struct cairn_fleet *f, const char *name)
+struct cairn_fdoc *cairn_fleet_workload(const struct cairn_fleet *f,
+                                        const char *name)
 {
     return cairn__strmap_get(&f->workload_idx, name);
 }
 
-struct cairn_fdoc *cairn_fleet_group(const struct cairn_fleet *f, const char *name)
+struct cairn_fdoc *cairn_fleet_group(const struct cairn_fleet *f,
+                                     const char *name)
 {
     return cairn__strmap_get(&f->group_idx, name);
 }
 
-struct cairn_fleet_model *cairn_fleet_model(const struct cairn_fleet *f, const char *name,
+struct cairn_fleet_model *cairn_fleet_model(const struct cairn_fleet *f,
+                                            const char *name,
                                             const char *version)
 {
     char *key = cairn_xasprintf("%s/%s", name, version);
@@ -684,37 +830,120 @@ struct cairn_fleet_model *cairn_fleet_model(const struct cairn_fleet *f, const c
     return m;
 }
 
-int cairn_fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
-                     const struct cairn_blob **out, struct cairn_diag *d)
+/* The blob with id from the fleet's or the loader's cache (a new hold
+ * for the fleet), or NULL. */
+static struct cairn_blob *cached_blob(struct cairn_fleet *f, const char *id)
 {
-    long i = cairn_src_find(f->src, path);
-    struct cairn_blob *b;
-    int rc;
+    struct cairn_blob *b = cairn__strmap_get(&f->held, id);
 
-    if (i < 0)
-        return cairn_diag_set(d, CAIRN_ENOENT, "%s: no such file in commit %.12s", path,
-                              f->commit);
-    b = cairn__strmap_get(&f->held, f->src->files[i].blob);
     if (b)
-        goto ok;
-    b = cairn__strmap_get(&f->ld->blobs, f->src->files[i].blob);
-    if (!b) {
-        b = cairn_xcalloc(1, sizeof(*b));
-        rc = f->src->read(f->src, (size_t)i, cap, &b->data, &b->len, d);
-        if (rc) {
-            free(b);
-            return rc;
-        }
-        b->refs = 1;
-        cairn__strmap_put(&f->ld->blobs, f->src->files[i].blob, b);
-    }
+        return b;
+    b = cairn__strmap_get(&f->ld->blobs, id);
+    if (!b)
+        return NULL;
     b->refs++;
     b->used = f->ld->epoch;
-    cairn__strmap_put(&f->held, f->src->files[i].blob, b);
-ok:
+    cairn__strmap_put(&f->held, id, b);
+    return b;
+}
+
+static struct cairn_blob *add_blob(struct cairn_fleet *f, const char *id,
+                                   uint8_t *data, size_t len)
+{
+    struct cairn_blob *b = cairn_xcalloc(1, sizeof(*b));
+
+    b->data = data;
+    b->len = len;
+    b->refs = 2; /* the loader's cache and the fleet */
+    b->used = f->ld->epoch;
+    cairn__strmap_put(&f->ld->blobs, id, b);
+    cairn__strmap_put(&f->held, id, b);
+    return b;
+}
+
+/* A file outside the list (read_path): remembered per fleet by path. */
+static int read_extra(struct cairn_fleet *f, const char *path, size_t cap,
+                      struct cairn_blob **out, struct cairn_diag *d)
+{
+    const char *known = cairn__strmap_get(&f->extra, path);
+    char id[CAIRN_OID_HEX + 1];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (known && (*out = cached_blob(f, known)) != NULL)
+        return 0;
+    if (!f->src->read_path)
+        return cairn_diag_set(d, CAIRN_ENOENT,
+                              "%s: no such file in commit %.12s", path,
+                              f->commit);
+    rc = f->src->read_path(f->src, path, cap, &data, &len, id, d);
+    if (rc)
+        return rc;
+    free(cairn__strmap_put(&f->extra, path, cairn_xstrdup(id)));
+    *out = cached_blob(f, id);
+    if (*out)
+        free(data);
+    else
+        *out = add_blob(f, id, data, len);
+    return 0;
+}
+
+static int fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
+                      const struct cairn_blob **out, struct cairn_diag *d)
+{
+    long i = cairn_src_find(f->src, path);
+    struct cairn_blob *b = NULL;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (i < 0) {
+        rc = read_extra(f, path, cap, &b, d);
+        if (rc)
+            return rc;
+    } else if (!(b = cached_blob(f, f->src->files[i].blob))) {
+        rc = f->src->read(f->src, (size_t)i, cap, &data, &len, d);
+        if (rc)
+            return rc;
+        b = add_blob(f, f->src->files[i].blob, data, len);
+    }
     if (b->len > cap)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: %zu bytes, over the %zu-byte cap", path,
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "%s: %zu bytes, over the %zu-byte cap", path,
                               b->len, cap);
     *out = b;
     return 0;
+}
+
+int cairn_fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
+                     const struct cairn_blob **out, struct cairn_diag *d)
+{
+    int rc;
+
+    pthread_mutex_lock(&f->lock);
+    rc = fleet_read(f, path, cap, out, d);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+void cairn_fleet_blob_encoded(struct cairn_fleet *f, const struct cairn_blob *b,
+                              json_t **b64, const char **sha256)
+{
+    struct cairn_blob *m = (struct cairn_blob *)b;
+
+    pthread_mutex_lock(&f->lock);
+    if (!m->b64) {
+        uint8_t md[CAIRN_SHA256_LEN];
+        char *text = cairn_base64_encode(m->data, m->len);
+
+        cairn_sha256(m->data, m->len, md);
+        cairn_hex_encode(md, sizeof(md), m->sha256);
+        /* base64 is ASCII: no UTF-8 check needed */
+        m->b64 = json_stringn_nocheck(text, strlen(text));
+        free(text);
+    }
+    pthread_mutex_unlock(&f->lock);
+    *b64 = m->b64;
+    *sha256 = m->sha256;
 }

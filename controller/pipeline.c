@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,23 +14,33 @@
 struct site_state {
     char sha[CAIRN_SHA256_HEX_LEN + 1]; /* content hash */
     int64_t gen;
-    char **deps;                        /* paths its render read */
+    char **deps; /* paths its render read */
     size_t ndeps;
 };
 
 /* A state change that applies only once the transaction has committed. */
 struct pending {
     char *site;
-    struct site_state *st;              /* NULL: the site was removed */
+    struct site_state *st; /* NULL: the site was removed */
+    int64_t floor;         /* removed: the generation it used */
+};
+
+/* A site's new signed document, made on a build worker. */
+struct prepared {
+    int64_t gen;
+    struct cairn_signed sig;
+    char *models;
+    double sign_ms;
 };
 
 struct cairn_pipeline {
     struct cairn_pipeline_opts o;
     struct cairn_loader *ld;
-    struct cairn__strmap sites;         /* name -> struct site_state */
-    int deps_known;                     /* every state has its deps */
-    struct cairn_src *src;              /* of the last accepted commit */
-    struct cairn_fleet *fleet;          /* of the last accepted commit */
+    struct cairn__strmap sites;  /* name -> struct site_state */
+    struct cairn__strmap floors; /* removed site -> its last generation */
+    int deps_known;              /* every state has its deps */
+    struct cairn_src *src;       /* of the last accepted commit */
+    struct cairn_fleet *fleet;   /* of the last accepted commit */
     char last[CAIRN_OID_HEX + 1];
 };
 
@@ -39,14 +50,14 @@ struct run {
     struct cairn_src *src;
     const struct cairn_commit_meta *meta;
     struct cairn_pipeline_result *res;
-    int all;                            /* render every site */
-    struct cairn__strmap changed;       /* changed paths */
-    struct cairn__strmap affected;      /* sites to render */
+    int all;                       /* render every site */
+    struct cairn__strmap changed;  /* changed paths */
+    struct cairn__strmap affected; /* sites to render */
     int planned;
     int64_t now;
     struct pending *pend;
     size_t npend, apend;
-    struct cairn_diag infra;            /* a store failure (not the commit's) */
+    struct cairn_diag infra; /* a store failure (not the commit's) */
 };
 
 static void state_free(struct site_state *st)
@@ -75,17 +86,31 @@ static int load_state(const struct cairn_render_rec *r, void *arg)
     return 0;
 }
 
-int cairn_pipeline_new(const struct cairn_pipeline_opts *o, struct cairn_pipeline **out,
-                       struct cairn_diag *d)
+/* Sites with a history but no current document (they left the fleet):
+ * a return continues above their last generation. */
+static int load_floor(const char *site, int64_t gen, void *arg)
+{
+    struct cairn_pipeline *p = arg;
+
+    if (!cairn__strmap_get(&p->sites, site))
+        cairn__strmap_put(&p->floors, site, (void *)(intptr_t)gen);
+    return 0;
+}
+
+int cairn_pipeline_new(const struct cairn_pipeline_opts *o,
+                       struct cairn_pipeline **out, struct cairn_diag *d)
 {
     struct cairn_pipeline *p = cairn_xcalloc(1, sizeof(*p));
     int rc;
 
     p->o = *o;
     cairn__strmap_init(&p->sites);
+    cairn__strmap_init(&p->floors);
     rc = cairn_loader_new(&p->ld, d);
     if (rc == 0)
         rc = cairn_store_render_scan(o->store, 0, 0, 0, load_state, p, d);
+    if (rc == 0)
+        rc = cairn_store_generations_scan(o->store, load_floor, p, d);
     if (rc) {
         cairn_pipeline_free(p);
         return rc;
@@ -105,6 +130,7 @@ void cairn_pipeline_free(struct cairn_pipeline *p)
     while (cairn__strmap_next(&p->sites, &pos, &k, &v))
         state_free(v);
     cairn__strmap_free(&p->sites);
+    cairn__strmap_free(&p->floors);
     cairn_fleet_free(p->fleet);
     cairn_src_free(p->src);
     cairn_loader_free(p->ld);
@@ -119,6 +145,11 @@ const char *cairn_pipeline_last(const struct cairn_pipeline *p)
 const struct cairn_fleet *cairn_pipeline_fleet(const struct cairn_pipeline *p)
 {
     return p->fleet;
+}
+
+const struct cairn_src *cairn_pipeline_src(const struct cairn_pipeline *p)
+{
+    return p->src;
 }
 
 void cairn_pipeline_result_free(struct cairn_pipeline_result *res)
@@ -136,12 +167,14 @@ char *cairn_content_models(json_t *content)
     cairn_buf_init(&b, 0);
     if (cairn_buf_append(&b, "", 0) != 0)
         abort();
-    json_array_foreach(json_object_get(content, "workloads"), i, w) {
+    json_array_foreach(json_object_get(content, "workloads"), i, w)
+    {
         json_t *m = json_object_get(w, "model");
 
-        if (m && cairn_buf_appendf(&b, "%s%s@%s", b.len ? " " : "",
-                                   json_string_value(json_object_get(m, "name")),
-                                   json_string_value(json_object_get(m, "version"))) != 0)
+        if (m && cairn_buf_appendf(
+                     &b, "%s%s@%s", b.len ? " " : "",
+                     json_string_value(json_object_get(m, "name")),
+                     json_string_value(json_object_get(m, "version"))) != 0)
             abort();
     }
     return cairn_buf_steal(&b, NULL);
@@ -181,7 +214,8 @@ static void plan(struct run *r, const struct cairn_fleet *f)
     r->planned = 1;
 }
 
-static int select_site(const struct cairn_fleet *f, const struct cairn_fdoc *site, void *arg)
+static int select_site(const struct cairn_fleet *f,
+                       const struct cairn_fdoc *site, void *arg)
 {
     struct run *r = arg;
 
@@ -194,71 +228,97 @@ static int select_site(const struct cairn_fleet *f, const struct cairn_fdoc *sit
 
 /* ---- publishing --------------------------------------------------------- */
 
-static void push_pending(struct run *r, const char *site, struct site_state *st)
+static void push_pending(struct run *r, const char *site, struct site_state *st,
+                         int64_t floor)
 {
     if (r->npend == r->apend) {
         r->apend = r->apend ? r->apend * 2 : 64;
         r->pend = cairn_xrealloc(r->pend, r->apend * sizeof(*r->pend));
     }
     r->pend[r->npend].site = cairn_xstrdup(site);
+    r->pend[r->npend].floor = floor;
     r->pend[r->npend++].st = st;
 }
 
-/* The next generation of a site: one above anything it ever had. */
-static int next_generation(struct run *r, const char *site, const struct site_state *old,
-                           int64_t *gen, struct cairn_diag *d)
+static void prepared_free(void *arg)
 {
-    int64_t max = 0;
-    int rc;
+    struct prepared *pr = arg;
 
-    if (old) {
-        *gen = old->gen + 1;
-        return 0;
-    }
-    rc = cairn_store_generation_max(r->p->o.store, site, &max, d);
-    if (rc == 0)
-        *gen = max + 1;
-    return rc;
+    cairn_signed_free(&pr->sig);
+    free(pr->models);
+    free(pr);
 }
 
-static int store_render(struct run *r, const struct cairn_fleet *f, struct cairn_rendered *rd,
-                        int64_t gen, struct cairn_diag *d)
+/* The next generation of a site: one above anything it ever had. The
+ * pipeline's memory is not written while a build runs, so workers may
+ * read it. */
+static int64_t next_generation(const struct cairn_pipeline *p, const char *site,
+                               const struct site_state *old)
 {
+    return old ? old->gen + 1
+               : (int64_t)(intptr_t)cairn__strmap_get(&p->floors, site) + 1;
+}
+
+/* Build worker: sign a new generation when the content changed. */
+static void prepare_site(const struct cairn_fleet *f, struct cairn_rendered *rd,
+                         void *arg)
+{
+    struct run *r = arg;
+    const struct site_state *old = cairn__strmap_get(&r->p->sites, rd->site);
     struct cairn_source src = {r->p->o.repo, r->meta->sha, r->meta->signer};
-    int64_t expires = r->now + f->ttl_hours * 3600;
-    json_t *payload = cairn_publish_payload(rd->content, gen, r->now, expires, &src);
+    struct prepared *pr;
+    double t0 = cairn__now_ms();
+
+    if (old && strcmp(old->sha, rd->sha256) == 0)
+        return;
+    pr = cairn_xcalloc(1, sizeof(*pr));
+    pr->gen = next_generation(r->p, rd->site, old);
+    cairn_publish_sign_content(rd->canon, rd->size, rd->site, pr->gen, r->now,
+                               r->now + f->ttl_hours * 3600, &src, r->p->o.key,
+                               &pr->sig);
+    pr->models = cairn_content_models(rd->content);
+    pr->sign_ms = cairn__now_ms() - t0;
+    rd->extra = pr;
+    rd->extra_free = prepared_free;
+}
+
+static int store_render(struct run *r, const struct cairn_fleet *f,
+                        struct cairn_rendered *rd, const struct prepared *pr,
+                        struct cairn_diag *d)
+{
     struct cairn_render_rec rec;
-    struct cairn_signed sig;
-    char *models = cairn_content_models(rd->content);
+    int64_t expires = r->now + f->ttl_hours * 3600;
+    double t0 = cairn__now_ms();
     int rc;
 
-    cairn_publish_sign(payload, r->p->o.key, &sig);
     memset(&rec, 0, sizeof(rec));
     snprintf(rec.site, sizeof(rec.site), "%s", rd->site);
-    rec.generation = gen;
+    rec.generation = pr->gen;
     memcpy(rec.commit, r->meta->sha, sizeof(rec.commit));
     memcpy(rec.content_sha256, rd->sha256, sizeof(rec.content_sha256));
-    memcpy(rec.payload_sha256, sig.payload_sha256, sizeof(rec.payload_sha256));
+    memcpy(rec.payload_sha256, pr->sig.payload_sha256,
+           sizeof(rec.payload_sha256));
     rec.issued = r->now;
     rec.expires = expires;
     rec.refresh_at = cairn_publish_refresh_at(rd->site, r->now, expires);
-    rec.models = models;
-    rec.envelope = sig.envelope;
-    rec.envelope_len = sig.envelope_len;
+    rec.models = pr->models;
+    rec.envelope = pr->sig.envelope;
+    rec.envelope_len = pr->sig.envelope_len;
     rc = cairn_store_render_put(r->p->o.store, &rec, 1, d);
-    cairn_signed_free(&sig);
-    json_decref(payload);
-    free(models);
+    r->res->store_ms += cairn__now_ms() - t0;
+    r->res->sign_ms += pr->sign_ms;
     return rc;
 }
 
-/* on_site: a new generation when the content changed, and the site's new
- * dependencies either way. */
-static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd, void *arg)
+/* on_site (the pipeline's thread): store the new generation, if any, and
+ * remember the site's new dependencies either way. */
+static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd,
+                        void *arg)
 {
     struct run *r = arg;
-    struct site_state *old = cairn__strmap_get(&r->p->sites, rd->site);
+    const struct prepared *pr = rd->extra;
     struct site_state *st = cairn_xcalloc(1, sizeof(*st));
+    const struct site_state *old = cairn__strmap_get(&r->p->sites, rd->site);
     struct cairn_diag d;
     int rc = 0;
 
@@ -267,29 +327,28 @@ static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd, 
     st->ndeps = rd->ndeps;
     rd->deps = NULL;
     rd->ndeps = 0;
+    st->gen = pr ? pr->gen : old->gen;
     cairn_diag_init(&d);
-    if (old && strcmp(old->sha, rd->sha256) == 0) {
-        st->gen = old->gen;
-    } else {
-        rc = next_generation(r, rd->site, old, &st->gen, &d);
-        if (rc == 0)
-            rc = store_render(r, f, rd, st->gen, &d);
+    if (pr) {
+        rc = store_render(r, f, rd, pr, &d);
         if (rc == 0)
             r->res->changed++;
     }
     if (rc) {
         /* the store failed, not the commit: retry it later */
-        cairn_diag_set(&r->infra, rc, "site %s: %s", rd->site, cairn_diag_msg(&d));
+        cairn_diag_set(&r->infra, rc, "site %s: %s", rd->site,
+                       cairn_diag_msg(&d));
         state_free(st);
     } else {
-        push_pending(r, rd->site, st);
+        push_pending(r, rd->site, st, 0);
     }
     cairn_rendered_free(rd);
     return rc;
 }
 
 /* Sites the pipeline knows that the new fleet no longer has. */
-static int remove_gone(struct run *r, const struct cairn_fleet *f, struct cairn_diag *d)
+static int remove_gone(struct run *r, const struct cairn_fleet *f,
+                       struct cairn_diag *d)
 {
     size_t pos = 0;
     const char *k;
@@ -303,7 +362,8 @@ static int remove_gone(struct run *r, const struct cairn_fleet *f, struct cairn_
         if (rc && rc != CAIRN_ENOENT)
             return rc;
         cairn_diag_init(d);
-        push_pending(r, k, NULL);
+        /* the store's removal row takes the next generation */
+        push_pending(r, k, NULL, ((const struct site_state *)v)->gen + 1);
         r->res->removed++;
     }
     return 0;
@@ -336,9 +396,9 @@ static int record_commit(struct run *r, int accepted, struct cairn_diag *d)
     c.accepted = accepted;
     c.sites_changed = (int64_t)r->res->changed;
     if (!accepted)
-        c.error = err = cairn_errlist_format(&r->res->errs, r->p->o.max_error_bytes
-                                                                ? r->p->o.max_error_bytes
-                                                                : 64u << 10);
+        c.error = err = cairn_errlist_format(
+            &r->res->errs,
+            r->p->o.max_error_bytes ? r->p->o.max_error_bytes : 64u << 10);
     rc = cairn_store_commit_put(r->p->o.store, &c, d);
     if (rc == 0 && accepted)
         rc = cairn_store_head_set(r->p->o.store, "accepted", r->meta->sha, d);
@@ -371,8 +431,12 @@ static void adopt(struct run *r, struct cairn_fleet *f)
 
     for (size_t i = 0; i < r->npend; i++) {
         state_free(cairn__strmap_del(&p->sites, r->pend[i].site));
+        cairn__strmap_del(&p->floors, r->pend[i].site);
         if (r->pend[i].st)
             cairn__strmap_put(&p->sites, r->pend[i].site, r->pend[i].st);
+        else
+            cairn__strmap_put(&p->floors, r->pend[i].site,
+                              (void *)(intptr_t)r->pend[i].floor);
         r->pend[i].st = NULL;
     }
     if (r->all)
@@ -395,7 +459,8 @@ static void plan_changes(struct run *r, const struct cairn_changes *ch)
         cairn__strmap_put(&r->changed, ch->paths[i], (void *)1);
 }
 
-static void fill_stats(struct cairn_pipeline_result *res, const struct cairn_build_stats *st)
+static void fill_stats(struct cairn_pipeline_result *res,
+                       const struct cairn_build_stats *st)
 {
     res->sites = st->sites;
     res->rendered = st->rendered;
@@ -406,16 +471,19 @@ static void fill_stats(struct cairn_pipeline_result *res, const struct cairn_bui
 
 /* Build inside the open transaction, then finish it: 0 accepted, 1 the
  * commit is refused (errors listed), negative: store failure. */
-static int build_and_store(struct run *r, struct cairn_fleet **fleet, struct cairn_diag *d)
+static int build_and_store(struct run *r, struct cairn_fleet **fleet,
+                           struct cairn_diag *d)
 {
+    struct cairn_build_hooks h = {select_site,  r, prepare_site,   r,
+                                  publish_site, r, r->p->o.threads};
     struct cairn_build_stats st;
     int rc;
 
-    rc = cairn_build_run(r->p->ld, r->src, select_site, r, publish_site, r, &r->res->errs,
-                         &st, fleet);
+    rc = cairn_build_run(r->p->ld, r->src, &h, &r->res->errs, &st, fleet);
     fill_stats(r->res, &st);
     if (rc && r->infra.code)
-        return cairn_diag_set(d, r->infra.code, "%s", cairn_diag_msg(&r->infra));
+        return cairn_diag_set(d, r->infra.code, "%s",
+                              cairn_diag_msg(&r->infra));
     if (rc)
         return 1;
     rc = remove_gone(r, *fleet, d);
@@ -429,7 +497,8 @@ static int build_and_store(struct run *r, struct cairn_fleet **fleet, struct cai
 int cairn_pipeline_process(struct cairn_pipeline *p, struct cairn_src *src,
                            const struct cairn_commit_meta *meta,
                            const struct cairn_changes *changes,
-                           struct cairn_pipeline_result *res, struct cairn_diag *d)
+                           struct cairn_pipeline_result *res,
+                           struct cairn_diag *d)
 {
     struct run r = {0};
     struct cairn_fleet *f = NULL;
@@ -446,8 +515,8 @@ int cairn_pipeline_process(struct cairn_pipeline *p, struct cairn_src *src,
     cairn_diag_init(&r.infra);
     plan_changes(&r, changes);
     if (meta->refused) {
-        cairn_errlist_add(&res->errs, CAIRN_EPOLICY, NULL, NULL, 0, 0, NULL, "commit %s: %s",
-                          meta->sha, meta->why);
+        cairn_errlist_add(&res->errs, CAIRN_EPOLICY, NULL, NULL, 0, 0, NULL,
+                          "commit %s: %s", meta->sha, meta->why);
         rc = refuse(&r, d);
         goto out;
     }
@@ -471,7 +540,8 @@ out:
     return rc;
 }
 
-/* ---- refreshing documents before they expire ------------------------------ */
+/* ---- refreshing documents before they expire ------------------------------
+ */
 
 struct due {
     struct cairn_render_rec *v;
@@ -495,15 +565,16 @@ static int collect_due(const struct cairn_render_rec *r, void *arg)
     return 0;
 }
 
-static int reissue_one(struct cairn_pipeline *p, struct cairn_render_rec *r, int64_t now,
-                       struct cairn_diag *d)
+static int reissue_one(struct cairn_pipeline *p, struct cairn_render_rec *r,
+                       int64_t now, struct cairn_diag *d)
 {
     struct cairn_signed sig;
     int64_t life = r->expires - r->issued;
     int rc;
 
     memset(&sig, 0, sizeof(sig));
-    rc = cairn_publish_reissue(r->envelope, r->envelope_len, now, p->o.key, &sig, NULL, d);
+    rc = cairn_publish_reissue(r->envelope, r->envelope_len, now, p->o.key,
+                               &sig, NULL, d);
     if (rc) {
         cairn_diag_prefix(d, "site %s", r->site);
         return rc;
@@ -527,7 +598,8 @@ int cairn_pipeline_refresh(struct cairn_pipeline *p, size_t max, size_t *n,
     int rc;
 
     /* read first, write after: no writes under a running scan */
-    rc = cairn_store_render_scan(p->o.store, 1, now + 1, max, collect_due, &due, d);
+    rc = cairn_store_render_scan(p->o.store, 1, now + 1, max, collect_due, &due,
+                                 d);
     if (rc == 0 && due.n)
         rc = cairn_store_begin(p->o.store, d);
     for (size_t i = 0; rc == 0 && i < due.n; i++)
