@@ -200,8 +200,12 @@ static void on_checked(uv_work_t *w, int status)
     }
     prev = cairn__site_seq_sha(s, r->seq);
     if (prev && strcmp(prev, r->sha) == 0) {
-        /* a retry: answered once the batch that may still hold it commits */
         c->m.reports_duplicate++;
+        if (r->seq <= s->stored_seq) {
+            finish(r, 200, NULL);
+            return;
+        }
+        /* a retry of a report still in a batch: answered once that commits */
         cairn__records_answer_later(c, r);
         cairn__records_kick(c);
         return;
@@ -230,12 +234,17 @@ static void unaccept(struct cairn__ctrl *c, struct cairn__report *r)
 
 void cairn__report_answer(struct cairn__ctrl *c, struct cairn__report *r, int rc)
 {
+    struct cairn__site *s;
+
     if (rc) {
         if (r->stored)
             unaccept(c, r);
         finish(r, 503, "report not stored (database error); retry later");
         return;
     }
+    s = cairn__site_get(c, r->site);
+    if (s && r->stored && r->seq > s->stored_seq)
+        s->stored_seq = r->seq;
     finish(r, 200, NULL);
 }
 

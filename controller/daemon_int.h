@@ -89,6 +89,7 @@ struct cairn__site {
     unsigned nwaiters;
     /* reports */
     int64_t high_seq;             /* highest accepted seq, stored or in a batch */
+    int64_t stored_seq;           /* highest seq whose batch has committed */
     struct cairn__seq recent[CAIRN__RECENT_SEQS]; /* ring of accepted seqs */
     unsigned nrecent, recent_pos;
     /* latest status, from the newest report */

@@ -154,9 +154,13 @@ static int seq_cb(const char *site, int64_t seq, const char *sha, void *arg)
 {
     struct cairn__ctrl *c = arg;
 
+    struct cairn__site *s = cairn__site_get_or_add(c, site);
+
     /* newest first: the ring is filled oldest last, which only matters
      * for which entry the next report overwrites */
-    cairn__site_add_seq(cairn__site_get_or_add(c, site), seq, sha);
+    cairn__site_add_seq(s, seq, sha);
+    if (seq > s->stored_seq)
+        s->stored_seq = seq;
     return 0;
 }
 
