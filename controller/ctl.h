@@ -29,6 +29,11 @@ int cairn__ctl_verify_model(int argc, char **argv); /* ctl_model.c */
 int cairn__ctl_seal(int argc, char **argv);         /* ctl_seal.c */
 int cairn__ctl_unseal(int argc, char **argv);       /* ctl_seal.c */
 
+/* The fleet repository as the controller sees it (docs/cairnctl.md). */
+int cairn__ctl_validate(int argc, char **argv); /* ctl_validate.c */
+int cairn__ctl_render(int argc, char **argv);   /* ctl_render.c */
+int cairn__ctl_diff(int argc, char **argv);     /* ctl_diff.c */
+
 /* Helpers for verbs (ctl_files.c). */
 
 /* "cairnctl <verb>: <message>" and a newline on stderr. */
