@@ -147,6 +147,11 @@ const struct cairn_src *cairn_pipeline_src(const struct cairn_pipeline *p)
     return p->src;
 }
 
+const struct cairn_fleet *cairn_pipeline_fleet(const struct cairn_pipeline *p)
+{
+    return p->fleet;
+}
+
 void cairn_pipeline_result_free(struct cairn_pipeline_result *res)
 {
     if (res)
