@@ -28,6 +28,8 @@ int cairn__ctl_sign_model(int argc, char **argv);   /* ctl_model.c */
 int cairn__ctl_verify_model(int argc, char **argv); /* ctl_model.c */
 int cairn__ctl_seal(int argc, char **argv);         /* ctl_seal.c */
 int cairn__ctl_unseal(int argc, char **argv);       /* ctl_seal.c */
+/* Audit trail: models, site, export, verify (docs/audit.md). */
+int cairn__ctl_audit(int argc, char **argv);        /* ctl_audit.c */
 
 /* The fleet repository as the controller sees it (docs/cairnctl.md). */
 int cairn__ctl_validate(int argc, char **argv); /* ctl_validate.c */
