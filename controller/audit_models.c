@@ -177,8 +177,26 @@ static void site_changes(const struct mctx *m, json_t *base, json_t *cur, json_t
     free(sites);
 }
 
-/* The render to compare sha with: its first parent's, or the nearest
- * first-parent ancestor's that renders. NULL map: none (a root commit). */
+/* Whether the controller would accept sha: it renders, and (when commit
+ * signatures are checked) its signature verifies. */
+static int accepted(struct mctx *m, const char *sha, struct rcache *e)
+{
+    struct cairn_sshsig_result r;
+    struct cairn_git_oid id;
+
+    if (!e->map)
+        return 0;
+    if (!m->signers)
+        return 1;
+    snprintf(id.hex, sizeof(id.hex), "%s", sha);
+    return cairn_git_verify_commit(m->off->g, &id, m->signers, &r, NULL) == 0 &&
+           r.status == CAIRN_SSHSIG_VERIFIED;
+}
+
+/* The render to compare a commit with: what the sites ran before it, i.e.
+ * the render of the nearest first-parent ancestor the controller accepts
+ * (its parent, unless the parent does not render or, with allowed
+ * signers, is not signed by one). NULL: none (a root commit). */
 static json_t *base_of(struct mctx *m, const char *parent, char base_sha[41], json_t *res)
 {
     char sha[CAIRN_GIT_OID_HEXLEN + 1];
@@ -189,13 +207,15 @@ static json_t *base_of(struct mctx *m, const char *parent, char base_sha[41], js
     for (unsigned step = 0; sha[0] && step < MAX_BASE_STEPS; step++) {
         struct rcache *e = rendered(m, sha);
 
-        if (e->map) {
+        if (accepted(m, sha, e)) {
             snprintf(base_sha, 41, "%s", sha);
             if (step > 0)
                 json_object_set_new(res, "baseNote",
-                                    json_sprintf("the parent does not render; compared "
-                                                 "with %s, the nearest ancestor that does",
-                                                 sha));
+                                    json_sprintf("compared with %.12s, the last ancestor the "
+                                                 "controller accepts%s", sha,
+                                                 m->signers ? " (rendered and signed by an "
+                                                              "allowed signer)"
+                                                            : " (rendered)"));
             return e->map;
         }
         snprintf(id.hex, sizeof(id.hex), "%s", sha);
@@ -428,8 +448,13 @@ static json_t *one_commit(struct mctx *m, const struct cairn_git_oid *id)
     cairn_keyset_init(&trusted);
     if (cairn_git_commit_get(m->off->g, id, &c, NULL) != 0 ||
         c->committer.time < m->o->since ||
-        cairn_git_diff(m->off->g, c->nparents ? &c->parents[0] : NULL, id, 0, &df, NULL) != 0 ||
-        !relevant(df))
+        cairn_git_diff(m->off->g, c->nparents ? &c->parents[0] : NULL, id, 0, &df, NULL) != 0)
+        goto out;
+    /* A commit that touches no fleet file changes no site, unless its
+     * parent is one the controller refuses: then this commit is the one
+     * that carries the parent's changes to the sites. */
+    if (!relevant(df) &&
+        (!c->nparents || accepted(m, c->parents[0].hex, rendered(m, c->parents[0].hex))))
         goto out;
     models = json_array();
     names = touched_models(df);
@@ -514,6 +539,7 @@ static void model_text(json_t *m, char *buf, size_t n)
 static void print_sites(json_t *e, FILE *out)
 {
     json_t *r = json_object_get(e, "render"), *s;
+    const char *sig = str(json_object_get(e, "signature"), "status");
     size_t i;
 
     if (!json_is_true(json_object_get(r, "ok"))) {
@@ -525,6 +551,9 @@ static void print_sites(json_t *e, FILE *out)
         fprintf(out, "  note       %s\n", str(r, "baseNote"));
     if (json_array_size(json_object_get(e, "sites")) == 0)
         fprintf(out, "  sites      no site's model changed\n");
+    else if (strcmp(sig, "verified") != 0 && strcmp(sig, "unchecked") != 0)
+        fprintf(out, "  note       refused where commit signatures are required: a later "
+                     "signed commit carries these changes\n");
     json_array_foreach(json_object_get(e, "sites"), i, s) {
         char b[160], a[160];
 
@@ -558,11 +587,12 @@ static void print_human(json_t *res, FILE *out)
 
 /* ---- the verb ------------------------------------------------------------ */
 
-static int walk(struct mctx *m, json_t *commits, struct cairn_diag *d)
+static int walk(struct mctx *m, const struct cairn_git_oid *head, json_t *commits,
+                struct cairn_diag *d)
 {
     struct cairn_git_log *log = NULL;
     int truncated = 0;
-    int rc = cairn_git_log_walk(m->off->g, &m->off->commit, NULL, 0, &log, &truncated, d);
+    int rc = cairn_git_log_walk(m->off->g, head, NULL, 0, &log, &truncated, d);
 
     if (rc)
         return rc;
@@ -583,6 +613,7 @@ int cairn__audit_models(const struct cairn__audit_models_opts *o, FILE *out)
 {
     struct mctx m;
     struct cairn_diag d;
+    struct cairn_git_oid head;
     json_t *res = NULL, *commits = json_array();
     int rc;
 
@@ -592,14 +623,16 @@ int cairn__audit_models(const struct cairn__audit_models_opts *o, FILE *out)
     rc = cairn_offline_open(o->repo, o->rev, NULL, &m.off, &d);
     if (rc == 0 && o->allowed_signers)
         rc = cairn_sshsig_signers_load(o->allowed_signers, &m.signers, &d);
-    if (rc == 0)
-        rc = walk(&m, commits, &d);
+    if (rc == 0) {
+        head = m.off->commit; /* rendering moves m.off->commit */
+        rc = walk(&m, &head, commits, &d);
+    }
     if (rc) {
         fprintf(stderr, "cairnctl audit models: %s\n", cairn_diag_msg(&d));
         rc = 2;
         goto out;
     }
-    res = json_pack("{s:s,s:s,s:s?,s:s?,s:O,s:i}", "repo", o->repo, "head", m.off->commit.hex,
+    res = json_pack("{s:s,s:s,s:s?,s:s?,s:O,s:i}", "repo", o->repo, "head", head.hex,
                     "allowedSigners", o->allowed_signers, "model", o->model, "commits",
                     commits, "problems", m.problems);
     if (o->json) {
