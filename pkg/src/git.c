@@ -1136,7 +1136,8 @@ int cairn_git_object_raw(struct cairn_git *g, const struct cairn_git_oid *id,
                          const char *type, size_t max, uint8_t **data,
                          size_t *len, struct cairn_diag *d)
 {
-    git_object_t want = type ? git_object_string2type(type) : GIT_OBJECT_INVALID;
+    git_object_t want =
+        type ? git_object_string2type(type) : GIT_OBJECT_INVALID;
 
     if (want != GIT_OBJECT_COMMIT && want != GIT_OBJECT_TREE &&
         want != GIT_OBJECT_BLOB)
@@ -1156,7 +1157,8 @@ int cairn_git_object_id(const char *type, const void *data, size_t len,
     if (rc)
         return rc;
     if (!out || (!data && len) ||
-        (t != GIT_OBJECT_COMMIT && t != GIT_OBJECT_TREE && t != GIT_OBJECT_BLOB))
+        (t != GIT_OBJECT_COMMIT && t != GIT_OBJECT_TREE &&
+         t != GIT_OBJECT_BLOB))
         return cairn_diag_set(d, CAIRN_EINVAL, "git: object type %s",
                               type ? type : "(null)");
     if (git_odb_hash(&oid, data ? data : "", len, t) < 0)

@@ -273,8 +273,9 @@ CAIRN_WUR int cairn_git_object_raw(struct cairn_git *g,
  * "tree", "blob"): sha1("<type> <len>\0" + data) in a SHA-1 repository.
  * No repository needed (offline evidence checks). CAIRN_EINVAL (type),
  * CAIRN_EGIT. */
-CAIRN_WUR int cairn_git_object_id(const char *type, const void *data, size_t len,
-                                  struct cairn_git_oid *out, struct cairn_diag *d);
+CAIRN_WUR int cairn_git_object_id(const char *type, const void *data,
+                                  size_t len, struct cairn_git_oid *out,
+                                  struct cairn_diag *d);
 
 /*
  * Check the commit's SSH signature against an allowed_signers set
