@@ -22,11 +22,11 @@
 
 /* What a model attestation states. */
 struct cairn_model_claim {
-    char name[64];                          /* predicate.name ("" if absent) */
-    char version[80];                       /* predicate.version ("" if absent) */
-    char sha256[65];                        /* the subject's digest */
-    int64_t size;                           /* predicate.size */
-    char signer[CAIRN_KEYID_LEN + 1];       /* key id that verified */
+    char name[64];                    /* predicate.name ("" if absent) */
+    char version[80];                 /* predicate.version ("" if absent) */
+    char sha256[65];                  /* the subject's digest */
+    int64_t size;                     /* predicate.size */
+    char signer[CAIRN_KEYID_LEN + 1]; /* key id that verified */
 };
 
 /*
@@ -37,7 +37,8 @@ struct cairn_model_claim {
  */
 CAIRN_WUR int cairn_attest_verify(const char *json, size_t len,
                                   const struct cairn_keyset *trusted,
-                                  struct cairn_model_claim *out, struct cairn_diag *d);
+                                  struct cairn_model_claim *out,
+                                  struct cairn_diag *d);
 
 /*
  * Verify every model of f (each attestation against f->trusted, then its
@@ -45,6 +46,7 @@ CAIRN_WUR int cairn_attest_verify(const char *json, size_t len,
  * Model file; returns the first one's code or 0. On success each model's
  * signer is set.
  */
-CAIRN_WUR int cairn_attest_fleet(struct cairn_fleet *f, struct cairn_errlist *errs);
+CAIRN_WUR int cairn_attest_fleet(struct cairn_fleet *f,
+                                 struct cairn_errlist *errs);
 
 #endif

@@ -38,12 +38,12 @@ struct slot {
 struct par {
     struct cairn_fleet *f;
     const struct cairn_build_hooks *h;
-    struct cairn_fdoc **sites;       /* selected, in name order */
+    struct cairn_fdoc **sites; /* selected, in name order */
     size_t n;
     struct slot *slots;
-    size_t next;                     /* next site to claim */
-    size_t consumed;                 /* the caller is done with slots below */
-    int stop;                        /* on_site failed: claim no more */
+    size_t next;     /* next site to claim */
+    size_t consumed; /* the caller is done with slots below */
+    int stop;        /* on_site failed: claim no more */
     pthread_mutex_t lock;
     pthread_cond_t ready, room;
 };
@@ -150,7 +150,8 @@ static int consume(struct par *p, int first, struct cairn_build_stats *st)
     return rc ? rc : first;
 }
 
-static int render_parallel(struct par *p, unsigned nthreads, struct cairn_errlist *errs,
+static int render_parallel(struct par *p, unsigned nthreads,
+                           struct cairn_errlist *errs,
                            struct cairn_build_stats *st, int first)
 {
     struct worker *w = cairn_xcalloc(nthreads, sizeof(*w));
@@ -205,8 +206,10 @@ static int render_serial(struct par *p, struct cairn_errlist *errs,
     return rc ? rc : first;
 }
 
-static int render_sites(struct cairn_fleet *f, const struct cairn_build_hooks *h,
-                        struct cairn_errlist *errs, struct cairn_build_stats *st, int first)
+static int render_sites(struct cairn_fleet *f,
+                        const struct cairn_build_hooks *h,
+                        struct cairn_errlist *errs,
+                        struct cairn_build_stats *st, int first)
 {
     struct par p;
     unsigned nthreads;
@@ -227,8 +230,9 @@ static int render_sites(struct cairn_fleet *f, const struct cairn_build_hooks *h
 }
 
 int cairn_build_run(struct cairn_loader *ld, struct cairn_src *src,
-                    const struct cairn_build_hooks *h, struct cairn_errlist *errs,
-                    struct cairn_build_stats *stats, struct cairn_fleet **fleet_out)
+                    const struct cairn_build_hooks *h,
+                    struct cairn_errlist *errs, struct cairn_build_stats *stats,
+                    struct cairn_fleet **fleet_out)
 {
     static const struct cairn_build_hooks none;
     struct cairn_build_stats st;

@@ -27,26 +27,26 @@ typedef int (*cairn_build_select_fn)(const struct cairn_fleet *f,
                                      const struct cairn_fdoc *site, void *arg);
 /* Receives each site rendered without error, in site-name order; owns *r
  * (cairn_rendered_free). A non-zero return stops the build with it. */
-typedef int (*cairn_build_site_fn)(const struct cairn_fleet *f, struct cairn_rendered *r,
-                                   void *arg);
+typedef int (*cairn_build_site_fn)(const struct cairn_fleet *f,
+                                   struct cairn_rendered *r, void *arg);
 /* Runs on a worker thread right after a site rendered (may set r->extra).
  * Must be thread-safe. */
-typedef void (*cairn_build_prepare_fn)(const struct cairn_fleet *f, struct cairn_rendered *r,
-                                       void *arg);
+typedef void (*cairn_build_prepare_fn)(const struct cairn_fleet *f,
+                                       struct cairn_rendered *r, void *arg);
 
 struct cairn_build_hooks {
-    cairn_build_select_fn select;   /* NULL: every site */
+    cairn_build_select_fn select; /* NULL: every site */
     void *select_arg;
     cairn_build_prepare_fn prepare; /* NULL: none */
     void *prepare_arg;
-    cairn_build_site_fn on_site;    /* NULL: results are dropped */
+    cairn_build_site_fn on_site; /* NULL: results are dropped */
     void *site_arg;
-    unsigned threads;               /* 0: one per CPU, at most 8 */
+    unsigned threads; /* 0: one per CPU, at most 8 */
 };
 
 struct cairn_build_stats {
-    size_t sites;       /* in the fleet */
-    size_t rendered;    /* rendered successfully */
+    size_t sites;    /* in the fleet */
+    size_t rendered; /* rendered successfully */
     double load_ms, attest_ms, render_ms;
 };
 
@@ -58,8 +58,10 @@ struct cairn_build_stats {
  * fleet is handed to the caller (cairn_fleet_free); it borrows src.
  */
 CAIRN_WUR int cairn_build_run(struct cairn_loader *ld, struct cairn_src *src,
-                              const struct cairn_build_hooks *h, struct cairn_errlist *errs,
-                              struct cairn_build_stats *stats, struct cairn_fleet **fleet_out);
+                              const struct cairn_build_hooks *h,
+                              struct cairn_errlist *errs,
+                              struct cairn_build_stats *stats,
+                              struct cairn_fleet **fleet_out);
 
 /* Worker threads to use for n items when asked for `threads` (0: one per
  * CPU, at most 8; never more than n / 32 + 1, as small jobs are not worth

@@ -26,11 +26,11 @@ enum cairn_sigpolicy {
 /* What the commit's signature check concluded. */
 struct cairn_commit_meta {
     char sha[CAIRN_GIT_OID_HEXLEN + 1];
-    int64_t time;                      /* committer time */
-    char signer[CAIRN_KEYID_LEN + 1];  /* signer key id, "" when none */
-    char principal[256];               /* allowed_signers principal, "" */
-    int refused;                       /* the signature policy refuses it */
-    char why[512];                     /* then: the reason */
+    int64_t time;                     /* committer time */
+    char signer[CAIRN_KEYID_LEN + 1]; /* signer key id, "" when none */
+    char principal[256];              /* allowed_signers principal, "" */
+    int refused;                      /* the signature policy refuses it */
+    char why[512];                    /* then: the reason */
 };
 
 /* "off" / "require" -> policy; CAIRN_EINVAL otherwise. */
@@ -44,9 +44,9 @@ const char *cairn_sigpolicy_name(enum cairn_sigpolicy p);
  * not the commit is refused; CAIRN_ENOENT / CAIRN_EGIT when it can't be
  * read.
  */
-CAIRN_WUR int cairn_commitpolicy_check(struct cairn_git *g, const struct cairn_git_oid *commit,
-                                       enum cairn_sigpolicy pol,
-                                       const struct cairn_sshsig_signers *signers,
-                                       struct cairn_commit_meta *meta, struct cairn_diag *d);
+CAIRN_WUR int cairn_commitpolicy_check(
+    struct cairn_git *g, const struct cairn_git_oid *commit,
+    enum cairn_sigpolicy pol, const struct cairn_sshsig_signers *signers,
+    struct cairn_commit_meta *meta, struct cairn_diag *d);
 
 #endif

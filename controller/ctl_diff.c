@@ -15,13 +15,16 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cairnctl diff --repo PATH REV1 REV2\n"
-            "\n"
-            "Render every site at both commits and print, for each site whose desired\n"
-            "state differs, the changed leaves (pointer: old -> new), then the sites\n"
-            "added and removed, then a summary line. Exit 0 whether or not anything\n"
-            "changed; 1 when a commit does not validate (its errors are listed).\n");
+    fprintf(out, "usage: cairnctl diff --repo PATH REV1 REV2\n"
+                 "\n"
+                 "Render every site at both commits and print, for each site "
+                 "whose desired\n"
+                 "state differs, the changed leaves (pointer: old -> new), "
+                 "then the sites\n"
+                 "added and removed, then a summary line. Exit 0 whether or "
+                 "not anything\n"
+                 "changed; 1 when a commit does not validate (its errors are "
+                 "listed).\n");
 }
 
 struct side {
@@ -30,7 +33,8 @@ struct side {
     size_t n, alloc;
 };
 
-static int collect(const struct cairn_fleet *f, struct cairn_rendered *r, void *arg)
+static int collect(const struct cairn_fleet *f, struct cairn_rendered *r,
+                   void *arg)
 {
     struct side *s = arg;
 
@@ -155,7 +159,8 @@ static void print_diff(const struct side *a, const struct side *b)
             printf("site %s: removed\n", a->site[i]);
             removed++;
         }
-    printf("%zu site(s) changed, %zu added, %zu removed\n", changed, added, removed);
+    printf("%zu site(s) changed, %zu added, %zu removed\n", changed, added,
+           removed);
 }
 
 static int render_rev(struct cairn_offline *o, const char *rev, struct side *s)
@@ -201,14 +206,20 @@ int cairn__ctl_diff(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
-        case 'r': repo = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: return cairn__ctl_bad_option("diff", argv, optind, optopt);
+        case 'r':
+            repo = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return cairn__ctl_bad_option("diff", argv, optind, optopt);
         }
     }
     if (!repo || argc - optind != 2) {
-        cairn__ctl_err("diff", "--repo and two revisions are required (see cairnctl diff "
-                               "--help)");
+        cairn__ctl_err(
+            "diff", "--repo and two revisions are required (see cairnctl diff "
+                    "--help)");
         return 2;
     }
     cairn_diag_init(&d);

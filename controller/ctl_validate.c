@@ -14,20 +14,27 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cairnctl validate --repo PATH [--rev REV] [--allowed-signers FILE]\n"
-            "\n"
-            "Check a commit as the controller would: every file parsed and checked\n"
-            "against its schema, names against paths, model attestations against\n"
-            "fleet.yaml policy.trustedPublishers, every site rendered. Exit 0 when it\n"
-            "would be accepted; else exit 1 listing every error as\n"
-            "file:line:col: /pointer: message.\n"
-            "\n"
-            "  --repo PATH              the fleet repository (working tree or bare)\n"
-            "  --rev REV                commit to check (default HEAD)\n"
-            "  --allowed-signers FILE   require a good SSH signature by a key of FILE\n"
-            "                           (git's allowed_signers format); without it the\n"
-            "                           signer is only reported\n");
+    fprintf(
+        out,
+        "usage: cairnctl validate --repo PATH [--rev REV] [--allowed-signers "
+        "FILE]\n"
+        "\n"
+        "Check a commit as the controller would: every file parsed and "
+        "checked\n"
+        "against its schema, names against paths, model attestations against\n"
+        "fleet.yaml policy.trustedPublishers, every site rendered. Exit 0 when "
+        "it\n"
+        "would be accepted; else exit 1 listing every error as\n"
+        "file:line:col: /pointer: message.\n"
+        "\n"
+        "  --repo PATH              the fleet repository (working tree or "
+        "bare)\n"
+        "  --rev REV                commit to check (default HEAD)\n"
+        "  --allowed-signers FILE   require a good SSH signature by a key of "
+        "FILE\n"
+        "                           (git's allowed_signers format); without it "
+        "the\n"
+        "                           signer is only reported\n");
 }
 
 struct vopts {
@@ -37,8 +44,10 @@ struct vopts {
 static int parse(int argc, char **argv, struct vopts *o)
 {
     const struct option longs[] = {
-        {"repo", required_argument, NULL, 'r'}, {"rev", required_argument, NULL, 'v'},
-        {"allowed-signers", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {"repo", required_argument, NULL, 'r'},
+        {"rev", required_argument, NULL, 'v'},
+        {"allowed-signers", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -46,11 +55,20 @@ static int parse(int argc, char **argv, struct vopts *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
-        case 'r': o->repo = optarg; break;
-        case 'v': o->rev = optarg; break;
-        case 's': o->signers = optarg; break;
-        case 'h': usage(stdout); return -1;
-        default: return cairn__ctl_bad_option("validate", argv, optind, optopt);
+        case 'r':
+            o->repo = optarg;
+            break;
+        case 'v':
+            o->rev = optarg;
+            break;
+        case 's':
+            o->signers = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return cairn__ctl_bad_option("validate", argv, optind, optopt);
         }
     }
     if (!o->repo || optind != argc) {
@@ -73,19 +91,21 @@ static int schema_err(const struct cairn_schema_error *e, void *arg)
 {
     struct cairn_errlist *errs = arg;
 
-    cairn_errlist_add(errs, CAIRN_ESCHEMA, NULL, "(rendered desired state)", 0, 0,
-                      e->instance_ptr, "%s", e->message);
+    cairn_errlist_add(errs, CAIRN_ESCHEMA, NULL, "(rendered desired state)", 0,
+                      0, e->instance_ptr, "%s", e->message);
     return 0;
 }
 
-static int check_site(const struct cairn_fleet *f, struct cairn_rendered *r, void *arg)
+static int check_site(const struct cairn_fleet *f, struct cairn_rendered *r,
+                      void *arg)
 {
     struct check *c = arg;
     json_t *p = cairn_offline_payload(c->o, f, r->content);
 
     /* offline generation 0 is below the schema's minimum of a real one */
     json_object_set_new(p, "generation", json_integer(1));
-    if (c->desired && cairn_schema_validate(c->desired, p, NULL, schema_err, c->errs, NULL))
+    if (c->desired &&
+        cairn_schema_validate(c->desired, p, NULL, schema_err, c->errs, NULL))
         cairn_errlist_add(c->errs, CAIRN_ESCHEMA, r->site, NULL, 0, 0, NULL,
                           "internal: the rendered desired state does not match "
                           "desired.schema.json");
@@ -107,13 +127,16 @@ static struct cairn_schema *desired_schema(void)
     return s;
 }
 
-static void report_ok(const struct cairn_offline *o, const struct cairn_fleet *f)
+static void report_ok(const struct cairn_offline *o,
+                      const struct cairn_fleet *f)
 {
-    printf("ok: commit %s: %zu site(s), %zu group(s), %zu workload(s), %zu model(s); ",
+    printf("ok: commit %s: %zu site(s), %zu group(s), %zu workload(s), %zu "
+           "model(s); ",
            o->meta.sha, f->nsites, f->ngroups, f->nworkloads, f->nmodels);
     if (o->meta.signer[0])
-        printf("signed by %s%s%s%s\n", o->meta.signer, o->meta.principal[0] ? " (" : "",
-               o->meta.principal, o->meta.principal[0] ? ")" : "");
+        printf("signed by %s%s%s%s\n", o->meta.signer,
+               o->meta.principal[0] ? " (" : "", o->meta.principal,
+               o->meta.principal[0] ? ")" : "");
     else
         printf("not signed by a verifiable key\n");
 }

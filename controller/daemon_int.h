@@ -79,6 +79,11 @@ struct cairn__site {
     /* identity */
     int has_key;                  /* in the last accepted fleet */
     struct cairn_pubkey key;
+    /* the last token that verified for this site, so that an agent's
+     * requests cost one constant-time compare instead of one HMAC */
+    char tok[CAIRN_TOKEN_MAX];
+    size_t toklen;
+    int64_t tok_exp;
     /* long-poll waiters (a doubly linked list) */
     struct cairn__waiter *waiters;
     unsigned nwaiters;

@@ -68,7 +68,8 @@ static struct cairn_err *find_or_add(struct cairn_errlist *l, int code,
                                      const char *file, int line, int col,
                                      char *text)
 {
-    char *key = cairn_xasprintf("%s:%d:%d:%s", file ? file : "", line, col, text);
+    char *key =
+        cairn_xasprintf("%s:%d:%d:%s", file ? file : "", line, col, text);
     uintptr_t idx = (uintptr_t)cairn__strmap_get(&l->index, key);
     struct cairn_err *e = NULL;
 
@@ -109,6 +110,8 @@ static void add(struct cairn_errlist *l, int code, const char *site,
 }
 
 static char *vfmt(const char *ptr, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static char *vfmt(const char *ptr, const char *fmt, va_list ap)
 {
     char msg[2048];
 
@@ -132,7 +135,8 @@ void cairn_errlist_add(struct cairn_errlist *l, int code, const char *site,
 }
 
 void cairn_errlist_addloc(struct cairn_errlist *l, int code, const char *site,
-                          struct cairn_loc loc, const char *ptr, const char *fmt, ...)
+                          struct cairn_loc loc, const char *ptr,
+                          const char *fmt, ...)
 {
     va_list ap;
     char *text;
@@ -219,7 +223,8 @@ static void sort(struct cairn_errlist *l)
     cairn__strmap_init(&l->index);
     for (size_t i = 0; i < l->n; i++) {
         struct cairn_err *e = &l->v[i];
-        char *key = cairn_xasprintf("%s:%d:%d:%s", e->file, e->line, e->col, e->text);
+        char *key =
+            cairn_xasprintf("%s:%d:%d:%s", e->file, e->line, e->col, e->text);
 
         cairn__strmap_put(&l->index, key, (void *)(uintptr_t)(i + 1));
         free(key);
@@ -248,9 +253,9 @@ static void format_one(const struct cairn_err *e, struct cairn_buf *b)
     else if (e->nsites > 1) {
         rc |= cairn_buf_appendf(b, " (sites ");
         for (size_t i = 0; i < e->nkept; i++)
-            rc |= cairn_buf_appendf(b, "%s%s",
-                                    i == 0 ? "" : (i + 1 == e->nsites ? " and " : ", "),
-                                    e->sites[i]);
+            rc |= cairn_buf_appendf(
+                b, "%s%s", i == 0 ? "" : (i + 1 == e->nsites ? " and " : ", "),
+                e->sites[i]);
         if (e->nsites > e->nkept)
             rc |= cairn_buf_appendf(b, " and %zu more", e->nsites - e->nkept);
         rc |= cairn_buf_appendf(b, ")");
@@ -282,7 +287,8 @@ char *cairn_errlist_format(struct cairn_errlist *l, size_t max_bytes)
             abort();
     }
     left += l->dropped;
-    if (left && cairn_buf_appendf(&out, "... and %zu more error(s)\n", left) != 0)
+    if (left &&
+        cairn_buf_appendf(&out, "... and %zu more error(s)\n", left) != 0)
         abort();
     cairn_buf_free(&one);
     return cairn_buf_steal(&out, NULL);

@@ -19,12 +19,12 @@
 #define CAIRN_ERRLIST_SITES_SHOWN 3
 
 struct cairn_err {
-    char *file;      /* "" when the error has no file */
-    int line, col;   /* 0 when unknown */
-    char *text;      /* "/pointer: message" or "message" */
-    int code;        /* CAIRN_E* */
+    char *file;    /* "" when the error has no file */
+    int line, col; /* 0 when unknown */
+    char *text;    /* "/pointer: message" or "message" */
+    int code;      /* CAIRN_E* */
     char *sites[CAIRN_ERRLIST_SITES_SHOWN]; /* first sites hit, by name */
-    size_t nkept;    /* names in sites[] */
+    size_t nkept;                           /* names in sites[] */
     size_t nsites;   /* sites hit, counting those not kept */
     char *last_site; /* so one site hitting it twice counts once */
 };
@@ -32,8 +32,8 @@ struct cairn_err {
 struct cairn_errlist {
     struct cairn_err *v;
     size_t n, alloc;
-    size_t max;      /* distinct errors kept (0 = 1000) */
-    size_t dropped;  /* distinct errors past max */
+    size_t max;     /* distinct errors kept (0 = 1000) */
+    size_t dropped; /* distinct errors past max */
     struct cairn__strmap index;
 };
 
@@ -47,11 +47,13 @@ void cairn_errlist_free(struct cairn_errlist *l); /* NULL ok */
  */
 void cairn_errlist_add(struct cairn_errlist *l, int code, const char *site,
                        const char *file, int line, int col, const char *ptr,
-                       const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+                       const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
 
 /* Same, located by a yaml source location. */
 void cairn_errlist_addloc(struct cairn_errlist *l, int code, const char *site,
-                          struct cairn_loc loc, const char *ptr, const char *fmt, ...)
+                          struct cairn_loc loc, const char *ptr,
+                          const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
 /* Record a message that is already located ("file:line:col: ...", as the

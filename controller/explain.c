@@ -17,7 +17,7 @@ struct ex {
     const struct cairn_fdoc *site;
     struct cairn_layer *layers;
     size_t nlayers;
-    json_t *raw;     /* merged values before their templates */
+    json_t *raw; /* merged values before their templates */
     json_t *payload;
     FILE *out;
     struct cairn_buf line;
@@ -30,7 +30,8 @@ static int has_suffix(const char *s, const char *suf)
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-static void add(struct ex *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct ex *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void add(struct ex *x, const char *fmt, ...)
 {
     char tmp[2048];
@@ -105,15 +106,16 @@ static void add_refs(struct ex *x, json_t *raw)
 }
 
 /* "ptr = value  " with long strings cut. */
-static void start_line(struct ex *x, const char *prefix, const char *ptr, json_t *v)
+static void start_line(struct ex *x, const char *prefix, const char *ptr,
+                       json_t *v)
 {
     char *text = cairn__json_canon(v, NULL);
     size_t n = strlen(text);
 
     cairn_buf_reset(&x->line);
     if (json_is_string(v) && n > SHOW_MAX)
-        add(x, "%s%s = %.*s...\" (%zu bytes)  ", prefix, ptr, SHOW_MAX - 12, text,
-            json_string_length(v));
+        add(x, "%s%s = %.*s...\" (%zu bytes)  ", prefix, ptr, SHOW_MAX - 12,
+            text, json_string_length(v));
     else
         add(x, "%s%s = %s  ", prefix, ptr, text);
     free(text);
@@ -136,12 +138,13 @@ static void add_workload_name(struct ex *x, const char *name)
     char ptr[64];
     size_t k;
 
-    json_array_foreach(list, k, n)
-        if (json_is_string(n) && strcmp(json_string_value(n), name) == 0) {
-            snprintf(ptr, sizeof(ptr), "/workloads/%zu", k);
-            add_values_origin(x, ptr);
-            return;
-        }
+    json_array_foreach(list, k, n) if (json_is_string(n) &&
+                                       strcmp(json_string_value(n), name) == 0)
+    {
+        snprintf(ptr, sizeof(ptr), "/workloads/%zu", k);
+        add_values_origin(x, ptr);
+        return;
+    }
     add(x, "(controller)");
 }
 
@@ -169,16 +172,18 @@ static void add_model(struct ex *x, const struct cairn_fdoc *wl, json_t *pw,
 }
 
 /* A files[] field: the workload's entry, or what the controller adds. */
-static void add_file(struct ex *x, const struct cairn_fdoc *wl, const char *wptr,
-                     const char *field)
+static void add_file(struct ex *x, const struct cairn_fdoc *wl,
+                     const char *wptr, const char *field)
 {
-    char *from = cairn_xasprintf("%.*sfrom", (int)(strrchr(wptr, '/') - wptr + 1), wptr);
+    char *from =
+        cairn_xasprintf("%.*sfrom", (int)(strrchr(wptr, '/') - wptr + 1), wptr);
 
     if (strcmp(field, "sha256") == 0)
         add(x, "(controller: sha256 of the content)");
     else if (strcmp(field, "content") == 0 && cairn__ptr_get(wl->root, from)) {
         add_loc(x, wl, from, "workload");
-        add(x, "; the file %s", json_string_value(cairn__ptr_get(wl->root, from)));
+        add(x, "; the file %s",
+            json_string_value(cairn__ptr_get(wl->root, from)));
     } else if (!cairn__ptr_get(wl->root, wptr)) {
         add(x, "(default)");
     } else {
@@ -207,13 +212,15 @@ static void add_secret(struct ex *x, const struct cairn_fdoc *wl, json_t *pw,
  * in the workload file for most fields. */
 static void add_workload(struct ex *x, const char *ptr)
 {
-    const char *idx = ptr + strlen("/workloads/"), *wptr = idx + strcspn(idx, "/");
+    const char *idx = ptr + strlen("/workloads/"),
+               *wptr = idx + strcspn(idx, "/");
     char *i = cairn_xstrndup(idx, (size_t)(wptr - idx));
     json_t *pw = cairn__json_child(json_object_get(x->payload, "workloads"), i);
-    const struct cairn_fdoc *wl =
-        cairn_fleet_workload(x->f, json_string_value(json_object_get(pw, "name")));
+    const struct cairn_fdoc *wl = cairn_fleet_workload(
+        x->f, json_string_value(json_object_get(pw, "name")));
     char field[64] = "", sub[256] = "";
-    const char *rest = *wptr ? cairn__ptr_next(wptr, field, sizeof(field)) : NULL;
+    const char *rest =
+        *wptr ? cairn__ptr_next(wptr, field, sizeof(field)) : NULL;
 
     if (rest && *rest && !cairn__ptr_next(rest, sub, sizeof(sub)))
         sub[0] = '\0';
@@ -248,18 +255,21 @@ static void payload_leaf(const char *ptr, json_t *v, void *arg)
     else if (strcmp(ptr, "/issued") == 0)
         add(x, "(controller: time of issue)");
     else if (strcmp(ptr, "/expires") == 0 &&
-             cairn__ptr_get(x->f->fleet->root, "/policy/desiredStateTTLHours")) {
+             cairn__ptr_get(x->f->fleet->root,
+                            "/policy/desiredStateTTLHours")) {
         add(x, "(controller: issued + %lld h) ", (long long)x->f->ttl_hours);
         add_loc(x, x->f->fleet, "/policy/desiredStateTTLHours", "fleet");
     } else if (strcmp(ptr, "/expires") == 0)
-        add(x, "(controller: issued + the default %lld h)", (long long)x->f->ttl_hours);
+        add(x, "(controller: issued + the default %lld h)",
+            (long long)x->f->ttl_hours);
     else
         add(x, "(controller)");
     fprintf(x->out, "%s\n", x->line.data);
 }
 
-void cairn_explain_site(const struct cairn_fleet *f, const struct cairn_fdoc *site,
-                        json_t *payload, FILE *out)
+void cairn_explain_site(const struct cairn_fleet *f,
+                        const struct cairn_fdoc *site, json_t *payload,
+                        FILE *out)
 {
     struct ex x;
     struct cairn_errlist errs;

@@ -13,7 +13,8 @@
 #include "fleet.h"
 
 /* Print the explanation of site's payload (rendered from f) to out. */
-void cairn_explain_site(const struct cairn_fleet *f, const struct cairn_fdoc *site,
-                        json_t *payload, FILE *out);
+void cairn_explain_site(const struct cairn_fleet *f,
+                        const struct cairn_fdoc *site, json_t *payload,
+                        FILE *out);
 
 #endif

@@ -21,7 +21,7 @@ struct cairn_loader {
 };
 
 static const char *const schema_file[CAIRN_KIND_COUNT] = {
-    "fleet.schema.json", "group.schema.json", "site.schema.json",
+    "fleet.schema.json", "group.schema.json",    "site.schema.json",
     "model.schema.json", "workload.schema.json",
 };
 
@@ -106,7 +106,7 @@ static void blob_unref(struct cairn_blob *b)
     if (!b || --b->refs > 0)
         return;
     free(b->data);
-    free(b->b64);
+    json_decref(b->b64);
     free(b);
 }
 
@@ -119,7 +119,8 @@ static void sweep_map(struct cairn__strmap *m, uint64_t before, int docs)
     char **dead = cairn_xcalloc(m->n ? m->n : 1, sizeof(char *));
 
     while (cairn__strmap_next(m, &pos, &k, &v)) {
-        uint64_t used = docs ? ((struct cairn_fdoc *)v)->used : ((struct cairn_blob *)v)->used;
+        uint64_t used = docs ? ((struct cairn_fdoc *)v)->used
+                             : ((struct cairn_blob *)v)->used;
 
         if (used < before)
             dead[n++] = cairn_xstrdup(k);
@@ -177,7 +178,8 @@ struct cairn_loc cairn_fdoc_loc(const struct cairn_fdoc *doc, const char *ptr)
 
 /* ---- which files are documents ---------------------------------------- */
 
-struct class {
+struct class
+{
     enum cairn_kind kind;
     char name[256];    /* expected name: the file name without .yaml */
     char version[256]; /* models: the file name; name is the folder */
@@ -206,7 +208,8 @@ static int stem(const char *path, size_t ext, char *out, size_t cap)
 }
 
 /* 1: a document (c filled); 0: not one of ours; -1: error reported. */
-static int classify(const char *path, struct class *c, struct cairn_errlist *errs)
+static int classify(const char *path, struct class *c,
+                    struct cairn_errlist *errs)
 {
     int yml = has_suffix(path, ".yml"), depth = 0;
     const char *rest = NULL;
@@ -236,7 +239,8 @@ static int classify(const char *path, struct class *c, struct cairn_errlist *err
                           "cairn reads .yaml files only: rename it to .yaml");
         return -1;
     }
-    if (stem(path, 5, c->kind == CAIRN_KIND_MODEL ? c->version : c->name, 256) != 0)
+    if (stem(path, 5, c->kind == CAIRN_KIND_MODEL ? c->version : c->name,
+             256) != 0)
         return 0;
     if (c->kind == CAIRN_KIND_MODEL) {
         size_t n = (size_t)(strchr(rest, '/') - rest);
@@ -260,8 +264,9 @@ static int on_schema_error(const struct cairn_schema_error *e, void *arg)
 {
     struct schema_ctx *c = arg;
 
-    cairn_errlist_add(c->errs, CAIRN_ESCHEMA, NULL, e->loc.file ? e->loc.file : c->path,
-                      e->loc.line, e->loc.col, e->instance_ptr, "%s", e->message);
+    cairn_errlist_add(c->errs, CAIRN_ESCHEMA, NULL,
+                      e->loc.file ? e->loc.file : c->path, e->loc.line,
+                      e->loc.col, e->instance_ptr, "%s", e->message);
     return 0;
 }
 
@@ -272,8 +277,8 @@ static const char *str_at(json_t *root, const char *key)
 
 /* The name (or version) must repeat the path: one source of truth for
  * where a document lives, so that a renamed file can't shadow another. */
-static int check_name(struct cairn_fdoc *doc, const char *field, const char *want,
-                      struct cairn_errlist *errs)
+static int check_name(struct cairn_fdoc *doc, const char *field,
+                      const char *want, struct cairn_errlist *errs)
 {
     const char *got = str_at(doc->root, field);
     char ptr[32];
@@ -281,10 +286,12 @@ static int check_name(struct cairn_fdoc *doc, const char *field, const char *wan
     if (got && strcmp(got, want) == 0)
         return 0;
     snprintf(ptr, sizeof(ptr), "/%s", field);
-    cairn_errlist_addloc(errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
-                         "%s \"%s\" does not match the %s name \"%s\"", field,
-                         got ? got : "", doc->kind == CAIRN_KIND_MODEL &&
-                         strcmp(field, "name") == 0 ? "folder" : "file", want);
+    cairn_errlist_addloc(
+        errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
+        "%s \"%s\" does not match the %s name \"%s\"", field, got ? got : "",
+        doc->kind == CAIRN_KIND_MODEL && strcmp(field, "name") == 0 ? "folder"
+                                                                    : "file",
+        want);
     return CAIRN_ESCHEMA;
 }
 
@@ -294,43 +301,50 @@ static int extract_site(struct cairn_fdoc *doc, struct cairn_errlist *errs)
 
     doc->u.site.labels = json_object_get(doc->root, "labels");
     cairn_diag_init(&d);
-    if (cairn_pubkey_parse(str_at(doc->root, "publicKey"), &doc->u.site.key, &d) != 0) {
-        cairn_errlist_addloc(errs, CAIRN_EKEY, NULL, cairn_fdoc_loc(doc, "/publicKey"),
-                             "/publicKey", "%s", cairn_diag_msg(&d));
+    if (cairn_pubkey_parse(str_at(doc->root, "publicKey"), &doc->u.site.key,
+                           &d) != 0) {
+        cairn_errlist_addloc(errs, CAIRN_EKEY, NULL,
+                             cairn_fdoc_loc(doc, "/publicKey"), "/publicKey",
+                             "%s", cairn_diag_msg(&d));
         return CAIRN_EKEY;
     }
     return 0;
 }
 
 /* A file is inline text or a copy of a repository file, never both. */
-static int check_workload_files(struct cairn_fdoc *doc, struct cairn_errlist *errs)
+static int check_workload_files(struct cairn_fdoc *doc,
+                                struct cairn_errlist *errs)
 {
     json_t *files = json_object_get(doc->root, "files"), *f;
     size_t i;
     int rc = 0;
 
-    json_array_foreach(files, i, f) {
+    json_array_foreach(files, i, f)
+    {
         int has_c = json_object_get(f, "content") != NULL;
         int has_f = json_object_get(f, "from") != NULL;
         char ptr[64];
 
         snprintf(ptr, sizeof(ptr), "/files/%zu", i);
         if (has_c == has_f) {
-            cairn_errlist_addloc(errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
-                                 "a file needs exactly one of content and from");
+            cairn_errlist_addloc(
+                errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
+                "a file needs exactly one of content and from");
             rc = CAIRN_ESCHEMA;
         } else if (has_f && json_object_get(f, "encoding")) {
             snprintf(ptr, sizeof(ptr), "/files/%zu/encoding", i);
-            cairn_errlist_addloc(errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
-                                 "encoding is for inline content; from: files are "
-                                 "always sent as base64");
+            cairn_errlist_addloc(
+                errs, CAIRN_ESCHEMA, NULL, cairn_fdoc_loc(doc, ptr), ptr,
+                "encoding is for inline content; from: files are "
+                "always sent as base64");
             rc = CAIRN_ESCHEMA;
         }
     }
     return rc;
 }
 
-static int extract(struct cairn_fdoc *doc, const struct class *c, struct cairn_errlist *errs)
+static int extract(struct cairn_fdoc *doc, const struct class *c,
+                   struct cairn_errlist *errs)
 {
     json_t *art = json_object_get(doc->root, "artifact");
     int rc = 0;
@@ -342,8 +356,9 @@ static int extract(struct cairn_fdoc *doc, const struct class *c, struct cairn_e
         return 0;
     case CAIRN_KIND_GROUP:
         rc = check_name(doc, "name", c->name, errs);
-        if (cairn_selector_compile(json_object_get(doc->root, "selector"), doc->yaml,
-                                   "/selector", errs, &doc->u.group.sel) != 0)
+        if (cairn_selector_compile(json_object_get(doc->root, "selector"),
+                                   doc->yaml, "/selector", errs,
+                                   &doc->u.group.sel) != 0)
             rc = CAIRN_ESCHEMA;
         return rc;
     case CAIRN_KIND_SITE:
@@ -366,8 +381,9 @@ static int extract(struct cairn_fdoc *doc, const struct class *c, struct cairn_e
     return CAIRN_EINVAL;
 }
 
-static struct cairn_fdoc *parse_doc(struct cairn_loader *ld, struct cairn_src *src,
-                                    size_t i, const struct class *c,
+static struct cairn_fdoc *parse_doc(struct cairn_loader *ld,
+                                    struct cairn_src *src, size_t i,
+                                    const struct class *c,
                                     struct cairn_errlist *errs)
 {
     const struct cairn_src_file *sf = &src->files[i];
@@ -382,22 +398,24 @@ static struct cairn_fdoc *parse_doc(struct cairn_loader *ld, struct cairn_src *s
     cairn_diag_init(&d);
     rc = src->read(src, i, CAIRN_FLEET_MAX_YAML, &data, &len, &d);
     if (rc) {
-        cairn_errlist_add(errs, rc, NULL, sf->path, 0, 0, NULL, "%s", cairn_diag_msg(&d));
+        cairn_errlist_add(errs, rc, NULL, sf->path, 0, 0, NULL, "%s",
+                          cairn_diag_msg(&d));
         return NULL;
     }
     doc = cairn_xcalloc(1, sizeof(*doc));
     doc->kind = c->kind;
     doc->path = cairn_xstrdup(sf->path);
     memcpy(doc->blob, sf->blob, sizeof(doc->blob));
-    rc = cairn_yaml_parse(sf->path, (const char *)data, len, &lim, &doc->yaml, &d);
+    rc = cairn_yaml_parse(sf->path, (const char *)data, len, &lim, &doc->yaml,
+                          &d);
     free(data);
     if (rc) {
         cairn_errlist_add_raw(errs, rc, NULL, cairn_diag_msg(&d));
         goto fail;
     }
     doc->root = cairn_yaml_root(doc->yaml);
-    if (cairn_schema_validate(ld->schema[c->kind], doc->root, doc->yaml, on_schema_error,
-                              &sc, NULL) != 0)
+    if (cairn_schema_validate(ld->schema[c->kind], doc->root, doc->yaml,
+                              on_schema_error, &sc, NULL) != 0)
         goto fail;
     if (extract(doc, c, errs) != 0)
         goto fail;
@@ -418,7 +436,8 @@ static char *cache_key(const struct cairn_src_file *sf)
 }
 
 /* A document from the cache (a new reference), or NULL. */
-static struct cairn_fdoc *cached_doc(struct cairn_loader *ld, const struct cairn_src_file *sf)
+static struct cairn_fdoc *cached_doc(struct cairn_loader *ld,
+                                     const struct cairn_src_file *sf)
 {
     char *key = cache_key(sf);
     struct cairn_fdoc *doc = cairn__strmap_get(&ld->docs, key);
@@ -498,7 +517,8 @@ static void parse_misses(struct parse_job *j, struct cairn_errlist *errs)
 }
 
 /* Parsed documents join the cache (one reference) and the fleet (one). */
-static void cache_parsed(struct cairn_loader *ld, struct cairn_src *src, struct miss *m)
+static void cache_parsed(struct cairn_loader *ld, struct cairn_src *src,
+                         struct miss *m)
 {
     char *key;
 
@@ -512,7 +532,8 @@ static void cache_parsed(struct cairn_loader *ld, struct cairn_src *src, struct 
     m->doc->refs++;
 }
 
-/* ---- the fleet ------------------------------------------------------------ */
+/* ---- the fleet ------------------------------------------------------------
+ */
 
 struct vec {
     struct cairn_fdoc **v;
@@ -548,16 +569,18 @@ static void index_docs(struct vec *v, struct cairn__strmap *idx,
         qsort(v->v, v->n, sizeof(*v->v), cmp_doc);
     for (size_t i = 0; i < v->n; i++) {
         struct cairn_fdoc *doc = v->v[i], *prev;
-        char *key = doc->kind == CAIRN_KIND_MODEL
-                        ? cairn_xasprintf("%s/%s", doc->name, doc->u.model.version)
-                        : cairn_xstrdup(doc->name);
+        char *key =
+            doc->kind == CAIRN_KIND_MODEL
+                ? cairn_xasprintf("%s/%s", doc->name, doc->u.model.version)
+                : cairn_xstrdup(doc->name);
 
         prev = cairn__strmap_get(idx, key);
         if (prev)
-            cairn_errlist_addloc(errs, CAIRN_EEXIST, NULL, cairn_fdoc_loc(doc, "/name"),
-                                 "/name", "duplicate %s name \"%s\" (also %s)",
-                                 doc->kind == CAIRN_KIND_SITE ? "site" : "document",
-                                 doc->name, prev->path);
+            cairn_errlist_addloc(
+                errs, CAIRN_EEXIST, NULL, cairn_fdoc_loc(doc, "/name"), "/name",
+                "duplicate %s name \"%s\" (also %s)",
+                doc->kind == CAIRN_KIND_SITE ? "site" : "document", doc->name,
+                prev->path);
         else
             cairn__strmap_put(idx, key, doc);
         free(key);
@@ -574,7 +597,8 @@ static void load_policy(struct cairn_fleet *f, struct cairn_errlist *errs)
     f->name = f->fleet->name;
     f->ttl_hours = ttl ? json_integer_value(ttl) : 168;
     f->report_interval = iv ? json_integer_value(iv) : 30;
-    json_array_foreach(json_object_get(pol, "trustedPublishers"), i, k) {
+    json_array_foreach(json_object_get(pol, "trustedPublishers"), i, k)
+    {
         struct cairn_pubkey pk;
         struct cairn_diag d;
         char ptr[64];
@@ -582,8 +606,9 @@ static void load_policy(struct cairn_fleet *f, struct cairn_errlist *errs)
         cairn_diag_init(&d);
         snprintf(ptr, sizeof(ptr), "/policy/trustedPublishers/%zu", i);
         if (cairn_pubkey_parse(json_string_value(k), &pk, &d) != 0)
-            cairn_errlist_addloc(errs, CAIRN_EKEY, NULL, cairn_fdoc_loc(f->fleet, ptr), ptr,
-                                 "%s", cairn_diag_msg(&d));
+            cairn_errlist_addloc(errs, CAIRN_EKEY, NULL,
+                                 cairn_fdoc_loc(f->fleet, ptr), ptr, "%s",
+                                 cairn_diag_msg(&d));
         else
             cairn_keyset_add(&f->trusted, &pk);
     }
@@ -600,16 +625,20 @@ static void load_attestation(struct cairn_fleet *f, struct cairn_fleet_model *m,
     const struct cairn_blob *b;
     struct cairn_diag d;
 
-    m->att_path = cairn_xasprintf("%.*s/%s", (int)(slash - m->doc->path), m->doc->path, file);
+    m->att_path = cairn_xasprintf("%.*s/%s", (int)(slash - m->doc->path),
+                                  m->doc->path, file);
     cairn_diag_init(&d);
     if (cairn_fleet_read(f, m->att_path, CAIRN_FLEET_MAX_ATT, &b, &d) != 0) {
-        cairn_errlist_addloc(errs, d.code, NULL, at, "/attestation", "%s: %s", m->att_path,
-                             d.code == CAIRN_ENOENT ? "not found" : cairn_diag_msg(&d));
+        cairn_errlist_addloc(
+            errs, d.code, NULL, at, "/attestation", "%s: %s", m->att_path,
+            d.code == CAIRN_ENOENT ? "not found" : cairn_diag_msg(&d));
         return;
     }
     cairn_diag_init(&d);
-    if (cairn_json_parse((const char *)b->data, b->len, CAIRN_FLEET_MAX_ATT, &m->att, &d)) {
-        cairn_errlist_add(errs, d.code, NULL, m->att_path, 0, 0, NULL, "%s", cairn_diag_msg(&d));
+    if (cairn_json_parse((const char *)b->data, b->len, CAIRN_FLEET_MAX_ATT,
+                         &m->att, &d)) {
+        cairn_errlist_add(errs, d.code, NULL, m->att_path, 0, 0, NULL, "%s",
+                          cairn_diag_msg(&d));
     } else if (!json_is_object(m->att)) {
         cairn_errlist_add(errs, CAIRN_EPARSE, NULL, m->att_path, 0, 0, NULL,
                           "an attestation is a JSON object (a DSSE envelope)");
@@ -618,7 +647,8 @@ static void load_attestation(struct cairn_fleet *f, struct cairn_fleet_model *m,
     }
 }
 
-static void build_models(struct cairn_fleet *f, struct vec *v, struct cairn_errlist *errs)
+static void build_models(struct cairn_fleet *f, struct vec *v,
+                         struct cairn_errlist *errs)
 {
     index_docs(v, &f->model_idx, errs);
     f->models = cairn_xcalloc(v->n ? v->n : 1, sizeof(*f->models));
@@ -638,7 +668,8 @@ static void build_models(struct cairn_fleet *f, struct vec *v, struct cairn_errl
     free(v->v);
 }
 
-static struct cairn_fleet *fleet_new(struct cairn_loader *ld, struct cairn_src *src)
+static struct cairn_fleet *fleet_new(struct cairn_loader *ld,
+                                     struct cairn_src *src)
 {
     struct cairn_fleet *f = cairn_xcalloc(1, sizeof(*f));
 
@@ -658,7 +689,8 @@ static struct cairn_fleet *fleet_new(struct cairn_loader *ld, struct cairn_src *
 
 /* Every document of src into per-kind lists: cache hits first, then the
  * misses parsed (in parallel) and cached. */
-static void collect(struct cairn_fleet *f, struct vec *kinds, struct cairn_errlist *errs)
+static void collect(struct cairn_fleet *f, struct vec *kinds,
+                    struct cairn_errlist *errs)
 {
     struct parse_job j;
 
@@ -702,8 +734,9 @@ int cairn_fleet_load(struct cairn_loader *ld, struct cairn_src *src,
     memset(kinds, 0, sizeof(kinds));
     collect(f, kinds, errs);
     if (kinds[CAIRN_KIND_FLEET].n == 0 && cairn_src_find(src, "fleet.yaml") < 0)
-        cairn_errlist_add(errs, CAIRN_ENOENT, NULL, "fleet.yaml", 0, 0, NULL,
-                          "missing: a fleet repository has a fleet.yaml at its top");
+        cairn_errlist_add(
+            errs, CAIRN_ENOENT, NULL, "fleet.yaml", 0, 0, NULL,
+            "missing: a fleet repository has a fleet.yaml at its top");
     if (kinds[CAIRN_KIND_FLEET].n) {
         f->fleet = kinds[CAIRN_KIND_FLEET].v[0];
         load_policy(f, errs);
@@ -721,7 +754,8 @@ int cairn_fleet_load(struct cairn_loader *ld, struct cairn_src *src,
     build_models(f, &kinds[CAIRN_KIND_MODEL], errs);
     if (cairn_errlist_count(errs) > before) {
         cairn_fleet_free(f);
-        return cairn_errlist_code(errs) ? cairn_errlist_code(errs) : CAIRN_EPARSE;
+        return cairn_errlist_code(errs) ? cairn_errlist_code(errs)
+                                        : CAIRN_EPARSE;
     }
     *out = f;
     return 0;
@@ -767,22 +801,26 @@ void cairn_fleet_free(struct cairn_fleet *f)
     free(f);
 }
 
-struct cairn_fdoc *cairn_fleet_site(const struct cairn_fleet *f, const char *name)
+struct cairn_fdoc *cairn_fleet_site(const struct cairn_fleet *f,
+                                    const char *name)
 {
     return cairn__strmap_get(&f->site_idx, name);
 }
 
-struct cairn_fdoc *cairn_fleet_workload(const struct cairn_fleet *f, const char *name)
+struct cairn_fdoc *cairn_fleet_workload(const struct cairn_fleet *f,
+                                        const char *name)
 {
     return cairn__strmap_get(&f->workload_idx, name);
 }
 
-struct cairn_fdoc *cairn_fleet_group(const struct cairn_fleet *f, const char *name)
+struct cairn_fdoc *cairn_fleet_group(const struct cairn_fleet *f,
+                                     const char *name)
 {
     return cairn__strmap_get(&f->group_idx, name);
 }
 
-struct cairn_fleet_model *cairn_fleet_model(const struct cairn_fleet *f, const char *name,
+struct cairn_fleet_model *cairn_fleet_model(const struct cairn_fleet *f,
+                                            const char *name,
                                             const char *version)
 {
     char *key = cairn_xasprintf("%s/%s", name, version);
@@ -809,8 +847,8 @@ static struct cairn_blob *cached_blob(struct cairn_fleet *f, const char *id)
     return b;
 }
 
-static struct cairn_blob *add_blob(struct cairn_fleet *f, const char *id, uint8_t *data,
-                                   size_t len)
+static struct cairn_blob *add_blob(struct cairn_fleet *f, const char *id,
+                                   uint8_t *data, size_t len)
 {
     struct cairn_blob *b = cairn_xcalloc(1, sizeof(*b));
 
@@ -836,7 +874,8 @@ static int read_extra(struct cairn_fleet *f, const char *path, size_t cap,
     if (known && (*out = cached_blob(f, known)) != NULL)
         return 0;
     if (!f->src->read_path)
-        return cairn_diag_set(d, CAIRN_ENOENT, "%s: no such file in commit %.12s", path,
+        return cairn_diag_set(d, CAIRN_ENOENT,
+                              "%s: no such file in commit %.12s", path,
                               f->commit);
     rc = f->src->read_path(f->src, path, cap, &data, &len, id, d);
     if (rc)
@@ -870,7 +909,8 @@ static int fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
         b = add_blob(f, f->src->files[i].blob, data, len);
     }
     if (b->len > cap)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: %zu bytes, over the %zu-byte cap", path,
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "%s: %zu bytes, over the %zu-byte cap", path,
                               b->len, cap);
     *out = b;
     return 0;
@@ -888,17 +928,20 @@ int cairn_fleet_read(struct cairn_fleet *f, const char *path, size_t cap,
 }
 
 void cairn_fleet_blob_encoded(struct cairn_fleet *f, const struct cairn_blob *b,
-                              const char **b64, const char **sha256)
+                              json_t **b64, const char **sha256)
 {
     struct cairn_blob *m = (struct cairn_blob *)b;
 
     pthread_mutex_lock(&f->lock);
     if (!m->b64) {
         uint8_t md[CAIRN_SHA256_LEN];
+        char *text = cairn_base64_encode(m->data, m->len);
 
         cairn_sha256(m->data, m->len, md);
         cairn_hex_encode(md, sizeof(md), m->sha256);
-        m->b64 = cairn_base64_encode(m->data, m->len);
+        /* base64 is ASCII: no UTF-8 check needed */
+        m->b64 = json_stringn_nocheck(text, strlen(text));
+        free(text);
     }
     pthread_mutex_unlock(&f->lock);
     *b64 = m->b64;

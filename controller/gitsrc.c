@@ -6,7 +6,8 @@
 #include "cairn/hash.h"
 #include "cairn/mem.h"
 
-static const char *const folders[] = {"groups", "models", "secrets", "sites", "workloads"};
+static const char *const folders[] = {"groups", "models", "secrets", "sites",
+                                      "workloads"};
 
 struct gitsrc {
     struct cairn_src src;
@@ -29,7 +30,8 @@ int cairn_gitsrc_is_fleet_path(const char *path)
     return 0;
 }
 
-static void content_id(const uint8_t *data, size_t len, char id[CAIRN_OID_HEX + 1])
+static void content_id(const uint8_t *data, size_t len,
+                       char id[CAIRN_OID_HEX + 1])
 {
     uint8_t md[CAIRN_SHA256_LEN];
     char hex[CAIRN_SHA256_HEX_LEN + 1];
@@ -40,8 +42,9 @@ static void content_id(const uint8_t *data, size_t len, char id[CAIRN_OID_HEX + 
     id[CAIRN_OID_HEX] = '\0';
 }
 
-static int gs_read_path(struct cairn_src *src, const char *path, size_t cap, uint8_t **data,
-                        size_t *len, char id[CAIRN_OID_HEX + 1], struct cairn_diag *d)
+static int gs_read_path(struct cairn_src *src, const char *path, size_t cap,
+                        uint8_t **data, size_t *len, char id[CAIRN_OID_HEX + 1],
+                        struct cairn_diag *d)
 {
     struct gitsrc *s = cairn_container_of(src, struct gitsrc, src);
     int rc = cairn_git_read_file(s->g, &s->commit, path, cap, data, len, d);
@@ -51,17 +54,19 @@ static int gs_read_path(struct cairn_src *src, const char *path, size_t cap, uin
     return rc;
 }
 
-static int gs_read(struct cairn_src *src, size_t i, size_t cap, uint8_t **data, size_t *len,
-                   struct cairn_diag *d)
+static int gs_read(struct cairn_src *src, size_t i, size_t cap, uint8_t **data,
+                   size_t *len, struct cairn_diag *d)
 {
     struct gitsrc *s = cairn_container_of(src, struct gitsrc, src);
     const struct cairn_src_file *f = &src->files[i];
 
     if (!s->data[i])
-        return cairn_git_read_file(s->g, &s->commit, f->path, cap, data, len, d);
+        return cairn_git_read_file(s->g, &s->commit, f->path, cap, data, len,
+                                   d);
     if (f->size > cap)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: %zu bytes, over the %zu-byte cap",
-                              f->path, f->size, cap);
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "%s: %zu bytes, over the %zu-byte cap", f->path,
+                              f->size, cap);
     *data = cairn_xmalloc(f->size + 1);
     memcpy(*data, s->data[i], f->size + 1);
     *len = f->size;
@@ -81,8 +86,8 @@ static void gs_free(struct cairn_src *src)
     free(s);
 }
 
-static struct gitsrc *gs_new(struct cairn_git *g, const struct cairn_git_oid *commit,
-                             int64_t time)
+static struct gitsrc *gs_new(struct cairn_git *g,
+                             const struct cairn_git_oid *commit, int64_t time)
 {
     struct gitsrc *s = cairn_xcalloc(1, sizeof(*s));
 
@@ -97,13 +102,15 @@ static struct gitsrc *gs_new(struct cairn_git *g, const struct cairn_git_oid *co
 }
 
 /* Append a file; takes path and data. */
-static void gs_add(struct gitsrc *s, char *path, const char *id, size_t size, uint8_t *data)
+static void gs_add(struct gitsrc *s, char *path, const char *id, size_t size,
+                   uint8_t *data)
 {
     struct cairn_src_file *f;
 
     if (s->src.n == s->alloc) {
         s->alloc = s->alloc ? s->alloc * 2 : 256;
-        s->src.files = cairn_xrealloc(s->src.files, s->alloc * sizeof(*s->src.files));
+        s->src.files =
+            cairn_xrealloc(s->src.files, s->alloc * sizeof(*s->src.files));
         s->data = cairn_xrealloc(s->data, s->alloc * sizeof(*s->data));
     }
     f = &s->src.files[s->src.n];
@@ -121,7 +128,8 @@ struct order {
 
 static int cmp_order(const void *a, const void *b)
 {
-    return strcmp(((const struct order *)a)->f.path, ((const struct order *)b)->f.path);
+    return strcmp(((const struct order *)a)->f.path,
+                  ((const struct order *)b)->f.path);
 }
 
 /* The list must be sorted by path for cairn_src_find. */
@@ -148,7 +156,8 @@ static int add_by_path(struct gitsrc *s, const char *path, struct cairn_diag *d)
     uint8_t *data = NULL;
     size_t len = 0;
     char id[CAIRN_OID_HEX + 1];
-    int rc = gs_read_path(&s->src, path, CAIRN_GITSRC_MAX_FILE, &data, &len, id, d);
+    int rc =
+        gs_read_path(&s->src, path, CAIRN_GITSRC_MAX_FILE, &data, &len, id, d);
 
     if (rc == CAIRN_ENOENT) {
         cairn_diag_init(d);
@@ -160,28 +169,33 @@ static int add_by_path(struct gitsrc *s, const char *path, struct cairn_diag *d)
 }
 
 /* One fleet folder, contents included. */
-static int walk_folder(struct gitsrc *s, const char *folder, struct cairn_diag *d)
+static int walk_folder(struct gitsrc *s, const char *folder,
+                       struct cairn_diag *d)
 {
-    struct cairn_git_limits lim = {CAIRN_GITSRC_MAX_FILE, CAIRN_GITSRC_MAX_FILES, 0};
+    struct cairn_git_limits lim = {CAIRN_GITSRC_MAX_FILE,
+                                   CAIRN_GITSRC_MAX_FILES, 0};
     struct cairn_git_tree *t = NULL;
-    int rc = cairn_git_tree_read(s->g, &s->commit, folder, &lim, CAIRN_GIT_CONTENT, &t, d);
+    int rc = cairn_git_tree_read(s->g, &s->commit, folder, &lim,
+                                 CAIRN_GIT_CONTENT, &t, d);
 
     if (rc)
         return rc;
     for (size_t i = 0; i < t->n; i++) {
-        gs_add(s, t->files[i].path, t->files[i].blob.hex, t->files[i].size, t->files[i].data);
+        gs_add(s, t->files[i].path, t->files[i].blob.hex, t->files[i].size,
+               t->files[i].data);
         t->files[i].path = NULL;
         t->files[i].data = NULL;
     }
     cairn_git_tree_free(t);
     if (s->src.n > CAIRN_GITSRC_MAX_FILES)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "commit %.12s: more than %u fleet files",
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "commit %.12s: more than %u fleet files",
                               s->commit.hex, CAIRN_GITSRC_MAX_FILES);
     return 0;
 }
 
-static int commit_time(struct cairn_git *g, const struct cairn_git_oid *commit, int64_t *t,
-                       struct cairn_diag *d)
+static int commit_time(struct cairn_git *g, const struct cairn_git_oid *commit,
+                       int64_t *t, struct cairn_diag *d)
 {
     struct cairn_git_commit *c = NULL;
     int rc = cairn_git_commit_get(g, commit, &c, d);
@@ -232,13 +246,15 @@ static void copy_unchanged(struct gitsrc *s, const struct cairn_src *prev,
             j++;
         if (j < df->n && c == 0)
             continue;
-        gs_add(s, cairn_xstrdup(p), prev->files[i].blob, prev->files[i].size, NULL);
+        gs_add(s, cairn_xstrdup(p), prev->files[i].blob, prev->files[i].size,
+               NULL);
     }
 }
 
 int cairn_gitsrc_patch(struct cairn_git *g, const struct cairn_src *prev,
-                       const struct cairn_git_oid *commit, const struct cairn_git_diff *df,
-                       struct cairn_src **out, struct cairn_diag *d)
+                       const struct cairn_git_oid *commit,
+                       const struct cairn_git_diff *df, struct cairn_src **out,
+                       struct cairn_diag *d)
 {
     struct gitsrc *s;
     int64_t t = 0;
@@ -249,7 +265,8 @@ int cairn_gitsrc_patch(struct cairn_git *g, const struct cairn_src *prev,
     s = gs_new(g, commit, t);
     copy_unchanged(s, prev, df);
     for (size_t j = 0; rc == 0 && j < df->n; j++)
-        if (df->v[j].change != CAIRN_GIT_DELETED && cairn_gitsrc_is_fleet_path(df->v[j].path))
+        if (df->v[j].change != CAIRN_GIT_DELETED &&
+            cairn_gitsrc_is_fleet_path(df->v[j].path))
             rc = add_by_path(s, df->v[j].path, d);
     if (rc) {
         gs_free(&s->src);

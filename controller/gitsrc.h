@@ -34,7 +34,8 @@
  * CAIRN_ENOENT, CAIRN_ETOOBIG (a cap; the message names the file),
  * CAIRN_EGIT.
  */
-CAIRN_WUR int cairn_gitsrc_new(struct cairn_git *g, const struct cairn_git_oid *commit,
+CAIRN_WUR int cairn_gitsrc_new(struct cairn_git *g,
+                               const struct cairn_git_oid *commit,
                                struct cairn_src **out, struct cairn_diag *d);
 
 /* 1 when path is one of the files a fleet src lists (fleet.yaml or under
@@ -46,9 +47,10 @@ int cairn_gitsrc_is_fleet_path(const char *path);
  * tree diff from that commit to this one. Same ownership as
  * cairn_gitsrc_new; prev is not modified and may be freed after.
  */
-CAIRN_WUR int cairn_gitsrc_patch(struct cairn_git *g, const struct cairn_src *prev,
+CAIRN_WUR int cairn_gitsrc_patch(struct cairn_git *g,
+                                 const struct cairn_src *prev,
                                  const struct cairn_git_oid *commit,
-                                 const struct cairn_git_diff *df, struct cairn_src **out,
-                                 struct cairn_diag *d);
+                                 const struct cairn_git_diff *df,
+                                 struct cairn_src **out, struct cairn_diag *d);
 
 #endif

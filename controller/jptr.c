@@ -112,7 +112,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void leaves(json_t *v, struct cairn_buf *ptr, cairn__leaf_fn fn, void *arg)
+static void leaves(json_t *v, struct cairn_buf *ptr, cairn__leaf_fn fn,
+                   void *arg)
 {
     size_t mark = ptr->len, n, i = 0;
 
@@ -121,8 +122,7 @@ static void leaves(json_t *v, struct cairn_buf *ptr, cairn__leaf_fn fn, void *ar
         const char *k;
         json_t *c;
 
-        json_object_foreach(v, k, c)
-            keys[i++] = k;
+        json_object_foreach(v, k, c) keys[i++] = k;
         n = i;
         qsort(keys, n, sizeof(*keys), cmp_str);
         for (i = 0; i < n; i++) {

@@ -49,7 +49,7 @@ struct cairn__rjob {
     int fetched, processed, accepted;
     char tip[41];
     size_t sites, changed, removed, reissued;
-    double fetch_s, render_s;
+    double fetch_s, render_s, handover_s;
     char *errors;
     struct upd *u;
     size_t nu, au;
@@ -266,9 +266,11 @@ static void process(struct cairn__rjob *j, const struct cairn_git_oid *tip)
         if (!res.accepted)
             j->errors = cairn_errlist_format(&res.errs, 4096);
         memcpy(rl->last_tip, tip->hex, sizeof(rl->last_tip));
+        t0 = mono_s();
         collect_keys(j);
         collect_commits(j);
         j->rc = collect_updates(j);
+        j->handover_s = mono_s() - t0;
     }
     cairn_pipeline_result_free(&res);
 }
@@ -385,7 +387,8 @@ static void log_result(struct cairn__ctrl *c, struct cairn__rjob *j)
     }
     if (j->processed && j->accepted) {
         LOG_INFO("commit %.12s accepted: %zu sites, %zu new generations, %zu removed "
-                 "(%.0f ms)", j->tip, j->sites, j->changed, j->removed, j->render_s * 1e3);
+                 "(%.0f ms; hand-over %.0f ms)", j->tip, j->sites, j->changed, j->removed,
+                 j->render_s * 1e3, j->handover_s * 1e3);
     } else if (j->processed) {
         LOG_WARN("commit %.12s refused; still serving the last accepted commit %.12s:\n%s",
                  j->tip, c->accepted_head[0] ? c->accepted_head : "(none)",

@@ -9,13 +9,20 @@
 const char *cairn_layer_kind_name(enum cairn_layer_kind k)
 {
     switch (k) {
-    case CAIRN_LAYER_FLEET: return "fleet";
-    case CAIRN_LAYER_GROUP: return "group";
-    case CAIRN_LAYER_SITE: return "site";
-    case CAIRN_LAYER_WORKLOAD: return "workload";
-    case CAIRN_LAYER_MODEL: return "model";
-    case CAIRN_LAYER_SECRET: return "secret";
-    case CAIRN_LAYER_CONTROLLER: return "controller";
+    case CAIRN_LAYER_FLEET:
+        return "fleet";
+    case CAIRN_LAYER_GROUP:
+        return "group";
+    case CAIRN_LAYER_SITE:
+        return "site";
+    case CAIRN_LAYER_WORKLOAD:
+        return "workload";
+    case CAIRN_LAYER_MODEL:
+        return "model";
+    case CAIRN_LAYER_SECRET:
+        return "secret";
+    case CAIRN_LAYER_CONTROLLER:
+        return "controller";
     }
     return "?";
 }
@@ -29,9 +36,8 @@ static int has_null_member(json_t *v)
 
     if (!json_is_object(v))
         return 0; /* nulls inside lists are values, not deletions */
-    json_object_foreach(v, k, c)
-        if (json_is_null(c) || has_null_member(c))
-            return 1;
+    json_object_foreach(v, k,
+                        c) if (json_is_null(c) || has_null_member(c)) return 1;
     return 0;
 }
 
@@ -47,7 +53,8 @@ json_t *cairn_merge2(json_t *a, json_t *b)
     out = json_object();
     if (json_is_object(a) && json_object_update(out, a) != 0)
         abort(); /* only on OOM */
-    json_object_foreach(b, k, c) {
+    json_object_foreach(b, k, c)
+    {
         if (json_is_null(c)) {
             json_object_del(out, k);
             continue;
@@ -110,7 +117,8 @@ static size_t step(struct contrib *c, size_t nc, const char *tok)
     return out;
 }
 
-static void locate(const struct cairn_layer *l, const char *ptr, struct cairn_loc *loc)
+static void locate(const struct cairn_layer *l, const char *ptr,
+                   struct cairn_loc *loc)
 {
     char *full;
 
@@ -169,11 +177,13 @@ void cairn_origin_format(const struct cairn_origin *o, char *buf, size_t cap)
     const char *file = o->loc.file ? o->loc.file : "";
 
     if (l && l->name && o->loc.line > 0)
-        snprintf(buf, cap, "%s:%d:%d (%s %s)", file, o->loc.line, o->loc.col, kind, l->name);
+        snprintf(buf, cap, "%s:%d:%d (%s %s)", file, o->loc.line, o->loc.col,
+                 kind, l->name);
     else if (l && l->name)
         snprintf(buf, cap, "%s (%s %s)", file, kind, l->name);
     else if (o->loc.line > 0)
-        snprintf(buf, cap, "%s:%d:%d (%s)", file, o->loc.line, o->loc.col, kind);
+        snprintf(buf, cap, "%s:%d:%d (%s)", file, o->loc.line, o->loc.col,
+                 kind);
     else if (*file)
         snprintf(buf, cap, "%s (%s)", file, kind);
     else

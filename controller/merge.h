@@ -46,8 +46,8 @@ struct cairn_layer {
 };
 
 struct cairn_origin {
-    const struct cairn_layer *layer;  /* borrowed from the layer array */
-    struct cairn_loc loc;             /* file:line:col of the node */
+    const struct cairn_layer *layer; /* borrowed from the layer array */
+    struct cairn_loc loc;            /* file:line:col of the node */
 };
 
 /* b merged over a, as a new reference (never NULL). a may be NULL (an

@@ -24,8 +24,8 @@ struct cairn_offline {
     struct cairn_commit_meta meta;
     enum cairn_sigpolicy policy;
     char *repo;
-    struct cairn_src *src;           /* of the last build */
-    struct cairn_fleet *fleet;       /* of the last build (NULL after errors) */
+    struct cairn_src *src;     /* of the last build */
+    struct cairn_fleet *fleet; /* of the last build (NULL after errors) */
 };
 
 /*
@@ -35,8 +35,10 @@ struct cairn_offline {
  * still reported). CAIRN_ENOENT / CAIRN_EGIT / CAIRN_EPARSE (the
  * allowed_signers file). *out only on success.
  */
-CAIRN_WUR int cairn_offline_open(const char *path, const char *rev, const char *allowed_signers,
-                                 struct cairn_offline **out, struct cairn_diag *d);
+CAIRN_WUR int cairn_offline_open(const char *path, const char *rev,
+                                 const char *allowed_signers,
+                                 struct cairn_offline **out,
+                                 struct cairn_diag *d);
 void cairn_offline_free(struct cairn_offline *o); /* NULL ok */
 
 /* Re-point an open offline at another revision (for diff). */
@@ -49,13 +51,15 @@ CAIRN_WUR int cairn_offline_checkout(struct cairn_offline *o, const char *rev,
  * checked, so one run lists every error). Afterwards o->fleet is the
  * loaded fleet when there were no errors. Returns the first error's code.
  */
-CAIRN_WUR int cairn_offline_build(struct cairn_offline *o, cairn_build_select_fn sel,
-                                  void *sel_arg, cairn_build_site_fn on_site, void *site_arg,
-                                  struct cairn_errlist *errs, struct cairn_build_stats *st,
+CAIRN_WUR int cairn_offline_build(struct cairn_offline *o,
+                                  cairn_build_select_fn sel, void *sel_arg,
+                                  cairn_build_site_fn on_site, void *site_arg,
+                                  struct cairn_errlist *errs,
+                                  struct cairn_build_stats *st,
                                   struct cairn_diag *d);
 
 /* The offline payload of a rendered content (new reference). */
-json_t *cairn_offline_payload(const struct cairn_offline *o, const struct cairn_fleet *f,
-                              json_t *content);
+json_t *cairn_offline_payload(const struct cairn_offline *o,
+                              const struct cairn_fleet *f, json_t *content);
 
 #endif

@@ -14,15 +14,15 @@
 struct site_state {
     char sha[CAIRN_SHA256_HEX_LEN + 1]; /* content hash */
     int64_t gen;
-    char **deps;                        /* paths its render read */
+    char **deps; /* paths its render read */
     size_t ndeps;
 };
 
 /* A state change that applies only once the transaction has committed. */
 struct pending {
     char *site;
-    struct site_state *st;              /* NULL: the site was removed */
-    int64_t floor;                      /* removed: the generation it used */
+    struct site_state *st; /* NULL: the site was removed */
+    int64_t floor;         /* removed: the generation it used */
 };
 
 /* A site's new signed document, made on a build worker. */
@@ -36,11 +36,11 @@ struct prepared {
 struct cairn_pipeline {
     struct cairn_pipeline_opts o;
     struct cairn_loader *ld;
-    struct cairn__strmap sites;         /* name -> struct site_state */
-    struct cairn__strmap floors;        /* removed site -> its last generation */
-    int deps_known;                     /* every state has its deps */
-    struct cairn_src *src;              /* of the last accepted commit */
-    struct cairn_fleet *fleet;          /* of the last accepted commit */
+    struct cairn__strmap sites;  /* name -> struct site_state */
+    struct cairn__strmap floors; /* removed site -> its last generation */
+    int deps_known;              /* every state has its deps */
+    struct cairn_src *src;       /* of the last accepted commit */
+    struct cairn_fleet *fleet;   /* of the last accepted commit */
     char last[CAIRN_OID_HEX + 1];
 };
 
@@ -50,14 +50,14 @@ struct run {
     struct cairn_src *src;
     const struct cairn_commit_meta *meta;
     struct cairn_pipeline_result *res;
-    int all;                            /* render every site */
-    struct cairn__strmap changed;       /* changed paths */
-    struct cairn__strmap affected;      /* sites to render */
+    int all;                       /* render every site */
+    struct cairn__strmap changed;  /* changed paths */
+    struct cairn__strmap affected; /* sites to render */
     int planned;
     int64_t now;
     struct pending *pend;
     size_t npend, apend;
-    struct cairn_diag infra;            /* a store failure (not the commit's) */
+    struct cairn_diag infra; /* a store failure (not the commit's) */
 };
 
 static void state_free(struct site_state *st)
@@ -97,8 +97,8 @@ static int load_floor(const char *site, int64_t gen, void *arg)
     return 0;
 }
 
-int cairn_pipeline_new(const struct cairn_pipeline_opts *o, struct cairn_pipeline **out,
-                       struct cairn_diag *d)
+int cairn_pipeline_new(const struct cairn_pipeline_opts *o,
+                       struct cairn_pipeline **out, struct cairn_diag *d)
 {
     struct cairn_pipeline *p = cairn_xcalloc(1, sizeof(*p));
     int rc;
@@ -142,14 +142,14 @@ const char *cairn_pipeline_last(const struct cairn_pipeline *p)
     return p->last[0] ? p->last : NULL;
 }
 
-const struct cairn_src *cairn_pipeline_src(const struct cairn_pipeline *p)
-{
-    return p->src;
-}
-
 const struct cairn_fleet *cairn_pipeline_fleet(const struct cairn_pipeline *p)
 {
     return p->fleet;
+}
+
+const struct cairn_src *cairn_pipeline_src(const struct cairn_pipeline *p)
+{
+    return p->src;
 }
 
 void cairn_pipeline_result_free(struct cairn_pipeline_result *res)
@@ -167,12 +167,14 @@ char *cairn_content_models(json_t *content)
     cairn_buf_init(&b, 0);
     if (cairn_buf_append(&b, "", 0) != 0)
         abort();
-    json_array_foreach(json_object_get(content, "workloads"), i, w) {
+    json_array_foreach(json_object_get(content, "workloads"), i, w)
+    {
         json_t *m = json_object_get(w, "model");
 
-        if (m && cairn_buf_appendf(&b, "%s%s@%s", b.len ? " " : "",
-                                   json_string_value(json_object_get(m, "name")),
-                                   json_string_value(json_object_get(m, "version"))) != 0)
+        if (m && cairn_buf_appendf(
+                     &b, "%s%s@%s", b.len ? " " : "",
+                     json_string_value(json_object_get(m, "name")),
+                     json_string_value(json_object_get(m, "version"))) != 0)
             abort();
     }
     return cairn_buf_steal(&b, NULL);
@@ -212,7 +214,8 @@ static void plan(struct run *r, const struct cairn_fleet *f)
     r->planned = 1;
 }
 
-static int select_site(const struct cairn_fleet *f, const struct cairn_fdoc *site, void *arg)
+static int select_site(const struct cairn_fleet *f,
+                       const struct cairn_fdoc *site, void *arg)
 {
     struct run *r = arg;
 
@@ -225,7 +228,8 @@ static int select_site(const struct cairn_fleet *f, const struct cairn_fdoc *sit
 
 /* ---- publishing --------------------------------------------------------- */
 
-static void push_pending(struct run *r, const char *site, struct site_state *st, int64_t floor)
+static void push_pending(struct run *r, const char *site, struct site_state *st,
+                         int64_t floor)
 {
     if (r->npend == r->apend) {
         r->apend = r->apend ? r->apend * 2 : 64;
@@ -251,11 +255,13 @@ static void prepared_free(void *arg)
 static int64_t next_generation(const struct cairn_pipeline *p, const char *site,
                                const struct site_state *old)
 {
-    return old ? old->gen + 1 : (int64_t)(intptr_t)cairn__strmap_get(&p->floors, site) + 1;
+    return old ? old->gen + 1
+               : (int64_t)(intptr_t)cairn__strmap_get(&p->floors, site) + 1;
 }
 
 /* Build worker: sign a new generation when the content changed. */
-static void prepare_site(const struct cairn_fleet *f, struct cairn_rendered *rd, void *arg)
+static void prepare_site(const struct cairn_fleet *f, struct cairn_rendered *rd,
+                         void *arg)
 {
     struct run *r = arg;
     const struct site_state *old = cairn__strmap_get(&r->p->sites, rd->site);
@@ -268,15 +274,17 @@ static void prepare_site(const struct cairn_fleet *f, struct cairn_rendered *rd,
     pr = cairn_xcalloc(1, sizeof(*pr));
     pr->gen = next_generation(r->p, rd->site, old);
     cairn_publish_sign_content(rd->canon, rd->size, rd->site, pr->gen, r->now,
-                               r->now + f->ttl_hours * 3600, &src, r->p->o.key, &pr->sig);
+                               r->now + f->ttl_hours * 3600, &src, r->p->o.key,
+                               &pr->sig);
     pr->models = cairn_content_models(rd->content);
     pr->sign_ms = cairn__now_ms() - t0;
     rd->extra = pr;
     rd->extra_free = prepared_free;
 }
 
-static int store_render(struct run *r, const struct cairn_fleet *f, struct cairn_rendered *rd,
-                        const struct prepared *pr, struct cairn_diag *d)
+static int store_render(struct run *r, const struct cairn_fleet *f,
+                        struct cairn_rendered *rd, const struct prepared *pr,
+                        struct cairn_diag *d)
 {
     struct cairn_render_rec rec;
     int64_t expires = r->now + f->ttl_hours * 3600;
@@ -288,7 +296,8 @@ static int store_render(struct run *r, const struct cairn_fleet *f, struct cairn
     rec.generation = pr->gen;
     memcpy(rec.commit, r->meta->sha, sizeof(rec.commit));
     memcpy(rec.content_sha256, rd->sha256, sizeof(rec.content_sha256));
-    memcpy(rec.payload_sha256, pr->sig.payload_sha256, sizeof(rec.payload_sha256));
+    memcpy(rec.payload_sha256, pr->sig.payload_sha256,
+           sizeof(rec.payload_sha256));
     rec.issued = r->now;
     rec.expires = expires;
     rec.refresh_at = cairn_publish_refresh_at(rd->site, r->now, expires);
@@ -303,7 +312,8 @@ static int store_render(struct run *r, const struct cairn_fleet *f, struct cairn
 
 /* on_site (the pipeline's thread): store the new generation, if any, and
  * remember the site's new dependencies either way. */
-static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd, void *arg)
+static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd,
+                        void *arg)
 {
     struct run *r = arg;
     const struct prepared *pr = rd->extra;
@@ -326,7 +336,8 @@ static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd, 
     }
     if (rc) {
         /* the store failed, not the commit: retry it later */
-        cairn_diag_set(&r->infra, rc, "site %s: %s", rd->site, cairn_diag_msg(&d));
+        cairn_diag_set(&r->infra, rc, "site %s: %s", rd->site,
+                       cairn_diag_msg(&d));
         state_free(st);
     } else {
         push_pending(r, rd->site, st, 0);
@@ -336,7 +347,8 @@ static int publish_site(const struct cairn_fleet *f, struct cairn_rendered *rd, 
 }
 
 /* Sites the pipeline knows that the new fleet no longer has. */
-static int remove_gone(struct run *r, const struct cairn_fleet *f, struct cairn_diag *d)
+static int remove_gone(struct run *r, const struct cairn_fleet *f,
+                       struct cairn_diag *d)
 {
     size_t pos = 0;
     const char *k;
@@ -384,9 +396,9 @@ static int record_commit(struct run *r, int accepted, struct cairn_diag *d)
     c.accepted = accepted;
     c.sites_changed = (int64_t)r->res->changed;
     if (!accepted)
-        c.error = err = cairn_errlist_format(&r->res->errs, r->p->o.max_error_bytes
-                                                                ? r->p->o.max_error_bytes
-                                                                : 64u << 10);
+        c.error = err = cairn_errlist_format(
+            &r->res->errs,
+            r->p->o.max_error_bytes ? r->p->o.max_error_bytes : 64u << 10);
     rc = cairn_store_commit_put(r->p->o.store, &c, d);
     if (rc == 0 && accepted)
         rc = cairn_store_head_set(r->p->o.store, "accepted", r->meta->sha, d);
@@ -423,7 +435,8 @@ static void adopt(struct run *r, struct cairn_fleet *f)
         if (r->pend[i].st)
             cairn__strmap_put(&p->sites, r->pend[i].site, r->pend[i].st);
         else
-            cairn__strmap_put(&p->floors, r->pend[i].site, (void *)(intptr_t)r->pend[i].floor);
+            cairn__strmap_put(&p->floors, r->pend[i].site,
+                              (void *)(intptr_t)r->pend[i].floor);
         r->pend[i].st = NULL;
     }
     if (r->all)
@@ -446,7 +459,8 @@ static void plan_changes(struct run *r, const struct cairn_changes *ch)
         cairn__strmap_put(&r->changed, ch->paths[i], (void *)1);
 }
 
-static void fill_stats(struct cairn_pipeline_result *res, const struct cairn_build_stats *st)
+static void fill_stats(struct cairn_pipeline_result *res,
+                       const struct cairn_build_stats *st)
 {
     res->sites = st->sites;
     res->rendered = st->rendered;
@@ -457,17 +471,19 @@ static void fill_stats(struct cairn_pipeline_result *res, const struct cairn_bui
 
 /* Build inside the open transaction, then finish it: 0 accepted, 1 the
  * commit is refused (errors listed), negative: store failure. */
-static int build_and_store(struct run *r, struct cairn_fleet **fleet, struct cairn_diag *d)
+static int build_and_store(struct run *r, struct cairn_fleet **fleet,
+                           struct cairn_diag *d)
 {
-    struct cairn_build_hooks h = {select_site, r, prepare_site, r, publish_site, r,
-                                  r->p->o.threads};
+    struct cairn_build_hooks h = {select_site,  r, prepare_site,   r,
+                                  publish_site, r, r->p->o.threads};
     struct cairn_build_stats st;
     int rc;
 
     rc = cairn_build_run(r->p->ld, r->src, &h, &r->res->errs, &st, fleet);
     fill_stats(r->res, &st);
     if (rc && r->infra.code)
-        return cairn_diag_set(d, r->infra.code, "%s", cairn_diag_msg(&r->infra));
+        return cairn_diag_set(d, r->infra.code, "%s",
+                              cairn_diag_msg(&r->infra));
     if (rc)
         return 1;
     rc = remove_gone(r, *fleet, d);
@@ -481,7 +497,8 @@ static int build_and_store(struct run *r, struct cairn_fleet **fleet, struct cai
 int cairn_pipeline_process(struct cairn_pipeline *p, struct cairn_src *src,
                            const struct cairn_commit_meta *meta,
                            const struct cairn_changes *changes,
-                           struct cairn_pipeline_result *res, struct cairn_diag *d)
+                           struct cairn_pipeline_result *res,
+                           struct cairn_diag *d)
 {
     struct run r = {0};
     struct cairn_fleet *f = NULL;
@@ -498,8 +515,8 @@ int cairn_pipeline_process(struct cairn_pipeline *p, struct cairn_src *src,
     cairn_diag_init(&r.infra);
     plan_changes(&r, changes);
     if (meta->refused) {
-        cairn_errlist_add(&res->errs, CAIRN_EPOLICY, NULL, NULL, 0, 0, NULL, "commit %s: %s",
-                          meta->sha, meta->why);
+        cairn_errlist_add(&res->errs, CAIRN_EPOLICY, NULL, NULL, 0, 0, NULL,
+                          "commit %s: %s", meta->sha, meta->why);
         rc = refuse(&r, d);
         goto out;
     }
@@ -523,7 +540,8 @@ out:
     return rc;
 }
 
-/* ---- refreshing documents before they expire ------------------------------ */
+/* ---- refreshing documents before they expire ------------------------------
+ */
 
 struct due {
     struct cairn_render_rec *v;
@@ -547,15 +565,16 @@ static int collect_due(const struct cairn_render_rec *r, void *arg)
     return 0;
 }
 
-static int reissue_one(struct cairn_pipeline *p, struct cairn_render_rec *r, int64_t now,
-                       struct cairn_diag *d)
+static int reissue_one(struct cairn_pipeline *p, struct cairn_render_rec *r,
+                       int64_t now, struct cairn_diag *d)
 {
     struct cairn_signed sig;
     int64_t life = r->expires - r->issued;
     int rc;
 
     memset(&sig, 0, sizeof(sig));
-    rc = cairn_publish_reissue(r->envelope, r->envelope_len, now, p->o.key, &sig, NULL, d);
+    rc = cairn_publish_reissue(r->envelope, r->envelope_len, now, p->o.key,
+                               &sig, NULL, d);
     if (rc) {
         cairn_diag_prefix(d, "site %s", r->site);
         return rc;
@@ -579,7 +598,8 @@ int cairn_pipeline_refresh(struct cairn_pipeline *p, size_t max, size_t *n,
     int rc;
 
     /* read first, write after: no writes under a running scan */
-    rc = cairn_store_render_scan(p->o.store, 1, now + 1, max, collect_due, &due, d);
+    rc = cairn_store_render_scan(p->o.store, 1, now + 1, max, collect_due, &due,
+                                 d);
     if (rc == 0 && due.n)
         rc = cairn_store_begin(p->o.store, d);
     for (size_t i = 0; rc == 0 && i < due.n; i++)

@@ -39,25 +39,25 @@ struct cairn_changes {
 };
 
 struct cairn_pipeline_opts {
-    const char *repo;                  /* source.repo in payloads */
-    struct cairn_store *store;         /* borrowed; required */
-    const struct cairn_seckey *key;    /* borrowed; required */
-    int64_t (*now)(void *arg);         /* NULL: time(NULL) */
+    const char *repo;               /* source.repo in payloads */
+    struct cairn_store *store;      /* borrowed; required */
+    const struct cairn_seckey *key; /* borrowed; required */
+    int64_t (*now)(void *arg);      /* NULL: time(NULL) */
     void *now_arg;
-    size_t max_errors;                 /* distinct errors kept (0 = 1000) */
-    size_t max_error_bytes;            /* stored error text (0 = 64 KiB) */
-    unsigned threads;                  /* render workers (0: one per CPU) */
+    size_t max_errors;      /* distinct errors kept (0 = 1000) */
+    size_t max_error_bytes; /* stored error text (0 = 64 KiB) */
+    unsigned threads;       /* render workers (0: one per CPU) */
 };
 
 struct cairn_pipeline_result {
-    int accepted;                      /* 1 accepted, 0 refused */
-    struct cairn_errlist errs;         /* why it was refused */
-    size_t sites;                      /* in the fleet */
-    size_t rendered;                   /* rendered this time */
-    size_t changed;                    /* new generations published */
-    size_t removed;                    /* sites that left the fleet */
+    int accepted;              /* 1 accepted, 0 refused */
+    struct cairn_errlist errs; /* why it was refused */
+    size_t sites;              /* in the fleet */
+    size_t rendered;           /* rendered this time */
+    size_t changed;            /* new generations published */
+    size_t removed;            /* sites that left the fleet */
     double load_ms, attest_ms, render_ms, total_ms;
-    double sign_ms, store_ms;          /* parts of render_ms */
+    double sign_ms, store_ms; /* parts of render_ms */
 };
 
 struct cairn_pipeline;
@@ -65,7 +65,8 @@ struct cairn_pipeline;
 /* A pipeline over store (its current renders are read, so that
  * generations continue). CAIRN_ESCHEMA (embedded schemas), CAIRN_EDB. */
 CAIRN_WUR int cairn_pipeline_new(const struct cairn_pipeline_opts *o,
-                                  struct cairn_pipeline **out, struct cairn_diag *d);
+                                 struct cairn_pipeline **out,
+                                 struct cairn_diag *d);
 void cairn_pipeline_free(struct cairn_pipeline *p); /* NULL ok */
 
 /* The last commit accepted by this pipeline (the base to diff the next
@@ -82,7 +83,8 @@ const struct cairn_src *cairn_pipeline_src(const struct cairn_pipeline *p);
  * accepted or refused (res says which); a negative code (CAIRN_EDB...)
  * when it could not be, nothing changed and it should be retried.
  */
-CAIRN_WUR int cairn_pipeline_process(struct cairn_pipeline *p, struct cairn_src *src,
+CAIRN_WUR int cairn_pipeline_process(struct cairn_pipeline *p,
+                                     struct cairn_src *src,
                                      const struct cairn_commit_meta *meta,
                                      const struct cairn_changes *changes,
                                      struct cairn_pipeline_result *res,
@@ -97,20 +99,19 @@ void cairn_pipeline_result_free(struct cairn_pipeline_result *res);
  * accepted fleet reads from it). A commit equal to the last accepted one
  * is a no-op (accepted, nothing rendered).
  */
-CAIRN_WUR int cairn_pipeline_process_commit(struct cairn_pipeline *p, struct cairn_git *g,
-                                            const struct cairn_git_oid *commit,
-                                            enum cairn_sigpolicy pol,
-                                            const struct cairn_sshsig_signers *signers,
-                                            struct cairn_pipeline_result *res,
-                                            struct cairn_diag *d);
+CAIRN_WUR int cairn_pipeline_process_commit(
+    struct cairn_pipeline *p, struct cairn_git *g,
+    const struct cairn_git_oid *commit, enum cairn_sigpolicy pol,
+    const struct cairn_sshsig_signers *signers,
+    struct cairn_pipeline_result *res, struct cairn_diag *d);
 
 /*
  * Re-issue every stored document whose refresh time has come (at most
  * max, 0 = all), in one transaction: same generation and content, new
  * issued/expires/signature. *n (may be NULL) receives how many.
  */
-CAIRN_WUR int cairn_pipeline_refresh(struct cairn_pipeline *p, size_t max, size_t *n,
-                                     struct cairn_diag *d);
+CAIRN_WUR int cairn_pipeline_refresh(struct cairn_pipeline *p, size_t max,
+                                     size_t *n, struct cairn_diag *d);
 
 /* The fleet of the last accepted commit (borrowed; valid until the next
  * cairn_pipeline_process* call), NULL when none is in memory. The daemon

@@ -10,8 +10,9 @@
 /* Paths changed since the last accepted commit; *ch NULL when there is
  * nothing to diff against. */
 static int changes_since(struct cairn_pipeline *p, struct cairn_git *g,
-                         const struct cairn_git_oid *commit, struct cairn_git_diff **df,
-                         struct cairn_changes *ch, struct cairn_diag *d)
+                         const struct cairn_git_oid *commit,
+                         struct cairn_git_diff **df, struct cairn_changes *ch,
+                         struct cairn_diag *d)
 {
     struct cairn_git_oid last;
     int rc;
@@ -58,9 +59,11 @@ static int patchable(const struct cairn_git_diff *df)
 }
 
 int cairn_pipeline_process_commit(struct cairn_pipeline *p, struct cairn_git *g,
-                                  const struct cairn_git_oid *commit, enum cairn_sigpolicy pol,
+                                  const struct cairn_git_oid *commit,
+                                  enum cairn_sigpolicy pol,
                                   const struct cairn_sshsig_signers *signers,
-                                  struct cairn_pipeline_result *res, struct cairn_diag *d)
+                                  struct cairn_pipeline_result *res,
+                                  struct cairn_diag *d)
 {
     struct cairn_commit_meta meta;
     struct cairn_changes ch = {NULL, 0};
@@ -70,7 +73,8 @@ int cairn_pipeline_process_commit(struct cairn_pipeline *p, struct cairn_git *g,
 
     memset(res, 0, sizeof(*res));
     cairn_errlist_init(&res->errs, 0);
-    if (cairn_pipeline_last(p) && strcmp(cairn_pipeline_last(p), commit->hex) == 0) {
+    if (cairn_pipeline_last(p) &&
+        strcmp(cairn_pipeline_last(p), commit->hex) == 0) {
         res->accepted = 1;
         return 0;
     }

@@ -24,9 +24,9 @@
 #define CAIRN_TIME_LEN 20 /* "2006-01-02T15:04:05Z" */
 
 struct cairn_source {
-    const char *repo;    /* repository URL as configured */
-    const char *commit;  /* 40 hex */
-    const char *signer;  /* key id of the commit's signer, NULL when none */
+    const char *repo;   /* repository URL as configured */
+    const char *commit; /* 40 hex */
+    const char *signer; /* key id of the commit's signer, NULL when none */
 };
 
 /* RFC 3339 UTC with a Z and whole seconds; out holds CAIRN_TIME_LEN+1. */
@@ -36,11 +36,12 @@ CAIRN_WUR int cairn_time_parse(const char *s, int64_t *out);
 
 /* The payload: content's members plus generation, issued, expires, source.
  * A new object (content is not modified). */
-json_t *cairn_publish_payload(json_t *content, int64_t generation, int64_t issued,
-                              int64_t expires, const struct cairn_source *src);
+json_t *cairn_publish_payload(json_t *content, int64_t generation,
+                              int64_t issued, int64_t expires,
+                              const struct cairn_source *src);
 
 struct cairn_signed {
-    char *envelope;                                /* DSSE JSON, canonical */
+    char *envelope; /* DSSE JSON, canonical */
     size_t envelope_len;
     char payload_sha256[CAIRN_SHA256_HEX_LEN + 1]; /* of the payload bytes */
 };
@@ -60,13 +61,15 @@ void cairn_publish_sign(json_t *payload, const struct cairn_seckey *key,
  * between site and workloads, so the payload is spliced around them.
  */
 void cairn_publish_sign_content(const char *canon, size_t len, const char *site,
-                                int64_t generation, int64_t issued, int64_t expires,
-                                const struct cairn_source *src, const struct cairn_seckey *key,
+                                int64_t generation, int64_t issued,
+                                int64_t expires, const struct cairn_source *src,
+                                const struct cairn_seckey *key,
                                 struct cairn_signed *out);
 
 /* When a document issued at `issued` and expiring at `expires` should be
  * re-issued: issued + life/2 + hash(site) mod life/4. */
-int64_t cairn_publish_refresh_at(const char *site, int64_t issued, int64_t expires);
+int64_t cairn_publish_refresh_at(const char *site, int64_t issued,
+                                 int64_t expires);
 
 /*
  * Re-issue a signed desired state: same content and generation, issued =
@@ -74,8 +77,9 @@ int64_t cairn_publish_refresh_at(const char *site, int64_t issued, int64_t expir
  * one (trusted: the controller's own). *payload_out (may be NULL) gets the
  * new payload. CAIRN_EPARSE when the envelope or payload is not ours.
  */
-CAIRN_WUR int cairn_publish_reissue(const char *envelope, size_t len, int64_t now,
-                                    const struct cairn_seckey *key, struct cairn_signed *out,
+CAIRN_WUR int cairn_publish_reissue(const char *envelope, size_t len,
+                                    int64_t now, const struct cairn_seckey *key,
+                                    struct cairn_signed *out,
                                     json_t **payload_out, struct cairn_diag *d);
 
 #endif

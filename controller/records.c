@@ -466,7 +466,7 @@ static int schema_version(struct cairn_records *r, int *out, struct cairn_diag *
 
 static int migrate(struct cairn_records *r, struct cairn_diag *d)
 {
-    int v, rc = schema_version(r, &v, d);
+    int v = 0, rc = schema_version(r, &v, d);
 
     if (rc)
         return rc;

@@ -24,7 +24,7 @@ struct rctx {
     const struct cairn_fdoc *wl; /* workload being rendered */
     json_t *w;                   /* its expanded document */
     int failed;
-    int code;                    /* the first error's */
+    int code; /* the first error's */
 };
 
 void cairn_rendered_free(struct cairn_rendered *r)
@@ -42,26 +42,29 @@ void cairn_rendered_free(struct cairn_rendered *r)
     memset(r, 0, sizeof(*r));
 }
 
-int cairn_group_matches(const struct cairn_fdoc *g, const struct cairn_fdoc *site)
+int cairn_group_matches(const struct cairn_fdoc *g,
+                        const struct cairn_fdoc *site)
 {
     return cairn_selector_matches(&g->u.group.sel, site->u.site.labels);
 }
 
-void cairn_site_layers(const struct cairn_fleet *f, const struct cairn_fdoc *site,
+void cairn_site_layers(const struct cairn_fleet *f,
+                       const struct cairn_fdoc *site,
                        struct cairn_layer **layers, size_t *n)
 {
     struct cairn_layer *l = cairn_xcalloc(f->ngroups + 2, sizeof(*l));
     size_t k = 0;
 
-    l[k++] = (struct cairn_layer){CAIRN_LAYER_FLEET, NULL, f->fleet->values,
-                                  f->fleet->yaml, f->fleet->path, "/values"};
+    l[k++] = (struct cairn_layer){CAIRN_LAYER_FLEET, NULL,
+                                  f->fleet->values,  f->fleet->yaml,
+                                  f->fleet->path,    "/values"};
     for (size_t i = 0; i < f->ngroups; i++)
         if (cairn_group_matches(f->groups[i], site))
-            l[k++] = (struct cairn_layer){CAIRN_LAYER_GROUP, f->groups[i]->name,
-                                          f->groups[i]->values, f->groups[i]->yaml,
-                                          f->groups[i]->path, "/values"};
-    l[k++] = (struct cairn_layer){CAIRN_LAYER_SITE, NULL, site->values, site->yaml,
-                                  site->path, "/values"};
+            l[k++] = (struct cairn_layer){
+                CAIRN_LAYER_GROUP,  f->groups[i]->name, f->groups[i]->values,
+                f->groups[i]->yaml, f->groups[i]->path, "/values"};
+    l[k++] = (struct cairn_layer){CAIRN_LAYER_SITE, NULL,       site->values,
+                                  site->yaml,       site->path, "/values"};
     *layers = l;
     *n = k;
 }
@@ -70,9 +73,10 @@ void cairn_site_layers(const struct cairn_fleet *f, const struct cairn_fdoc *sit
 
 /* An error about the merged values at ptr: located where the layer that
  * set it wrote it ("sites/x.yaml:9:12: /values/a: ..."). */
-static void verr(struct rctx *c, int code, const char *ptr, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void verr(struct rctx *c, int code, const char *ptr, const char *fmt, ...)
+static void verr(struct rctx *c, int code, const char *ptr, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+static void verr(struct rctx *c, int code, const char *ptr, const char *fmt,
+                 ...)
 {
     struct cairn_origin o = {NULL, {c->site->path, 0, 0}};
     char msg[1024], *full;
@@ -94,9 +98,10 @@ static void verr(struct rctx *c, int code, const char *ptr, const char *fmt, ...
 }
 
 /* An error about the workload file at ptr. */
-static void werr(struct rctx *c, int code, const char *ptr, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void werr(struct rctx *c, int code, const char *ptr, const char *fmt, ...)
+static void werr(struct rctx *c, int code, const char *ptr, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+static void werr(struct rctx *c, int code, const char *ptr, const char *fmt,
+                 ...)
 {
     char msg[1024];
     va_list ap;
@@ -104,8 +109,8 @@ static void werr(struct rctx *c, int code, const char *ptr, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    cairn_errlist_addloc(c->errs, code, c->site->name, cairn_fdoc_loc(c->wl, ptr), ptr,
-                         "%s", msg);
+    cairn_errlist_addloc(c->errs, code, c->site->name,
+                         cairn_fdoc_loc(c->wl, ptr), ptr, "%s", msg);
     c->failed = 1;
     if (!c->code)
         c->code = code;
@@ -119,14 +124,16 @@ static void dep(struct rctx *c, const char *path)
 
 /* ---- values -------------------------------------------------------------- */
 
-static void on_values_tmpl(const char *ptr, const struct cairn_diag *d, void *arg)
+static void on_values_tmpl(const char *ptr, const struct cairn_diag *d,
+                           void *arg)
 {
     struct rctx *c = arg;
 
     verr(c, d->code, ptr, "%s", cairn_diag_msg(d));
 }
 
-int cairn_site_values(const struct cairn_fleet *f, const struct cairn_fdoc *site,
+int cairn_site_values(const struct cairn_fleet *f,
+                      const struct cairn_fdoc *site,
                       const struct cairn_layer *layers, size_t n,
                       struct cairn_errlist *errs, json_t **out)
 {
@@ -167,7 +174,8 @@ static const char *relpath_problem(json_t *v)
     for (p = s; *p;) {
         size_t len = strcspn(p, "/");
 
-        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+        if (len == 0 || (len == 1 && p[0] == '.') ||
+            (len == 2 && p[0] == '.' && p[1] == '.'))
             return "must not have empty, '.' or '..' components";
         p += len;
         if (*p == '/')
@@ -181,10 +189,11 @@ static json_t *model_obj(struct cairn_fleet_model *m)
     json_t *art = json_object_get(m->doc->root, "artifact");
     json_t *urls = json_object_get(art, "urls");
 
-    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:O}", "name", m->doc->name, "version",
-                     m->doc->u.model.version, "sha256", m->doc->u.model.sha256, "size",
-                     (json_int_t)m->doc->u.model.size, "urls",
-                     urls ? json_incref(urls) : json_array(), "attestation", m->att);
+    return json_pack(
+        "{s:s, s:s, s:s, s:I, s:o, s:O}", "name", m->doc->name, "version",
+        m->doc->u.model.version, "sha256", m->doc->u.model.sha256, "size",
+        (json_int_t)m->doc->u.model.size, "urls",
+        urls ? json_incref(urls) : json_array(), "attestation", m->att);
 }
 
 static json_t *build_model(struct rctx *c)
@@ -201,8 +210,9 @@ static json_t *build_model(struct rctx *c)
     if (!m) {
         raw = json_object_get(json_object_get(c->wl->root, "model"), "version");
         rawv = json_string_value(raw);
-        werr(c, CAIRN_ENOENT, "/model", "model %s version %s%s%s%s not found (no models/%s/%s.yaml)",
-             name, version, rawv && strcmp(rawv, version) ? " (from \"" : "",
+        werr(c, CAIRN_ENOENT, "/model",
+             "model %s version %s%s%s%s not found (no models/%s/%s.yaml)", name,
+             version, rawv && strcmp(rawv, version) ? " (from \"" : "",
              rawv && strcmp(rawv, version) ? rawv : "",
              rawv && strcmp(rawv, version) ? "\")" : "", name, version);
         return NULL;
@@ -216,8 +226,8 @@ static json_t *build_exec(struct rctx *c)
 {
     json_t *e = json_object_get(c->w, "exec"), *env = json_object_get(e, "env");
 
-    return json_pack("{s:O, s:o}", "command", json_object_get(e, "command"), "env",
-                     env ? json_incref(env) : json_object());
+    return json_pack("{s:O, s:o}", "command", json_object_get(e, "command"),
+                     "env", env ? json_incref(env) : json_object());
 }
 
 static json_t *build_health(struct rctx *c)
@@ -227,8 +237,9 @@ static json_t *build_health(struct rctx *c)
     if (!h)
         return NULL;
     t = json_object_get(h, "timeoutSeconds");
-    out = json_pack("{s:O, s:I}", "http", json_object_get(h, "http"), "timeoutSeconds",
-                    t ? json_integer_value(t) : (json_int_t)CAIRN_DEFAULT_HEALTH_TIMEOUT);
+    out = json_pack(
+        "{s:O, s:I}", "http", json_object_get(h, "http"), "timeoutSeconds",
+        t ? json_integer_value(t) : (json_int_t)CAIRN_DEFAULT_HEALTH_TIMEOUT);
     g = json_object_get(h, "golden");
     if (g)
         json_object_set(out, "golden", g);
@@ -238,14 +249,17 @@ static json_t *build_health(struct rctx *c)
 static json_t *build_restart(struct rctx *c)
 {
     json_t *r = json_object_get(c->w, "restart");
-    json_t *p = json_object_get(r, "policy"), *b = json_object_get(r, "backoffMaxSeconds");
+    json_t *p = json_object_get(r, "policy"),
+           *b = json_object_get(r, "backoffMaxSeconds");
 
-    return json_pack("{s:s, s:I}", "policy",
-                     p ? json_string_value(p) : CAIRN_DEFAULT_RESTART, "backoffMaxSeconds",
-                     b ? json_integer_value(b) : (json_int_t)CAIRN_DEFAULT_BACKOFF_MAX);
+    return json_pack(
+        "{s:s, s:I}", "policy",
+        p ? json_string_value(p) : CAIRN_DEFAULT_RESTART, "backoffMaxSeconds",
+        b ? json_integer_value(b) : (json_int_t)CAIRN_DEFAULT_BACKOFF_MAX);
 }
 
-static void sha256_hex(const void *data, size_t n, char out[CAIRN_SHA256_HEX_LEN + 1])
+static void sha256_hex(const void *data, size_t n,
+                       char out[CAIRN_SHA256_HEX_LEN + 1])
 {
     uint8_t md[CAIRN_SHA256_LEN];
 
@@ -254,21 +268,25 @@ static void sha256_hex(const void *data, size_t n, char out[CAIRN_SHA256_HEX_LEN
 }
 
 /* A from: file: the repository file's bytes, base64. */
-static json_t *from_file(struct rctx *c, json_t *from, const char *ptr, char *sha)
+static json_t *from_file(struct rctx *c, json_t *from, const char *ptr,
+                         char *sha)
 {
     const struct cairn_blob *b;
     const char *why = relpath_problem(from);
-    const char *b64, *hex;
+    const char *hex;
     struct cairn_diag d;
+    json_t *b64;
 
     if (why) {
         werr(c, CAIRN_EPATH, ptr, "from %s", why);
         return NULL;
     }
     cairn_diag_init(&d);
-    if (cairn_fleet_read(c->f, json_string_value(from), CAIRN_FLEET_MAX_FROM, &b, &d) != 0) {
+    if (cairn_fleet_read(c->f, json_string_value(from), CAIRN_FLEET_MAX_FROM,
+                         &b, &d) != 0) {
         if (d.code == CAIRN_ENOENT)
-            werr(c, d.code, ptr, "%s: no such file in the repository", json_string_value(from));
+            werr(c, d.code, ptr, "%s: no such file in the repository",
+                 json_string_value(from));
         else
             werr(c, d.code, ptr, "%s", cairn_diag_msg(&d));
         return NULL;
@@ -276,7 +294,7 @@ static json_t *from_file(struct rctx *c, json_t *from, const char *ptr, char *sh
     dep(c, json_string_value(from));
     cairn_fleet_blob_encoded(c->f, b, &b64, &hex);
     memcpy(sha, hex, CAIRN_SHA256_HEX_LEN + 1);
-    return json_string(b64);
+    return json_incref(b64);
 }
 
 /* Inline content: text as is, or base64 the engineer wrote (checked). */
@@ -287,24 +305,30 @@ static json_t *inline_content(struct rctx *c, json_t *content, const char *enc,
     size_t n = 0;
 
     if (strcmp(enc, "base64") == 0) {
-        if (cairn_base64_decode(json_string_value(content), json_string_length(content), &raw,
-                                &n) != 0) {
-            werr(c, CAIRN_EPARSE, ptr, "content is not canonical base64 (encoding: base64)");
+        if (cairn_base64_decode(json_string_value(content),
+                                json_string_length(content), &raw, &n) != 0) {
+            werr(c, CAIRN_EPARSE, ptr,
+                 "content is not canonical base64 (encoding: base64)");
             return NULL;
         }
         sha256_hex(raw, n, sha);
         free(raw);
     } else {
-        sha256_hex(json_string_value(content), json_string_length(content), sha);
+        sha256_hex(json_string_value(content), json_string_length(content),
+                   sha);
     }
     return json_incref(content);
 }
 
 static json_t *file_entry(struct rctx *c, json_t *fe, size_t i)
 {
-    json_t *path = json_object_get(fe, "path"), *mode = json_object_get(fe, "mode");
-    json_t *from = json_object_get(fe, "from"), *enc = json_object_get(fe, "encoding");
-    const char *encoding = from ? "base64" : enc ? json_string_value(enc) : "utf-8";
+    json_t *path = json_object_get(fe, "path"),
+           *mode = json_object_get(fe, "mode");
+    json_t *from = json_object_get(fe, "from"),
+           *enc = json_object_get(fe, "encoding");
+    const char *encoding = from  ? "base64"
+                           : enc ? json_string_value(enc)
+                                 : "utf-8";
     const char *why = relpath_problem(path);
     char ptr[64], sha[CAIRN_SHA256_HEX_LEN + 1];
     json_t *content;
@@ -316,12 +340,13 @@ static json_t *file_entry(struct rctx *c, json_t *fe, size_t i)
     }
     snprintf(ptr, sizeof(ptr), "/files/%zu/%s", i, from ? "from" : "content");
     content = from ? from_file(c, from, ptr, sha)
-                   : inline_content(c, json_object_get(fe, "content"), encoding, ptr, sha);
+                   : inline_content(c, json_object_get(fe, "content"), encoding,
+                                    ptr, sha);
     if (!content)
         return NULL;
     return json_pack("{s:O, s:s, s:s, s:o, s:s}", "path", path, "mode",
-                     mode ? json_string_value(mode) : CAIRN_DEFAULT_MODE, "sha256", sha,
-                     "content", content, "encoding", encoding);
+                     mode ? json_string_value(mode) : CAIRN_DEFAULT_MODE,
+                     "sha256", sha, "content", content, "encoding", encoding);
 }
 
 static json_t *build_files(struct rctx *c)
@@ -334,7 +359,8 @@ static json_t *build_files(struct rctx *c)
         return NULL;
     out = json_array();
     cairn__strmap_init(&seen);
-    json_array_foreach(files, i, fe) {
+    json_array_foreach(files, i, fe)
+    {
         const char *p = json_string_value(json_object_get(fe, "path"));
         json_t *e;
         char ptr[64];
@@ -390,7 +416,8 @@ static json_t *secret_entry(struct rctx *c, const char *name, size_t i)
     cairn_diag_init(&d);
     if (cairn_fleet_read(c->f, path, CAIRN_FLEET_MAX_SEALED, &b, &d) != 0) {
         if (d.code == CAIRN_ENOENT)
-            werr(c, d.code, ptr, "secret %s: %s not found (cairnctl seal writes it)", name,
+            werr(c, d.code, ptr,
+                 "secret %s: %s not found (cairnctl seal writes it)", name,
                  path);
         else
             werr(c, d.code, ptr, "secret %s: %s", name, cairn_diag_msg(&d));
@@ -402,7 +429,9 @@ static json_t *secret_entry(struct rctx *c, const char *name, size_t i)
         goto out;
     }
     dep(c, path);
-    out = json_pack("{s:s, s:s}", "name", name, "sealed", b64);
+    out = json_object();
+    json_object_set_new(out, "name", json_string(name));
+    json_object_set_new(out, "sealed", json_stringn_nocheck(b64, strlen(b64)));
     free(b64);
 out:
     free(path);
@@ -419,14 +448,16 @@ static json_t *build_secrets(struct rctx *c)
         return NULL;
     out = json_array();
     cairn__strmap_init(&seen);
-    json_array_foreach(names, i, n) {
+    json_array_foreach(names, i, n)
+    {
         json_t *e;
 
         if (cairn__strmap_put(&seen, json_string_value(n), (void *)1)) {
             char ptr[64];
 
             snprintf(ptr, sizeof(ptr), "/secrets/%zu", i);
-            werr(c, CAIRN_EEXIST, ptr, "secret %s is listed twice", json_string_value(n));
+            werr(c, CAIRN_EEXIST, ptr, "secret %s is listed twice",
+                 json_string_value(n));
             continue;
         }
         e = secret_entry(c, json_string_value(n), i);
@@ -452,7 +483,8 @@ static json_t *build_uploads(struct rctx *c)
     return json_pack("{s:O}", "dir", json_object_get(u, "dir"));
 }
 
-static void on_workload_tmpl(const char *ptr, const struct cairn_diag *d, void *arg)
+static void on_workload_tmpl(const char *ptr, const struct cairn_diag *d,
+                             void *arg)
 {
     struct rctx *c = arg;
 
@@ -465,7 +497,8 @@ static void set_opt(json_t *obj, const char *key, json_t *v)
         json_object_set_new(obj, key, v);
 }
 
-static json_t *render_workload(struct rctx *c, const struct cairn_fdoc *wl, json_t *values)
+static json_t *render_workload(struct rctx *c, const struct cairn_fdoc *wl,
+                               json_t *values)
 {
     struct cairn_tmpl_ctx t = {values, c->site->name, c->site->u.site.labels};
     int failed_before = c->failed;
@@ -478,8 +511,8 @@ static json_t *render_workload(struct rctx *c, const struct cairn_fdoc *wl, json
         c->failed = 1;
         return NULL;
     }
-    out = json_pack("{s:s, s:o, s:o}", "name", wl->name, "exec", build_exec(c), "restart",
-                    build_restart(c));
+    out = json_pack("{s:s, s:o, s:o}", "name", wl->name, "exec", build_exec(c),
+                    "restart", build_restart(c));
     set_opt(out, "model", build_model(c));
     set_opt(out, "health", build_health(c));
     set_opt(out, "files", build_files(c));
@@ -505,23 +538,28 @@ static json_t *workload_list(struct rctx *c, json_t *values)
     if (!wl)
         return json_array(); /* a site may run nothing */
     if (!json_is_array(wl) || json_array_size(wl) > CAIRN_MAX_WORKLOADS) {
-        verr(c, CAIRN_ESCHEMA, "/workloads", "values.workloads must be a list of at most %d "
-             "workload names", CAIRN_MAX_WORKLOADS);
+        verr(c, CAIRN_ESCHEMA, "/workloads",
+             "values.workloads must be a list of at most %d "
+             "workload names",
+             CAIRN_MAX_WORKLOADS);
         return NULL;
     }
     out = json_array();
     cairn__strmap_init(&seen);
-    json_array_foreach(wl, i, n) {
+    json_array_foreach(wl, i, n)
+    {
         char ptr[64];
 
         snprintf(ptr, sizeof(ptr), "/workloads/%zu", i);
         if (!json_is_string(n))
             verr(c, CAIRN_ESCHEMA, ptr, "a workload name must be a string");
         else if (!cairn_fleet_workload(c->f, json_string_value(n)))
-            verr(c, CAIRN_ENOENT, ptr, "unknown workload \"%s\" (no workloads/%s.yaml)",
+            verr(c, CAIRN_ENOENT, ptr,
+                 "unknown workload \"%s\" (no workloads/%s.yaml)",
                  json_string_value(n), json_string_value(n));
         else if (cairn__strmap_put(&seen, json_string_value(n), (void *)1))
-            verr(c, CAIRN_EEXIST, ptr, "workload \"%s\" is listed twice", json_string_value(n));
+            verr(c, CAIRN_EEXIST, ptr, "workload \"%s\" is listed twice",
+                 json_string_value(n));
         else
             json_array_append(out, n);
     }
@@ -560,15 +598,15 @@ static int finish(struct rctx *c, json_t *workloads, struct cairn_rendered *r)
     size_t len;
     char *text;
 
-    r->content = json_pack("{s:s, s:s, s:o}", "kind", CAIRN_DESIRED_KIND, "site",
-                           c->site->name, "workloads", workloads);
+    r->content = json_pack("{s:s, s:s, s:o}", "kind", CAIRN_DESIRED_KIND,
+                           "site", c->site->name, "workloads", workloads);
     text = cairn__json_canon(r->content, &len);
     /* room is left for generation, times and source */
     if (len > CAIRN_DESIRED_MAX - 1024) {
-        cairn_errlist_addloc(c->errs, CAIRN_ETOOBIG, c->site->name,
-                             cairn_fdoc_loc(c->site, ""), NULL,
-                             "the desired state is %zu bytes, over the %u-byte cap", len,
-                             CAIRN_DESIRED_MAX - 1024);
+        cairn_errlist_addloc(
+            c->errs, CAIRN_ETOOBIG, c->site->name, cairn_fdoc_loc(c->site, ""),
+            NULL, "the desired state is %zu bytes, over the %u-byte cap", len,
+            CAIRN_DESIRED_MAX - 1024);
         free(text);
         return CAIRN_ETOOBIG;
     }
@@ -605,8 +643,10 @@ int cairn_render_site(struct cairn_fleet *f, const struct cairn_fdoc *site,
     if (!names)
         goto out;
     workloads = json_array();
-    json_array_foreach(names, i, n) {
-        json_t *w = render_workload(&c, cairn_fleet_workload(f, json_string_value(n)), values);
+    json_array_foreach(names, i, n)
+    {
+        json_t *w = render_workload(
+            &c, cairn_fleet_workload(f, json_string_value(n)), values);
 
         if (w)
             json_array_append_new(workloads, w);

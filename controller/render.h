@@ -35,13 +35,13 @@
 
 struct cairn_rendered {
     char *site;
-    json_t *content;                        /* {kind, site, workloads} */
-    char sha256[CAIRN_SHA256_HEX_LEN + 1];  /* of canonical(content) */
-    char *canon;                            /* canonical(content) */
-    size_t size;                            /* its bytes */
-    char **deps;                            /* repository paths read, sorted */
+    json_t *content;                       /* {kind, site, workloads} */
+    char sha256[CAIRN_SHA256_HEX_LEN + 1]; /* of canonical(content) */
+    char *canon;                           /* canonical(content) */
+    size_t size;                           /* its bytes */
+    char **deps;                           /* repository paths read, sorted */
     size_t ndeps;
-    void *extra;                            /* a build hook's (e.g. signed) */
+    void *extra; /* a build hook's (e.g. signed) */
     void (*extra_free)(void *extra);
 };
 
@@ -51,7 +51,8 @@ void cairn_rendered_free(struct cairn_rendered *r); /* contents; NULL ok */
  * The layers of a site in merge order: fleet, matching groups by name,
  * site. *layers is a fresh array (free()) borrowing from f.
  */
-void cairn_site_layers(const struct cairn_fleet *f, const struct cairn_fdoc *site,
+void cairn_site_layers(const struct cairn_fleet *f,
+                       const struct cairn_fdoc *site,
                        struct cairn_layer **layers, size_t *n);
 
 /*
@@ -59,7 +60,8 @@ void cairn_site_layers(const struct cairn_fleet *f, const struct cairn_fdoc *sit
  * Template errors are added to errs located at the layer that set the
  * string; the result is then CAIRN_ETEMPLATE.
  */
-CAIRN_WUR int cairn_site_values(const struct cairn_fleet *f, const struct cairn_fdoc *site,
+CAIRN_WUR int cairn_site_values(const struct cairn_fleet *f,
+                                const struct cairn_fdoc *site,
                                 const struct cairn_layer *layers, size_t n,
                                 struct cairn_errlist *errs, json_t **out);
 
@@ -68,10 +70,13 @@ CAIRN_WUR int cairn_site_values(const struct cairn_fleet *f, const struct cairn_
  * name) and the result is the first one's code; *out is written only on
  * success (free with cairn_rendered_free).
  */
-CAIRN_WUR int cairn_render_site(struct cairn_fleet *f, const struct cairn_fdoc *site,
-                                struct cairn_errlist *errs, struct cairn_rendered *out);
+CAIRN_WUR int cairn_render_site(struct cairn_fleet *f,
+                                const struct cairn_fdoc *site,
+                                struct cairn_errlist *errs,
+                                struct cairn_rendered *out);
 
 /* Sites whose selectors match: 1 when group g applies to site. */
-int cairn_group_matches(const struct cairn_fdoc *g, const struct cairn_fdoc *site);
+int cairn_group_matches(const struct cairn_fdoc *g,
+                        const struct cairn_fdoc *site);
 
 #endif

@@ -19,7 +19,8 @@ int cairn_label_key_ok(const char *k)
         int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                     (c >= '0' && c <= '9');
 
-        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '/' && c != '-')))
+        if (!alnum &&
+            (i == 0 || (c != '.' && c != '_' && c != '/' && c != '-')))
             return 0;
     }
     return 1;
@@ -49,7 +50,8 @@ static void sorted_pairs(json_t *ml, struct cairn_selector *s)
     json_t *v;
     size_t i = 0;
 
-    json_object_foreach(ml, k, v) {
+    json_object_foreach(ml, k, v)
+    {
         p[i].k = k;
         p[i++].v = json_string_value(v);
     }
@@ -62,8 +64,9 @@ static void sorted_pairs(json_t *ml, struct cairn_selector *s)
 }
 
 /* Check one matchLabels member; 0 or CAIRN_EPARSE (reported). */
-static int check_pair(const char *k, json_t *v, const struct cairn_yaml_doc *doc,
-                      const char *ml_ptr, struct cairn_errlist *errs)
+static int check_pair(const char *k, json_t *v,
+                      const struct cairn_yaml_doc *doc, const char *ml_ptr,
+                      struct cairn_errlist *errs)
 {
     struct cairn_buf p;
     int rc = 0;
@@ -73,14 +76,14 @@ static int check_pair(const char *k, json_t *v, const struct cairn_yaml_doc *doc
         abort();
     cairn__ptr_push(&p, k);
     if (!cairn_label_key_ok(k)) {
-        cairn_errlist_addloc(errs, CAIRN_EPARSE, NULL, where(doc, p.data), p.data,
-                             "\"%s\" is not a label name ([A-Za-z0-9][A-Za-z0-9._/-]{0,62})",
-                             k);
+        cairn_errlist_addloc(
+            errs, CAIRN_EPARSE, NULL, where(doc, p.data), p.data,
+            "\"%s\" is not a label name ([A-Za-z0-9][A-Za-z0-9._/-]{0,62})", k);
         rc = CAIRN_EPARSE;
     } else if (!json_is_string(v) || json_string_length(v) > LABEL_MAX) {
-        cairn_errlist_addloc(errs, CAIRN_EPARSE, NULL, where(doc, p.data), p.data,
-                             "label value must be a string of at most %d characters",
-                             LABEL_MAX);
+        cairn_errlist_addloc(
+            errs, CAIRN_EPARSE, NULL, where(doc, p.data), p.data,
+            "label value must be a string of at most %d characters", LABEL_MAX);
         rc = CAIRN_EPARSE;
     }
     cairn_buf_free(&p);
@@ -98,16 +101,16 @@ int cairn_selector_compile(json_t *selector, const struct cairn_yaml_doc *doc,
     int rc = 0;
 
     if (!json_is_object(ml)) {
-        cairn_errlist_addloc(errs, CAIRN_EPARSE, NULL, where(doc, ml ? ml_ptr : base),
-                             ml ? ml_ptr : base, "%s",
-                             ml ? "matchLabels must be a map of label: value"
-                                : "a selector needs matchLabels (a map; {} selects every site)");
+        cairn_errlist_addloc(
+            errs, CAIRN_EPARSE, NULL, where(doc, ml ? ml_ptr : base),
+            ml ? ml_ptr : base, "%s",
+            ml ? "matchLabels must be a map of label: value"
+               : "a selector needs matchLabels (a map; {} selects every site)");
         rc = CAIRN_EPARSE;
         goto out;
     }
-    json_object_foreach(ml, k, v)
-        if (check_pair(k, v, doc, ml_ptr, errs) != 0)
-            rc = CAIRN_EPARSE;
+    json_object_foreach(ml, k, v) if (check_pair(k, v, doc, ml_ptr, errs) != 0)
+        rc = CAIRN_EPARSE;
     if (rc)
         goto out;
     s.n = json_object_size(ml);

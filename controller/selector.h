@@ -14,7 +14,7 @@
 #include "errlist.h"
 
 struct cairn_selector {
-    char **keys;   /* sorted */
+    char **keys; /* sorted */
     char **vals;
     size_t n;
 };
@@ -26,8 +26,10 @@ struct cairn_selector {
  * (may be NULL) at base ("/selector"). CAIRN_EPARSE when any was found;
  * *out is written only on success (free with cairn_selector_free).
  */
-CAIRN_WUR int cairn_selector_compile(json_t *selector, const struct cairn_yaml_doc *doc,
-                                     const char *base, struct cairn_errlist *errs,
+CAIRN_WUR int cairn_selector_compile(json_t *selector,
+                                     const struct cairn_yaml_doc *doc,
+                                     const char *base,
+                                     struct cairn_errlist *errs,
                                      struct cairn_selector *out);
 void cairn_selector_free(struct cairn_selector *s); /* NULL ok */
 

@@ -41,13 +41,15 @@ struct cairn_render_rec {
     char content_sha256[CAIRN_SHA256_HEX_LEN + 1];
     char payload_sha256[CAIRN_SHA256_HEX_LEN + 1];
     int64_t issued, expires, refresh_at;
-    const char *models;   /* "name@version name@version" (for audit), may be "" */
-    char *envelope;       /* the signed DSSE JSON; owned when read */
+    const char *models; /* "name@version name@version" (for audit), may be "" */
+    char *envelope;     /* the signed DSSE JSON; owned when read */
     size_t envelope_len;
 };
 
-typedef int (*cairn_store_render_cb)(const struct cairn_render_rec *r, void *arg);
-typedef int (*cairn_store_gen_cb)(const char *site, int64_t generation, void *arg);
+typedef int (*cairn_store_render_cb)(const struct cairn_render_rec *r,
+                                     void *arg);
+typedef int (*cairn_store_gen_cb)(const char *site, int64_t generation,
+                                  void *arg);
 
 struct cairn_store;
 
@@ -58,25 +60,27 @@ struct cairn_store_ops {
     void (*rollback)(struct cairn_store *s);
     int (*commit_put)(struct cairn_store *s, const struct cairn_commit_rec *r,
                       struct cairn_diag *d);
-    int (*commit_get)(struct cairn_store *s, const char *sha, int *accepted, char **error,
-                      struct cairn_diag *d);
+    int (*commit_get)(struct cairn_store *s, const char *sha, int *accepted,
+                      char **error, struct cairn_diag *d);
     int (*head_get)(struct cairn_store *s, const char *name, char sha[41],
                     struct cairn_diag *d);
     int (*head_set)(struct cairn_store *s, const char *name, const char *sha,
                     struct cairn_diag *d);
-    int (*render_get)(struct cairn_store *s, const char *site, struct cairn_render_rec *out,
-                      struct cairn_diag *d);
-    int (*render_put)(struct cairn_store *s, const struct cairn_render_rec *r, int history,
-                      struct cairn_diag *d);
-    int (*render_remove)(struct cairn_store *s, const char *site, const char *commit,
-                         struct cairn_diag *d);
-    int (*render_scan)(struct cairn_store *s, int with_envelope, int64_t due_before,
-                       size_t max, cairn_store_render_cb cb, void *arg, struct cairn_diag *d);
+    int (*render_get)(struct cairn_store *s, const char *site,
+                      struct cairn_render_rec *out, struct cairn_diag *d);
+    int (*render_put)(struct cairn_store *s, const struct cairn_render_rec *r,
+                      int history, struct cairn_diag *d);
+    int (*render_remove)(struct cairn_store *s, const char *site,
+                         const char *commit, struct cairn_diag *d);
+    int (*render_scan)(struct cairn_store *s, int with_envelope,
+                       int64_t due_before, size_t max, cairn_store_render_cb cb,
+                       void *arg, struct cairn_diag *d);
     int (*generation_max)(struct cairn_store *s, const char *site, int64_t *out,
                           struct cairn_diag *d);
-    int (*generations_scan)(struct cairn_store *s, cairn_store_gen_cb cb, void *arg,
-                            struct cairn_diag *d);
-    int (*count)(struct cairn_store *s, const char *what, int64_t *out, struct cairn_diag *d);
+    int (*generations_scan)(struct cairn_store *s, cairn_store_gen_cb cb,
+                            void *arg, struct cairn_diag *d);
+    int (*count)(struct cairn_store *s, const char *what, int64_t *out,
+                 struct cairn_diag *d);
     void (*close)(struct cairn_store *s);
     /* added for the daemon (listing commits for /v1/commits) */
     int (*commit_list)(struct cairn_store *s, size_t max,
@@ -95,7 +99,8 @@ struct cairn_store {
  */
 CAIRN_WUR int cairn_store_open(const char *url, struct cairn_store **out,
                                struct cairn_diag *d);
-CAIRN_WUR int cairn_store_sqlite_open(const char *path, struct cairn_store **out,
+CAIRN_WUR int cairn_store_sqlite_open(const char *path,
+                                      struct cairn_store **out,
                                       struct cairn_diag *d);
 void cairn_store_close(struct cairn_store *s); /* NULL ok */
 
@@ -105,31 +110,36 @@ CAIRN_WUR int cairn_store_commit(struct cairn_store *s, struct cairn_diag *d);
 void cairn_store_rollback(struct cairn_store *s);
 
 /* Insert or replace the record of a commit. */
-CAIRN_WUR int cairn_store_commit_put(struct cairn_store *s, const struct cairn_commit_rec *r,
+CAIRN_WUR int cairn_store_commit_put(struct cairn_store *s,
+                                     const struct cairn_commit_rec *r,
                                      struct cairn_diag *d);
 /* Whether sha was accepted, and its error text (*error fresh or NULL;
  * error may be NULL). CAIRN_ENOENT when never seen. */
-CAIRN_WUR int cairn_store_commit_get(struct cairn_store *s, const char *sha, int *accepted,
-                                     char **error, struct cairn_diag *d);
+CAIRN_WUR int cairn_store_commit_get(struct cairn_store *s, const char *sha,
+                                     int *accepted, char **error,
+                                     struct cairn_diag *d);
 
 /* Named commit pointers ("accepted": the last accepted commit). */
-CAIRN_WUR int cairn_store_head_get(struct cairn_store *s, const char *name, char sha[41],
-                                   struct cairn_diag *d);
-CAIRN_WUR int cairn_store_head_set(struct cairn_store *s, const char *name, const char *sha,
-                                   struct cairn_diag *d);
+CAIRN_WUR int cairn_store_head_get(struct cairn_store *s, const char *name,
+                                   char sha[41], struct cairn_diag *d);
+CAIRN_WUR int cairn_store_head_set(struct cairn_store *s, const char *name,
+                                   const char *sha, struct cairn_diag *d);
 
 /* The current render of a site, envelope included (free it with
  * cairn_render_rec_free). CAIRN_ENOENT when the site has none. */
 CAIRN_WUR int cairn_store_render_get(struct cairn_store *s, const char *site,
-                                     struct cairn_render_rec *out, struct cairn_diag *d);
+                                     struct cairn_render_rec *out,
+                                     struct cairn_diag *d);
 /* Replace the current render; history=1 also records the generation in
  * the history (a new generation; re-issues pass 0). */
-CAIRN_WUR int cairn_store_render_put(struct cairn_store *s, const struct cairn_render_rec *r,
+CAIRN_WUR int cairn_store_render_put(struct cairn_store *s,
+                                     const struct cairn_render_rec *r,
                                      int history, struct cairn_diag *d);
 /* A site left the fleet at commit: its current render goes, the history
  * keeps a removal row. CAIRN_ENOENT when it had none. */
 CAIRN_WUR int cairn_store_render_remove(struct cairn_store *s, const char *site,
-                                        const char *commit, struct cairn_diag *d);
+                                        const char *commit,
+                                        struct cairn_diag *d);
 /*
  * Call cb for current renders in site order: all of them (due_before 0),
  * or those with refresh_at < due_before, at most max (0 = no limit).
@@ -142,18 +152,21 @@ CAIRN_WUR int cairn_store_render_scan(struct cairn_store *s, int with_envelope,
                                       struct cairn_diag *d);
 /* Highest generation a site ever had (history included), 0 when none:
  * a site removed and added again continues above it. */
-CAIRN_WUR int cairn_store_generation_max(struct cairn_store *s, const char *site,
-                                         int64_t *out, struct cairn_diag *d);
+CAIRN_WUR int cairn_store_generation_max(struct cairn_store *s,
+                                         const char *site, int64_t *out,
+                                         struct cairn_diag *d);
 /* Every site the history knows with its highest generation, in site
  * order (so that a pipeline can number generations without a query per
  * site). cb returning non-zero stops the scan and becomes the result. */
-CAIRN_WUR int cairn_store_generations_scan(struct cairn_store *s, cairn_store_gen_cb cb,
-                                           void *arg, struct cairn_diag *d);
+CAIRN_WUR int cairn_store_generations_scan(struct cairn_store *s,
+                                           cairn_store_gen_cb cb, void *arg,
+                                           struct cairn_diag *d);
 /* Row counts: "commits", "renders", "history". */
-CAIRN_WUR int cairn_store_count(struct cairn_store *s, const char *what, int64_t *out,
-                                struct cairn_diag *d);
+CAIRN_WUR int cairn_store_count(struct cairn_store *s, const char *what,
+                                int64_t *out, struct cairn_diag *d);
 
-void cairn_render_rec_free(struct cairn_render_rec *r); /* envelope/models; NULL ok */
+void cairn_render_rec_free(
+    struct cairn_render_rec *r); /* envelope/models; NULL ok */
 
 /* Commit records, the most recently processed first, at most max (0 =
  * 100): cb gets each (strings valid during the call); cb returning

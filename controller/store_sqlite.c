@@ -16,49 +16,71 @@
 /* migrations[i] takes the schema from version i to i + 1 */
 static const char *const migrations[] = {
     "CREATE TABLE commits("
-    "  sha TEXT PRIMARY KEY, seen INTEGER NOT NULL, signer TEXT, principal TEXT,"
-    "  accepted INTEGER NOT NULL, error TEXT, sites_changed INTEGER NOT NULL DEFAULT 0);"
+    "  sha TEXT PRIMARY KEY, seen INTEGER NOT NULL, signer TEXT, principal "
+    "TEXT,"
+    "  accepted INTEGER NOT NULL, error TEXT, sites_changed INTEGER NOT NULL "
+    "DEFAULT 0);"
     "CREATE TABLE heads(name TEXT PRIMARY KEY, sha TEXT NOT NULL);"
     "CREATE TABLE renders("
-    "  site TEXT PRIMARY KEY, generation INTEGER NOT NULL, commit_sha TEXT NOT NULL,"
+    "  site TEXT PRIMARY KEY, generation INTEGER NOT NULL, commit_sha TEXT NOT "
+    "NULL,"
     "  content_sha256 TEXT NOT NULL, payload_sha256 TEXT NOT NULL,"
-    "  issued INTEGER NOT NULL, expires INTEGER NOT NULL, refresh_at INTEGER NOT NULL,"
+    "  issued INTEGER NOT NULL, expires INTEGER NOT NULL, refresh_at INTEGER "
+    "NOT NULL,"
     "  models TEXT NOT NULL, envelope BLOB NOT NULL);"
     "CREATE INDEX renders_refresh ON renders(refresh_at);"
     "CREATE TABLE render_history("
-    "  site TEXT NOT NULL, generation INTEGER NOT NULL, commit_sha TEXT NOT NULL,"
-    "  content_sha256 TEXT, payload_sha256 TEXT, issued INTEGER, expires INTEGER,"
+    "  site TEXT NOT NULL, generation INTEGER NOT NULL, commit_sha TEXT NOT "
+    "NULL,"
+    "  content_sha256 TEXT, payload_sha256 TEXT, issued INTEGER, expires "
+    "INTEGER,"
     "  models TEXT, removed INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(site, generation));",
 };
 
 enum stmt {
-    S_BEGIN, S_COMMIT, S_ROLLBACK, S_COMMIT_PUT, S_COMMIT_GET, S_HEAD_GET, S_HEAD_SET,
-    S_RENDER_GET, S_RENDER_PUT, S_HISTORY_PUT, S_RENDER_DEL, S_GEN_MAX, S_COUNT
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_COMMIT_PUT,
+    S_COMMIT_GET,
+    S_HEAD_GET,
+    S_HEAD_SET,
+    S_RENDER_GET,
+    S_RENDER_PUT,
+    S_HISTORY_PUT,
+    S_RENDER_DEL,
+    S_GEN_MAX,
+    S_COUNT
 };
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_COMMIT_PUT] = "INSERT OR REPLACE INTO commits(sha, seen, signer, principal, accepted,"
-                     " error, sites_changed) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_COMMIT_PUT] =
+        "INSERT OR REPLACE INTO commits(sha, seen, signer, principal, accepted,"
+        " error, sites_changed) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_COMMIT_GET] = "SELECT accepted, error FROM commits WHERE sha = ?1",
     [S_HEAD_GET] = "SELECT sha FROM heads WHERE name = ?1",
     [S_HEAD_SET] = "INSERT OR REPLACE INTO heads(name, sha) VALUES(?1, ?2)",
-    [S_RENDER_GET] = "SELECT site, generation, commit_sha, content_sha256, payload_sha256,"
-                     " issued, expires, refresh_at, models, envelope FROM renders"
-                     " WHERE site = ?1",
-    [S_RENDER_PUT] = "INSERT OR REPLACE INTO renders(site, generation, commit_sha,"
-                     " content_sha256, payload_sha256, issued, expires, refresh_at, models,"
-                     " envelope) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [S_HISTORY_PUT] = "INSERT OR REPLACE INTO render_history(site, generation, commit_sha,"
-                      " content_sha256, payload_sha256, issued, expires, models, removed)"
-                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_RENDER_GET] =
+        "SELECT site, generation, commit_sha, content_sha256, payload_sha256,"
+        " issued, expires, refresh_at, models, envelope FROM renders"
+        " WHERE site = ?1",
+    [S_RENDER_PUT] =
+        "INSERT OR REPLACE INTO renders(site, generation, commit_sha,"
+        " content_sha256, payload_sha256, issued, expires, refresh_at, models,"
+        " envelope) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [S_HISTORY_PUT] =
+        "INSERT OR REPLACE INTO render_history(site, generation, commit_sha,"
+        " content_sha256, payload_sha256, issued, expires, models, removed)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_RENDER_DEL] = "DELETE FROM renders WHERE site = ?1",
-    [S_GEN_MAX] = "SELECT max(g) FROM (SELECT max(generation) AS g FROM renders WHERE"
-                  " site = ?1 UNION ALL SELECT max(generation) FROM render_history"
-                  " WHERE site = ?1)",
+    [S_GEN_MAX] =
+        "SELECT max(g) FROM (SELECT max(generation) AS g FROM renders WHERE"
+        " site = ?1 UNION ALL SELECT max(generation) FROM render_history"
+        " WHERE site = ?1)",
 };
 
 struct sq {
@@ -76,7 +98,8 @@ static struct sq *SQ(struct cairn_store *s)
 
 static int db_err(struct sq *q, struct cairn_diag *d, const char *what)
 {
-    return cairn_diag_set(d, CAIRN_EDB, "%s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
+    return cairn_diag_set(d, CAIRN_EDB, "%s: %s: %s", q->path, what,
+                          sqlite3_errmsg(q->db));
 }
 
 /* Reset and clear a cached statement for its next use. */
@@ -88,7 +111,8 @@ static sqlite3_stmt *use(struct sq *q, enum stmt i)
 }
 
 /* Run a statement that returns no rows. */
-static int run(struct sq *q, sqlite3_stmt *st, const char *what, struct cairn_diag *d)
+static int run(struct sq *q, sqlite3_stmt *st, const char *what,
+               struct cairn_diag *d)
 {
     int rc = sqlite3_step(st);
 
@@ -125,7 +149,8 @@ static int sq_begin(struct cairn_store *s, struct cairn_diag *d)
     int rc;
 
     if (q->in_tx)
-        return cairn_diag_set(d, CAIRN_ESTATE, "%s: transaction already open", q->path);
+        return cairn_diag_set(d, CAIRN_ESTATE, "%s: transaction already open",
+                              q->path);
     rc = run(q, use(q, S_BEGIN), "begin", d);
     if (rc == 0)
         q->in_tx = 1;
@@ -155,8 +180,8 @@ static void sq_rollback(struct cairn_store *s)
     q->in_tx = 0;
 }
 
-static int sq_commit_put(struct cairn_store *s, const struct cairn_commit_rec *r,
-                         struct cairn_diag *d)
+static int sq_commit_put(struct cairn_store *s,
+                         const struct cairn_commit_rec *r, struct cairn_diag *d)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st = use(q, S_COMMIT_PUT);
@@ -171,8 +196,8 @@ static int sq_commit_put(struct cairn_store *s, const struct cairn_commit_rec *r
     return run(q, st, "record commit", d);
 }
 
-static int sq_commit_get(struct cairn_store *s, const char *sha, int *accepted, char **error,
-                         struct cairn_diag *d)
+static int sq_commit_get(struct cairn_store *s, const char *sha, int *accepted,
+                         char **error, struct cairn_diag *d)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st = use(q, S_COMMIT_GET);
@@ -230,7 +255,8 @@ static int sq_head_set(struct cairn_store *s, const char *name, const char *sha,
 /* ---- renders ---------------------------------------------------------- */
 
 /* Columns in S_RENDER_GET order; envelope only when asked. */
-static void read_render(sqlite3_stmt *st, int with_envelope, struct cairn_render_rec *r)
+static void read_render(sqlite3_stmt *st, int with_envelope,
+                        struct cairn_render_rec *r)
 {
     const void *env;
 
@@ -269,12 +295,13 @@ static int sq_render_get(struct cairn_store *s, const char *site,
         read_render(st, 1, out);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
-        return cairn_diag_set(d, CAIRN_ENOENT, "site %s: no desired state", site);
+        return cairn_diag_set(d, CAIRN_ENOENT, "site %s: no desired state",
+                              site);
     return rc == SQLITE_ROW ? 0 : db_err(q, d, "read render");
 }
 
-static int history_put(struct sq *q, const struct cairn_render_rec *r, int removed,
-                       struct cairn_diag *d)
+static int history_put(struct sq *q, const struct cairn_render_rec *r,
+                       int removed, struct cairn_diag *d)
 {
     sqlite3_stmt *st = use(q, S_HISTORY_PUT);
 
@@ -292,8 +319,9 @@ static int history_put(struct sq *q, const struct cairn_render_rec *r, int remov
     return run(q, st, "record history", d);
 }
 
-static int sq_render_put(struct cairn_store *s, const struct cairn_render_rec *r,
-                         int history, struct cairn_diag *d)
+static int sq_render_put(struct cairn_store *s,
+                         const struct cairn_render_rec *r, int history,
+                         struct cairn_diag *d)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st = use(q, S_RENDER_PUT);
@@ -315,8 +343,8 @@ static int sq_render_put(struct cairn_store *s, const struct cairn_render_rec *r
     return rc;
 }
 
-static int sq_generation_max(struct cairn_store *s, const char *site, int64_t *out,
-                             struct cairn_diag *d)
+static int sq_generation_max(struct cairn_store *s, const char *site,
+                             int64_t *out, struct cairn_diag *d)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st = use(q, S_GEN_MAX);
@@ -330,8 +358,8 @@ static int sq_generation_max(struct cairn_store *s, const char *site, int64_t *o
     return rc == SQLITE_ROW ? 0 : db_err(q, d, "read generations");
 }
 
-static int sq_render_remove(struct cairn_store *s, const char *site, const char *commit,
-                            struct cairn_diag *d)
+static int sq_render_remove(struct cairn_store *s, const char *site,
+                            const char *commit, struct cairn_diag *d)
 {
     struct sq *q = SQ(s);
     struct cairn_render_rec r;
@@ -342,13 +370,15 @@ static int sq_render_remove(struct cairn_store *s, const char *site, const char 
     if (rc)
         return rc;
     if (gen == 0)
-        return cairn_diag_set(d, CAIRN_ENOENT, "site %s: no desired state", site);
+        return cairn_diag_set(d, CAIRN_ENOENT, "site %s: no desired state",
+                              site);
     bind_text(use(q, S_RENDER_DEL), 1, site);
     rc = run(q, q->st[S_RENDER_DEL], "remove render", d);
     if (rc)
         return rc;
     if (sqlite3_changes(q->db) == 0)
-        return cairn_diag_set(d, CAIRN_ENOENT, "site %s: no desired state", site);
+        return cairn_diag_set(d, CAIRN_ENOENT, "site %s: no desired state",
+                              site);
     /* the removal takes a generation number of its own, so that the
      * history stays one row per (site, generation) */
     memset(&r, 0, sizeof(r));
@@ -358,16 +388,19 @@ static int sq_render_remove(struct cairn_store *s, const char *site, const char 
     return history_put(q, &r, 1, d);
 }
 
-static int sq_render_scan(struct cairn_store *s, int with_envelope, int64_t due_before,
-                          size_t max, cairn_store_render_cb cb, void *arg,
+static int sq_render_scan(struct cairn_store *s, int with_envelope,
+                          int64_t due_before, size_t max,
+                          cairn_store_render_cb cb, void *arg,
                           struct cairn_diag *d)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st = NULL;
     char *sql = cairn_xasprintf(
-        "SELECT site, generation, commit_sha, content_sha256, payload_sha256, issued,"
+        "SELECT site, generation, commit_sha, content_sha256, payload_sha256, "
+        "issued,"
         " expires, refresh_at, models%s FROM renders%s ORDER BY %s LIMIT %lld",
-        with_envelope ? ", envelope" : "", due_before ? " WHERE refresh_at < ?1" : "",
+        with_envelope ? ", envelope" : "",
+        due_before ? " WHERE refresh_at < ?1" : "",
         due_before ? "refresh_at, site" : "site", max ? (long long)max : -1LL);
     int rc = 0, step;
 
@@ -394,18 +427,21 @@ out:
     return rc;
 }
 
-static int sq_generations_scan(struct cairn_store *s, cairn_store_gen_cb cb, void *arg,
-                               struct cairn_diag *d)
+static int sq_generations_scan(struct cairn_store *s, cairn_store_gen_cb cb,
+                               void *arg, struct cairn_diag *d)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st = NULL;
     int rc = 0, step;
 
-    if (sqlite3_prepare_v2(q->db, "SELECT site, max(generation) FROM render_history"
-                                  " GROUP BY site ORDER BY site", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT site, max(generation) FROM render_history"
+                           " GROUP BY site ORDER BY site",
+                           -1, &st, NULL) != SQLITE_OK)
         return db_err(q, d, "scan generations");
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), arg);
+        rc = cb((const char *)sqlite3_column_text(st, 0),
+                sqlite3_column_int64(st, 1), arg);
         if (rc)
             break;
     }
@@ -486,10 +522,14 @@ static int sq_commit_list(struct cairn_store *s, size_t max, cairn_store_commit_
 }
 
 static const struct cairn_store_ops sqlite_ops = {
-    "sqlite",        sq_begin,      sq_commit,         sq_rollback,
-    sq_commit_put,   sq_commit_get, sq_head_get,       sq_head_set,
-    sq_render_get,   sq_render_put, sq_render_remove,  sq_render_scan,
-    sq_generation_max, sq_generations_scan, sq_count, sq_close,
+    "sqlite",          sq_begin,
+    sq_commit,         sq_rollback,
+    sq_commit_put,     sq_commit_get,
+    sq_head_get,       sq_head_set,
+    sq_render_get,     sq_render_put,
+    sq_render_remove,  sq_render_scan,
+    sq_generation_max, sq_generations_scan,
+    sq_count,          sq_close,
     sq_commit_list,
 };
 
@@ -500,9 +540,11 @@ static int user_version(struct sq *q, int *out, struct cairn_diag *d)
     sqlite3_stmt *st;
     int rc;
 
-    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) !=
+        SQLITE_OK)
         return db_err(q, d, "read schema version");
-    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_err(q, d, "read schema version");
+    rc = sqlite3_step(st) == SQLITE_ROW ? 0
+                                        : db_err(q, d, "read schema version");
     if (rc == 0)
         *out = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
@@ -517,18 +559,21 @@ static int migrate(struct sq *q, struct cairn_diag *d)
     if (rc)
         return rc;
     if (v > CAIRN_STORE_SCHEMA_VERSION)
-        return cairn_diag_set(d, CAIRN_EDB, "%s: schema version %d is newer than this "
-                              "controller's %d", q->path, v, CAIRN_STORE_SCHEMA_VERSION);
+        return cairn_diag_set(d, CAIRN_EDB,
+                              "%s: schema version %d is newer than this "
+                              "controller's %d",
+                              q->path, v, CAIRN_STORE_SCHEMA_VERSION);
     for (; v < CAIRN_STORE_SCHEMA_VERSION; v++) {
-        char *sql = cairn_xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
-                                    migrations[v], v + 1);
+        char *sql = cairn_xasprintf(
+            "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+            migrations[v], v + 1);
         char *err = NULL;
 
         rc = sqlite3_exec(q->db, sql, NULL, NULL, &err);
         free(sql);
         if (rc != SQLITE_OK) {
-            rc = cairn_diag_set(d, CAIRN_EDB, "%s: migration to schema %d: %s", q->path,
-                                v + 1, err ? err : "failed");
+            rc = cairn_diag_set(d, CAIRN_EDB, "%s: migration to schema %d: %s",
+                                q->path, v + 1, err ? err : "failed");
             sqlite3_free(err);
             sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
             return rc;
@@ -542,9 +587,12 @@ static int configure(struct sq *q, struct cairn_diag *d)
     char *err = NULL;
 
     sqlite3_busy_timeout(q->db, 5000);
-    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                            " PRAGMA foreign_keys=ON;", NULL, NULL, &err) != SQLITE_OK) {
-        int rc = cairn_diag_set(d, CAIRN_EDB, "%s: %s", q->path, err ? err : "pragma");
+    if (sqlite3_exec(q->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     " PRAGMA foreign_keys=ON;",
+                     NULL, NULL, &err) != SQLITE_OK) {
+        int rc = cairn_diag_set(d, CAIRN_EDB, "%s: %s", q->path,
+                                err ? err : "pragma");
 
         sqlite3_free(err);
         return rc;
@@ -552,15 +600,18 @@ static int configure(struct sq *q, struct cairn_diag *d)
     return 0;
 }
 
-int cairn_store_sqlite_open(const char *path, struct cairn_store **out, struct cairn_diag *d)
+int cairn_store_sqlite_open(const char *path, struct cairn_store **out,
+                            struct cairn_diag *d)
 {
     struct sq *q = cairn_xcalloc(1, sizeof(*q));
     int rc;
 
     q->base.ops = &sqlite_ops;
     q->path = cairn_xstrdup(path);
-    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &q->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         rc = db_err(q, d, "open");
         goto fail;
     }
@@ -568,7 +619,8 @@ int cairn_store_sqlite_open(const char *path, struct cairn_store **out, struct c
     if (rc == 0)
         rc = migrate(q, d);
     for (int i = 0; i < S_COUNT && rc == 0; i++)
-        if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
+        if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1,
+                               SQLITE_PREPARE_PERSISTENT, &q->st[i],
                                NULL) != SQLITE_OK)
             rc = db_err(q, d, "prepare");
     if (rc)

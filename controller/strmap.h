@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 struct cairn__strmap_ent {
-    char *key;   /* NULL: empty slot */
+    char *key; /* NULL: empty slot */
     void *val;
     uint64_t hash;
 };

@@ -16,9 +16,9 @@
 #define CAIRN_TMPL_MAX_OUT (1u << 20)
 
 struct cairn_tmpl_ctx {
-    json_t *values;     /* borrowed; the merged values (may be NULL) */
-    const char *site;   /* site name */
-    json_t *labels;     /* borrowed; the site's labels (may be NULL) */
+    json_t *values;   /* borrowed; the merged values (may be NULL) */
+    const char *site; /* site name */
+    json_t *labels;   /* borrowed; the site's labels (may be NULL) */
 };
 
 /* True when s contains "{{" (cheap pre-check). */
@@ -44,7 +44,8 @@ typedef void (*cairn_tmpl_err_fn)(const char *ptr, const struct cairn_diag *d,
  * on_err (may be NULL); then the result is CAIRN_ETEMPLATE and *out is
  * untouched.
  */
-CAIRN_WUR int cairn_tmpl_expand_tree(json_t *v, const struct cairn_tmpl_ctx *ctx,
+CAIRN_WUR int cairn_tmpl_expand_tree(json_t *v,
+                                     const struct cairn_tmpl_ctx *ctx,
                                      cairn_tmpl_err_fn on_err, void *arg,
                                      json_t **out);
 

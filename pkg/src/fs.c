@@ -91,7 +91,8 @@ int cairn_fs_read(const char *path, size_t cap, char **out, size_t *out_len,
     cairn_buf_init(&b, 0);
     /* Refuse early on the stat size; the read loop re-checks because the
      * file may grow, and /proc-like files report 0. */
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > cap) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size > cap) {
         rc = cairn_diag_set(d, CAIRN_ETOOBIG,
                             "%s: %lld bytes, over its cap of %zu bytes", path,
                             (long long)st.st_size, cap);
@@ -105,6 +106,78 @@ out:
     cairn_buf_free(&b);
     close(fd);
     return rc;
+}
+
+static int open_regular(const char *path, int private_only, int *fd_out,
+                        struct cairn_diag *d)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+    if (fd < 0)
+        return cairn_diag_set(d, errno_code(errno), "%s: %s", path,
+                              strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cairn_diag_set(d, CAIRN_EIO, "%s: not a regular file", path);
+    }
+    if (private_only && (st.st_mode & 077)) {
+        close(fd);
+        return cairn_diag_set(d, CAIRN_EPERM,
+                              "%s: has mode %04o, readable by group or others; "
+                              "fix: chmod 600 %s",
+                              path, (unsigned)(st.st_mode & 07777), path);
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void cairn_fs_wipe_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    explicit_bzero(p, n);
+    free(p);
+}
+
+int cairn_fs_read_secret(const char *path, size_t cap, int private_only,
+                         char **out, size_t *out_len, struct cairn_diag *d)
+{
+    char *buf;
+    size_t n = 0;
+    int fd, rc;
+
+    rc = open_regular(path, private_only, &fd, d);
+    if (rc)
+        return rc;
+    buf = cairn_xmalloc(cap + 1);
+    for (;;) {
+        ssize_t got = read(fd, buf + n, cap + 1 - n);
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = fail(d, errno, "read", path);
+            break;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (n > cap) {
+            rc = cairn_diag_set(d, CAIRN_ETOOBIG, "%s: larger than %zu bytes",
+                                path, cap);
+            break;
+        }
+    }
+    close(fd);
+    if (rc) {
+        cairn_fs_wipe_free(buf, n < cap + 1 ? n : cap + 1);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = n;
+    return 0;
 }
 
 /* Split path into a fresh directory string ("." when there is none) and a
@@ -155,15 +228,35 @@ int cairn_fs_fsync_dir(const char *dir, struct cairn_diag *d)
     return rc;
 }
 
-int cairn_fs_write_durable(const char *path, const void *data, size_t n,
-                           mode_t mode, struct cairn_diag *d)
+/* Move tmp into place: rename(2), or with noreplace a rename that fails
+ * when path exists (link(2) where RENAME_NOREPLACE is unsupported; it never
+ * replaces either). */
+static int place(const char *tmp, const char *path, int noreplace,
+                 struct cairn_diag *d)
+{
+    if (!noreplace)
+        return rename(tmp, path) == 0 ? 0 : fail(d, errno, "rename into place", path);
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if ((errno == EINVAL || errno == ENOSYS) && link(tmp, path) == 0) {
+        unlink(tmp);
+        return 0;
+    }
+    if (errno == EEXIST)
+        return cairn_diag_set(d, CAIRN_EEXIST, "%s: already exists", path);
+    return fail(d, errno, "rename into place", path);
+}
+
+static int write_file(const char *path, const void *data, size_t n,
+                      mode_t mode, int noreplace, struct cairn_diag *d)
 {
     const char *base;
     char *dir, *tmp;
     int fd, rc = 0;
 
     if (!path || (!data && n))
-        return cairn_diag_set(d, CAIRN_EINVAL, "cairn_fs_write_durable: NULL argument");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "cairn_fs_write: NULL argument");
     dir = dir_of(path, &base);
     if (!*base) {
         rc = cairn_diag_set(d, CAIRN_EINVAL, "%s: not a file name", path);
@@ -175,7 +268,7 @@ int cairn_fs_write_durable(const char *path, const void *data, size_t n,
     tmp = cairn_xasprintf("%s/.%s.tmp.XXXXXX", dir, base);
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        rc = fail(d, errno, "create temporary file", tmp);
+        rc = fail(d, errno, "cannot create", path);
         goto out;
     }
     /* fchmod, not the mode of open(): the result must not depend on the
@@ -188,8 +281,8 @@ int cairn_fs_write_durable(const char *path, const void *data, size_t n,
         rc = fail(d, errno, "fsync", tmp);
     if (close(fd) != 0 && !rc)
         rc = fail(d, errno, "close", tmp);
-    if (!rc && rename(tmp, path) != 0)
-        rc = fail(d, errno, "rename into place", path);
+    if (!rc)
+        rc = place(tmp, path, noreplace, d);
     if (rc)
         unlink(tmp);
     else
@@ -198,6 +291,18 @@ out:
     free(tmp);
     free(dir);
     return rc;
+}
+
+int cairn_fs_write_durable(const char *path, const void *data, size_t n,
+                           mode_t mode, struct cairn_diag *d)
+{
+    return write_file(path, data, n, mode, 0, d);
+}
+
+int cairn_fs_write_new(const char *path, const void *data, size_t n,
+                       mode_t mode, struct cairn_diag *d)
+{
+    return write_file(path, data, n, mode, 1, d);
 }
 
 static int mkdir_one(const char *path, mode_t mode, struct cairn_diag *d)
@@ -211,8 +316,8 @@ static int mkdir_one(const char *path, mode_t mode, struct cairn_diag *d)
     if (stat(path, &st) != 0)
         return fail(d, errno, "stat", path);
     if (!S_ISDIR(st.st_mode))
-        return cairn_diag_set(d, CAIRN_EEXIST, "%s: exists and is not a directory",
-                              path);
+        return cairn_diag_set(d, CAIRN_EEXIST,
+                              "%s: exists and is not a directory", path);
     return 0;
 }
 
@@ -251,12 +356,13 @@ static int check_rel(const char *rel, size_t n, struct cairn_diag *d)
     if (n == 0)
         return cairn_diag_set(d, CAIRN_EPATH, "empty relative path");
     if (n >= PATH_MAX)
-        return cairn_diag_set(d, CAIRN_EPATH, "relative path longer than %d bytes",
-                              PATH_MAX - 1);
+        return cairn_diag_set(
+            d, CAIRN_EPATH, "relative path longer than %d bytes", PATH_MAX - 1);
     if (memchr(rel, '\0', n))
         return cairn_diag_set(d, CAIRN_EPATH, "path contains a NUL byte");
     if (rel[0] == '/')
-        return cairn_diag_set(d, CAIRN_EPATH, "%.*s: absolute path", (int)n, rel);
+        return cairn_diag_set(d, CAIRN_EPATH, "%.*s: absolute path", (int)n,
+                              rel);
     for (i = 0; i <= n; i++) {
         size_t len;
 
@@ -268,8 +374,8 @@ static int check_rel(const char *rel, size_t n, struct cairn_diag *d)
                                   (int)n, rel);
         if ((len == 1 && rel[start] == '.') ||
             (len == 2 && rel[start] == '.' && rel[start + 1] == '.'))
-            return cairn_diag_set(d, CAIRN_EPATH, "%.*s: \".\" or \"..\" component",
-                                  (int)n, rel);
+            return cairn_diag_set(
+                d, CAIRN_EPATH, "%.*s: \".\" or \"..\" component", (int)n, rel);
         if (len > NAME_MAX)
             return cairn_diag_set(d, CAIRN_EPATH, "%.*s: component too long",
                                   (int)n, rel);
@@ -302,13 +408,14 @@ static int check_link(const char *prefix, const char *root, char **real_root,
     }
     real = realpath(prefix, NULL);
     if (!real)
-        return cairn_diag_set(d, CAIRN_EPATH, "%s: symlink does not resolve: %s",
-                              prefix, strerror(errno));
+        return cairn_diag_set(d, CAIRN_EPATH,
+                              "%s: symlink does not resolve: %s", prefix,
+                              strerror(errno));
     ok = inside(real, *real_root);
     free(real);
     if (!ok)
-        return cairn_diag_set(d, CAIRN_EPATH, "%s: symlink leads outside %s", prefix,
-                              root);
+        return cairn_diag_set(d, CAIRN_EPATH, "%s: symlink leads outside %s",
+                              prefix, root);
     return 0;
 }
 
@@ -350,7 +457,8 @@ int cairn_fs_join_safe_n(const char *root, const char *rel, size_t rel_len,
     int rc;
 
     if (!root || !*root || !rel || !out)
-        return cairn_diag_set(d, CAIRN_EINVAL, "join_safe: NULL or empty argument");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "join_safe: NULL or empty argument");
     rc = check_rel(rel, rel_len, d);
     if (rc)
         return rc;
@@ -359,7 +467,8 @@ int cairn_fs_join_safe_n(const char *root, const char *rel, size_t rel_len,
         root_len--;
     if (root_len == 1 && root[0] == '/')
         root_len = 0; /* "/" + "/" + rel would start with "//" */
-    joined = cairn_xasprintf("%.*s/%.*s", (int)root_len, root, (int)rel_len, rel);
+    joined =
+        cairn_xasprintf("%.*s/%.*s", (int)root_len, root, (int)rel_len, rel);
     rc = check_links(joined, root_len, root, d);
     if (rc) {
         free(joined);
@@ -391,12 +500,12 @@ static int rm_entry(int dfd, const char *name, const char *top, int depth,
         return cairn_diag_set(d, errno_code(errno), "%s: remove %s: %s", top,
                               name, strerror(errno));
     if (depth >= RM_MAX_DEPTH)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: deeper than %d levels", top,
-                              RM_MAX_DEPTH);
+        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: deeper than %d levels",
+                              top, RM_MAX_DEPTH);
     child = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (child < 0)
-        return cairn_diag_set(d, errno_code(errno), "%s: open %s: %s", top, name,
-                              strerror(errno));
+        return cairn_diag_set(d, errno_code(errno), "%s: open %s: %s", top,
+                              name, strerror(errno));
     rc = rm_entries(child, top, depth + 1, d);
     if (!rc && unlinkat(dfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
         rc = cairn_diag_set(d, errno_code(errno), "%s: rmdir %s: %s", top, name,

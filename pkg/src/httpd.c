@@ -53,7 +53,9 @@ static void config_apply(struct cairn_httpd_config *dst,
 
     cairn_httpd_config_default(&def);
     *dst = src ? *src : def;
-#define DEF(f) if (!dst->f) dst->f = def.f
+#define DEF(f)                                                                 \
+    if (!dst->f)                                                               \
+    dst->f = def.f
     DEF(max_connections);
     DEF(max_header_bytes);
     DEF(max_headers);
@@ -186,7 +188,8 @@ static void on_sweep(uv_timer_t *t)
             continue;
         if (force) {
             cairn__httpd_conn_close(c);
-        } else if ((c->writes || c->sf) && c->wdeadline && now >= c->wdeadline) {
+        } else if ((c->writes || c->sf) && c->wdeadline &&
+                   now >= c->wdeadline) {
             srv->stats.timeouts++;
             LOG_DEBUG("httpd: write timeout, closing");
             cairn__httpd_conn_close(c);
@@ -326,6 +329,8 @@ static void on_write(uv_write_t *wr, int status)
         cairn__httpd_sendfile_pump(c);
     else if (c->close_after)
         start_linger(c);
+    else if (c->state == C_DRAIN && c->srv->stopping)
+        conn_end(c);
     else if (c->state == C_DRAIN) {
         conn_idle(c);
         conn_resume(c);
@@ -342,7 +347,8 @@ static void queue_rest(struct httpd_conn *c, const char *head, size_t hlen,
     size_t hrest = done < hlen ? hlen - done : 0;
     size_t boff = done > hlen ? done - hlen : 0;
     size_t brest = blen - boff;
-    struct httpd_write *w = cairn_xmalloc(sizeof(*w) + hrest + (copy ? brest : 0));
+    struct httpd_write *w =
+        cairn_xmalloc(sizeof(*w) + hrest + (copy ? brest : 0));
     uv_buf_t b[2];
     unsigned nb = 0;
     int rc;
@@ -374,9 +380,10 @@ static void queue_rest(struct httpd_conn *c, const char *head, size_t hlen,
     cairn__httpd_touch_write(c);
 }
 
-void cairn__httpd_conn_write(struct httpd_conn *c, const char *head, size_t hlen,
-                             const char *body, size_t blen,
-                             cairn_httpd_release_fn release, void *arg, int copy)
+void cairn__httpd_conn_write(struct httpd_conn *c, const char *head,
+                             size_t hlen, const char *body, size_t blen,
+                             cairn_httpd_release_fn release, void *arg,
+                             int copy)
 {
     uv_buf_t b[2];
     unsigned nb = 0;
@@ -406,7 +413,8 @@ void cairn__httpd_conn_write(struct httpd_conn *c, const char *head, size_t hlen
             release(arg);
         return;
     }
-    queue_rest(c, head, hlen, body, blen, r > 0 ? (size_t)r : 0, release, arg, copy);
+    queue_rest(c, head, hlen, body, blen, r > 0 ? (size_t)r : 0, release, arg,
+               copy);
 }
 
 /* --- the read path --------------------------------------------------- */
@@ -451,8 +459,8 @@ static size_t conn_feed(struct httpd_conn *c, const char *data, size_t len)
 
     c->in_feed = 1;
     while (off < len && !conn_busy(c)) {
-        size_t n = http_parser_execute(&c->parser, &cairn__httpd_parser_settings,
-                                       data + off, len - off);
+        size_t n = http_parser_execute(
+            &c->parser, &cairn__httpd_parser_settings, data + off, len - off);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 
         off += n;
@@ -580,7 +588,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void on_resume_idle(uv_idle_t *h)
 {
-    struct cairn_httpd *srv = cairn_container_of(h, struct cairn_httpd, resume_idle);
+    struct cairn_httpd *srv =
+        cairn_container_of(h, struct cairn_httpd, resume_idle);
     struct httpd_conn *list = srv->resume, *c;
 
     srv->resume = NULL;
@@ -616,7 +625,8 @@ void cairn__httpd_response_done(struct httpd_conn *c, int keep_alive)
         conn_end(c);
         return;
     }
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > HTTPD_WRITE_HIGH) {
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
+        HTTPD_WRITE_HIGH) {
         c->state = C_DRAIN;
         c->deadline = 0;
         return;
@@ -666,7 +676,8 @@ static void reject(struct cairn_httpd *srv, uv_stream_t *ls)
 
 static void on_connection(uv_stream_t *ls, int status)
 {
-    struct cairn_httpd *srv = cairn_container_of(ls, struct cairn_httpd, listener);
+    struct cairn_httpd *srv =
+        cairn_container_of(ls, struct cairn_httpd, listener);
     struct httpd_conn *c;
 
     if (status < 0) {
@@ -718,17 +729,19 @@ static int open_listener(const char *host, uint16_t port, int *out,
     else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0)
         len = sizeof(struct sockaddr_in6);
     else
-        return cairn_diag_set(d, CAIRN_EINVAL, "httpd: %s: not an IP address", host);
+        return cairn_diag_set(d, CAIRN_EINVAL, "httpd: %s: not an IP address",
+                              host);
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return cairn_diag_set(d, CAIRN_ENET, "httpd: socket: %s", strerror(errno));
+        return cairn_diag_set(d, CAIRN_ENET, "httpd: socket: %s",
+                              strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
         int e = errno;
 
         close(fd);
-        return cairn_diag_set(d, CAIRN_ENET, "httpd: listen on %s port %u: %s", host,
-                              (unsigned)port, strerror(e));
+        return cairn_diag_set(d, CAIRN_ENET, "httpd: listen on %s port %u: %s",
+                              host, (unsigned)port, strerror(e));
     }
     *out = fd;
     return 0;
@@ -749,18 +762,20 @@ static uint16_t bound_port(int fd)
 int cairn_httpd_listen(struct cairn_httpd *srv, const char *host, uint16_t port,
                        struct cairn_diag *d)
 {
-    int fd, rc;
+    int fd = -1, rc;
 
     if (!srv || !host)
         return cairn_diag_set(d, CAIRN_EINVAL, "httpd: NULL argument");
     if (srv->listening || srv->stopping)
-        return cairn_diag_set(d, CAIRN_ESTATE, "httpd: already listening or stopped");
+        return cairn_diag_set(d, CAIRN_ESTATE,
+                              "httpd: already listening or stopped");
     rc = open_listener(host, port, &fd, d);
     if (rc)
         return rc;
     srv->port = bound_port(fd);
     /* None of these can fail on a valid, listening socket. */
-    if (uv_tcp_init(srv->loop, &srv->listener) || uv_tcp_open(&srv->listener, fd) ||
+    if (uv_tcp_init(srv->loop, &srv->listener) ||
+        uv_tcp_open(&srv->listener, fd) ||
         uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection) ||
         uv_timer_init(srv->loop, &srv->sweep) ||
         uv_idle_init(srv->loop, &srv->resume_idle)) {
@@ -808,13 +823,15 @@ void cairn__httpd_handle_closed(struct cairn_httpd *srv)
 
 static void on_listener_closed(uv_handle_t *h)
 {
-    struct cairn_httpd *srv = cairn_container_of(h, struct cairn_httpd, listener);
+    struct cairn_httpd *srv =
+        cairn_container_of(h, struct cairn_httpd, listener);
 
     srv->live--;
     maybe_finish(srv);
 }
 
-void cairn_httpd_stop(struct cairn_httpd *srv, cairn_httpd_done_fn done, void *arg)
+void cairn_httpd_stop(struct cairn_httpd *srv, cairn_httpd_done_fn done,
+                      void *arg)
 {
     struct httpd_conn *c, *next;
 
@@ -839,14 +856,15 @@ void cairn_httpd_stop(struct cairn_httpd *srv, cairn_httpd_done_fn done, void *a
             cairn__httpd_park_event(c, CAIRN_HTTPD_PARK_STOPPING);
         else if (c->state == C_IDLE && !c->writes)
             cairn__httpd_conn_close(c);
-        else if (c->state == C_IDLE)
-            conn_end(c);
+        else if (c->state == C_IDLE || c->state == C_DRAIN)
+            conn_end(c); /* a response is still being written */
     }
 }
 
 /* --- statistics ------------------------------------------------------ */
 
-void cairn__httpd_count(struct cairn_httpd *srv, struct httpd_route *route, int status)
+void cairn__httpd_count(struct cairn_httpd *srv, struct httpd_route *route,
+                        int status)
 {
     struct httpd_counts *k = route ? &route->counts : &srv->unmatched;
     size_t i;
@@ -862,7 +880,8 @@ void cairn__httpd_count(struct cairn_httpd *srv, struct httpd_route *route, int 
     k->slot[HTTPD_STATUS_SLOTS - 1].count++;
 }
 
-void cairn_httpd_stats(const struct cairn_httpd *srv, struct cairn_httpd_stats *out)
+void cairn_httpd_stats(const struct cairn_httpd *srv,
+                       struct cairn_httpd_stats *out)
 {
     *out = srv->stats;
 }
@@ -900,7 +919,8 @@ static void prom_line(const char *route, int status, uint64_t count, void *arg)
 
     if (p->rc)
         return;
-    p->rc = cairn_buf_appendf(p->out, "%s_http_requests_total{route=\"", p->prefix);
+    p->rc =
+        cairn_buf_appendf(p->out, "%s_http_requests_total{route=\"", p->prefix);
     for (s = route; *s && !p->rc; s++) {
         if (*s == '\\' || *s == '"')
             p->rc = cairn_buf_appendf(p->out, "\\%c", *s);
@@ -914,17 +934,18 @@ static void prom_line(const char *route, int status, uint64_t count, void *arg)
                                   (unsigned long long)count);
 }
 
-int cairn_httpd_metrics_prometheus(const struct cairn_httpd *srv, const char *prefix,
-                                   struct cairn_buf *out)
+int cairn_httpd_metrics_prometheus(const struct cairn_httpd *srv,
+                                   const char *prefix, struct cairn_buf *out)
 {
     struct prom_ctx p = {out, prefix, 0};
     const struct cairn_httpd_stats *s = &srv->stats;
 
-    p.rc = cairn_buf_appendf(out,
-                             "# HELP %s_http_requests_total HTTP requests by route "
-                             "and status code.\n"
-                             "# TYPE %s_http_requests_total counter\n",
-                             prefix, prefix);
+    p.rc = cairn_buf_appendf(
+        out,
+        "# HELP %s_http_requests_total HTTP requests by route "
+        "and status code.\n"
+        "# TYPE %s_http_requests_total counter\n",
+        prefix, prefix);
     cairn_httpd_metrics_foreach(srv, prom_line, &p);
     if (p.rc)
         return p.rc;
@@ -939,8 +960,8 @@ int cairn_httpd_metrics_prometheus(const struct cairn_httpd *srv, const char *pr
         "# TYPE %s_http_parse_errors_total counter\n"
         "%s_http_parse_errors_total %llu\n"
         "# TYPE %s_http_timeouts_total counter\n%s_http_timeouts_total %llu\n",
-        prefix, prefix, s->connections, prefix, prefix, s->parked, prefix, prefix,
-        (unsigned long long)s->accepted, prefix, prefix,
+        prefix, prefix, s->connections, prefix, prefix, s->parked, prefix,
+        prefix, (unsigned long long)s->accepted, prefix, prefix,
         (unsigned long long)s->rejected, prefix, prefix,
         (unsigned long long)s->parse_errors, prefix, prefix,
         (unsigned long long)s->timeouts);

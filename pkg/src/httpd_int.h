@@ -16,12 +16,12 @@
 #define HTTPD_MAX_QUERY 32
 #define HTTPD_MAX_PARAMS 8
 #define HTTPD_STATUS_SLOTS 16
-#define HTTPD_RHEAD_CAP 8192      /* headers a handler may add */
-#define HTTPD_READ_BUF 65536      /* the one read buffer per server */
-#define HTTPD_HEAD_BUF 16384      /* response head scratch per server */
-#define HTTPD_STASH_HIGH 16384    /* stop reading past this much stashed input */
-#define HTTPD_WRITE_HIGH 262144   /* stop parsing while this much is unsent */
-#define HTTPD_POOL_MAX 256        /* idle request objects kept */
+#define HTTPD_RHEAD_CAP 8192    /* headers a handler may add */
+#define HTTPD_READ_BUF 65536    /* the one read buffer per server */
+#define HTTPD_HEAD_BUF 16384    /* response head scratch per server */
+#define HTTPD_STASH_HIGH 16384  /* stop reading past this much stashed input */
+#define HTTPD_WRITE_HIGH 262144 /* stop parsing while this much is unsent */
+#define HTTPD_POOL_MAX 256      /* idle request objects kept */
 
 /* One header line: offsets into the request's head store. */
 struct httpd_hdr {
@@ -46,7 +46,7 @@ struct httpd_seg {
 struct httpd_route {
     char *pattern, *name;
     unsigned methods;
-    int rest;              /* trailing "*" */
+    int rest; /* trailing "*" */
     size_t nseg;
     struct httpd_seg *seg;
     cairn_httpd_handler_fn fn;
@@ -73,16 +73,17 @@ struct cairn_httpd_req {
     struct httpd_hdr hdr[HTTPD_MAX_HEADERS];
     uint16_t nhdr;
     uint16_t url_len;
-    uint32_t path;       /* offset of the NUL-terminated path copy */
-    uint32_t query;      /* offset of the decoded pairs */
-    uint32_t params;     /* offset of the decoded params */
+    uint32_t path;   /* offset of the NUL-terminated path copy */
+    uint32_t query;  /* offset of the decoded pairs */
+    uint32_t params; /* offset of the decoded params */
     uint8_t nquery, nparams;
     uint8_t state, last;
-    uint8_t method;      /* enum http_method */
+    uint8_t method; /* enum http_method */
     uint8_t keep_alive, head_only, headers_done, http10;
     uint16_t fail_status; /* set while parsing: answer this, not the route */
     uint8_t fail_fatal;   /* ...and close (the body was not read) */
     uint16_t allow;       /* methods of routes matching the path, for 405 */
+    uint32_t trailer_bytes;
     const char *fail_msg;
     cairn_httpd_park_fn park_fn;
     void *park_arg;
@@ -105,14 +106,14 @@ struct httpd_conn {
     uv_tcp_t tcp;
     http_parser parser;
     struct cairn_httpd *srv;
-    struct httpd_conn *prev, *next;   /* srv->conns */
-    struct httpd_conn *resume_next;   /* srv->resume */
+    struct httpd_conn *prev, *next; /* srv->conns */
+    struct httpd_conn *resume_next; /* srv->resume */
     struct cairn_httpd_req *req;
     struct httpd_sendfile *sf;
-    char *stash;                      /* input that arrived while busy */
+    char *stash; /* input that arrived while busy */
     uint32_t stash_len, stash_cap;
-    uint32_t writes;                  /* uv_write requests in flight */
-    uint64_t deadline, wdeadline;     /* loop ms; 0 = none */
+    uint32_t writes;              /* uv_write requests in flight */
+    uint64_t deadline, wdeadline; /* loop ms; 0 = none */
     uint8_t state;
     unsigned closing : 1, in_feed : 1, reading : 1, eof : 1, close_after : 1,
         resume_queued : 1, keep_after : 1;
@@ -126,7 +127,7 @@ struct cairn_httpd {
     uv_idle_t resume_idle;
     int listening, stopping, finishing, handles_open;
     uint64_t stop_deadline;
-    uint32_t live;                    /* handles that must close before done */
+    uint32_t live; /* handles that must close before done */
     uint16_t port;
     cairn_httpd_done_fn done;
     void *done_arg;
@@ -139,18 +140,20 @@ struct cairn_httpd {
     uint32_t pool_len;
     struct cairn_httpd_stats stats;
     time_t date_sec;
-    char date[96];                    /* "Date: ...\r\n" */
+    char date[96]; /* "Date: ...\r\n" */
     char rbuf[HTTPD_READ_BUF];
     char hbuf[HTTPD_HEAD_BUF];
 };
 
 /* httpd.c */
 void cairn__httpd_conn_close(struct httpd_conn *c);
-void cairn__httpd_conn_write(struct httpd_conn *c, const char *head, size_t hlen,
-                             const char *body, size_t blen,
-                             cairn_httpd_release_fn release, void *arg, int copy);
+void cairn__httpd_conn_write(struct httpd_conn *c, const char *head,
+                             size_t hlen, const char *body, size_t blen,
+                             cairn_httpd_release_fn release, void *arg,
+                             int copy);
 void cairn__httpd_response_done(struct httpd_conn *c, int keep_alive);
-void cairn__httpd_count(struct cairn_httpd *srv, struct httpd_route *route, int status);
+void cairn__httpd_count(struct cairn_httpd *srv, struct httpd_route *route,
+                        int status);
 void cairn__httpd_touch_write(struct httpd_conn *c);
 void cairn__httpd_handle_closed(struct cairn_httpd *srv);
 int cairn__httpd_stream_fd(struct httpd_conn *c);
@@ -165,7 +168,8 @@ size_t cairn__httpd_allow_str(unsigned methods, char *buf, size_t n);
 
 /* httpd_resp.c */
 void cairn__httpd_dispatch(struct httpd_conn *c);
-void cairn__httpd_park_event(struct httpd_conn *c, enum cairn_httpd_park_event ev);
+void cairn__httpd_park_event(struct httpd_conn *c,
+                             enum cairn_httpd_park_event ev);
 void cairn__httpd_fail(struct httpd_conn *c, int status, const char *msg);
 void cairn__httpd_sendfile_pump(struct httpd_conn *c);
 void cairn__httpd_sendfile_abort(struct httpd_conn *c);

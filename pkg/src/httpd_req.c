@@ -38,6 +38,7 @@ static void req_reset(struct cairn_httpd_req *req, struct cairn_httpd *srv)
     req->method = 0;
     req->keep_alive = req->head_only = req->headers_done = req->http10 = 0;
     req->fail_status = req->allow = 0;
+    req->trailer_bytes = 0;
     req->fail_fatal = 0;
     req->fail_msg = NULL;
     req->park_fn = NULL;
@@ -110,7 +111,7 @@ unsigned cairn__httpd_method_bit(unsigned m)
 
 size_t cairn__httpd_allow_str(unsigned methods, char *buf, size_t n)
 {
-    static const char *const names[] = {"GET", "HEAD", "POST", "PUT",
+    static const char *const names[] = {"GET",    "HEAD",  "POST",   "PUT",
                                         "DELETE", "PATCH", "OPTIONS"};
     size_t i, len = 0;
 
@@ -198,7 +199,8 @@ static int parse_pattern(struct httpd_route *r, const char *pattern)
         return -1;
     for (;;) {
         end = strchr(s, '/');
-        if (parse_seg(r, s, end ? (size_t)(end - s) : strlen(s), !end, &nparams))
+        if (parse_seg(r, s, end ? (size_t)(end - s) : strlen(s), !end,
+                      &nparams))
             return -1;
         if (!end)
             return 0;
@@ -206,21 +208,23 @@ static int parse_pattern(struct httpd_route *r, const char *pattern)
     }
 }
 
-int cairn_httpd_route(struct cairn_httpd *srv, unsigned methods, const char *pattern,
-                      cairn_httpd_handler_fn fn, void *arg,
-                      const struct cairn_httpd_route_opts *opts, struct cairn_diag *d)
+int cairn_httpd_route(struct cairn_httpd *srv, unsigned methods,
+                      const char *pattern, cairn_httpd_handler_fn fn, void *arg,
+                      const struct cairn_httpd_route_opts *opts,
+                      struct cairn_diag *d)
 {
     struct httpd_route r;
 
     if (!srv || !pattern || !fn || !(methods & 0x7fu))
         return cairn_diag_set(d, CAIRN_EINVAL, "httpd route: missing argument");
     if (srv->listening || srv->stopping)
-        return cairn_diag_set(d, CAIRN_ESTATE, "httpd route %s: server already started",
-                              pattern);
+        return cairn_diag_set(
+            d, CAIRN_ESTATE, "httpd route %s: server already started", pattern);
     memset(&r, 0, sizeof(r));
     if (parse_pattern(&r, pattern)) {
         cairn__httpd_route_free(&r);
-        return cairn_diag_set(d, CAIRN_EINVAL, "httpd route %s: bad pattern", pattern);
+        return cairn_diag_set(d, CAIRN_EINVAL, "httpd route %s: bad pattern",
+                              pattern);
     }
     r.pattern = cairn_xstrdup(pattern);
     r.name = cairn_xstrdup(opts && opts->name ? opts->name : pattern);
@@ -230,7 +234,8 @@ int cairn_httpd_route(struct cairn_httpd *srv, unsigned methods, const char *pat
         r.methods |= CAIRN_HTTPD_HEAD;
     r.fn = fn;
     r.arg = arg;
-    r.max_body = opts && opts->max_body ? opts->max_body : srv->cfg.max_body_bytes;
+    r.max_body =
+        opts && opts->max_body ? opts->max_body : srv->cfg.max_body_bytes;
     srv->routes = cairn_xrealloc(srv->routes, (srv->nroutes + 1) * sizeof(r));
     srv->routes[srv->nroutes++] = r;
     return 0;
@@ -238,8 +243,8 @@ int cairn_httpd_route(struct cairn_httpd *srv, unsigned methods, const char *pat
 
 /* Match the raw path against r; the spans of parameters (offset, length
  * in path) go to sp. */
-static int route_match(const struct httpd_route *r, const char *path, size_t plen,
-                       uint32_t sp[][2], size_t *nsp)
+static int route_match(const struct httpd_route *r, const char *path,
+                       size_t plen, uint32_t sp[][2], size_t *nsp)
 {
     size_t pos = 1, i, k = 0;
 
@@ -372,8 +377,8 @@ static int decode_query(struct cairn_httpd_req *req, size_t qoff, size_t qlen)
     return 0;
 }
 
-static int decode_params(struct cairn_httpd_req *req, size_t poff, uint32_t sp[][2],
-                         size_t nsp)
+static int decode_params(struct cairn_httpd_req *req, size_t poff,
+                         uint32_t sp[][2], size_t nsp)
 {
     size_t i;
 
@@ -382,10 +387,12 @@ static int decode_params(struct cairn_httpd_req *req, size_t poff, uint32_t sp[]
         const char *v = req->head.data + req->head.len;
         int rest = req->route->rest && i == nsp - 1;
 
-        if (pct_decode(&req->head, req->head.data + poff + sp[i][0], sp[i][1], 0))
+        if (pct_decode(&req->head, req->head.data + poff + sp[i][0], sp[i][1],
+                       0))
             return -1;
         if (rest ? has_dot_segment(v, strlen(v))
-                 : (strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0))
+                 : (strchr(v, '/') || strcmp(v, ".") == 0 ||
+                    strcmp(v, "..") == 0))
             return -1;
     }
     req->nparams = (uint8_t)nsp;
@@ -394,7 +401,8 @@ static int decode_params(struct cairn_httpd_req *req, size_t poff, uint32_t sp[]
 
 /* --- parsing callbacks --------------------------------------------------- */
 
-static int req_fail(struct cairn_httpd_req *req, int status, const char *msg, int fatal)
+static int req_fail(struct cairn_httpd_req *req, int status, const char *msg,
+                    int fatal)
 {
     if (!req->fail_status) {
         req->fail_status = (uint16_t)status;
@@ -445,12 +453,23 @@ static int end_item(struct httpd_conn *c)
     if (req->last == L_VALUE) {
         struct httpd_hdr *h = &req->hdr[req->nhdr - 1];
 
-        while (h->value_len && (req->head.data[h->value + h->value_len - 1] == ' ' ||
-                                req->head.data[h->value + h->value_len - 1] == '\t'))
+        while (h->value_len &&
+               (req->head.data[h->value + h->value_len - 1] == ' ' ||
+                req->head.data[h->value + h->value_len - 1] == '\t'))
             h->value_len--;
         req->head.len = h->value + (size_t)h->value_len;
     }
     return head_add(c, "", 1);
+}
+
+static int trailer(struct httpd_conn *c, size_t n)
+{
+    struct cairn_httpd_req *req = c->req;
+
+    req->trailer_bytes += (uint32_t)n;
+    if (req->trailer_bytes > c->srv->cfg.max_header_bytes)
+        return req_fail(req, 431, "trailer section too large", 1);
+    return 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t n)
@@ -459,7 +478,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     struct cairn_httpd_req *req = c->req;
 
     if (req->headers_done) /* chunked trailers: counted, not kept */
-        return 0;
+        return trailer(c, n);
     if (req->last != L_FIELD) {
         if (end_item(c))
             return req_fail(req, 431, "request header section too large", 1);
@@ -472,7 +491,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     }
     if (head_add(c, at, n))
         return req_fail(req, 431, "request header section too large", 1);
-    req->hdr[req->nhdr - 1].name_len = (uint16_t)(req->hdr[req->nhdr - 1].name_len + n);
+    req->hdr[req->nhdr - 1].name_len =
+        (uint16_t)(req->hdr[req->nhdr - 1].name_len + n);
     return 0;
 }
 
@@ -483,7 +503,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     struct httpd_hdr *h;
 
     if (req->headers_done)
-        return 0;
+        return trailer(c, n);
     if (!req->nhdr)
         return -1;
     h = &req->hdr[req->nhdr - 1];
@@ -575,7 +595,8 @@ static void route_request(struct cairn_httpd *srv, struct cairn_httpd_req *req)
 }
 
 /* Expect: 100-continue (curl sends it before large bodies). */
-static int handle_expect(struct httpd_conn *c, struct cairn_httpd_req *req, int has_body)
+static int handle_expect(struct httpd_conn *c, struct cairn_httpd_req *req,
+                         int has_body)
 {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     const char *e = cairn_httpd_req_header(req, "Expect");
@@ -585,7 +606,8 @@ static int handle_expect(struct httpd_conn *c, struct cairn_httpd_req *req, int 
     if (strcasecmp(e, "100-continue") != 0)
         return req_fail(req, 417, "unsupported expectation", has_body);
     if (has_body && !req->fail_status && c->parser.http_minor >= 1)
-        cairn__httpd_conn_write(c, cont, sizeof(cont) - 1, NULL, 0, NULL, NULL, 0);
+        cairn__httpd_conn_write(c, cont, sizeof(cont) - 1, NULL, 0, NULL, NULL,
+                                0);
     return 0;
 }
 
@@ -676,20 +698,24 @@ const char *cairn_httpd_req_path(const struct cairn_httpd_req *req)
     return req->head.data + req->path;
 }
 
-const char *cairn_httpd_req_param(const struct cairn_httpd_req *req, const char *name)
+const char *cairn_httpd_req_param(const struct cairn_httpd_req *req,
+                                  const char *name)
 {
+    const struct httpd_route *r = req->route;
     const char *v;
     size_t i, k = 0;
 
-    if (!req->route || !name || !req->nparams)
+    if (!r || !name || !req->nparams)
         return NULL;
-    for (i = 0; i < req->route->nseg && !(req->route->seg[i].name &&
-                                            strcmp(req->route->seg[i].name, name) == 0);
-         i++)
-        if (req->route->seg[i].name)
-            k++;
-    if (i == req->route->nseg) {
-        if (!req->route->rest || strcmp(name, "*") != 0)
+    for (i = 0; i < r->nseg; i++) {
+        if (!r->seg[i].name)
+            continue;
+        if (strcmp(r->seg[i].name, name) == 0)
+            break;
+        k++;
+    }
+    if (i == r->nseg) {
+        if (!r->rest || strcmp(name, "*") != 0)
             return NULL;
         k = (size_t)req->nparams - 1;
     }
@@ -699,7 +725,8 @@ const char *cairn_httpd_req_param(const struct cairn_httpd_req *req, const char 
     return v;
 }
 
-const char *cairn_httpd_req_query(const struct cairn_httpd_req *req, const char *name)
+const char *cairn_httpd_req_query(const struct cairn_httpd_req *req,
+                                  const char *name)
 {
     const char *k = req->head.data + req->query;
     size_t i;
@@ -714,7 +741,8 @@ const char *cairn_httpd_req_query(const struct cairn_httpd_req *req, const char 
     return NULL;
 }
 
-const char *cairn_httpd_req_header(const struct cairn_httpd_req *req, const char *name)
+const char *cairn_httpd_req_header(const struct cairn_httpd_req *req,
+                                   const char *name)
 {
     size_t i;
 
@@ -731,7 +759,8 @@ const char *cairn_httpd_req_body(const struct cairn_httpd_req *req, size_t *len)
     return req->body.data ? req->body.data : "";
 }
 
-int cairn_httpd_req_peer(const struct cairn_httpd_req *req, struct sockaddr_storage *out)
+int cairn_httpd_req_peer(const struct cairn_httpd_req *req,
+                         struct sockaddr_storage *out)
 {
     int len = sizeof(*out);
 
@@ -741,8 +770,8 @@ int cairn_httpd_req_peer(const struct cairn_httpd_req *req, struct sockaddr_stor
     return 0;
 }
 
-const char *cairn_httpd_req_peer_str(const struct cairn_httpd_req *req, char *buf,
-                                     size_t n)
+const char *cairn_httpd_req_peer_str(const struct cairn_httpd_req *req,
+                                     char *buf, size_t n)
 {
     struct sockaddr_storage ss;
     char ip[INET6_ADDRSTRLEN];

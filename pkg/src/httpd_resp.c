@@ -20,12 +20,13 @@
 #include "cairn/log.h"
 
 #define ETAG_MAX 128
-#define SF_CHUNK (256u * 1024)   /* bytes per sendfile call */
-#define SF_BUDGET (1024u * 1024) /* per loop turn, so one download cannot
-                                    starve the other connections */
+#define SF_CHUNK (256u * 1024) /* bytes per sendfile call */
+#define SF_BUDGET                                                              \
+    (1024u * 1024) /* per loop turn, so one download cannot                    \
+                      starve the other connections */
 
 struct httpd_sendfile {
-    uv_poll_t poll;      /* on dup_fd: writability, only once needed */
+    uv_poll_t poll; /* on dup_fd: writability, only once needed */
     struct httpd_conn *conn;
     struct cairn_httpd *srv;
     int file_fd, dup_fd;
@@ -140,8 +141,8 @@ static size_t build_head(struct cairn_httpd *srv, const struct cairn_buf *rhead,
 
 static int can_respond(const struct cairn_httpd_req *req)
 {
-    if (req && (req->state == R_HANDLING || req->state == R_PARKED) && req->conn &&
-        !req->conn->closing)
+    if (req && (req->state == R_HANDLING || req->state == R_PARKED) &&
+        req->conn && !req->conn->closing)
         return 1;
     LOG_WARN("httpd: response to a request that is finished or gone: ignored");
     return 0;
@@ -149,8 +150,8 @@ static int can_respond(const struct cairn_httpd_req *req)
 
 /* Format the head into the server's scratch buffer, count the response,
  * and give req back to the pool. Returns its connection. */
-static struct httpd_conn *finish_req(struct cairn_httpd_req *req, struct resp_head *h,
-                                     size_t *hlen)
+static struct httpd_conn *finish_req(struct cairn_httpd_req *req,
+                                     struct resp_head *h, size_t *hlen)
 {
     struct httpd_conn *c = req->conn;
     struct cairn_httpd *srv = req->srv;
@@ -166,8 +167,9 @@ static struct httpd_conn *finish_req(struct cairn_httpd_req *req, struct resp_he
     return c;
 }
 
-static void respond_mem(struct cairn_httpd_req *req, int status, const char *ctype,
-                        const char *extra, size_t elen, const void *body, size_t len,
+static void respond_mem(struct cairn_httpd_req *req, int status,
+                        const char *ctype, const char *extra, size_t elen,
+                        const void *body, size_t len,
                         cairn_httpd_release_fn release, void *arg, int copy)
 {
     struct resp_head h = {0};
@@ -180,8 +182,12 @@ static void respond_mem(struct cairn_httpd_req *req, int status, const char *cty
             release(arg);
         return;
     }
-    if (status < 100 || status > 599)
+    if (status < 100 || status > 599 || len > UINT32_MAX) {
+        LOG_ERROR("httpd: bad response (status %d, %zu bytes): sending 500",
+                  status, len);
         status = 500;
+        len = 0;
+    }
     no_body = status < 200 || status == 204 || status == 304;
     h.status = status;
     h.ctype = no_body ? NULL : ctype;
@@ -192,7 +198,8 @@ static void respond_mem(struct cairn_httpd_req *req, int status, const char *cty
     if (no_body || req->head_only)
         len = 0;
     c = finish_req(req, &h, &hlen);
-    cairn__httpd_conn_write(c, c->srv->hbuf, hlen, body, len, release, arg, copy);
+    cairn__httpd_conn_write(c, c->srv->hbuf, hlen, body, len, release, arg,
+                            copy);
     cairn__httpd_response_done(c, h.keep_alive);
 }
 
@@ -213,7 +220,8 @@ void cairn_httpd_respond_borrowed(struct cairn_httpd_req *req, int status,
 void cairn_httpd_respond_json(struct cairn_httpd_req *req, int status,
                               const char *json, size_t len)
 {
-    respond_mem(req, status, "application/json", NULL, 0, json, len, NULL, NULL, 1);
+    respond_mem(req, status, "application/json", NULL, 0, json, len, NULL, NULL,
+                1);
 }
 
 /* --- errors ------------------------------------------------------------ */
@@ -239,8 +247,9 @@ static size_t utf8_len(const unsigned char *s)
             return 0;
         cp = cp << 6 | (s[i] & 0x3fu);
     }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+        (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return n;
 }
@@ -286,10 +295,12 @@ static void error_with(struct cairn_httpd_req *req, int status, const char *msg,
     char body[4096];
     size_t n = json_error(body, msg, status);
 
-    respond_mem(req, status, "application/json", extra, elen, body, n, NULL, NULL, 1);
+    respond_mem(req, status, "application/json", extra, elen, body, n, NULL,
+                NULL, 1);
 }
 
-void cairn_httpd_respond_error(struct cairn_httpd_req *req, int status, const char *msg)
+void cairn_httpd_respond_error(struct cairn_httpd_req *req, int status,
+                               const char *msg)
 {
     error_with(req, status, msg, NULL, 0);
 }
@@ -314,7 +325,8 @@ void cairn_httpd_not_found(struct cairn_httpd_req *req, const char *msg)
     error_with(req, 404, msg ? msg : "no such resource", NULL, 0);
 }
 
-void cairn_httpd_method_not_allowed(struct cairn_httpd_req *req, const char *allow)
+void cairn_httpd_method_not_allowed(struct cairn_httpd_req *req,
+                                    const char *allow)
 {
     char extra[256];
     int n = 0;
@@ -351,8 +363,8 @@ void cairn_httpd_too_many(struct cairn_httpd_req *req, unsigned retry_after_s,
     retry_error(req, 429, retry_after_s, msg ? msg : "too many requests");
 }
 
-void cairn_httpd_unavailable(struct cairn_httpd_req *req, unsigned retry_after_s,
-                             const char *msg)
+void cairn_httpd_unavailable(struct cairn_httpd_req *req,
+                             unsigned retry_after_s, const char *msg)
 {
     retry_error(req, 503, retry_after_s, msg ? msg : "service unavailable");
 }
@@ -364,21 +376,30 @@ void cairn__httpd_fail(struct httpd_conn *c, int status, const char *msg)
     struct cairn_httpd *srv = c->srv;
     struct cairn_httpd_req *req = c->req;
     struct resp_head h = {0};
-    char body[4096];
+    char body[4096], allow[160];
     size_t n, hlen;
 
-    srv->stats.parse_errors++;
+    if (status != 404 && status != 405)
+        srv->stats.parse_errors++;
+    if (req && status == 405) {
+        memcpy(allow, "Allow: ", 7);
+        h.elen = 7 + cairn__httpd_allow_str(req->allow, allow + 7,
+                                            sizeof(allow) - 9);
+        memcpy(allow + h.elen, "\r\n", 2);
+        h.elen += 2;
+        h.extra = allow;
+    }
     cairn__httpd_count(srv, req ? req->route : NULL, status);
-    c->req = NULL;
-    if (req)
-        cairn__httpd_req_put(srv, req);
-    if (c->closing)
-        return;
     n = json_error(body, msg, status);
     h.status = status;
     h.ctype = "application/json";
     h.clen = n;
     hlen = build_head(srv, NULL, &h);
+    c->req = NULL;
+    if (req)
+        cairn__httpd_req_put(srv, req);
+    if (c->closing)
+        return;
     cairn__httpd_conn_write(c, srv->hbuf, hlen, body, n, NULL, NULL, 1);
     cairn__httpd_response_done(c, 0);
 }
@@ -389,7 +410,6 @@ void cairn__httpd_dispatch(struct httpd_conn *c)
 {
     struct cairn_httpd_req *req = c->req;
     char allow[128];
-    size_t n;
 
     if (!req)
         return;
@@ -398,8 +418,7 @@ void cairn__httpd_dispatch(struct httpd_conn *c)
     c->deadline = 0;
     c->srv->stats.requests++;
     if (req->fail_status == 405) {
-        n = cairn__httpd_allow_str(req->allow, allow, sizeof(allow));
-        (void)n;
+        cairn__httpd_allow_str(req->allow, allow, sizeof(allow));
         cairn_httpd_method_not_allowed(req, allow);
         return;
     }
@@ -420,7 +439,8 @@ void cairn_httpd_park(struct cairn_httpd_req *req, uint32_t timeout_ms,
 {
     struct httpd_conn *c;
 
-    if (!req || req->state != R_HANDLING || !req->conn || req->conn->closing || !fn) {
+    if (!req || req->state != R_HANDLING || !req->conn || req->conn->closing ||
+        !fn) {
         LOG_WARN("httpd: park of a request that is not being handled: ignored");
         return;
     }
@@ -435,7 +455,8 @@ void cairn_httpd_park(struct cairn_httpd_req *req, uint32_t timeout_ms,
     c->srv->stats.parked++;
 }
 
-void cairn__httpd_park_event(struct httpd_conn *c, enum cairn_httpd_park_event ev)
+void cairn__httpd_park_event(struct httpd_conn *c,
+                             enum cairn_httpd_park_event ev)
 {
     struct cairn_httpd_req *req = c->req;
 
@@ -447,9 +468,10 @@ void cairn__httpd_park_event(struct httpd_conn *c, enum cairn_httpd_park_event e
     c->deadline = 0;
     req->park_fn(req, ev, req->park_arg);
     if (c->req == req && req->state == R_HANDLING)
-        cairn_httpd_unavailable(req, 1, ev == CAIRN_HTTPD_PARK_STOPPING
-                                            ? "server stopping"
-                                            : "timed out waiting");
+        cairn_httpd_unavailable(req, 1,
+                                ev == CAIRN_HTTPD_PARK_STOPPING
+                                    ? "server stopping"
+                                    : "timed out waiting");
 }
 
 /* --- response headers -------------------------------------------------- */
@@ -469,7 +491,8 @@ int cairn_httpd_resp_header(struct cairn_httpd_req *req, const char *name,
                             const char *value)
 {
     static const char *const reserved[] = {"Content-Length", "Content-Type",
-                                           "Connection", "Transfer-Encoding", "Date"};
+                                           "Connection", "Transfer-Encoding",
+                                           "Date"};
     size_t i, nl, vl;
 
     if (!req || req->state == R_DEAD || req->state == R_READING)
@@ -547,12 +570,15 @@ int cairn_httpd_etag_match(const char *inm, const char *etag)
     return 0;
 }
 
-int cairn_httpd_req_not_modified(const struct cairn_httpd_req *req, const char *etag)
+int cairn_httpd_req_not_modified(const struct cairn_httpd_req *req,
+                                 const char *etag)
 {
-    return cairn_httpd_etag_match(cairn_httpd_req_header(req, "If-None-Match"), etag);
+    return cairn_httpd_etag_match(cairn_httpd_req_header(req, "If-None-Match"),
+                                  etag);
 }
 
-void cairn_httpd_respond_not_modified(struct cairn_httpd_req *req, const char *etag)
+void cairn_httpd_respond_not_modified(struct cairn_httpd_req *req,
+                                      const char *etag)
 {
     char extra[ETAG_MAX + 16];
     int n = 0;
@@ -584,7 +610,8 @@ static const char *digits(const char *p, uint64_t *v, int *ok)
 /* One "bytes=" range against size. 1: [*start, *start + *len) is to be
  * sent (206); 0: ignore the header and send everything (several ranges,
  * other units, bad syntax: RFC 9110 14.2); -1: unsatisfiable (416). */
-static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *len)
+static int parse_range(const char *h, uint64_t size, uint64_t *start,
+                       uint64_t *len)
 {
     uint64_t a = 0, b = 0;
     int has_a, has_b;
@@ -728,7 +755,8 @@ void cairn__httpd_sendfile_pump(struct httpd_conn *c)
         }
         /* 0: the file shrank under us; the promised length cannot be kept,
          * so the connection must end. */
-        LOG_WARN("httpd: sendfile: %s", n == 0 ? "file shrank" : strerror(errno));
+        LOG_WARN("httpd: sendfile: %s",
+                 n == 0 ? "file shrank" : strerror(errno));
         cairn__httpd_conn_close(c);
         return;
     }
@@ -743,7 +771,8 @@ static void sf_start(struct httpd_conn *c, const char *head, size_t hlen)
 {
     ssize_t n = 0;
 
-    if (!c->writes && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+    if (!c->writes &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
         n = send(cairn__httpd_stream_fd(c), head, hlen,
                  MSG_NOSIGNAL | MSG_MORE | MSG_DONTWAIT);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -753,7 +782,8 @@ static void sf_start(struct httpd_conn *c, const char *head, size_t hlen)
         if (n < 0)
             n = 0;
     }
-    cairn__httpd_conn_write(c, head + n, hlen - (size_t)n, NULL, 0, NULL, NULL, 1);
+    cairn__httpd_conn_write(c, head + n, hlen - (size_t)n, NULL, 0, NULL, NULL,
+                            1);
     if (!c->closing && !c->writes)
         cairn__httpd_sendfile_pump(c);
     /* else: on_write pumps once the head is out */
@@ -769,8 +799,9 @@ static void derive_etag(const struct stat *st, char *out, size_t n)
 }
 
 /* Range, If-Range: 200, 206 or 416, with the extra header lines. */
-static int file_range(const struct cairn_httpd_req *req, const char *tag, uint64_t size,
-                      uint64_t *start, uint64_t *len, char *extra, size_t *elen)
+static int file_range(const struct cairn_httpd_req *req, const char *tag,
+                      uint64_t size, uint64_t *start, uint64_t *len,
+                      char *extra, size_t *elen)
 {
     const char *r = cairn_httpd_req_header(req, "Range");
     const char *ir = cairn_httpd_req_header(req, "If-Range");
@@ -778,7 +809,8 @@ static int file_range(const struct cairn_httpd_req *req, const char *tag, uint64
 
     *start = 0;
     *len = size;
-    *elen = (size_t)snprintf(extra, 512, "ETag: %s\r\nAccept-Ranges: bytes\r\n", tag);
+    *elen = (size_t)snprintf(extra, 512, "ETag: %s\r\nAccept-Ranges: bytes\r\n",
+                             tag);
     if (!r || (req->method != HTTP_GET && req->method != HTTP_HEAD))
         return 200;
     /* If-Range: only an identical strong tag keeps the range. */
@@ -793,11 +825,10 @@ static int file_range(const struct cairn_httpd_req *req, const char *tag, uint64
                                   (unsigned long long)size);
         return 416;
     }
-    *elen += (size_t)snprintf(extra + *elen, 512 - *elen,
-                              "Content-Range: bytes %llu-%llu/%llu\r\n",
-                              (unsigned long long)*start,
-                              (unsigned long long)(*start + *len - 1),
-                              (unsigned long long)size);
+    *elen += (size_t)snprintf(
+        extra + *elen, 512 - *elen, "Content-Range: bytes %llu-%llu/%llu\r\n",
+        (unsigned long long)*start, (unsigned long long)(*start + *len - 1),
+        (unsigned long long)size);
     return 206;
 }
 
@@ -838,14 +869,36 @@ static void file_stream(struct cairn_httpd_req *req, int fd, int status,
     sf_start(c, c->srv->hbuf, hlen);
 }
 
-int cairn_httpd_respond_fd(struct cairn_httpd_req *req, int fd, const char *content_type,
-                           const char *etag)
+/* Conditional, range and streaming for an open regular file whose stat
+ * and validator are known. Owns fd. */
+static void serve_fd(struct cairn_httpd_req *req, int fd, const struct stat *st,
+                     const char *content_type, const char *tag)
 {
-    char tag[ETAG_MAX + 1], extra[512];
+    char extra[512];
     uint64_t start, len;
-    struct stat st;
     size_t elen;
     int status;
+
+    if (cairn_httpd_req_not_modified(req, tag)) {
+        close(fd);
+        cairn_httpd_respond_not_modified(req, tag);
+        return;
+    }
+    status =
+        file_range(req, tag, (uint64_t)st->st_size, &start, &len, extra, &elen);
+    if (status == 416) {
+        close(fd);
+        error_with(req, 416, "range not satisfiable", extra, elen);
+        return;
+    }
+    file_stream(req, fd, status, content_type, extra, elen, start, len);
+}
+
+int cairn_httpd_respond_fd(struct cairn_httpd_req *req, int fd,
+                           const char *content_type, const char *etag)
+{
+    char tag[ETAG_MAX + 1];
+    struct stat st;
 
     if (!can_respond(req)) {
         close(fd);
@@ -863,34 +916,60 @@ int cairn_httpd_respond_fd(struct cairn_httpd_req *req, int fd, const char *cont
         snprintf(tag, sizeof(tag), "%s", etag);
     else
         derive_etag(&st, tag, sizeof(tag));
-    if (cairn_httpd_req_not_modified(req, tag)) {
-        close(fd);
-        cairn_httpd_respond_not_modified(req, tag);
-        return 0;
-    }
-    status = file_range(req, tag, (uint64_t)st.st_size, &start, &len, extra, &elen);
-    if (status == 416) {
-        close(fd);
-        error_with(req, 416, "range not satisfiable", extra, elen);
-        return 0;
-    }
-    file_stream(req, fd, status, content_type, extra, elen, start, len);
+    serve_fd(req, fd, &st, content_type, tag);
     return 0;
 }
 
+static int errno_code(int e)
+{
+    if (e == ENOENT || e == ENOTDIR)
+        return CAIRN_ENOENT;
+    return e == EACCES || e == EPERM ? CAIRN_EPERM : CAIRN_EIO;
+}
+
+/* stat first: a revalidation that ends in 304 (the common case for
+ * polling clients) then costs one stat and no open/close; with a caller's
+ * etag, not even that. */
 int cairn_httpd_respond_file(struct cairn_httpd_req *req, const char *path,
                              const char *content_type, const char *etag)
 {
+    char tag[ETAG_MAX + 1];
+    struct stat st, st2;
     int fd;
 
     if (!can_respond(req))
         return CAIRN_ESTATE;
-    if (!path)
+    if (!path || (etag && !etag_valid(etag)))
         return CAIRN_EINVAL;
+    if (etag && cairn_httpd_req_not_modified(req, etag)) {
+        cairn_httpd_respond_not_modified(req, etag);
+        return 0;
+    }
+    if (stat(path, &st) != 0)
+        return errno_code(errno);
+    if (!S_ISREG(st.st_mode))
+        return CAIRN_EINVAL;
+    if (etag)
+        snprintf(tag, sizeof(tag), "%s", etag);
+    else
+        derive_etag(&st, tag, sizeof(tag));
+    if (cairn_httpd_req_not_modified(req, tag)) {
+        cairn_httpd_respond_not_modified(req, tag);
+        return 0;
+    }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? CAIRN_ENOENT
-               : errno == EACCES || errno == EPERM ? CAIRN_EPERM
-                                                   : CAIRN_EIO;
-    return cairn_httpd_respond_fd(req, fd, content_type, etag);
+        return errno_code(errno);
+    /* Replaced between stat and open: describe what was opened. */
+    if (fstat(fd, &st2) != 0 || !S_ISREG(st2.st_mode)) {
+        close(fd);
+        return CAIRN_EIO;
+    }
+    if (!etag && (st2.st_ino != st.st_ino || st2.st_dev != st.st_dev ||
+                  st2.st_size != st.st_size ||
+                  st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+                  st2.st_mtim.tv_sec != st.st_mtim.tv_sec))
+        derive_etag(&st2, tag, sizeof(tag));
+    serve_fd(req, fd, &st2, content_type, tag);
+    return 0;
 }

@@ -32,14 +32,17 @@ static int notify_addr(const char *s, struct sockaddr_un *sa, socklen_t *len,
     sa->sun_family = AF_UNIX;
     if ((s[0] != '/' && s[0] != '@') || n < 2)
         return cairn_diag_set(d, CAIRN_EINVAL,
-                              "NOTIFY_SOCKET=%s: not a path or @abstract name", s);
+                              "NOTIFY_SOCKET=%s: not a path or @abstract name",
+                              s);
     if (n > sizeof(sa->sun_path) - (s[0] == '/'))
-        return cairn_diag_set(d, CAIRN_EINVAL, "NOTIFY_SOCKET: longer than %zu bytes",
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "NOTIFY_SOCKET: longer than %zu bytes",
                               sizeof(sa->sun_path) - 1);
     memcpy(sa->sun_path, s, n);
     if (s[0] == '@')
         sa->sun_path[0] = '\0';
-    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (s[0] == '/'));
+    *len =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (s[0] == '/'));
     return 0;
 }
 
@@ -47,7 +50,7 @@ int cairn_sdnotify_send(const char *msg, struct cairn_diag *d)
 {
     const char *env = getenv("NOTIFY_SOCKET");
     struct sockaddr_un sa;
-    socklen_t salen;
+    socklen_t salen = 0;
     size_t n;
     ssize_t w;
     int fd, rc;
@@ -56,7 +59,8 @@ int cairn_sdnotify_send(const char *msg, struct cairn_diag *d)
         return cairn_diag_set(d, CAIRN_EINVAL, "sd_notify: empty message");
     n = strlen(msg);
     if (n > CAIRN_SDNOTIFY_MAX)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "sd_notify: message over %d bytes",
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "sd_notify: message over %d bytes",
                               CAIRN_SDNOTIFY_MAX);
     if (!env || !*env)
         return 0;
@@ -65,7 +69,8 @@ int cairn_sdnotify_send(const char *msg, struct cairn_diag *d)
         return rc;
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return cairn_diag_set(d, CAIRN_EIO, "sd_notify: socket: %s", strerror(errno));
+        return cairn_diag_set(d, CAIRN_EIO, "sd_notify: socket: %s",
+                              strerror(errno));
     do
         w = sendto(fd, msg, n, MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
     while (w < 0 && errno == EINTR);
@@ -126,8 +131,8 @@ static int parse_u64(const char *name, const char *s, uint64_t *out,
     errno = 0;
     v = strtoull(s, &end, 10);
     if (errno || *end || v == 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "%s=%s: not a positive number", name,
-                              s);
+        return cairn_diag_set(d, CAIRN_EPARSE, "%s=%s: not a positive number",
+                              name, s);
     *out = v;
     return 0;
 }

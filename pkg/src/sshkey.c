@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cairn/encoding.h"
+#include "cairn/fs.h"
 #include "cairn/keys.h"
 #include "cairn/mem.h"
 #include "keys_internal.h"
@@ -244,58 +245,15 @@ char *cairn_pubkey_format(const struct cairn_pubkey *pk)
 
 /* ---- files -------------------------------------------------------------- */
 
-/* Read a whole regular file of at most cap bytes into a fresh buffer of
- * cap+1 bytes (NUL-terminated). With secret set, refuse modes that give
- * group or others any access, and the caller wipes the buffer. */
+/* Key files are read with cairn_fs_read_secret: no stray copies, and a
+ * secret key readable by others is refused. */
 static int read_key_file(const char *path, size_t cap, int secret, char **out,
                          size_t *out_len, struct cairn_diag *d)
 {
-    struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
-    int fd, rc = 0;
+    int rc = cairn_fs_read_secret(path, cap, secret, out, out_len, d);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return cairn_diag_set(d, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO, "%s: %s", path,
-                              strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = cairn_diag_set(d, CAIRN_EIO, "%s: not a regular file", path);
-        goto out;
-    }
-    if (secret && (st.st_mode & 077)) {
-        rc = cairn_diag_set(d, CAIRN_EPERM,
-                            "%s: secret key file has mode %04o, readable by group or "
-                            "others; fix: chmod 600 %s",
-                            path, (unsigned)(st.st_mode & 07777), path);
-        goto out;
-    }
-    buf = cairn_xmalloc(cap + 1);
-    for (;;) {
-        ssize_t got = read(fd, buf + n, cap + 1 - n);
-
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = cairn_diag_set(d, CAIRN_EIO, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-        if (n > cap) {
-            rc = cairn_diag_set(d, CAIRN_ETOOBIG, "%s: larger than %zu bytes: not a key file",
-                                path, cap);
-            goto out;
-        }
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    buf = NULL;
-out:
-    cairn__wipe_free(buf, buf ? cap + 1 : 0);
-    close(fd);
+    if (rc == CAIRN_ETOOBIG)
+        cairn_diag_prefix(d, "not a key file");
     return rc;
 }
 
@@ -594,59 +552,6 @@ static char *armor(const uint8_t *bin, size_t n, size_t *text_len)
     return (char *)w.p;
 }
 
-/* Write data to a fresh file at path (mode) durably, never replacing an
- * existing file: temp file in the same directory, fsync, then an atomic
- * no-replace rename, then fsync the directory. */
-static int write_new_file(const char *path, const void *data, size_t n, mode_t mode,
-                          struct cairn_diag *d)
-{
-    char *tmp = cairn_xasprintf("%s.tmp.XXXXXX", path), *dir = cairn_xstrdup(path);
-    const char *p = data;
-    int fd, dfd, rc = 0, placed = 0;
-
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = cairn_diag_set(d, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO,
-                            "%s: cannot create: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fchmod(fd, mode) != 0)
-        rc = CAIRN_EIO;
-    for (size_t off = 0; rc == 0 && off < n;) {
-        ssize_t w = write(fd, p + off, n - off);
-
-        if (w < 0 && errno != EINTR)
-            rc = CAIRN_EIO;
-        else if (w > 0)
-            off += (size_t)w;
-    }
-    if (rc == 0 && fsync(fd) != 0)
-        rc = CAIRN_EIO;
-    if (close(fd) != 0 && rc == 0)
-        rc = CAIRN_EIO;
-    if (rc) {
-        cairn_diag_set(d, rc, "%s: write failed: %s", path, strerror(errno));
-    } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
-        placed = 1;
-    } else if ((errno != EINVAL && errno != ENOSYS) || link(tmp, path) != 0) {
-        /* (link() is the fallback where RENAME_NOREPLACE is unsupported:
-         * it never replaces either.) */
-        rc = cairn_diag_set(d, errno == EEXIST ? CAIRN_EEXIST : CAIRN_EIO, "%s: %s", path,
-                            errno == EEXIST ? "already exists" : strerror(errno));
-    }
-    if (!placed)
-        unlink(tmp);
-    dfd = rc ? -1 : open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0)
-            rc = cairn_diag_set(d, CAIRN_EIO, "%s: fsync of its directory failed", path);
-        close(dfd);
-    }
-out:
-    free(tmp);
-    free(dir);
-    return rc;
-}
 
 int cairn_seckey_save(const struct cairn_seckey *sk, const char *path, struct cairn_diag *d)
 {
@@ -660,7 +565,7 @@ int cairn_seckey_save(const struct cairn_seckey *sk, const char *path, struct ca
     bin = build_private(sk, &n);
     text = armor(bin, n, &text_len);
     cairn__wipe_free(bin, n);
-    rc = write_new_file(path, text, text_len, 0600, d);
+    rc = cairn_fs_write_new(path, text, text_len, 0600, d);
     cairn__wipe_free(text, text_len);
     return rc;
 }

@@ -116,3 +116,37 @@ def report_payload(site, seq, applied=1, served=1, state="running", health="heal
     if event:
         p["event"] = event
     return p
+
+
+class Checker:
+    """Counts checks; a failed one is printed and the run ends non-zero."""
+
+    def __init__(self):
+        self.checks = 0
+        self.fails = 0
+
+    def __call__(self, cond, what, *detail):
+        self.checks += 1
+        if not cond:
+            self.fails += 1
+            print("FAIL:", what, *detail, flush=True)
+        return cond
+
+    def eq(self, got, want, what, *detail):
+        return self(got == want, what, "got %r want %r" % (got, want), *detail)
+
+    def done(self):
+        print("%d check(s), %d failure(s)" % (self.checks, self.fails))
+        raise SystemExit(1 if self.fails else 0)
+
+
+def verify_envelope(env, pub_line):
+    """Check a DSSE envelope against an OpenSSH public key line; payload dict."""
+    blob = base64.b64decode(pub_line.split()[1])
+    _, off = _read_string(blob, 0)
+    pk, _ = _read_string(blob, off)
+    vk = nacl.signing.VerifyKey(pk)
+    payload = base64.b64decode(env["payload"])
+    sig = base64.b64decode(env["signatures"][0]["sig"])
+    vk.verify(pae(env["payloadType"], payload), sig)
+    return json.loads(payload)

@@ -18,7 +18,7 @@ check() { # check "what" CMD...
     local what=$1
     shift
     checks=$((checks + 1))
-    if ! "$@"; then fail "$what"; fi
+    if ! "$@" >/dev/null; then fail "$what"; fi
 }
 finish() {
     echo "$checks check(s), $fails failure(s)"
@@ -118,12 +118,15 @@ start_controller() {
     wait_commits "$dir" 1
 }
 
-# wait_commits DIR N: until /v1/commits lists N commits (10 s).
+# wait_commits DIR N: until /v1/commits lists N commits (10 s). Sends
+# $OPERATOR_TOKEN when set.
 wait_commits() {
-    local n
+    local n auth=()
+    [ -n "${OPERATOR_TOKEN:-}" ] && auth=(-H "Authorization: Bearer $OPERATOR_TOKEN")
     for _ in $(seq 1 200); do
-        n=$(curl -s "http://127.0.0.1:$PORT/v1/commits" |
-            $PY -c 'import json,sys; print(len(json.load(sys.stdin)["commits"]))' 2>/dev/null)
+        n=$(curl -s "${auth[@]}" "http://127.0.0.1:$PORT/v1/commits" |
+            $PY -c 'import json,sys; print(len(json.load(sys.stdin)["commits"]))' 2>/dev/null) ||
+            n=0
         [ "${n:-0}" -ge "$2" ] && return 0
         sleep 0.05
     done
@@ -131,10 +134,15 @@ wait_commits() {
     return 1
 }
 
+# stop_controller: SIGTERM, and the exit must be clean (status 0, so no
+# sanitizer report or leak either).
 stop_controller() {
+    local rc=0
     if [ -n "${CTRL_PID:-}" ] && kill -0 "$CTRL_PID" 2>/dev/null; then
         kill -TERM "$CTRL_PID"
-        wait "$CTRL_PID" 2>/dev/null || true
+        wait "$CTRL_PID" 2>/dev/null || rc=$?
+        checks=$((checks + 1))
+        [ "$rc" -eq 0 ] || fail "cairn-controller exited with status $rc after SIGTERM"
     fi
     CTRL_PID=
 }

@@ -28,7 +28,8 @@ struct fx_repo {
     char *publisher_pub, *olaf_pub, *mercy_pub, *other_pub;
 };
 
-static inline void fx_put_bytes(struct fx_repo *r, const char *path, const void *data, size_t len)
+static inline void fx_put_bytes(struct fx_repo *r, const char *path,
+                                const void *data, size_t len)
 {
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->f[i].path, path) == 0) {
@@ -72,13 +73,14 @@ struct fx_src {
     size_t *len;
 };
 
-static inline int fx_read(struct cairn_src *src, size_t i, size_t cap, uint8_t **data, size_t *len,
-                   struct cairn_diag *d)
+static inline int fx_read(struct cairn_src *src, size_t i, size_t cap,
+                          uint8_t **data, size_t *len, struct cairn_diag *d)
 {
     struct fx_src *s = (struct fx_src *)src;
 
     if (s->len[i] > cap)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: over %zu bytes", src->files[i].path, cap);
+        return cairn_diag_set(d, CAIRN_ETOOBIG, "%s: over %zu bytes",
+                              src->files[i].path, cap);
     *data = cairn_xmalloc(s->len[i] + 1);
     memcpy(*data, s->data[i], s->len[i] + 1);
     *len = s->len[i];
@@ -101,7 +103,8 @@ static inline void fx_src_free(struct cairn_src *src)
 
 static inline int fx_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct fx_file *)a)->path, ((const struct fx_file *)b)->path);
+    return strcmp(((const struct fx_file *)a)->path,
+                  ((const struct fx_file *)b)->path);
 }
 
 /* A snapshot of the repo as of "commit" c (any 40 hex chars made from n). */
@@ -137,30 +140,35 @@ static inline struct cairn_src *fx_src(struct fx_repo *r, unsigned commit)
 
 /* ---- attestations and secrets ---- */
 
-static inline char *fx_attestation(const struct cairn_seckey *k, const char *name, const char *ver,
-                            const char *sha, long long size)
+static inline char *fx_attestation(const struct cairn_seckey *k,
+                                   const char *name, const char *ver,
+                                   const char *sha, long long size)
 {
     const struct cairn_seckey *keys[1] = {k};
     char *stmt = cairn_xasprintf(
-        "{\"_type\":\"https://in-toto.io/Statement/v1\",\"predicate\":{\"name\":\"%s\","
-        "\"size\":%lld,\"version\":\"%s\"},\"predicateType\":\"cairn.dev/model/v1\","
+        "{\"_type\":\"https://in-toto.io/Statement/"
+        "v1\",\"predicate\":{\"name\":\"%s\","
+        "\"size\":%lld,\"version\":\"%s\"},\"predicateType\":\"cairn.dev/model/"
+        "v1\","
         "\"subject\":[{\"digest\":{\"sha256\":\"%s\"},\"name\":\"%s/%s\"}]}",
         name, size, ver, sha, name, ver);
-    char *env = cairn_dsse_sign(CAIRN_DSSE_INTOTO, (const uint8_t *)stmt, strlen(stmt), keys, 1);
+    char *env = cairn_dsse_sign(CAIRN_DSSE_INTOTO, (const uint8_t *)stmt,
+                                strlen(stmt), keys, 1);
 
     free(stmt);
     return env;
 }
 
-static inline void fx_model(struct fx_repo *r, const char *ver, const char *sha, long long size,
-                     const struct cairn_seckey *signer)
+static inline void fx_model(struct fx_repo *r, const char *ver, const char *sha,
+                            long long size, const struct cairn_seckey *signer)
 {
     char path[256], *att, *yaml;
 
-    yaml = cairn_xasprintf("kind: Model\nname: pneumonia\nversion: %s\nartifact:\n"
-                           "  urls: [https://models.example/pneumonia/%s.bin]\n"
-                           "  sha256: %s\n  size: %lld\nattestation: %s.att.json\n",
-                           ver, ver, sha, size, ver);
+    yaml = cairn_xasprintf(
+        "kind: Model\nname: pneumonia\nversion: %s\nartifact:\n"
+        "  urls: [https://models.example/pneumonia/%s.bin]\n"
+        "  sha256: %s\n  size: %lld\nattestation: %s.att.json\n",
+        ver, ver, sha, size, ver);
     snprintf(path, sizeof(path), "models/pneumonia/%s.yaml", ver);
     fx_put(r, path, yaml);
     att = fx_attestation(signer, "pneumonia", ver, sha, size);
@@ -170,8 +178,9 @@ static inline void fx_model(struct fx_repo *r, const char *ver, const char *sha,
     free(yaml);
 }
 
-static inline void fx_secret(struct fx_repo *r, const char *site, const struct cairn_pubkey *to,
-                      const char *name, const char *value)
+static inline void fx_secret(struct fx_repo *r, const char *site,
+                             const struct cairn_pubkey *to, const char *name,
+                             const char *value)
 {
     uint8_t *box = NULL;
     size_t n = 0;
@@ -189,8 +198,10 @@ static inline void fx_secret(struct fx_repo *r, const char *site, const struct c
     free(box);
 }
 
-#define FX_SHA1 "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
-#define FX_SHA2 "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
+#define FX_SHA1                                                                \
+    "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+#define FX_SHA2                                                                \
+    "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
 
 /* The example fleet: two sites (one in a sub-folder), a group that moves
  * the east region to model v2, one workload using every feature. */
@@ -200,7 +211,8 @@ static inline void fx_init(struct fx_repo *r)
     static const uint8_t png[] = {0x89, 'P', 'N', 'G', 0, 1, 2, 3, 0xff};
 
     memset(r, 0, sizeof(*r));
-    if (cairn_keys_init() != 0 || cairn_seckey_generate("publisher", &r->publisher) ||
+    if (cairn_keys_init() != 0 ||
+        cairn_seckey_generate("publisher", &r->publisher) ||
         cairn_seckey_generate("st-olaf", &r->site_olaf) ||
         cairn_seckey_generate("mercy", &r->site_mercy) ||
         cairn_seckey_generate("intruder", &r->other))
@@ -209,17 +221,19 @@ static inline void fx_init(struct fx_repo *r)
     r->olaf_pub = cairn_pubkey_format(&r->site_olaf.pub);
     r->mercy_pub = cairn_pubkey_format(&r->site_mercy.pub);
     r->other_pub = cairn_pubkey_format(&r->other.pub);
-    fleet = cairn_xasprintf("kind: Fleet\nname: xraylab\nvalues:\n"
-                            "  workloads: [risk-assessment]\n"
-                            "  models: {pneumonia: v1}\n"
-                            "  xraylab:\n    inbox: /srv/xray/inbox\n    threshold: 0.8\n"
-                            "policy:\n  trustedPublishers:\n    - %s\n"
-                            "  desiredStateTTLHours: 24\n",
-                            r->publisher_pub);
+    fleet = cairn_xasprintf(
+        "kind: Fleet\nname: xraylab\nvalues:\n"
+        "  workloads: [risk-assessment]\n"
+        "  models: {pneumonia: v1}\n"
+        "  xraylab:\n    inbox: /srv/xray/inbox\n    threshold: 0.8\n"
+        "policy:\n  trustedPublishers:\n    - %s\n"
+        "  desiredStateTTLHours: 24\n",
+        r->publisher_pub);
     fx_put(r, "fleet.yaml", fleet);
-    fx_put(r, "groups/east.yaml", "kind: Group\nname: east\nselector:\n"
-                                  "  matchLabels: {region: east}\n"
-                                  "values:\n  models: {pneumonia: v2}\n");
+    fx_put(r, "groups/east.yaml",
+           "kind: Group\nname: east\nselector:\n"
+           "  matchLabels: {region: east}\n"
+           "values:\n  models: {pneumonia: v2}\n");
     olaf = cairn_xasprintf("kind: Site\nname: st-olaf\nlabels: {region: east}\n"
                            "publicKey: %s\nvalues:\n  xraylab:\n"
                            "    inbox: \"/data/{{ site.name }}/inbox\"\n",
@@ -229,21 +243,24 @@ static inline void fx_init(struct fx_repo *r)
                             "publicKey: %s\n",
                             r->mercy_pub);
     fx_put(r, "sites/west/mercy.yaml", mercy);
-    fx_put(r, "workloads/risk-assessment.yaml",
-           "kind: Workload\n"
-           "name: risk-assessment\n"
-           "model: {name: pneumonia, version: \"{{ values.models.pneumonia }}\"}\n"
-           "exec:\n"
-           "  command: [/usr/local/bin/xray-worker, --site, \"{{ site.name }}\"]\n"
-           "  env: {XRAY_INBOX: \"{{ values.xraylab.inbox }}\"}\n"
-           "health:\n"
-           "  http: http://127.0.0.1:8081/healthz\n"
-           "restart: {policy: always, backoffMaxSeconds: 30}\n"
-           "files:\n"
-           "  - {path: worker.conf, content: \"threshold={{ values.xraylab.threshold }}\\n\"}\n"
-           "  - {path: golden.png, from: workloads/golden/pneumonia.png, mode: \"0600\"}\n"
-           "secrets: [webhook-token]\n"
-           "uploads: {dir: outbox}\n");
+    fx_put(
+        r, "workloads/risk-assessment.yaml",
+        "kind: Workload\n"
+        "name: risk-assessment\n"
+        "model: {name: pneumonia, version: \"{{ values.models.pneumonia }}\"}\n"
+        "exec:\n"
+        "  command: [/usr/local/bin/xray-worker, --site, \"{{ site.name }}\"]\n"
+        "  env: {XRAY_INBOX: \"{{ values.xraylab.inbox }}\"}\n"
+        "health:\n"
+        "  http: http://127.0.0.1:8081/healthz\n"
+        "restart: {policy: always, backoffMaxSeconds: 30}\n"
+        "files:\n"
+        "  - {path: worker.conf, content: \"threshold={{ "
+        "values.xraylab.threshold }}\\n\"}\n"
+        "  - {path: golden.png, from: workloads/golden/pneumonia.png, mode: "
+        "\"0600\"}\n"
+        "secrets: [webhook-token]\n"
+        "uploads: {dir: outbox}\n");
     fx_put_bytes(r, "workloads/golden/pneumonia.png", png, sizeof(png));
     fx_put(r, "README.md", "not a fleet file\n");
     fx_model(r, "v1", FX_SHA1, 1000, &r->publisher);

@@ -13,24 +13,30 @@ static void test_sorted_and_located(void)
     char *s;
 
     cairn_errlist_init(&l, 0);
-    cairn_errlist_add(&l, CAIRN_ESCHEMA, NULL, "workloads/x.yaml", 12, 13, "/restart/policy",
-                      "must be one of %s", "always, on-failure, never");
-    cairn_errlist_add(&l, CAIRN_EPARSE, NULL, "sites/b.yaml", 10, 1, NULL, "ten");
+    cairn_errlist_add(&l, CAIRN_ESCHEMA, NULL, "workloads/x.yaml", 12, 13,
+                      "/restart/policy", "must be one of %s",
+                      "always, on-failure, never");
+    cairn_errlist_add(&l, CAIRN_EPARSE, NULL, "sites/b.yaml", 10, 1, NULL,
+                      "ten");
     cairn_errlist_add(&l, CAIRN_EPARSE, NULL, "sites/b.yaml", 9, 1, "", "nine");
-    cairn_errlist_add(&l, CAIRN_EPOLICY, NULL, NULL, 0, 0, NULL, "commit unsigned");
-    cairn_errlist_add(&l, CAIRN_ENOENT, NULL, "models/m/v.att.json", 0, 0, NULL, "missing");
-    cairn_errlist_add_raw(&l, CAIRN_EPARSE, NULL, "groups/g.yaml:3:5: mapping values not allowed");
+    cairn_errlist_add(&l, CAIRN_EPOLICY, NULL, NULL, 0, 0, NULL,
+                      "commit unsigned");
+    cairn_errlist_add(&l, CAIRN_ENOENT, NULL, "models/m/v.att.json", 0, 0, NULL,
+                      "missing");
+    cairn_errlist_add_raw(&l, CAIRN_EPARSE, NULL,
+                          "groups/g.yaml:3:5: mapping values not allowed");
     cairn_errlist_add_raw(&l, CAIRN_EPARSE, NULL, "no location here: at all");
     CHECK_INT_EQ(cairn_errlist_count(&l), 7);
     s = cairn_errlist_format(&l, 0);
-    CHECK_STR_EQ(s, "commit unsigned\n"
-                    "no location here: at all\n"
-                    "groups/g.yaml:3:5: mapping values not allowed\n"
-                    "models/m/v.att.json: missing\n"
-                    "sites/b.yaml:9:1: /: nine\n"
-                    "sites/b.yaml:10:1: ten\n"
-                    "workloads/x.yaml:12:13: /restart/policy: must be one of always, "
-                    "on-failure, never\n");
+    CHECK_STR_EQ(
+        s, "commit unsigned\n"
+           "no location here: at all\n"
+           "groups/g.yaml:3:5: mapping values not allowed\n"
+           "models/m/v.att.json: missing\n"
+           "sites/b.yaml:9:1: /: nine\n"
+           "sites/b.yaml:10:1: ten\n"
+           "workloads/x.yaml:12:13: /restart/policy: must be one of always, "
+           "on-failure, never\n");
     free(s);
     CHECK_INT_EQ(cairn_errlist_code(&l), CAIRN_EPOLICY);
     cairn_errlist_free(&l);
@@ -44,10 +50,14 @@ static void test_sites_aggregate(void)
 
     cairn_errlist_init(&l, 0);
     cairn_errlist_add(&l, CAIRN_ETEMPLATE, "a", "w.yaml", 1, 2, "/x", "bad");
-    cairn_errlist_add(&l, CAIRN_ETEMPLATE, "a", "w.yaml", 1, 2, "/x", "bad"); /* same site */
-    cairn_errlist_add(&l, CAIRN_ETEMPLATE, "one", "w.yaml", 5, 2, "/y", "only one");
+    cairn_errlist_add(&l, CAIRN_ETEMPLATE, "a", "w.yaml", 1, 2, "/x",
+                      "bad"); /* same site */
+    cairn_errlist_add(&l, CAIRN_ETEMPLATE, "one", "w.yaml", 5, 2, "/y",
+                      "only one");
     s = cairn_errlist_format(&l, 0);
-    CHECK_STR_EQ(s, "w.yaml:1:2: /x: bad (site a)\nw.yaml:5:2: /y: only one (site one)\n");
+    CHECK_STR_EQ(
+        s,
+        "w.yaml:1:2: /x: bad (site a)\nw.yaml:5:2: /y: only one (site one)\n");
     free(s);
     cairn_errlist_add(&l, CAIRN_ETEMPLATE, "b", "w.yaml", 1, 2, "/x", "bad");
     s = cairn_errlist_format(&l, 0);
@@ -58,7 +68,8 @@ static void test_sites_aggregate(void)
         char site[16];
 
         snprintf(site, sizeof(site), "s%d", i);
-        cairn_errlist_add(&other, CAIRN_ETEMPLATE, site, "w.yaml", 1, 2, "/x", "bad");
+        cairn_errlist_add(&other, CAIRN_ETEMPLATE, site, "w.yaml", 1, 2, "/x",
+                          "bad");
     }
     cairn_errlist_merge(&l, &other);
     CHECK_INT_EQ(cairn_errlist_count(&other), 0);
@@ -66,7 +77,8 @@ static void test_sites_aggregate(void)
     CHECK_STR_HAS(s, "w.yaml:1:2: /x: bad (sites a, b, s0 and 9 more)\n");
     free(s);
     /* the names shown are the first by name, whatever the order */
-    cairn_errlist_add(&l, CAIRN_ETEMPLATE, "0-first", "w.yaml", 1, 2, "/x", "bad");
+    cairn_errlist_add(&l, CAIRN_ETEMPLATE, "0-first", "w.yaml", 1, 2, "/x",
+                      "bad");
     s = cairn_errlist_format(&l, 0);
     CHECK_STR_HAS(s, "w.yaml:1:2: /x: bad (sites 0-first, a, b and 10 more)\n");
     free(s);
@@ -81,11 +93,13 @@ static void test_caps(void)
 
     cairn_errlist_init(&l, 3);
     for (int i = 1; i <= 5; i++)
-        cairn_errlist_add(&l, CAIRN_EPARSE, NULL, "f.yaml", i, 1, NULL, "error %d", i);
+        cairn_errlist_add(&l, CAIRN_EPARSE, NULL, "f.yaml", i, 1, NULL,
+                          "error %d", i);
     CHECK_INT_EQ(cairn_errlist_count(&l), 5);
     s = cairn_errlist_format(&l, 0);
-    CHECK_STR_EQ(s, "f.yaml:1:1: error 1\nf.yaml:2:1: error 2\nf.yaml:3:1: error 3\n"
-                    "... and 2 more error(s)\n");
+    CHECK_STR_EQ(
+        s, "f.yaml:1:1: error 1\nf.yaml:2:1: error 2\nf.yaml:3:1: error 3\n"
+           "... and 2 more error(s)\n");
     free(s);
     s = cairn_errlist_format(&l, 30);
     CHECK_STR_EQ(s, "f.yaml:1:1: error 1\n... and 4 more error(s)\n");
@@ -171,7 +185,8 @@ static void leaf(const char *ptr, json_t *v, void *arg)
 static void test_leaves(void)
 {
     json_error_t e;
-    json_t *v = json_loads("{\"z\":1,\"a\":{\"m\":{},\"l\":[],\"k\":[true,{\"x\":null}]}}", 0, &e);
+    json_t *v = json_loads(
+        "{\"z\":1,\"a\":{\"m\":{},\"l\":[],\"k\":[true,{\"x\":null}]}}", 0, &e);
     char buf[512] = "";
 
     cairn__json_leaves(v, leaf, buf);

@@ -222,7 +222,8 @@ static void test_join_symlinks(void)
     free(p);
     cairn_diag_init(&d);
     CHECK_INT_EQ(join_rc(root, "esc"), CAIRN_EPATH);
-    CHECK_INT_EQ(cairn_fs_join_safe(root, "esc/new-file", &out, &d), CAIRN_EPATH);
+    CHECK_INT_EQ(cairn_fs_join_safe(root, "esc/new-file", &out, &d),
+                 CAIRN_EPATH);
     CHECK_STR_HAS(cairn_diag_msg(&d), "outside");
     p = path_in(root, "blobs/etc");
     REQUIRE(symlink("/etc", p) == 0);

@@ -90,15 +90,18 @@ static void h_hello(struct cairn_httpd_req *req, void *arg)
 static void h_echo_query(struct cairn_httpd_req *req, void *arg)
 {
     char out[512], peer[64];
-    const char *a = cairn_httpd_req_query(req, "a"), *b = cairn_httpd_req_query(req, "b");
-    const char *c = cairn_httpd_req_query(req, "c"), *h = cairn_httpd_req_header(req, "x-THING");
+    const char *a = cairn_httpd_req_query(req, "a"),
+               *b = cairn_httpd_req_query(req, "b");
+    const char *c = cairn_httpd_req_query(req, "c"),
+               *h = cairn_httpd_req_header(req, "x-THING");
     int n;
 
     (void)arg;
     cairn_httpd_req_peer_str(req, peer, sizeof(peer));
-    n = snprintf(out, sizeof(out), "a=%s|b=%s|c=%s|z=%s|h=%s|peer=%s|path=%s", a ? a : "-",
-                 b ? b : "-", c ? c : "-", cairn_httpd_req_query(req, "z") ? "?" : "-",
-                 h ? h : "-", peer, cairn_httpd_req_path(req));
+    n = snprintf(out, sizeof(out), "a=%s|b=%s|c=%s|z=%s|h=%s|peer=%s|path=%s",
+                 a ? a : "-", b ? b : "-", c ? c : "-",
+                 cairn_httpd_req_query(req, "z") ? "?" : "-", h ? h : "-", peer,
+                 cairn_httpd_req_path(req));
     cairn_httpd_respond(req, 200, "text/plain", out, (size_t)n);
 }
 
@@ -114,7 +117,8 @@ static void h_echo(struct cairn_httpd_req *req, void *arg)
 static void h_site(struct cairn_httpd_req *req, void *arg)
 {
     char out[256];
-    int n = snprintf(out, sizeof(out), "site=%s", cairn_httpd_req_param(req, "site"));
+    int n = snprintf(out, sizeof(out), "site=%s",
+                     cairn_httpd_req_param(req, "site"));
 
     (void)arg;
     cairn_httpd_respond(req, 200, "text/plain", out, (size_t)n);
@@ -126,7 +130,8 @@ static void h_static(struct cairn_httpd_req *req, void *arg)
     char *path = NULL;
     int rc;
 
-    if (cairn_fs_join_safe(f->dir, cairn_httpd_req_param(req, "*"), &path, NULL) != 0) {
+    if (cairn_fs_join_safe(f->dir, cairn_httpd_req_param(req, "*"), &path,
+                           NULL) != 0) {
         cairn_httpd_forbidden(req, "bad path");
         return;
     }
@@ -138,7 +143,8 @@ static void h_static(struct cairn_httpd_req *req, void *arg)
     free(path);
 }
 
-static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev, void *arg)
+static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
+                    void *arg)
 {
     struct fx *f = arg;
 
@@ -209,12 +215,24 @@ static void h_errors(struct cairn_httpd_req *req, void *arg)
 
     (void)arg;
     switch (k) {
-    case 401: cairn_httpd_unauthorized(req, "who \"are\" you\n"); break;
-    case 403: cairn_httpd_forbidden(req, NULL); break;
-    case 409: cairn_httpd_conflict(req, "seq \xff bad utf8"); break;
-    case 429: cairn_httpd_too_many(req, 7, NULL); break;
-    case 503: cairn_httpd_unavailable(req, 2, NULL); break;
-    default: cairn_httpd_bad_request(req, "bad"); break;
+    case 401:
+        cairn_httpd_unauthorized(req, "who \"are\" you\n");
+        break;
+    case 403:
+        cairn_httpd_forbidden(req, NULL);
+        break;
+    case 409:
+        cairn_httpd_conflict(req, "seq \xff bad utf8");
+        break;
+    case 429:
+        cairn_httpd_too_many(req, 7, NULL);
+        break;
+    case 503:
+        cairn_httpd_unavailable(req, 2, NULL);
+        break;
+    default:
+        cairn_httpd_bad_request(req, "bad");
+        break;
     }
 }
 
@@ -243,19 +261,26 @@ static void add_routes(struct fx *f)
     struct cairn_httpd_route_opts small = {.max_body = 1024, .name = "echo"};
     int rc = 0;
 
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/hello", h_hello, f, NULL, NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/echo-query", h_echo_query, f, NULL,
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/hello", h_hello, f, NULL,
                             NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_POST | CAIRN_HTTPD_PUT, "/echo", h_echo, f,
-                            &small, NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/sites/{site}/desired", h_site, f,
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/echo-query",
+                            h_echo_query, f, NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_POST | CAIRN_HTTPD_PUT, "/echo",
+                            h_echo, f, &small, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/sites/{site}/desired",
+                            h_site, f, NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/static/*", h_static, f,
                             NULL, NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/static/*", h_static, f, NULL, NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/park", h_park, f, NULL, NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/noreply", h_noreply, f, NULL, NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/borrowed", h_borrowed, f, NULL, NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_POST, "/stop", h_stop, f, NULL, NULL);
-    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/errors", h_errors, f, NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/park", h_park, f, NULL,
+                            NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/noreply", h_noreply, f,
+                            NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/borrowed", h_borrowed, f,
+                            NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_POST, "/stop", h_stop, f, NULL,
+                            NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/errors", h_errors, f,
+                            NULL, NULL);
     if (rc) {
         fprintf(stderr, "route registration failed\n");
         abort();
@@ -281,8 +306,8 @@ static void write_files(struct fx *f)
 
 /* Run client against a fresh server with cfg; check is called on the loop
  * thread's records after everything has stopped. */
-static void run(const struct cairn_httpd_config *cfg, void (*client)(struct fx *),
-                void (*after)(struct fx *))
+static void run(const struct cairn_httpd_config *cfg,
+                void (*client)(struct fx *), void (*after)(struct fx *))
 {
     struct fx f;
 
@@ -377,6 +402,19 @@ static void cli_send(struct cli *c, const char *s)
     cli_send_n(c, s, strlen(s));
 }
 
+/* Byte by byte, each in its own segment, so that the server's reads split
+ * every name, value and chunk. */
+static void cli_send_slow(struct cli *c, const char *s)
+{
+    int one = 1;
+
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    for (; *s; s++) {
+        cli_send_n(c, s, 1);
+        usleep(300);
+    }
+}
+
 static int cli_fill(struct cli *c)
 {
     ssize_t n;
@@ -391,7 +429,8 @@ static int cli_fill(struct cli *c)
 }
 
 /* Header value from a response head (case-insensitive), or NULL. */
-static const char *hget(const struct resp *r, const char *name, char *out, size_t n)
+static const char *hget(const struct resp *r, const char *name, char *out,
+                        size_t n)
 {
     const char *p = strstr(r->head, "\r\n");
     size_t k = strlen(name);
@@ -401,7 +440,8 @@ static const char *hget(const struct resp *r, const char *name, char *out, size_
 
         if (!end)
             break;
-        if ((size_t)(end - line) > k && line[k] == ':' && strncasecmp(line, name, k) == 0) {
+        if ((size_t)(end - line) > k && line[k] == ':' &&
+            strncasecmp(line, name, k) == 0) {
             const char *v = line + k + 1;
 
             v += strspn(v, " ");
@@ -514,8 +554,9 @@ static void c_pipeline(struct fx *f)
 
     /* The middle request parks and is answered 50 ms later: the third,
      * already received, must wait for it. */
-    cli_send(c, GET("/hello") GET("/park?after=50") GET("/echo-query?a=3")
-                    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd");
+    cli_send(c, GET("/hello") GET("/park?after=50") GET(
+                    "/echo-query?a=3") "POST /echo HTTP/1.1\r\nHost: "
+                                       "t\r\nContent-Length: 4\r\n\r\nabcd");
     REQUIRE(cli_resp(c, &r, 0) == 0);
     CHECK_STR_EQ(r.body, "hello");
     REQUIRE(cli_resp(c, &r, 0) == 0);
@@ -537,19 +578,27 @@ static void c_chunked(struct fx *f)
 {
     struct cli *c = cli_open(f);
     struct resp r = {0};
-    const char *req = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
-                      "X-Thing:   spaced value  \r\n\r\n"
-                      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    const char *req =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        "X-Thing:   spaced value  \r\n\r\n"
+        "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
     size_t i;
 
     /* One byte at a time: every field, value and chunk arrives in pieces. */
-    for (i = 0; req[i]; i++)
-        cli_send_n(c, req + i, 1);
+    cli_send_slow(c, req);
     REQUIRE(cli_resp(c, &r, 0) == 0);
     CHECK_INT_EQ(r.status, 200);
     CHECK_STR_EQ(r.body, "hello world");
+    cli_send_slow(
+        c,
+        "GET /echo-query?a=1 HTTP/1.1\r\nHost: t\r\nX-Long-Header-Name: 1\r\n"
+        "X-Thing: split value\r\nX-After: 2\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_HAS(r.body, "a=1|b=-|c=-|z=-|h=split value|");
     /* Over the route's 1024-byte cap, in chunks: 413 and close. */
-    cli_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    cli_send(
+        c,
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (i = 0; i < 3; i++) {
         char chunk[700];
 
@@ -565,10 +614,32 @@ static void c_chunked(struct fx *f)
     cli_close(c);
     c = cli_open(f);
     /* Header values are trimmed and looked up case-insensitively. */
-    REQUIRE(get(c, "GET /echo-query?a=1%202&b=x+y&c HTTP/1.1\r\nHost: t\r\n"
-                   "x-thing:  v w \r\n\r\n", &r) == 0);
+    REQUIRE(get(c,
+                "GET /echo-query?a=1%202&b=x+y&c HTTP/1.1\r\nHost: t\r\n"
+                "x-thing:  v w \r\n\r\n",
+                &r) == 0);
     CHECK_STR_HAS(r.body, "a=1 2|b=x y|c=|z=-|h=v w|peer=127.0.0.1:");
     CHECK_STR_HAS(r.body, "|path=/echo-query");
+    /* Trailers are accepted, and capped like headers. */
+    REQUIRE(get(c,
+                "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n"
+                "3\r\nabc\r\n0\r\nX-Trailer: v\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_EQ(r.body, "abc");
+    {
+        char big[20000];
+
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        cli_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n"
+                    "3\r\nabc\r\n0\r\nX-Trailer: ");
+        cli_send(c, big);
+        cli_send(c, "\r\n\r\n");
+    }
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 431);
     free(r.body);
     cli_close(c);
 }
@@ -586,8 +657,9 @@ static void c_limits(struct fx *f)
     int i;
 
     /* Content-Length over the cap: 413 before the body is sent. */
-    REQUIRE(get(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", &r) ==
-            0);
+    REQUIRE(
+        get(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+            &r) == 0);
     CHECK_INT_EQ(r.status, 413);
     CHECK_STR_HAS(r.head, "Connection: close");
     CHECK(cli_closed(c));
@@ -625,7 +697,8 @@ static void c_limits(struct fx *f)
 
 static void test_limits(void)
 {
-    struct cairn_httpd_config cfg = {.max_header_bytes = 4096, .max_headers = 8};
+    struct cairn_httpd_config cfg = {.max_header_bytes = 4096,
+                                     .max_headers = 8};
 
     run(&cfg, c_limits, NULL);
 }
@@ -643,7 +716,8 @@ static void c_bad_requests(struct fx *f)
         "GET /echo-query?a=%zz HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /echo-query?a=%00 HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
-        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n",
     };
     struct resp r = {0};
     char v[128];
@@ -657,7 +731,8 @@ static void c_bad_requests(struct fx *f)
             fprintf(stderr, "request %zu: status %d\n", i, r.status);
         CHECK_INT_EQ(r.status, 400);
         CHECK_STR_HAS(r.body, "\"status\":400");
-        CHECK_STR_EQ(hget(&r, "Content-Type", v, sizeof(v)), "application/json");
+        CHECK_STR_EQ(hget(&r, "Content-Type", v, sizeof(v)),
+                     "application/json");
         cli_close(c);
     }
     free(r.body);
@@ -674,7 +749,9 @@ static void c_routing(struct fx *f)
     struct resp r = {0};
     char v[128];
 
-    REQUIRE(get(c, "POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r) == 0);
+    REQUIRE(get(c,
+                "POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+                &r) == 0);
     CHECK_INT_EQ(r.status, 405);
     CHECK_STR_EQ(hget(&r, "Allow", v, sizeof(v)), "GET, HEAD");
     CHECK_STR_HAS(r.body, "\"status\":405");
@@ -684,6 +761,7 @@ static void c_routing(struct fx *f)
     CHECK_STR_EQ(hget(&r, "Allow", v, sizeof(v)), "POST, PUT");
     REQUIRE(get(c, GET("/nope"), &r) == 0);
     CHECK_INT_EQ(r.status, 404);
+    CHECK_STR_EQ(hget(&r, "Content-Type", v, sizeof(v)), "application/json");
     CHECK_STR_EQ(r.body, "{\"error\":\"no such resource\",\"status\":404}");
     REQUIRE(get(c, GET("/hello/"), &r) == 0);
     CHECK_INT_EQ(r.status, 404);
@@ -695,7 +773,8 @@ static void c_routing(struct fx *f)
     CHECK_INT_EQ(r.status, 500);
     REQUIRE(get(c, GET("/errors?k=401"), &r) == 0);
     CHECK_INT_EQ(r.status, 401);
-    CHECK_STR_EQ(r.body, "{\"error\":\"who \\\"are\\\" you\\u000a\",\"status\":401}");
+    CHECK_STR_EQ(r.body,
+                 "{\"error\":\"who \\\"are\\\" you\\u000a\",\"status\":401}");
     REQUIRE(get(c, GET("/errors?k=403"), &r) == 0);
     CHECK_STR_EQ(r.body, "{\"error\":\"forbidden\",\"status\":403}");
     REQUIRE(get(c, GET("/errors?k=409"), &r) == 0);
@@ -708,8 +787,22 @@ static void c_routing(struct fx *f)
     CHECK_STR_EQ(hget(&r, "Retry-After", v, sizeof(v)), "2");
     REQUIRE(get(c, GET("/errors?k=400"), &r) == 0);
     CHECK_STR_EQ(r.body, "{\"error\":\"bad\",\"status\":400}");
+    /* 405 for a request with a body: the body is not read, the
+     * connection ends, Allow is still there. */
+    REQUIRE(
+        get(c,
+            "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+            &r) == 0);
+    CHECK_INT_EQ(r.status, 405);
+    CHECK_STR_EQ(hget(&r, "Allow", v, sizeof(v)), "GET, HEAD");
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    c = cli_open(f);
     /* HTTP/1.1 with Connection: close */
-    REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r) == 0);
+    REQUIRE(get(c,
+                "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                &r) == 0);
     CHECK_STR_HAS(r.head, "Connection: close");
     CHECK(cli_closed(c));
     cli_close(c);
@@ -721,9 +814,11 @@ static void c_routing(struct fx *f)
     CHECK(cli_closed(c));
     cli_close(c);
     c = cli_open(f);
-    REQUIRE(get(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r) == 0);
+    REQUIRE(get(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                &r) == 0);
     CHECK_STR_HAS(r.head, "Connection: keep-alive");
-    REQUIRE(get(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r) == 0);
+    REQUIRE(get(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                &r) == 0);
     CHECK_STR_EQ(r.body, "hello");
     cli_close(c);
     free(r.body);
@@ -735,8 +830,12 @@ static void after_routing(struct fx *f)
 
     cairn_buf_init(&b, 1 << 20);
     CHECK_INT_EQ(cairn_httpd_metrics_prometheus(f->srv, "cairn_test", &b), 0);
-    CHECK_STR_HAS(b.data, "cairn_test_http_requests_total{route=\"/hello\",code=\"405\"} 1\n");
-    CHECK_STR_HAS(b.data, "cairn_test_http_requests_total{route=\"/hello\",code=\"200\"} 4\n");
+    CHECK_STR_HAS(
+        b.data,
+        "cairn_test_http_requests_total{route=\"/hello\",code=\"405\"} 2\n");
+    CHECK_STR_HAS(
+        b.data,
+        "cairn_test_http_requests_total{route=\"/hello\",code=\"200\"} 4\n");
     CHECK_STR_HAS(b.data, "{route=\"-\",code=\"404\"} 3\n");
     CHECK_STR_HAS(b.data, "{route=\"echo\",code=\"405\"} 1\n");
     CHECK_STR_HAS(b.data, "{route=\"/sites/{site}/desired\",code=\"200\"} 1\n");
@@ -764,8 +863,10 @@ static void c_expect(struct fx *f)
     CHECK_INT_EQ(r.status, 200);
     CHECK_STR_EQ(r.body, "xyz");
     /* Too large: 413 at once, no 100. */
-    REQUIRE(get(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 999999\r\n"
-                   "Expect: 100-continue\r\n\r\n", &r) == 0);
+    REQUIRE(get(c,
+                "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 999999\r\n"
+                "Expect: 100-continue\r\n\r\n",
+                &r) == 0);
     CHECK_INT_EQ(r.status, 413);
     cli_close(c);
     free(r.body);
@@ -778,14 +879,16 @@ static void test_expect(void)
 
 static void c_timeouts(struct fx *f)
 {
-    struct cli *slow = cli_open(f), *body = cli_open(f), *idle = cli_open(f), *ok;
+    struct cli *slow = cli_open(f), *body = cli_open(f), *idle = cli_open(f),
+               *ok;
     struct resp r = {0};
     int i;
 
     /* Slowloris: headers that never end. */
     cli_send(slow, "GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: ");
     /* A body that stops after 3 of 10 bytes. */
-    cli_send(body, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    cli_send(body,
+             "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
     /* An idle keep-alive connection after one request. */
     REQUIRE(get(idle, GET("/hello"), &r) == 0);
     /* Meanwhile another client is served. */
@@ -815,8 +918,9 @@ static void after_timeouts(struct fx *f)
 
 static void test_timeouts(void)
 {
-    struct cairn_httpd_config cfg = {
-        .header_timeout_ms = 300, .body_timeout_ms = 300, .idle_timeout_ms = 400};
+    struct cairn_httpd_config cfg = {.header_timeout_ms = 300,
+                                     .body_timeout_ms = 300,
+                                     .idle_timeout_ms = 400};
 
     run(&cfg, c_timeouts, after_timeouts);
 }
@@ -880,52 +984,67 @@ static void c_range(struct fx *f)
     CHECK_STR_EQ(hget(&r, "Accept-Ranges", v, sizeof(v)), "bytes");
     REQUIRE(hget(&r, "ETag", etag, sizeof(etag)) != NULL);
     CHECK(etag[0] == '"');
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\n\r\n", &r) == 0);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\n\r\n",
+                &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     CHECK_STR_EQ(r.body, "2345");
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes 2-5/100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=-3\r\n\r\n", &r) == 0);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=-3\r\n\r\n",
+                &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     CHECK_STR_EQ(r.body, "789");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=95-\r\n\r\n", &r) == 0);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=95-\r\n\r\n",
+                &r) == 0);
     CHECK_STR_EQ(r.body, "56789");
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes 95-99/100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=98-500\r\n\r\n", &r) == 0);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=98-500\r\n\r\n",
+                &r) == 0);
     CHECK_STR_EQ(r.body, "89");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=100-\r\n\r\n", &r) == 0);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=100-\r\n\r\n",
+                &r) == 0);
     CHECK_INT_EQ(r.status, 416);
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes */100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=-0\r\n\r\n", &r) == 0);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=-0\r\n\r\n",
+                &r) == 0);
     CHECK_INT_EQ(r.status, 416);
     /* Several ranges, other units, nonsense: the whole file. */
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=1-2,5-6\r\n\r\n", &r) == 0);
-    CHECK_INT_EQ(r.status, 200);
-    CHECK_INT_EQ(r.body_len, 100);
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: items=1-2\r\n\r\n", &r) == 0);
-    CHECK_INT_EQ(r.status, 200);
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=5-2\r\n\r\n", &r) == 0);
-    CHECK_INT_EQ(r.status, 200);
-    /* If-Range with another validator: the whole file. */
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\nIf-Range: \"x\"\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=1-2,5-6\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 200);
-    snprintf(req, sizeof(req), "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\n"
-                               "If-Range: %s\r\n\r\n", etag);
+    CHECK_INT_EQ(r.body_len, 100);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: items=1-2\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=5-2\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    /* If-Range with another validator: the whole file. */
+    REQUIRE(get(c,
+                "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\nIf-Range: "
+                "\"x\"\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    snprintf(req, sizeof(req),
+             "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\n"
+             "If-Range: %s\r\n\r\n",
+             etag);
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     /* If-None-Match: 304 with the ETag, no body; also inside a list, weak. */
-    snprintf(req, sizeof(req), "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: %s\r\n\r\n",
-             etag);
+    snprintf(req, sizeof(req),
+             "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: %s\r\n\r\n", etag);
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 304);
     CHECK_STR_EQ(hget(&r, "ETag", v, sizeof(v)), etag);
     CHECK(hget(&r, "Content-Length", v, sizeof(v)) == NULL);
     snprintf(req, sizeof(req),
-             "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: \"a\", W/%s\r\n\r\n", etag);
+             "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: \"a\", W/%s\r\n\r\n",
+             etag);
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 304);
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: \"other\"\r\n\r\n", &r) ==
-            0);
+    REQUIRE(
+        get(c, "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: \"other\"\r\n\r\n",
+            &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     /* HEAD of a file: length, no body. */
     cli_send(c, "HEAD /static/f.txt HTTP/1.1\r\n\r\n");
@@ -974,11 +1093,14 @@ static void c_sendfile(struct fx *f)
     CHECK_INT_EQ(r.status, 200);
     CHECK(big_ok(&r));
     /* A range deep inside, then keep-alive still works. */
-    REQUIRE(get(c, "GET /static/big.bin HTTP/1.1\r\nRange: bytes=5000000-5000009\r\n\r\n",
+    REQUIRE(get(c,
+                "GET /static/big.bin HTTP/1.1\r\nRange: "
+                "bytes=5000000-5000009\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     CHECK_INT_EQ(r.body_len, 10);
-    CHECK(r.body_len == 10 && r.body[0] == (char)(5000000u * 7 + 5000000u / 4096));
+    CHECK(r.body_len == 10 &&
+          r.body[0] == (char)(5000000u * 7 + 5000000u / 4096));
     REQUIRE(get(c, GET("/hello"), &r) == 0);
     CHECK_STR_EQ(r.body, "hello");
     cli_close(c);
@@ -1058,14 +1180,16 @@ static void test_park(void)
 
 static void c_stop(struct fx *f)
 {
-    struct cli *idle = cli_open(f), *parked = cli_open(f), *stopper = cli_open(f), *late;
+    struct cli *idle = cli_open(f), *parked = cli_open(f),
+               *stopper = cli_open(f), *late;
     struct resp r = {0};
 
     REQUIRE(get(idle, GET("/hello"), &r) == 0);
     cli_send(parked, GET("/park"));
     msleep(100);
-    REQUIRE(get(stopper, "POST /stop HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r) ==
-            0);
+    REQUIRE(get(stopper,
+                "POST /stop HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+                &r) == 0);
     CHECK_STR_EQ(r.body, "stopping");
     CHECK_STR_HAS(r.head, "Connection: close");
     CHECK(cli_closed(stopper));
@@ -1112,16 +1236,22 @@ static void test_api_errors(void)
 
     uv_loop_init(&loop);
     srv = cairn_httpd_new(&loop, NULL);
-    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "nope", dummy, NULL, NULL, NULL),
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "nope", dummy, NULL,
+                                   NULL, NULL),
                  CAIRN_EINVAL);
-    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/*/b", dummy, NULL, NULL, NULL),
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/*/b", dummy, NULL,
+                                   NULL, NULL),
                  CAIRN_EINVAL);
-    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/{b c}", dummy, NULL, NULL, NULL),
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/{b c}", dummy,
+                                   NULL, NULL, NULL),
                  CAIRN_EINVAL);
-    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/x{b}", dummy, NULL, NULL, NULL),
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/x{b}", dummy, NULL,
+                                   NULL, NULL),
                  CAIRN_EINVAL);
-    CHECK_INT_EQ(cairn_httpd_route(srv, 0, "/a", dummy, NULL, NULL, NULL), CAIRN_EINVAL);
-    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/{b}/*", dummy, NULL, NULL, NULL),
+    CHECK_INT_EQ(cairn_httpd_route(srv, 0, "/a", dummy, NULL, NULL, NULL),
+                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/{b}/*", dummy,
+                                   NULL, NULL, NULL),
                  0);
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_httpd_listen(srv, "not-an-ip", 0, &d), CAIRN_EINVAL);
@@ -1129,14 +1259,16 @@ static void test_api_errors(void)
     CHECK_INT_EQ(cairn_httpd_port(srv), 0);
     REQUIRE(cairn_httpd_listen(srv, "127.0.0.1", 0, NULL) == 0);
     CHECK(cairn_httpd_port(srv) != 0);
-    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/late", dummy, NULL, NULL, NULL),
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/late", dummy, NULL,
+                                   NULL, NULL),
                  CAIRN_ESTATE);
     CHECK_INT_EQ(cairn_httpd_listen(srv, "127.0.0.1", 0, NULL), CAIRN_ESTATE);
     /* The port is taken: a clear error, and the failed server frees at once. */
     other = cairn_httpd_new(&loop, NULL);
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_httpd_listen(other, "127.0.0.1", cairn_httpd_port(srv), &d),
-                 CAIRN_ENET);
+    CHECK_INT_EQ(
+        cairn_httpd_listen(other, "127.0.0.1", cairn_httpd_port(srv), &d),
+        CAIRN_ENET);
     CHECK_STR_HAS(cairn_diag_msg(&d), "in use");
     cairn_httpd_free(other);
     cairn_httpd_stop(srv, NULL, NULL);
@@ -1164,7 +1296,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1) { /* debugging: run one scenario by name, with debug logs */
         cairn_log_set_level(CAIRN_LOG_DEBUG);
-        if (strcmp(argv[1], "sendfile") == 0) RUN(test_sendfile);
+        if (strcmp(argv[1], "sendfile") == 0)
+            RUN(test_sendfile);
         return test_done();
     }
     RUN(test_etag_match);

@@ -39,7 +39,8 @@ static void test_maps_merge_deeply(void)
     json_t *b = J("{\"x\":{\"b\":{\"d\":3},\"e\":4}}");
     json_t *m = cairn_merge2(a, b);
 
-    CHECK(json_eq_text(m, "{\"x\":{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":4},\"keep\":true}"));
+    CHECK(json_eq_text(
+        m, "{\"x\":{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":4},\"keep\":true}"));
     /* inputs untouched */
     CHECK(json_eq_text(a, "{\"x\":{\"a\":1,\"b\":{\"c\":2}},\"keep\":true}"));
     CHECK(json_eq_text(b, "{\"x\":{\"b\":{\"d\":3},\"e\":4}}"));
@@ -53,10 +54,12 @@ static void test_maps_merge_deeply(void)
 static void test_lists_and_scalars_replace(void)
 {
     json_t *a = J("{\"l\":[1,2,3],\"s\":\"old\",\"m\":{\"k\":1},\"t\":5}");
-    json_t *b = J("{\"l\":[9],\"s\":{\"now\":\"map\"},\"m\":\"scalar\",\"t\":[]}");
+    json_t *b =
+        J("{\"l\":[9],\"s\":{\"now\":\"map\"},\"m\":\"scalar\",\"t\":[]}");
     json_t *m = cairn_merge2(a, b);
 
-    CHECK(json_eq_text(m, "{\"l\":[9],\"s\":{\"now\":\"map\"},\"m\":\"scalar\",\"t\":[]}"));
+    CHECK(json_eq_text(
+        m, "{\"l\":[9],\"s\":{\"now\":\"map\"},\"m\":\"scalar\",\"t\":[]}"));
     json_decref(m);
     json_decref(a);
     json_decref(b);
@@ -65,8 +68,9 @@ static void test_lists_and_scalars_replace(void)
 static void test_null_deletes(void)
 {
     json_t *a = J("{\"a\":{\"b\":1,\"c\":2},\"d\":3}");
-    json_t *b = J("{\"a\":{\"b\":null},\"d\":null,\"e\":null,\"f\":{\"g\":null,\"h\":1},"
-                  "\"l\":[null]}");
+    json_t *b = J(
+        "{\"a\":{\"b\":null},\"d\":null,\"e\":null,\"f\":{\"g\":null,\"h\":1},"
+        "\"l\":[null]}");
     json_t *m = cairn_merge2(a, b);
 
     /* null deletes at any depth; nulls under new keys vanish; inside a
@@ -92,7 +96,8 @@ static void test_layers_in_order(void)
     };
     json_t *m = cairn_merge_layers(L, 5);
 
-    CHECK(json_eq_text(m, "{\"workloads\":[\"b\",\"c\"],\"v\":{\"x\":3,\"z\":3}}"));
+    CHECK(json_eq_text(
+        m, "{\"workloads\":[\"b\",\"c\"],\"v\":{\"x\":3,\"z\":3}}"));
     json_decref(m);
     m = cairn_merge_layers(L, 0);
     CHECK(json_eq_text(m, "{}"));
@@ -117,8 +122,9 @@ static const char *who(const struct cairn_layer *L, size_t n, const char *ptr)
 
 static void test_origin(void)
 {
-    json_t *fleet = J("{\"a\":{\"b\":1,\"c\":1},\"l\":[1,2],\"gone\":1,\"m\":{\"k\":1},"
-                      "\"re\":{\"x\":1}}");
+    json_t *fleet =
+        J("{\"a\":{\"b\":1,\"c\":1},\"l\":[1,2],\"gone\":1,\"m\":{\"k\":1},"
+          "\"re\":{\"x\":1}}");
     json_t *g = J("{\"a\":{\"c\":2},\"gone\":null,\"m\":\"flat\",\"re\":null}");
     json_t *site = J("{\"l\":[3],\"m\":{\"k2\":3},\"re\":{\"y\":3},\"e\":{}}");
     struct cairn_layer L[] = {
@@ -131,7 +137,8 @@ static void test_origin(void)
     CHECK_STR_EQ(who(L, 3, "/a/c"), "groups/east.yaml (group east)");
     CHECK_STR_EQ(who(L, 3, "/a"), "groups/east.yaml (group east)");
     CHECK_STR_EQ(who(L, 3, "/l/0"), "sites/s1.yaml (site)");
-    CHECK_STR_EQ(who(L, 3, "/l/1"), "none"); /* the site's list replaced [1,2] */
+    CHECK_STR_EQ(who(L, 3, "/l/1"),
+                 "none"); /* the site's list replaced [1,2] */
     CHECK_STR_EQ(who(L, 3, "/gone"), "none");
     /* the group flattened m, the site made it a map again: k is gone */
     CHECK_STR_EQ(who(L, 3, "/m/k"), "none");
@@ -148,8 +155,9 @@ static void test_origin(void)
         json_t *m = cairn_merge_layers(L, 3);
 
         CHECK_STR_EQ(who(L, 3, ""), "sites/s1.yaml (site)");
-        CHECK(json_eq_text(m, "{\"a\":{\"b\":1,\"c\":2},\"l\":[3],\"m\":{\"k2\":3},"
-                              "\"re\":{\"y\":3},\"e\":{}}"));
+        CHECK(json_eq_text(
+            m, "{\"a\":{\"b\":1,\"c\":2},\"l\":[3],\"m\":{\"k2\":3},"
+               "\"re\":{\"y\":3},\"e\":{}}"));
         json_decref(m);
     }
     json_decref(fleet);
@@ -172,20 +180,25 @@ static void test_origin_escaped_keys(void)
 /* Origins carry file:line:col from the yaml source map. */
 static void test_origin_locations(void)
 {
-    const char *fleet_y = "kind: Fleet\nname: f\nvalues:\n  a:\n    b: 1\n    c: [x, y]\n";
+    const char *fleet_y =
+        "kind: Fleet\nname: f\nvalues:\n  a:\n    b: 1\n    c: [x, y]\n";
     const char *site_y = "kind: Site\nvalues:\n  a: {b: 2}\n";
     struct cairn_yaml_doc *fd = NULL, *sd = NULL;
     struct cairn_origin o;
     char buf[256];
 
-    REQUIRE(cairn_yaml_parse("fleet.yaml", fleet_y, strlen(fleet_y), NULL, &fd, NULL) == 0);
-    REQUIRE(cairn_yaml_parse("sites/s.yaml", site_y, strlen(site_y), NULL, &sd, NULL) == 0);
+    REQUIRE(cairn_yaml_parse("fleet.yaml", fleet_y, strlen(fleet_y), NULL, &fd,
+                             NULL) == 0);
+    REQUIRE(cairn_yaml_parse("sites/s.yaml", site_y, strlen(site_y), NULL, &sd,
+                             NULL) == 0);
     {
         struct cairn_layer L[] = {
-            {CAIRN_LAYER_FLEET, NULL, json_object_get(cairn_yaml_root(fd), "values"), fd,
-             "fleet.yaml", "/values"},
-            {CAIRN_LAYER_SITE, NULL, json_object_get(cairn_yaml_root(sd), "values"), sd,
-             "sites/s.yaml", "/values"},
+            {CAIRN_LAYER_FLEET, NULL,
+             json_object_get(cairn_yaml_root(fd), "values"), fd, "fleet.yaml",
+             "/values"},
+            {CAIRN_LAYER_SITE, NULL,
+             json_object_get(cairn_yaml_root(sd), "values"), sd, "sites/s.yaml",
+             "/values"},
         };
 
         REQUIRE(cairn_merge_origin(L, 2, "/a/b", &o) == 0);

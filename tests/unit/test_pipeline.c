@@ -22,8 +22,8 @@ static struct cairn_store_ops flaky_ops;
 static const struct cairn_store_ops *real_ops;
 static int fail_put_at;
 
-static int flaky_put(struct cairn_store *s, const struct cairn_render_rec *r, int history,
-                     struct cairn_diag *d)
+static int flaky_put(struct cairn_store *s, const struct cairn_render_rec *r,
+                     int history, struct cairn_diag *d)
 {
     if (fail_put_at > 0 && --fail_put_at == 0)
         return cairn_diag_set(d, CAIRN_EDB, "injected failure");
@@ -51,8 +51,8 @@ static struct cairn_store *open_store(const char *name)
 
 static struct cairn_pipeline *new_pipeline(struct cairn_store *s)
 {
-    struct cairn_pipeline_opts o = {"https://git.example/fleet.git", s, &ctl_key,
-                                    fake_now, NULL, 0, 0, 0};
+    struct cairn_pipeline_opts o = {
+        "https://git.example/fleet.git", s, &ctl_key, fake_now, NULL, 0, 0, 0};
     struct cairn_pipeline *p = NULL;
     struct cairn_diag d;
 
@@ -66,7 +66,8 @@ static struct cairn_pipeline *new_pipeline(struct cairn_store *s)
 
 /* Process commit n of repo with the given changed paths (NULL: full). */
 static int process(struct cairn_pipeline *p, struct fx_repo *r, unsigned n,
-                   const char *const *changed, struct cairn_pipeline_result *res)
+                   const char *const *changed,
+                   struct cairn_pipeline_result *res)
 {
     struct cairn_src *src = fx_src(r, n);
     struct cairn_commit_meta meta;
@@ -119,9 +120,11 @@ static json_t *payload(struct cairn_store *s, const char *site)
     cairn_keyset_init(&ks);
     cairn_keyset_add(&ks, &ctl_key.pub);
     if (r.envelope &&
-        cairn_dsse_parse(r.envelope, r.envelope_len, 1 << 22, CAIRN_DSSE_DESIRED, &env, NULL) == 0 &&
+        cairn_dsse_parse(r.envelope, r.envelope_len, 1 << 22,
+                         CAIRN_DSSE_DESIRED, &env, NULL) == 0 &&
         cairn_dsse_verify(env, &ks, 1, NULL, NULL) == 0 &&
-        cairn_json_parse((const char *)env->payload, env->payload_len, 1 << 22, &p, NULL) != 0)
+        cairn_json_parse((const char *)env->payload, env->payload_len, 1 << 22,
+                         &p, NULL) != 0)
         p = NULL;
     cairn_dsse_free(env);
     cairn_keyset_free(&ks);
@@ -135,7 +138,9 @@ static const char *pstr(json_t *p, const char *k1, const char *k2)
 
     if (k2)
         v = json_object_get(v, k2);
-    return json_is_string(v) ? json_string_value(v) : json_is_null(v) ? "null" : "(none)";
+    return json_is_string(v) ? json_string_value(v)
+           : json_is_null(v) ? "null"
+                             : "(none)";
 }
 
 static void test_first_commit_publishes_signed_documents(void)
@@ -152,14 +157,17 @@ static void test_first_commit_publishes_signed_documents(void)
     CHECK_INT_EQ(res.sites, 2);
     CHECK_INT_EQ(res.rendered, 2);
     CHECK_INT_EQ(res.changed, 2);
-    CHECK_STR_EQ(cairn_pipeline_last(p), "0000000000000000000000000000000000000001");
+    CHECK_STR_EQ(cairn_pipeline_last(p),
+                 "0000000000000000000000000000000000000001");
     pl = payload(s, "st-olaf");
     REQUIRE(pl != NULL);
     CHECK_INT_EQ(json_integer_value(json_object_get(pl, "generation")), 1);
     CHECK_STR_EQ(pstr(pl, "issued", NULL), "2023-11-14T22:13:20Z");
-    CHECK_STR_EQ(pstr(pl, "expires", NULL), "2023-11-15T22:13:20Z"); /* TTL 24 h */
+    CHECK_STR_EQ(pstr(pl, "expires", NULL),
+                 "2023-11-15T22:13:20Z"); /* TTL 24 h */
     CHECK_STR_EQ(pstr(pl, "source", "repo"), "https://git.example/fleet.git");
-    CHECK_STR_EQ(pstr(pl, "source", "commit"), "0000000000000000000000000000000000000001");
+    CHECK_STR_EQ(pstr(pl, "source", "commit"),
+                 "0000000000000000000000000000000000000001");
     CHECK_STR_EQ(pstr(pl, "source", "signer"), "0123456789abcdef");
     CHECK_STR_EQ(pstr(pl, "site", NULL), "st-olaf");
     json_decref(pl);
@@ -167,7 +175,8 @@ static void test_first_commit_publishes_signed_documents(void)
         struct cairn_render_rec rr = get(s, "st-olaf");
 
         CHECK_STR_EQ(rr.models, "pneumonia@v2");
-        CHECK(rr.refresh_at >= rr.issued + 12 * 3600 && rr.refresh_at < rr.issued + 18 * 3600);
+        CHECK(rr.refresh_at >= rr.issued + 12 * 3600 &&
+              rr.refresh_at < rr.issued + 18 * 3600);
         cairn_render_rec_free(&rr);
     }
     cairn_pipeline_result_free(&res);
@@ -203,8 +212,10 @@ static void test_generation_rises_only_on_change(void)
     cairn_pipeline_result_free(&res);
     CHECK_INT_EQ(gen(s, "mercy"), 1);
     /* one site file: only that site is rendered and gets a generation */
-    site = cairn_xasprintf("kind: Site\nname: mercy\nlabels: {region: west}\npublicKey: %s\n"
-                           "values: {xraylab: {inbox: /mnt/inbox}}\n", r.mercy_pub);
+    site = cairn_xasprintf(
+        "kind: Site\nname: mercy\nlabels: {region: west}\npublicKey: %s\n"
+        "values: {xraylab: {inbox: /mnt/inbox}}\n",
+        r.mercy_pub);
     fx_put(&r, "sites/west/mercy.yaml", site);
     free(site);
     REQUIRE(process(p, &r, 4, mercy, &res) == 0);
@@ -215,8 +226,9 @@ static void test_generation_rises_only_on_change(void)
     CHECK_INT_EQ(gen(s, "st-olaf"), 1);
     /* the east group now selects every site: both re-rendered, only mercy
      * (moved to v2) changes */
-    fx_put(&r, "groups/east.yaml", "kind: Group\nname: east\nselector:\n  matchLabels: {}\n"
-                                   "values:\n  models: {pneumonia: v2}\n");
+    fx_put(&r, "groups/east.yaml",
+           "kind: Group\nname: east\nselector:\n  matchLabels: {}\n"
+           "values:\n  models: {pneumonia: v2}\n");
     REQUIRE(process(p, &r, 5, east, &res) == 0);
     CHECK_INT_EQ(res.rendered, 2);
     CHECK_INT_EQ(res.changed, 1);
@@ -245,7 +257,8 @@ static void test_refused_commit_changes_nothing(void)
     struct cairn_pipeline_result res;
     struct cairn_render_rec before, after;
     struct fx_repo r;
-    const char *wl[] = {"workloads/risk-assessment.yaml", "sites/west/mercy.yaml", NULL};
+    const char *wl[] = {"workloads/risk-assessment.yaml",
+                        "sites/west/mercy.yaml", NULL};
     char *mercy;
     char head[41], *err = NULL;
     int accepted = -1;
@@ -260,10 +273,13 @@ static void test_refused_commit_changes_nothing(void)
      * no site gets any part of the commit */
     fx_put(&r, "workloads/risk-assessment.yaml",
            "kind: Workload\nname: risk-assessment\nexec:\n  command: [/bin/w]\n"
-           "  env: {R: \"{{ site.labels.region }}\", X: \"{{ values.xraylab.inbox }}-2\"}\n"
+           "  env: {R: \"{{ site.labels.region }}\", X: \"{{ "
+           "values.xraylab.inbox }}-2\"}\n"
            "health: {http: \"http://127.0.0.1:{{ values.port }}/\"}\n");
-    mercy = cairn_xasprintf("kind: Site\nname: mercy\nlabels: {region: west}\npublicKey: %s\n"
-                            "values: {port: 8081}\n", r.mercy_pub);
+    mercy = cairn_xasprintf(
+        "kind: Site\nname: mercy\nlabels: {region: west}\npublicKey: %s\n"
+        "values: {port: 8081}\n",
+        r.mercy_pub);
     fx_put(&r, "sites/west/mercy.yaml", mercy);
     free(mercy);
     clock_now += 100;
@@ -279,16 +295,19 @@ static void test_refused_commit_changes_nothing(void)
     cairn_diag_init(&d);
     REQUIRE(cairn_store_head_get(s, "accepted", head, &d) == 0);
     CHECK_STR_EQ(head, "0000000000000000000000000000000000000001");
-    REQUIRE(cairn_store_commit_get(s, "0000000000000000000000000000000000000002", &accepted,
-                                   &err, &d) == 0);
+    REQUIRE(cairn_store_commit_get(s,
+                                   "0000000000000000000000000000000000000002",
+                                   &accepted, &err, &d) == 0);
     CHECK_INT_EQ(accepted, 0);
-    CHECK_STR_EQ(err, "workloads/risk-assessment.yaml:6:16: /health/http: unknown name "
-                      "\"values.port\" in {{ values.port }} (values has no \"port\") "
-                      "(site st-olaf)\n");
+    CHECK_STR_EQ(
+        err, "workloads/risk-assessment.yaml:6:16: /health/http: unknown name "
+             "\"values.port\" in {{ values.port }} (values has no \"port\") "
+             "(site st-olaf)\n");
     free(err);
     CHECK(cairn_store_count(s, "history", &n, &d) == 0);
     CHECK_INT_EQ(n, 2);
-    CHECK_STR_EQ(cairn_pipeline_last(p), "0000000000000000000000000000000000000001");
+    CHECK_STR_EQ(cairn_pipeline_last(p),
+                 "0000000000000000000000000000000000000001");
     cairn_render_rec_free(&before);
     cairn_render_rec_free(&after);
     /* refused by the signature policy: recorded with the reason */
@@ -299,13 +318,15 @@ static void test_refused_commit_changes_nothing(void)
         memset(&meta, 0, sizeof(meta));
         memcpy(meta.sha, src->commit, sizeof(meta.sha));
         meta.refused = 1;
-        snprintf(meta.why, sizeof(meta.why), "refused by signature policy require: unsigned");
+        snprintf(meta.why, sizeof(meta.why),
+                 "refused by signature policy require: unsigned");
         REQUIRE(cairn_pipeline_process(p, src, &meta, NULL, &res, &d) == 0);
         CHECK(!res.accepted);
         cairn_pipeline_result_free(&res);
         REQUIRE(cairn_store_commit_get(s, meta.sha, &accepted, &err, &d) == 0);
-        CHECK_STR_EQ(err, "commit 0000000000000000000000000000000000000003: refused by "
-                          "signature policy require: unsigned\n");
+        CHECK_STR_EQ(
+            err, "commit 0000000000000000000000000000000000000003: refused by "
+                 "signature policy require: unsigned\n");
         free(err);
     }
     cairn_pipeline_free(p);
@@ -357,8 +378,9 @@ static void test_removed_site_and_back(void)
     fx_init(&r);
     REQUIRE(process(p, &r, 1, NULL, &res) == 0);
     cairn_pipeline_result_free(&res);
-    mercy = cairn_xasprintf("kind: Site\nname: mercy\nlabels: {region: west}\npublicKey: %s\n",
-                            r.mercy_pub);
+    mercy = cairn_xasprintf(
+        "kind: Site\nname: mercy\nlabels: {region: west}\npublicKey: %s\n",
+        r.mercy_pub);
     fx_del(&r, "sites/west/mercy.yaml");
     REQUIRE(process(p, &r, 2, gone, &res) == 0);
     CHECK(res.accepted);
@@ -393,7 +415,7 @@ static void test_refresh_before_expiry(void)
     cairn_pipeline_result_free(&res);
     cairn_diag_init(&d);
     REQUIRE(cairn_pipeline_refresh(p, 0, &n, &d) == 0);
-    CHECK_INT_EQ(n, 0); /* nothing due yet */
+    CHECK_INT_EQ(n, 0);     /* nothing due yet */
     clock_now += 18 * 3600; /* past every site's refresh time (12 h + < 6 h) */
     REQUIRE(cairn_pipeline_refresh(p, 0, &n, &d) == 0);
     CHECK_INT_EQ(n, 2);
@@ -432,7 +454,8 @@ static void test_refresh_schedule_spreads(void)
 int main(void)
 {
     dir = test_tmpdir();
-    if (cairn_keys_init() != 0 || cairn_seckey_generate("controller", &ctl_key) != 0)
+    if (cairn_keys_init() != 0 ||
+        cairn_seckey_generate("controller", &ctl_key) != 0)
         abort();
     RUN(test_first_commit_publishes_signed_documents);
     RUN(test_generation_rises_only_on_change);

@@ -27,7 +27,8 @@ static void out_free(struct out *o)
     memset(o, 0, sizeof(*o));
 }
 
-static int keep(const struct cairn_fleet *f, struct cairn_rendered *r, void *arg)
+static int keep(const struct cairn_fleet *f, struct cairn_rendered *r,
+                void *arg)
 {
     struct out *o = arg;
     struct cairn_buf b;
@@ -144,37 +145,48 @@ static void test_example_fleet(void)
     CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/model/urls"),
                  "[\"https://models.example/pneumonia/v2.bin\"]");
     CHECK_STR_EQ(field(&o, "mercy", "/workloads/0/model/version"), "v1");
-    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/model/attestation/payloadType"),
-                 "application/vnd.in-toto+json");
+    CHECK_STR_EQ(
+        field(&o, "st-olaf", "/workloads/0/model/attestation/payloadType"),
+        "application/vnd.in-toto+json");
     CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/exec/command"),
                  "[\"/usr/local/bin/xray-worker\",\"--site\",\"st-olaf\"]");
-    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/exec/env/XRAY_INBOX"), "/data/st-olaf/inbox");
-    CHECK_STR_EQ(field(&o, "mercy", "/workloads/0/exec/env/XRAY_INBOX"), "/srv/xray/inbox");
-    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/health"),
-                 "{\"http\":\"http://127.0.0.1:8081/healthz\",\"timeoutSeconds\":60}");
+    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/exec/env/XRAY_INBOX"),
+                 "/data/st-olaf/inbox");
+    CHECK_STR_EQ(field(&o, "mercy", "/workloads/0/exec/env/XRAY_INBOX"),
+                 "/srv/xray/inbox");
+    CHECK_STR_EQ(
+        field(&o, "st-olaf", "/workloads/0/health"),
+        "{\"http\":\"http://127.0.0.1:8081/healthz\",\"timeoutSeconds\":60}");
     CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/restart"),
                  "{\"backoffMaxSeconds\":30,\"policy\":\"always\"}");
-    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/0/content"), "threshold=0.8\n");
+    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/0/content"),
+                 "threshold=0.8\n");
     CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/0/sha256"),
                  sha_hex("threshold=0.8\n", 14));
     CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/0/mode"), "0644");
-    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/0/encoding"), "utf-8");
-    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/1/content"), "iVBORwABAgP/");
-    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/1/encoding"), "base64");
+    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/0/encoding"),
+                 "utf-8");
+    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/1/content"),
+                 "iVBORwABAgP/");
+    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/1/encoding"),
+                 "base64");
     CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/1/mode"), "0600");
     CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/files/1/sha256"),
                  sha_hex("\x89PNG\0\1\2\3\xff", 9));
     CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/uploads/dir"), "outbox");
-    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/secrets/0/name"), "webhook-token");
-    CHECK_STR_EQ(deps(&o, "st-olaf"),
-                 "fleet.yaml groups/east.yaml models/pneumonia/v2.att.json "
-                 "models/pneumonia/v2.yaml secrets/st-olaf/webhook-token.sealed "
-                 "sites/st-olaf.yaml workloads/golden/pneumonia.png "
-                 "workloads/risk-assessment.yaml");
-    CHECK_STR_EQ(deps(&o, "mercy"),
-                 "fleet.yaml models/pneumonia/v1.att.json models/pneumonia/v1.yaml "
-                 "secrets/mercy/webhook-token.sealed sites/west/mercy.yaml "
-                 "workloads/golden/pneumonia.png workloads/risk-assessment.yaml");
+    CHECK_STR_EQ(field(&o, "st-olaf", "/workloads/0/secrets/0/name"),
+                 "webhook-token");
+    CHECK_STR_EQ(
+        deps(&o, "st-olaf"),
+        "fleet.yaml groups/east.yaml models/pneumonia/v2.att.json "
+        "models/pneumonia/v2.yaml secrets/st-olaf/webhook-token.sealed "
+        "sites/st-olaf.yaml workloads/golden/pneumonia.png "
+        "workloads/risk-assessment.yaml");
+    CHECK_STR_EQ(
+        deps(&o, "mercy"),
+        "fleet.yaml models/pneumonia/v1.att.json models/pneumonia/v1.yaml "
+        "secrets/mercy/webhook-token.sealed sites/west/mercy.yaml "
+        "workloads/golden/pneumonia.png workloads/risk-assessment.yaml");
     free(errs);
     out_free(&o);
     fx_free(&r);
@@ -199,13 +211,15 @@ static void test_secrets_stay_home(void)
     errs = build(&r, NULL, &o);
     REQUIRE(errs[0] == '\0');
     for (size_t i = 0; i < 2; i++) {
-        const char *b64 = field(&o, cases[i].site, "/workloads/0/secrets/0/sealed");
+        const char *b64 =
+            field(&o, cases[i].site, "/workloads/0/secrets/0/sealed");
         uint8_t *box = NULL, *plain = NULL;
         size_t n = 0, pn = 0;
 
         REQUIRE(cairn_base64_decode(b64, strlen(b64), &box, &n) == 0);
         REQUIRE(cairn_unseal(cases[i].own, box, n, &plain, &pn) == 0);
-        CHECK(pn == strlen(cases[i].want) && memcmp(plain, cases[i].want, pn) == 0);
+        CHECK(pn == strlen(cases[i].want) &&
+              memcmp(plain, cases[i].want, pn) == 0);
         free(plain);
         plain = NULL;
         CHECK(cairn_unseal(cases[i].foreign, box, n, &plain, &pn) != 0);
@@ -260,10 +274,13 @@ static void test_parse_cache(void)
     e = build(&r, ld, &o);
     free(e);
     out_free(&o);
-    CHECK_INT_EQ(cairn_loader_parsed(ld), first); /* nothing changed: nothing parsed */
+    CHECK_INT_EQ(cairn_loader_parsed(ld),
+                 first); /* nothing changed: nothing parsed */
     {
-        char *moved = cairn_xasprintf("kind: Site\nname: mercy\nlabels: {region: east}\n"
-                                      "publicKey: %s\n", r.mercy_pub);
+        char *moved =
+            cairn_xasprintf("kind: Site\nname: mercy\nlabels: {region: east}\n"
+                            "publicKey: %s\n",
+                            r.mercy_pub);
 
         fx_put(&r, "sites/west/mercy.yaml", moved);
         free(moved);
@@ -272,11 +289,111 @@ static void test_parse_cache(void)
     CHECK_STR_EQ(e, "");
     free(e);
     CHECK_INT_EQ(cairn_loader_parsed(ld), first + 1);
-    CHECK_STR_EQ(field(&o, "mercy", "/workloads/0/model/version"), "v2"); /* now east */
+    CHECK_STR_EQ(field(&o, "mercy", "/workloads/0/model/version"),
+                 "v2"); /* now east */
     out_free(&o);
     cairn_loader_sweep(ld, 0);
     cairn_loader_free(ld);
     fx_free(&r);
+}
+
+/* Many sites on several threads give what one thread gives: the same
+ * payloads in the same order, the same error list. */
+struct many {
+    char *all;
+    size_t n;
+};
+
+static int concat(const struct cairn_fleet *f, struct cairn_rendered *r,
+                  void *arg)
+{
+    struct many *m = arg;
+    char *next = cairn_xasprintf("%s%s\n", m->all ? m->all : "", r->canon);
+
+    (void)f;
+    free(m->all);
+    m->all = next;
+    m->n++;
+    cairn_rendered_free(r);
+    return 0;
+}
+
+static void add_sites(struct fx_repo *r, int n, int broken)
+{
+    for (int i = 0; i < n; i++) {
+        char path[64], *site;
+
+        snprintf(path, sizeof(path), "sites/r%d/s%03d.yaml", i % 7, i);
+        site = cairn_xasprintf(
+            "kind: Site\nname: s%03d\nlabels: {region: %s}\npublicKey: %s\n"
+            "values: {xraylab: {inbox: \"/in/%d\"}}\n",
+            i, i % 2 ? "east" : "west", r->mercy_pub, i);
+        fx_put(r, path, site);
+        free(site);
+        snprintf(path, sizeof(path), "s%03d", i);
+        fx_secret(r, path, &r->site_mercy.pub, "webhook-token", "x");
+    }
+    if (broken) /* every east site hits this one line */
+        fx_put(r, "groups/east.yaml",
+               "kind: Group\nname: east\nselector:\n"
+               "  matchLabels: {region: east}\n"
+               "values:\n  models: {pneumonia: \"{{ values.nope }}\"}\n");
+}
+
+static char *build_threads(struct fx_repo *r, unsigned threads, struct many *m)
+{
+    struct cairn_loader *ld = NULL;
+    struct cairn_src *src = fx_src(r, 1);
+    struct cairn_build_hooks h = {NULL, NULL, NULL, NULL, concat, m, threads};
+    struct cairn_errlist errs;
+    char *text;
+
+    if (cairn_loader_new(&ld, NULL) != 0)
+        abort();
+    cairn_errlist_init(&errs, 0);
+    if (cairn_build_run(ld, src, &h, &errs, NULL, NULL) != 0 &&
+        cairn_errlist_count(&errs) == 0)
+        abort(); /* a failure must come with its errors */
+    text = cairn_errlist_format(&errs, 0);
+    cairn_errlist_free(&errs);
+    cairn_src_free(src);
+    cairn_loader_free(ld);
+    return text;
+}
+
+static void test_threads_change_nothing(void)
+{
+    for (int broken = 0; broken < 2; broken++) {
+        struct fx_repo r;
+        struct many one = {NULL, 0}, four = {NULL, 0};
+        char *e1, *e4;
+
+        fx_init(&r);
+        add_sites(&r, 300, broken);
+        e1 = build_threads(&r, 1, &one);
+        e4 = build_threads(&r, 4, &four);
+        CHECK_STR_EQ(e4, e1);
+        CHECK_INT_EQ(four.n, one.n);
+        CHECK(one.all == four.all ||
+              (one.all && four.all && strcmp(one.all, four.all) == 0));
+        if (broken) {
+            /* 151 sites hit the error; the first by name are listed */
+            CHECK_STR_EQ(
+                e1,
+                "groups/east.yaml:6:23: /values/models/pneumonia: unknown name "
+                "\"values.nope\" in {{ values.nope }} (values has no \"nope\") "
+                "(sites s001, s003, s005 and 148 more)\n");
+            CHECK_INT_EQ(one.n, 2); /* mercy and s000 came before s001 */
+        } else {
+            CHECK_STR_EQ(e1, "");
+            CHECK_INT_EQ(one.n, 302);
+        }
+        free(e1);
+        free(e4);
+        free(one.all);
+        free(four.all);
+        fx_free(&r);
+    }
 }
 
 /* ---- every bad input, with its exact located message ---- */
@@ -295,23 +412,24 @@ static char *errors_after(void (*mutate)(struct fx_repo *))
     return e;
 }
 
-#define EXPECT_ERRORS(mutate, want)                                                       \
-    do {                                                                                  \
-        char *got__ = errors_after(mutate);                                               \
-        CHECK_STR_EQ(got__, want);                                                        \
-        free(got__);                                                                      \
+#define EXPECT_ERRORS(mutate, want)                                            \
+    do {                                                                       \
+        char *got__ = errors_after(mutate);                                    \
+        CHECK_STR_EQ(got__, want);                                             \
+        free(got__);                                                           \
     } while (0)
 
-#define EXPECT_ERRORS_HAS(mutate, want)                                                   \
-    do {                                                                                  \
-        char *got__ = errors_after(mutate);                                               \
-        CHECK_STR_HAS(got__, want);                                                       \
-        free(got__);                                                                      \
+#define EXPECT_ERRORS_HAS(mutate, want)                                        \
+    do {                                                                       \
+        char *got__ = errors_after(mutate);                                    \
+        CHECK_STR_HAS(got__, want);                                            \
+        free(got__);                                                           \
     } while (0)
 
 static void m_yaml_syntax(struct fx_repo *r)
 {
-    fx_put(r, "groups/east.yaml", "kind: Group\nname: east\nselector: {matchLabels: {}\n");
+    fx_put(r, "groups/east.yaml",
+           "kind: Group\nname: east\nselector: {matchLabels: {}\n");
 }
 
 static void m_restart_policy(struct fx_repo *r)
@@ -327,10 +445,12 @@ static void m_restart_policy(struct fx_repo *r)
 
 static void m_name_mismatch(struct fx_repo *r)
 {
-    fx_put(r, "groups/east.yaml", "kind: Group\nname: west\nselector:\n  matchLabels: {}\n");
-    fx_put(r, "models/pneumonia/v9.yaml",
-           "kind: Model\nname: pneumonia\nversion: v8\nartifact: {sha256: " FX_SHA1
-           ", size: 1}\nattestation: v9.att.json\n");
+    fx_put(r, "groups/east.yaml",
+           "kind: Group\nname: west\nselector:\n  matchLabels: {}\n");
+    fx_put(
+        r, "models/pneumonia/v9.yaml",
+        "kind: Model\nname: pneumonia\nversion: v8\nartifact: {sha256: " FX_SHA1
+        ", size: 1}\nattestation: v9.att.json\n");
 }
 
 static void m_unknown_template(struct fx_repo *r)
@@ -340,15 +460,17 @@ static void m_unknown_template(struct fx_repo *r)
            "name: risk-assessment\n"
            "exec:\n"
            "  command: [/bin/w]\n"
-           "  env: {A: \"{{ values.xraylab.inbx }}\", B: \"{{ values.xraylab }}\"}\n");
+           "  env: {A: \"{{ values.xraylab.inbx }}\", B: \"{{ values.xraylab "
+           "}}\"}\n");
 }
 
 static void m_values_template(struct fx_repo *r)
 {
-    char *site = cairn_xasprintf("kind: Site\nname: mercy\nlabels: {region: west}\n"
-                                 "publicKey: %s\nvalues:\n  xraylab:\n"
-                                 "    inbox: \"/x/{{ site.labels.rack }}\"\n",
-                                 r->mercy_pub);
+    char *site =
+        cairn_xasprintf("kind: Site\nname: mercy\nlabels: {region: west}\n"
+                        "publicKey: %s\nvalues:\n  xraylab:\n"
+                        "    inbox: \"/x/{{ site.labels.rack }}\"\n",
+                        r->mercy_pub);
 
     fx_put(r, "sites/west/mercy.yaml", site);
     free(site);
@@ -356,9 +478,10 @@ static void m_values_template(struct fx_repo *r)
 
 static void m_missing_model(struct fx_repo *r)
 {
-    fx_put(r, "groups/east.yaml", "kind: Group\nname: east\nselector:\n"
-                                  "  matchLabels: {region: east}\n"
-                                  "values:\n  models: {pneumonia: v3}\n");
+    fx_put(r, "groups/east.yaml",
+           "kind: Group\nname: east\nselector:\n"
+           "  matchLabels: {region: east}\n"
+           "values:\n  models: {pneumonia: v3}\n");
 }
 
 static void m_untrusted(struct fx_repo *r)
@@ -383,7 +506,8 @@ static void m_missing_secret(struct fx_repo *r)
 
 static void m_duplicate_site(struct fx_repo *r)
 {
-    char *site = cairn_xasprintf("kind: Site\nname: mercy\npublicKey: %s\n", r->mercy_pub);
+    char *site = cairn_xasprintf("kind: Site\nname: mercy\npublicKey: %s\n",
+                                 r->mercy_pub);
 
     fx_put(r, "sites/east/mercy.yaml", site);
     free(site);
@@ -391,16 +515,18 @@ static void m_duplicate_site(struct fx_repo *r)
 
 static void m_selector(struct fx_repo *r)
 {
-    fx_put(r, "groups/east.yaml", "kind: Group\nname: east\nselector:\n"
-                                  "  matchLabels: {region: [east]}\n");
+    fx_put(r, "groups/east.yaml",
+           "kind: Group\nname: east\nselector:\n"
+           "  matchLabels: {region: [east]}\n");
     fx_put(r, "groups/all.yaml", "kind: Group\nname: all\nselector: {}\n");
 }
 
 static void m_unknown_workload(struct fx_repo *r)
 {
-    char *site = cairn_xasprintf("kind: Site\nname: mercy\npublicKey: %s\nvalues:\n"
-                                 "  workloads: [risk-assessment, triage]\n",
-                                 r->mercy_pub);
+    char *site =
+        cairn_xasprintf("kind: Site\nname: mercy\npublicKey: %s\nvalues:\n"
+                        "  workloads: [risk-assessment, triage]\n",
+                        r->mercy_pub);
 
     fx_put(r, "sites/west/mercy.yaml", site);
     free(site);
@@ -414,8 +540,9 @@ static void m_no_fleet(struct fx_repo *r)
 
 static void m_bad_keys(struct fx_repo *r)
 {
-    fx_put(r, "sites/west/mercy.yaml", "kind: Site\nname: mercy\n"
-                                       "publicKey: ssh-ed25519 AAAAnotakey\n");
+    fx_put(r, "sites/west/mercy.yaml",
+           "kind: Site\nname: mercy\n"
+           "publicKey: ssh-ed25519 AAAAnotakey\n");
 }
 
 static void m_file_shape(struct fx_repo *r)
@@ -451,105 +578,148 @@ static void m_bad_files(struct fx_repo *r)
 
 static void m_workloads_not_a_list(struct fx_repo *r)
 {
-    fx_put(r, "groups/east.yaml", "kind: Group\nname: east\nselector:\n"
-                                  "  matchLabels: {region: east}\n"
-                                  "values:\n  workloads: risk-assessment\n");
-    char *site = cairn_xasprintf("kind: Site\nname: mercy\npublicKey: %s\nvalues:\n"
-                                 "  workloads: [risk-assessment, 7, risk-assessment]\n",
-                                 r->mercy_pub);
+    fx_put(r, "groups/east.yaml",
+           "kind: Group\nname: east\nselector:\n"
+           "  matchLabels: {region: east}\n"
+           "values:\n  workloads: risk-assessment\n");
+    char *site =
+        cairn_xasprintf("kind: Site\nname: mercy\npublicKey: %s\nvalues:\n"
+                        "  workloads: [risk-assessment, 7, risk-assessment]\n",
+                        r->mercy_pub);
 
     fx_put(r, "sites/west/mercy.yaml", site);
     free(site);
 }
 
+/* Errors in single files: syntax, schema, names, templates, models. */
 static void test_errors(void)
 {
-    EXPECT_ERRORS(m_yaml_syntax, "groups/east.yaml:4:1: did not find expected ',' or '}' "
-                                 "(while parsing a flow mapping started at 3:11)\n");
+    EXPECT_ERRORS(m_yaml_syntax,
+                  "groups/east.yaml:4:1: did not find expected ',' or '}' "
+                  "(while parsing a flow mapping started at 3:11)\n");
     EXPECT_ERRORS(m_restart_policy,
-                  "workloads/risk-assessment.yaml:6:11: /restart/policy: \"sometimes\" is not "
+                  "workloads/risk-assessment.yaml:6:11: /restart/policy: "
+                  "\"sometimes\" is not "
                   "one of [\"always\",\"on-failure\",\"never\"]\n");
-    EXPECT_ERRORS(m_name_mismatch,
-                  "groups/east.yaml:2:7: /name: name \"west\" does not match the file name "
-                  "\"east\"\n"
-                  "models/pneumonia/v9.yaml:3:10: /version: version \"v8\" does not match the "
-                  "file name \"v9\"\n");
-    EXPECT_ERRORS(m_unknown_template,
-                  "workloads/risk-assessment.yaml:5:12: /exec/env/A: unknown name "
-                  "\"values.xraylab.inbx\" in {{ values.xraylab.inbx }} (values.xraylab has no "
-                  "\"inbx\") (sites mercy and st-olaf)\n"
-                  "workloads/risk-assessment.yaml:5:44: /exec/env/B: {{ values.xraylab }} is a "
-                  "map, not a string, number or boolean (sites mercy and st-olaf)\n");
-    EXPECT_ERRORS(m_values_template,
-                  "sites/west/mercy.yaml:7:12: /values/xraylab/inbox: unknown name "
-                  "\"site.labels.rack\" in {{ site.labels.rack }} (the site has no label "
-                  "\"rack\") (site mercy)\n");
-    EXPECT_ERRORS(m_missing_model,
-                  "workloads/risk-assessment.yaml:3:8: /model: model pneumonia version v3 (from "
-                  "\"{{ values.models.pneumonia }}\") not found (no models/pneumonia/v3.yaml) "
-                  "(site st-olaf)\n");
+    EXPECT_ERRORS(m_name_mismatch, "groups/east.yaml:2:7: /name: name \"west\" "
+                                   "does not match the file name "
+                                   "\"east\"\n"
+                                   "models/pneumonia/v9.yaml:3:10: /version: "
+                                   "version \"v8\" does not match the "
+                                   "file name \"v9\"\n");
+    EXPECT_ERRORS(
+        m_unknown_template,
+        "workloads/risk-assessment.yaml:5:12: /exec/env/A: unknown name "
+        "\"values.xraylab.inbx\" in {{ values.xraylab.inbx }} (values.xraylab "
+        "has no "
+        "\"inbx\") (sites mercy and st-olaf)\n"
+        "workloads/risk-assessment.yaml:5:44: /exec/env/B: {{ values.xraylab "
+        "}} is a "
+        "map, not a string, number or boolean (sites mercy and st-olaf)\n");
+    EXPECT_ERRORS(
+        m_values_template,
+        "sites/west/mercy.yaml:7:12: /values/xraylab/inbox: unknown name "
+        "\"site.labels.rack\" in {{ site.labels.rack }} (the site has no label "
+        "\"rack\") (site mercy)\n");
+    EXPECT_ERRORS(m_missing_model, "workloads/risk-assessment.yaml:3:8: "
+                                   "/model: model pneumonia version v3 (from "
+                                   "\"{{ values.models.pneumonia }}\") not "
+                                   "found (no models/pneumonia/v3.yaml) "
+                                   "(site st-olaf)\n");
     EXPECT_ERRORS_HAS(m_untrusted,
-                      "models/pneumonia/v2.yaml:8:14: /attestation: models/pneumonia/v2.att.json: "
-                      "not signed by a trusted publisher: no signature by a trusted key (signed "
+                      "models/pneumonia/v2.yaml:8:14: /attestation: "
+                      "models/pneumonia/v2.att.json: "
+                      "not signed by a trusted publisher: no signature by a "
+                      "trusted key (signed "
                       "by: ");
-    EXPECT_ERRORS_HAS(m_untrusted, "(fleet.yaml policy.trustedPublishers holds 1 key(s))\n");
+    EXPECT_ERRORS_HAS(m_untrusted,
+                      "(fleet.yaml policy.trustedPublishers holds 1 key(s))\n");
     EXPECT_ERRORS(m_wrong_digest_and_size,
-                  "models/pneumonia/v1.yaml:6:11: /artifact/sha256: models/pneumonia/v1.att.json "
-                  "attests sha256 " FX_SHA2 ", not this artifact's " FX_SHA1 "\n"
-                  "models/pneumonia/v1.yaml:7:9: /artifact/size: models/pneumonia/v1.att.json "
+                  "models/pneumonia/v1.yaml:6:11: /artifact/sha256: "
+                  "models/pneumonia/v1.att.json "
+                  "attests sha256 " FX_SHA2 ", not this artifact's " FX_SHA1
+                  "\n"
+                  "models/pneumonia/v1.yaml:7:9: /artifact/size: "
+                  "models/pneumonia/v1.att.json "
                   "attests 999 bytes, not this artifact's 1000\n");
-    EXPECT_ERRORS(m_missing_secret,
-                  "workloads/risk-assessment.yaml:13:11: /secrets/0: secret webhook-token: "
-                  "secrets/mercy/webhook-token.sealed not found (cairnctl seal writes it) "
-                  "(site mercy)\n");
-    EXPECT_ERRORS(m_duplicate_site, "sites/west/mercy.yaml:2:7: /name: duplicate site name "
-                                    "\"mercy\" (also sites/east/mercy.yaml)\n");
+}
+
+/* Errors found while rendering sites, and across files. */
+static void test_render_errors(void)
+{
+    EXPECT_ERRORS(m_missing_secret, "workloads/risk-assessment.yaml:13:11: "
+                                    "/secrets/0: secret webhook-token: "
+                                    "secrets/mercy/webhook-token.sealed not "
+                                    "found (cairnctl seal writes it) "
+                                    "(site mercy)\n");
+    EXPECT_ERRORS(m_duplicate_site,
+                  "sites/west/mercy.yaml:2:7: /name: duplicate site name "
+                  "\"mercy\" (also sites/east/mercy.yaml)\n");
     EXPECT_ERRORS(m_selector,
-                  "groups/all.yaml:3:11: /selector: missing required property \"matchLabels\"\n"
-                  "groups/east.yaml:4:25: /selector/matchLabels/region: expected string, got "
+                  "groups/all.yaml:3:11: /selector: missing required property "
+                  "\"matchLabels\"\n"
+                  "groups/east.yaml:4:25: /selector/matchLabels/region: "
+                  "expected string, got "
                   "array\n");
     EXPECT_ERRORS(m_unknown_workload,
-                  "sites/west/mercy.yaml:5:32: /values/workloads/1: unknown workload \"triage\" "
+                  "sites/west/mercy.yaml:5:32: /values/workloads/1: unknown "
+                  "workload \"triage\" "
                   "(no workloads/triage.yaml) (site mercy)\n");
-    EXPECT_ERRORS(m_no_fleet,
-                  "fleet.yaml: missing: a fleet repository has a fleet.yaml at its top\n"
-                  "workloads/extra.yml: cairn reads .yaml files only: rename it to .yaml\n");
-    EXPECT_ERRORS(m_bad_keys,
-                  "sites/west/mercy.yaml:3:12: /publicKey: public key data is not valid base64\n");
+    EXPECT_ERRORS(
+        m_no_fleet,
+        "fleet.yaml: missing: a fleet repository has a fleet.yaml at its top\n"
+        "workloads/extra.yml: cairn reads .yaml files only: rename it to "
+        ".yaml\n");
+    EXPECT_ERRORS(m_bad_keys, "sites/west/mercy.yaml:3:12: /publicKey: public "
+                              "key data is not valid base64\n");
     EXPECT_ERRORS(m_file_shape,
-                  "workloads/risk-assessment.yaml:5:5: /files/0: a file needs exactly one of "
+                  "workloads/risk-assessment.yaml:5:5: /files/0: a file needs "
+                  "exactly one of "
                   "content and from\n"
-                  "workloads/risk-assessment.yaml:6:5: /files/1: a file needs exactly one of "
+                  "workloads/risk-assessment.yaml:6:5: /files/1: a file needs "
+                  "exactly one of "
                   "content and from\n"
-                  "workloads/risk-assessment.yaml:7:39: /files/2/encoding: encoding is for "
+                  "workloads/risk-assessment.yaml:7:39: /files/2/encoding: "
+                  "encoding is for "
                   "inline content; from: files are always sent as base64\n");
-    EXPECT_ERRORS(m_bad_files,
-                  "workloads/risk-assessment.yaml:5:12: /files/0/path: path must not have empty, "
-                  "'.' or '..' components (sites mercy and st-olaf)\n"
-                  "workloads/risk-assessment.yaml:6:26: /files/1/from: workloads/missing.bin: no "
-                  "such file in the repository (sites mercy and st-olaf)\n"
-                  "workloads/risk-assessment.yaml:7:12: /files/2/path: path a.conf is listed "
-                  "twice (sites mercy and st-olaf)\n"
-                  "workloads/risk-assessment.yaml:8:28: /files/3/content: content is not "
-                  "canonical base64 (encoding: base64) (sites mercy and st-olaf)\n"
-                  "workloads/risk-assessment.yaml:9:12: /files/4/path: path must be relative "
-                  "(sites mercy and st-olaf)\n"
-                  "workloads/risk-assessment.yaml:10:25: /files/5/from: from must not have "
-                  "empty, '.' or '..' components (sites mercy and st-olaf)\n"
-                  "workloads/risk-assessment.yaml:11:16: /uploads/dir: dir must not have empty, "
-                  "'.' or '..' components (sites mercy and st-olaf)\n"
-                  "workloads/risk-assessment.yaml:12:11: /secrets/0: secret tok: "
-                  "secrets/mercy/tok.sealed is too short for a sealed box (site mercy)\n"
-                  "workloads/risk-assessment.yaml:12:11: /secrets/0: secret tok: "
-                  "secrets/st-olaf/tok.sealed is not one line of base64 (site st-olaf)\n"
-                  "workloads/risk-assessment.yaml:12:16: /secrets/1: secret tok is listed twice "
-                  "(sites mercy and st-olaf)\n");
+    EXPECT_ERRORS(
+        m_bad_files,
+        "workloads/risk-assessment.yaml:5:12: /files/0/path: path must not "
+        "have empty, "
+        "'.' or '..' components (sites mercy and st-olaf)\n"
+        "workloads/risk-assessment.yaml:6:26: /files/1/from: "
+        "workloads/missing.bin: no "
+        "such file in the repository (sites mercy and st-olaf)\n"
+        "workloads/risk-assessment.yaml:7:12: /files/2/path: path a.conf is "
+        "listed "
+        "twice (sites mercy and st-olaf)\n"
+        "workloads/risk-assessment.yaml:8:28: /files/3/content: content is not "
+        "canonical base64 (encoding: base64) (sites mercy and st-olaf)\n"
+        "workloads/risk-assessment.yaml:9:12: /files/4/path: path must be "
+        "relative "
+        "(sites mercy and st-olaf)\n"
+        "workloads/risk-assessment.yaml:10:25: /files/5/from: from must not "
+        "have "
+        "empty, '.' or '..' components (sites mercy and st-olaf)\n"
+        "workloads/risk-assessment.yaml:11:16: /uploads/dir: dir must not have "
+        "empty, "
+        "'.' or '..' components (sites mercy and st-olaf)\n"
+        "workloads/risk-assessment.yaml:12:11: /secrets/0: secret tok: "
+        "secrets/mercy/tok.sealed is too short for a sealed box (site mercy)\n"
+        "workloads/risk-assessment.yaml:12:11: /secrets/0: secret tok: "
+        "secrets/st-olaf/tok.sealed is not one line of base64 (site st-olaf)\n"
+        "workloads/risk-assessment.yaml:12:16: /secrets/1: secret tok is "
+        "listed twice "
+        "(sites mercy and st-olaf)\n");
     EXPECT_ERRORS(m_workloads_not_a_list,
-                  "groups/east.yaml:6:14: /values/workloads: values.workloads must be a list of "
+                  "groups/east.yaml:6:14: /values/workloads: values.workloads "
+                  "must be a list of "
                   "at most 32 workload names (site st-olaf)\n"
-                  "sites/west/mercy.yaml:5:32: /values/workloads/1: a workload name must be a "
+                  "sites/west/mercy.yaml:5:32: /values/workloads/1: a workload "
+                  "name must be a "
                   "string (site mercy)\n"
-                  "sites/west/mercy.yaml:5:35: /values/workloads/2: workload \"risk-assessment\" "
+                  "sites/west/mercy.yaml:5:35: /values/workloads/2: workload "
+                  "\"risk-assessment\" "
                   "is listed twice (site mercy)\n");
 }
 
@@ -559,6 +729,8 @@ int main(void)
     RUN(test_secrets_stay_home);
     RUN(test_byte_identical);
     RUN(test_parse_cache);
+    RUN(test_threads_change_nothing);
     RUN(test_errors);
+    RUN(test_render_errors);
     return test_done();
 }

@@ -408,6 +408,57 @@ static void test_refs_and_ids(void)
                 "{\"a\":\"long\"}"));
 }
 
+/* Internal (pkg/src/schema_internal.h): "$id" bases and "$ref"s are
+ * resolved as RFC 3986 section 5.2 says; these are its section 5.4
+ * examples. */
+char *cairn__uri_resolve(const char *base, const char *ref);
+
+static void test_uri_resolution(void)
+{
+    static const char *const cases[][2] = {
+        {"g:h", "g:h"},
+        {"g", "http://a/b/c/g"},
+        {"./g", "http://a/b/c/g"},
+        {"g/", "http://a/b/c/g/"},
+        {"/g", "http://a/g"},
+        {"//g", "http://g"},
+        {"?y", "http://a/b/c/d;p?y"},
+        {"g?y", "http://a/b/c/g?y"},
+        {"#s", "http://a/b/c/d;p?q#s"},
+        {"g?y#s", "http://a/b/c/g?y#s"},
+        {";x", "http://a/b/c/;x"},
+        {"", "http://a/b/c/d;p?q"},
+        {".", "http://a/b/c/"},
+        {"..", "http://a/b/"},
+        {"../g", "http://a/b/g"},
+        {"../..", "http://a/"},
+        {"../../../g", "http://a/g"},
+        {"/./g", "http://a/g"},
+        {"/../g", "http://a/g"},
+        {"g.", "http://a/b/c/g."},
+        {"..g", "http://a/b/c/..g"},
+        {"./../g", "http://a/b/g"},
+        {"./g/.", "http://a/b/c/g/"},
+        {"g/../h", "http://a/b/c/h"},
+        {"g;x=1/../y", "http://a/b/c/y"},
+        {"g?y/../x", "http://a/b/c/g?y/../x"},
+        {"g#s/../x", "http://a/b/c/g#s/../x"},
+        {"http:g", "http:g"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *r = cairn__uri_resolve("http://a/b/c/d;p?q", cases[i][0]);
+        CHECK_STR_EQ(r, cases[i][1]);
+        free(r);
+    }
+    /* an empty fragment is dropped, so "x#" and "x" name one resource */
+    {
+        char *r = cairn__uri_resolve("http://h/s.json", "#");
+        CHECK_STR_EQ(r, "http://h/s.json");
+        free(r);
+    }
+}
+
 /* Self-referential and exponential schemas end with an error, quickly and
  * without overflowing the stack. */
 static void test_hostile_recursion(void)
@@ -893,7 +944,9 @@ static double now(void)
 /* 10,000 small documents against the schema above. The limit is loose
  * enough for ASan/UBSan builds; an optimized build is about 10x faster
  * (see docs/internals/schema.md). */
-static void test_speed(void)
+/* Many documents through one compiled schema (correctness only: speed is
+ * measured by tests/bench, never asserted here). */
+static void test_many_documents(void)
 {
     enum { N = 10000 };
     struct cairn_schema *s;
@@ -915,7 +968,6 @@ static void test_speed(void)
     CHECK_INT_EQ(bad, 0);
     if (bad)
         fprintf(stderr, "  first error: %s\n", cairn_diag_msg(&d));
-    CHECK(dt < 2.0);
     /* and an invalid one is caught */
     json_object_set_new(json_object_get(docs[0], "restart"), "policy",
                         json_string("never"));
@@ -938,6 +990,7 @@ int main(void)
     RUN(test_anyof_oneof_messages);
     RUN(test_compile_errors);
     RUN(test_refs_and_ids);
+    RUN(test_uri_resolution);
     RUN(test_hostile_recursion);
     RUN(test_hostile_regex);
     RUN(test_regex_flavour);
@@ -950,6 +1003,6 @@ int main(void)
     RUN(test_load);
     RUN(test_located_errors);
     RUN(test_located_additional);
-    RUN(test_speed);
+    RUN(test_many_documents);
     return test_done();
 }

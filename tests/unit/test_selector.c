@@ -81,15 +81,17 @@ static char *compile_err(const char *text)
 
 static void test_syntax_errors(void)
 {
-    CHECK_STR_EQ(compile_err("{}"),
-                 "/selector: a selector needs matchLabels (a map; {} selects every site)\n");
-    CHECK_STR_EQ(compile_err("{\"matchLabels\":\"region=east\"}"),
-                 "/selector/matchLabels: matchLabels must be a map of label: value\n");
-    CHECK_STR_EQ(compile_err("{\"matchLabels\":{\"region\":[\"east\"],\"-x\":\"y\"}}"),
-                 "/selector/matchLabels/-x: \"-x\" is not a label name "
-                 "([A-Za-z0-9][A-Za-z0-9._/-]{0,62})\n"
-                 "/selector/matchLabels/region: label value must be a string of at most "
-                 "63 characters\n");
+    CHECK_STR_EQ(compile_err("{}"), "/selector: a selector needs matchLabels "
+                                    "(a map; {} selects every site)\n");
+    CHECK_STR_EQ(
+        compile_err("{\"matchLabels\":\"region=east\"}"),
+        "/selector/matchLabels: matchLabels must be a map of label: value\n");
+    CHECK_STR_EQ(
+        compile_err("{\"matchLabels\":{\"region\":[\"east\"],\"-x\":\"y\"}}"),
+        "/selector/matchLabels/-x: \"-x\" is not a label name "
+        "([A-Za-z0-9][A-Za-z0-9._/-]{0,62})\n"
+        "/selector/matchLabels/region: label value must be a string of at most "
+        "63 characters\n");
     CHECK_STR_EQ(compile_err("{\"matchLabels\":{\"a/b\":\"c\"}}"), "ok");
 }
 

@@ -15,7 +15,8 @@ static char *db_path(const char *name)
     return p;
 }
 
-static struct cairn_render_rec rec(const char *site, int64_t gen, const char *env)
+static struct cairn_render_rec rec(const char *site, int64_t gen,
+                                   const char *env)
 {
     struct cairn_render_rec r;
 
@@ -57,9 +58,11 @@ static void test_open_and_migrate(void)
     sqlite3_close(db);
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_store_open(db_path("a.db"), &s, &d), CAIRN_EDB);
-    CHECK_STR_HAS(cairn_diag_msg(&d), "schema version 99 is newer than this controller's 1");
+    CHECK_STR_HAS(cairn_diag_msg(&d),
+                  "schema version 99 is newer than this controller's 1");
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_store_open("postgres://x/y", &s, &d), CAIRN_EUNSUPPORTED);
+    CHECK_INT_EQ(cairn_store_open("postgres://x/y", &s, &d),
+                 CAIRN_EUNSUPPORTED);
 }
 
 static void test_commits_and_heads(void)
@@ -82,7 +85,8 @@ static void test_commits_and_heads(void)
     CHECK_INT_EQ(acc, 0);
     CHECK_STR_EQ(err, "sites/x.yaml:3:5: /labels: bad");
     free(err);
-    CHECK_INT_EQ(cairn_store_commit_get(s, "ffff", &acc, NULL, &d), CAIRN_ENOENT);
+    CHECK_INT_EQ(cairn_store_commit_get(s, "ffff", &acc, NULL, &d),
+                 CAIRN_ENOENT);
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_store_head_get(s, "accepted", sha, &d), CAIRN_ENOENT);
     REQUIRE(cairn_store_head_set(s, "accepted", c.sha, &d) == 0);
@@ -140,7 +144,8 @@ static void test_renders(void)
     /* removing a site keeps its generations counting */
     cairn_diag_init(&d);
     REQUIRE(cairn_store_render_remove(s, "east", r.commit, &d) == 0);
-    CHECK_INT_EQ(cairn_store_render_remove(s, "east", r.commit, &d), CAIRN_ENOENT);
+    CHECK_INT_EQ(cairn_store_render_remove(s, "east", r.commit, &d),
+                 CAIRN_ENOENT);
     cairn_diag_init(&d);
     REQUIRE(cairn_store_generation_max(s, "east", &g, &d) == 0);
     CHECK_INT_EQ(g, 3);

@@ -13,12 +13,14 @@ static void setup(void)
 {
     json_error_t e;
 
-    values = json_loads("{\"a\":{\"b\":\"deep\",\"n\":42,\"neg\":-7,\"r\":0.8,"
-                        "\"t\":true,\"f\":false,\"nul\":null,\"m\":{},\"l\":[\"x\",\"y\"],"
-                        "\"raw\":\"{{ site.name }}\",\"dash-key\":\"d\"},"
-                        "\"models\":{\"pneumonia\":\"v2\"}}",
-                        0, &e);
-    labels = json_loads("{\"region\":\"east\",\"topology.io/zone\":\"z1\"}", 0, &e);
+    values = json_loads(
+        "{\"a\":{\"b\":\"deep\",\"n\":42,\"neg\":-7,\"r\":0.8,"
+        "\"t\":true,\"f\":false,\"nul\":null,\"m\":{},\"l\":[\"x\",\"y\"],"
+        "\"raw\":\"{{ site.name }}\",\"dash-key\":\"d\"},"
+        "\"models\":{\"pneumonia\":\"v2\"}}",
+        0, &e);
+    labels =
+        json_loads("{\"region\":\"east\",\"topology.io/zone\":\"z1\"}", 0, &e);
     ctx.values = values;
     ctx.site = "st-olaf";
     ctx.labels = labels;
@@ -33,7 +35,8 @@ static char *X(const char *s)
 
     cairn_diag_init(&d);
     if (cairn_tmpl_expand(s, &ctx, &r, &d) != 0) {
-        snprintf(out, sizeof(out), "ERR(%s): %s", cairn_errname(d.code), cairn_diag_msg(&d));
+        snprintf(out, sizeof(out), "ERR(%s): %s", cairn_errname(d.code),
+                 cairn_diag_msg(&d));
         return out;
     }
     snprintf(out, sizeof(out), "%s", r ? r : s);
@@ -49,8 +52,10 @@ static void test_substitution(void)
     CHECK_STR_EQ(X("{{ values.a.b }}"), "deep");
     CHECK_STR_EQ(X("{{values.a.b}}"), "deep");
     CHECK_STR_EQ(X("x={{  values.a.n\t}};y={{ values.a.neg }}"), "x=42;y=-7");
-    CHECK_STR_EQ(X("{{ values.a.r }}|{{ values.a.t }}|{{ values.a.f }}"), "0.8|true|false");
-    CHECK_STR_EQ(X("/srv/{{ site.name }}/{{ site.labels.region }}"), "/srv/st-olaf/east");
+    CHECK_STR_EQ(X("{{ values.a.r }}|{{ values.a.t }}|{{ values.a.f }}"),
+                 "0.8|true|false");
+    CHECK_STR_EQ(X("/srv/{{ site.name }}/{{ site.labels.region }}"),
+                 "/srv/st-olaf/east");
     CHECK_STR_EQ(X("{{ site.labels.topology.io/zone }}"), "z1");
     CHECK_STR_EQ(X("{{ values.models.pneumonia }}"), "v2");
     CHECK_STR_EQ(X("{{ values.a.l.1 }}"), "y");
@@ -63,43 +68,57 @@ static void test_substitution(void)
 
 static void test_errors(void)
 {
-    CHECK_STR_EQ(X("{{ values.a.bb }}"),
-                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.a.bb\" in {{ values.a.bb }} "
-                 "(values.a has no \"bb\")");
+    CHECK_STR_EQ(X("{{ values.a.bb }}"), "ERR(CAIRN_ETEMPLATE): unknown name "
+                                         "\"values.a.bb\" in {{ values.a.bb }} "
+                                         "(values.a has no \"bb\")");
     CHECK_STR_EQ(X("{{ values.nope.x }}"),
-                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.nope.x\" in {{ values.nope.x }} "
+                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.nope.x\" in {{ "
+                 "values.nope.x }} "
                  "(values has no \"nope\")");
     CHECK_STR_EQ(X("{{ values.a.b.c }}"),
-                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.a.b.c\" in {{ values.a.b.c }} "
+                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.a.b.c\" in {{ "
+                 "values.a.b.c }} "
                  "(values.a.b has no \"c\")");
     CHECK_STR_EQ(X("{{ values.a.l.2 }}"),
-                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.a.l.2\" in {{ values.a.l.2 }} "
+                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.a.l.2\" in {{ "
+                 "values.a.l.2 }} "
                  "(values.a.l has no \"2\")");
     CHECK_STR_EQ(X("{{ values.a.b. }}"),
-                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.a.b.\" in {{ values.a.b. }}");
-    CHECK_STR_EQ(X("{{ values. }}"),
-                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.\" in {{ values. }}");
+                 "ERR(CAIRN_ETEMPLATE): unknown name \"values.a.b.\" in {{ "
+                 "values.a.b. }}");
+    CHECK_STR_EQ(
+        X("{{ values. }}"),
+        "ERR(CAIRN_ETEMPLATE): unknown name \"values.\" in {{ values. }}");
     CHECK_STR_EQ(X("{{ site.labels.rack }}"),
                  "ERR(CAIRN_ETEMPLATE): unknown name \"site.labels.rack\" in "
                  "{{ site.labels.rack }} (the site has no label \"rack\")");
-    CHECK_STR_EQ(X("{{ env.HOME }}"),
-                 "ERR(CAIRN_ETEMPLATE): unknown name \"env.HOME\" in {{ env.HOME }} "
-                 "(names are values.*, site.name and site.labels.*)");
-    CHECK_STR_EQ(X("{{ values.a }}"),
-                 "ERR(CAIRN_ETEMPLATE): {{ values.a }} is a map, not a string, number or boolean");
+    CHECK_STR_EQ(
+        X("{{ env.HOME }}"),
+        "ERR(CAIRN_ETEMPLATE): unknown name \"env.HOME\" in {{ env.HOME }} "
+        "(names are values.*, site.name and site.labels.*)");
+    CHECK_STR_EQ(X("{{ values.a }}"), "ERR(CAIRN_ETEMPLATE): {{ values.a }} is "
+                                      "a map, not a string, number or boolean");
     CHECK_STR_EQ(X("{{ values.a.m }}"),
-                 "ERR(CAIRN_ETEMPLATE): {{ values.a.m }} is a map, not a string, number or boolean");
+                 "ERR(CAIRN_ETEMPLATE): {{ values.a.m }} is a map, not a "
+                 "string, number or boolean");
     CHECK_STR_EQ(X("{{ values.a.l }}"),
-                 "ERR(CAIRN_ETEMPLATE): {{ values.a.l }} is a list, not a string, number or boolean");
+                 "ERR(CAIRN_ETEMPLATE): {{ values.a.l }} is a list, not a "
+                 "string, number or boolean");
     CHECK_STR_EQ(X("{{ values.a.nul }}"),
-                 "ERR(CAIRN_ETEMPLATE): {{ values.a.nul }} is null, not a string, number or boolean");
+                 "ERR(CAIRN_ETEMPLATE): {{ values.a.nul }} is null, not a "
+                 "string, number or boolean");
     CHECK_STR_EQ(X("{{ site.labels }}"),
-                 "ERR(CAIRN_ETEMPLATE): {{ site.labels }} is a map, not a string, number or boolean");
-    CHECK_STR_EQ(X("{{ values"), "ERR(CAIRN_ETEMPLATE): unterminated {{ (no closing }})");
-    CHECK_STR_EQ(X("{{ }}"), "ERR(CAIRN_ETEMPLATE): empty template expression {{}}");
+                 "ERR(CAIRN_ETEMPLATE): {{ site.labels }} is a map, not a "
+                 "string, number or boolean");
+    CHECK_STR_EQ(X("{{ values"),
+                 "ERR(CAIRN_ETEMPLATE): unterminated {{ (no closing }})");
+    CHECK_STR_EQ(X("{{ }}"),
+                 "ERR(CAIRN_ETEMPLATE): empty template expression {{}}");
     CHECK_STR_EQ(X("{{ values.a.b | upper }}"),
-                 "ERR(CAIRN_ETEMPLATE): unsupported template expression {{ values.a.b | upper }}: "
-                 "templates are substitution only (values.a.b, site.name, site.labels.k)");
+                 "ERR(CAIRN_ETEMPLATE): unsupported template expression {{ "
+                 "values.a.b | upper }}: "
+                 "templates are substitution only (values.a.b, site.name, "
+                 "site.labels.k)");
 }
 
 static void test_output_cap(void)
@@ -116,7 +135,8 @@ static void test_output_cap(void)
     json_object_set_new(big, "kb", json_string(kb));
     s[0] = '\0';
     for (int i = 0; i < 2000; i++)
-        memcpy(s + (size_t)i * 17, "{{ values.kb }}xx", 17), s[(i + 1) * 17] = '\0';
+        memcpy(s + (size_t)i * 17, "{{ values.kb }}xx", 17),
+            s[(i + 1) * 17] = '\0';
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_tmpl_expand(s, &c, &r, &d), CAIRN_ETOOBIG);
     CHECK(r == NULL);
@@ -135,16 +155,18 @@ static void on_err(const char *ptr, const struct cairn_diag *d, void *arg)
     struct errs *e = arg;
     size_t n = strlen(e->text);
 
-    snprintf(e->text + n, sizeof(e->text) - n, "%s: %s\n", ptr, cairn_diag_msg(d));
+    snprintf(e->text + n, sizeof(e->text) - n, "%s: %s\n", ptr,
+             cairn_diag_msg(d));
 }
 
 static void test_tree(void)
 {
     json_error_t je;
-    json_t *w = json_loads("{\"exec\":{\"command\":[\"/bin/w\",\"--site={{ site.name }}\"],"
-                           "\"env\":{\"A\":\"{{ values.a.b }}\",\"B\":\"lit\"}},"
-                           "\"health\":{\"timeoutSeconds\":5}}",
-                           0, &je);
+    json_t *w = json_loads(
+        "{\"exec\":{\"command\":[\"/bin/w\",\"--site={{ site.name }}\"],"
+        "\"env\":{\"A\":\"{{ values.a.b }}\",\"B\":\"lit\"}},"
+        "\"health\":{\"timeoutSeconds\":5}}",
+        0, &je);
     json_t *out = NULL;
     struct errs e = {""};
 
@@ -152,22 +174,26 @@ static void test_tree(void)
     {
         char *s = cairn__json_canon(out, NULL);
 
-        CHECK_STR_EQ(s, "{\"exec\":{\"command\":[\"/bin/w\",\"--site=st-olaf\"],"
-                        "\"env\":{\"A\":\"deep\",\"B\":\"lit\"}},\"health\":{\"timeoutSeconds\":5}}");
+        CHECK_STR_EQ(s,
+                     "{\"exec\":{\"command\":[\"/bin/w\",\"--site=st-olaf\"],"
+                     "\"env\":{\"A\":\"deep\",\"B\":\"lit\"}},\"health\":{"
+                     "\"timeoutSeconds\":5}}");
         free(s);
     }
     /* unchanged subtrees are shared, the input is untouched */
     CHECK(json_object_get(out, "health") == json_object_get(w, "health"));
-    CHECK_STR_EQ(json_string_value(cairn__ptr_get(w, "/exec/env/A")), "{{ values.a.b }}");
+    CHECK_STR_EQ(json_string_value(cairn__ptr_get(w, "/exec/env/A")),
+                 "{{ values.a.b }}");
     json_decref(out);
 
     /* every failing string is reported with its pointer */
     json_object_set_new(json_object_get(json_object_get(w, "exec"), "env"), "C",
                         json_string("{{ values.x }}"));
-    json_array_set_new(json_object_get(json_object_get(w, "exec"), "command"), 0,
-                       json_string("{{ values.a }}"));
+    json_array_set_new(json_object_get(json_object_get(w, "exec"), "command"),
+                       0, json_string("{{ values.a }}"));
     out = NULL;
-    CHECK_INT_EQ(cairn_tmpl_expand_tree(w, &ctx, on_err, &e, &out), CAIRN_ETEMPLATE);
+    CHECK_INT_EQ(cairn_tmpl_expand_tree(w, &ctx, on_err, &e, &out),
+                 CAIRN_ETEMPLATE);
     CHECK(out == NULL);
     CHECK_STR_HAS(e.text, "/exec/command/0: {{ values.a }} is a map");
     CHECK_STR_HAS(e.text, "/exec/env/C: unknown name \"values.x\"");

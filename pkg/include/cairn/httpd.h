@@ -46,20 +46,20 @@ enum cairn_httpd_method {
 
 /* Server limits. A zero field takes the default shown. */
 struct cairn_httpd_config {
-    uint32_t max_connections;   /* 16384; beyond: 503 and close */
-    uint32_t max_header_bytes;  /* 16384: request line + headers, 431 past
-                                   it (414 for the URL alone); at most 32768 */
-    uint32_t max_headers;       /* 64 header lines, 431 past it (max 64) */
-    uint64_t max_body_bytes;    /* 1 MiB: body cap of routes without their own */
+    uint32_t max_connections;  /* 16384; beyond: 503 and close */
+    uint32_t max_header_bytes; /* 16384: request line + headers, 431 past
+                                  it (414 for the URL alone); at most 32768 */
+    uint32_t max_headers;      /* 64 header lines, 431 past it (max 64) */
+    uint64_t max_body_bytes;   /* 1 MiB: body cap of routes without their own */
     uint32_t header_timeout_ms; /* 10000: from accept or a request's first
                                    byte until its headers are complete */
-    uint32_t idle_timeout_ms;   /* 75000: keep-alive wait for the next request */
-    uint32_t body_timeout_ms;   /* 30000: longest pause while a body arrives */
-    uint32_t write_timeout_ms;  /* 60000: longest stall while a response is
-                                   written (a client that does not read) */
-    uint32_t linger_ms;         /* 2000: after a closing response, how long
-                                   unread input is drained before close */
-    uint32_t stop_grace_ms;     /* 10000: graceful stop, then force-close */
+    uint32_t idle_timeout_ms;  /* 75000: keep-alive wait for the next request */
+    uint32_t body_timeout_ms;  /* 30000: longest pause while a body arrives */
+    uint32_t write_timeout_ms; /* 60000: longest stall while a response is
+                                  written (a client that does not read) */
+    uint32_t linger_ms;        /* 2000: after a closing response, how long
+                                  unread input is drained before close */
+    uint32_t stop_grace_ms;    /* 10000: graceful stop, then force-close */
 };
 
 /* Fill cfg with every default. */
@@ -68,8 +68,8 @@ void cairn_httpd_config_default(struct cairn_httpd_config *cfg);
 typedef void (*cairn_httpd_handler_fn)(struct cairn_httpd_req *req, void *arg);
 
 struct cairn_httpd_route_opts {
-    uint64_t max_body;  /* 0: the server's max_body_bytes; 413 past it */
-    const char *name;   /* metrics label; NULL: the pattern */
+    uint64_t max_body; /* 0: the server's max_body_bytes; 413 past it */
+    const char *name;  /* metrics label; NULL: the pattern */
 };
 
 /* Create a server on loop with cfg (NULL: defaults; copied). Aborts on OOM.
@@ -87,7 +87,8 @@ struct cairn_httpd *cairn_httpd_new(uv_loop_t *loop,
  * CAIRN_EINVAL (bad pattern, no methods), CAIRN_ESTATE (already listening). */
 CAIRN_WUR int cairn_httpd_route(struct cairn_httpd *srv, unsigned methods,
                                 const char *pattern, cairn_httpd_handler_fn fn,
-                                void *arg, const struct cairn_httpd_route_opts *opts,
+                                void *arg,
+                                const struct cairn_httpd_route_opts *opts,
                                 struct cairn_diag *d);
 
 /* Listen on host ("127.0.0.1", "::1", "0.0.0.0") and port (0: ephemeral,
@@ -107,7 +108,8 @@ typedef void (*cairn_httpd_done_fn)(struct cairn_httpd *srv, void *arg);
  * rest is closed. done (may be NULL) runs from a later loop callback once
  * every handle is closed; cairn_httpd_free may be called from it. A second
  * call is ignored. */
-void cairn_httpd_stop(struct cairn_httpd *srv, cairn_httpd_done_fn done, void *arg);
+void cairn_httpd_stop(struct cairn_httpd *srv, cairn_httpd_done_fn done,
+                      void *arg);
 
 /* Free a server that was never listened on, or whose stop is done. NULL ok. */
 void cairn_httpd_free(struct cairn_httpd *srv);
@@ -125,24 +127,28 @@ const char *cairn_httpd_req_path(const struct cairn_httpd_req *req);
 /* A route parameter, percent-decoded, or NULL. "{name}" values never
  * contain '/' or NUL (such requests get 400); "*" may contain '/' but no
  * NUL and no "." or ".." segment. */
-const char *cairn_httpd_req_param(const struct cairn_httpd_req *req, const char *name);
+const char *cairn_httpd_req_param(const struct cairn_httpd_req *req,
+                                  const char *name);
 /* First query parameter called name, decoded ('+' is a space), "" for a
  * bare "name", NULL when absent. Malformed escapes or more than 32
  * parameters get 400 before the handler runs. */
-const char *cairn_httpd_req_query(const struct cairn_httpd_req *req, const char *name);
+const char *cairn_httpd_req_query(const struct cairn_httpd_req *req,
+                                  const char *name);
 /* First header called name (case-insensitive), whitespace-trimmed, or NULL. */
-const char *cairn_httpd_req_header(const struct cairn_httpd_req *req, const char *name);
+const char *cairn_httpd_req_header(const struct cairn_httpd_req *req,
+                                   const char *name);
 /* The body (NUL-terminated for convenience, not counted in *len; len may
  * be NULL). Never NULL: "" when there is no body. */
-const char *cairn_httpd_req_body(const struct cairn_httpd_req *req, size_t *len);
+const char *cairn_httpd_req_body(const struct cairn_httpd_req *req,
+                                 size_t *len);
 /* Peer address into out (getpeername on demand). CAIRN_ENET when the
  * connection is gone. */
 CAIRN_WUR int cairn_httpd_req_peer(const struct cairn_httpd_req *req,
                                    struct sockaddr_storage *out);
 /* Peer as "1.2.3.4:5678" or "[::1]:5678" into buf (n >= 64 always fits);
  * "?" when unknown. Returns buf. */
-const char *cairn_httpd_req_peer_str(const struct cairn_httpd_req *req, char *buf,
-                                     size_t n);
+const char *cairn_httpd_req_peer_str(const struct cairn_httpd_req *req,
+                                     char *buf, size_t n);
 /* The server the request arrived on. */
 struct cairn_httpd *cairn_httpd_req_server(const struct cairn_httpd_req *req);
 
@@ -153,13 +159,14 @@ struct cairn_httpd *cairn_httpd_req_server(const struct cairn_httpd_req *req);
  * of added headers; CAIRN_ESTATE when req is answered or gone. Date,
  * Content-Length, Content-Type, Connection and Transfer-Encoding are the
  * server's and refused (CAIRN_EINVAL). */
-CAIRN_WUR int cairn_httpd_resp_header(struct cairn_httpd_req *req, const char *name,
-                                      const char *value);
+CAIRN_WUR int cairn_httpd_resp_header(struct cairn_httpd_req *req,
+                                      const char *name, const char *value);
 
 /* Respond with a copy of body (len bytes; body may be NULL when len is 0).
  * content_type NULL: none sent. HEAD, 204 and 304 send no body. */
 void cairn_httpd_respond(struct cairn_httpd_req *req, int status,
-                         const char *content_type, const void *body, size_t len);
+                         const char *content_type, const void *body,
+                         size_t len);
 
 typedef void (*cairn_httpd_release_fn)(void *arg);
 
@@ -178,25 +185,34 @@ void cairn_httpd_respond_json(struct cairn_httpd_req *req, int status,
 
 /* {"error":msg,"status":status} (msg JSON-escaped, cut at 512 bytes;
  * invalid UTF-8 replaced by '?'). */
-void cairn_httpd_respond_error(struct cairn_httpd_req *req, int status, const char *msg);
+void cairn_httpd_respond_error(struct cairn_httpd_req *req, int status,
+                               const char *msg);
 
 /* The usual errors, each with its status and a JSON body as above. */
-void cairn_httpd_bad_request(struct cairn_httpd_req *req, const char *msg);  /* 400 */
-void cairn_httpd_unauthorized(struct cairn_httpd_req *req, const char *msg); /* 401 */
-void cairn_httpd_forbidden(struct cairn_httpd_req *req, const char *msg);    /* 403 */
-void cairn_httpd_not_found(struct cairn_httpd_req *req, const char *msg);    /* 404 */
+void cairn_httpd_bad_request(struct cairn_httpd_req *req,
+                             const char *msg); /* 400 */
+void cairn_httpd_unauthorized(struct cairn_httpd_req *req,
+                              const char *msg); /* 401 */
+void cairn_httpd_forbidden(struct cairn_httpd_req *req,
+                           const char *msg); /* 403 */
+void cairn_httpd_not_found(struct cairn_httpd_req *req,
+                           const char *msg); /* 404 */
 /* 405; allow: the Allow header value ("GET, HEAD"). */
-void cairn_httpd_method_not_allowed(struct cairn_httpd_req *req, const char *allow);
-void cairn_httpd_conflict(struct cairn_httpd_req *req, const char *msg);     /* 409 */
-void cairn_httpd_too_large(struct cairn_httpd_req *req, const char *msg);    /* 413 */
+void cairn_httpd_method_not_allowed(struct cairn_httpd_req *req,
+                                    const char *allow);
+void cairn_httpd_conflict(struct cairn_httpd_req *req,
+                          const char *msg); /* 409 */
+void cairn_httpd_too_large(struct cairn_httpd_req *req,
+                           const char *msg); /* 413 */
 /* 429 and 503 with Retry-After: retry_after_s when > 0. */
 void cairn_httpd_too_many(struct cairn_httpd_req *req, unsigned retry_after_s,
                           const char *msg);
-void cairn_httpd_unavailable(struct cairn_httpd_req *req, unsigned retry_after_s,
-                             const char *msg);
+void cairn_httpd_unavailable(struct cairn_httpd_req *req,
+                             unsigned retry_after_s, const char *msg);
 
 /* 304 with ETag: etag. */
-void cairn_httpd_respond_not_modified(struct cairn_httpd_req *req, const char *etag);
+void cairn_httpd_respond_not_modified(struct cairn_httpd_req *req,
+                                      const char *etag);
 
 /* True when an If-None-Match value (a list of entity-tags, or "*") matches
  * etag, by weak comparison (W/ ignored), as for GET and HEAD. etag is a
@@ -204,7 +220,8 @@ void cairn_httpd_respond_not_modified(struct cairn_httpd_req *req, const char *e
 int cairn_httpd_etag_match(const char *if_none_match, const char *etag);
 
 /* Shorthand: the request's If-None-Match matches etag. */
-int cairn_httpd_req_not_modified(const struct cairn_httpd_req *req, const char *etag);
+int cairn_httpd_req_not_modified(const struct cairn_httpd_req *req,
+                                 const char *etag);
 
 /* Serve a regular file: ETag (etag, a complete entity-tag; NULL: derived
  * from size and mtime), If-None-Match -> 304, a single Range -> 206 with
@@ -215,16 +232,20 @@ int cairn_httpd_req_not_modified(const struct cairn_httpd_req *req, const char *
  * On error nothing is sent and the caller still owns the response:
  * CAIRN_ENOENT, CAIRN_EPERM, CAIRN_EIO, CAIRN_EINVAL (not a regular file,
  * malformed etag), CAIRN_ESTATE (req already answered or gone). */
-CAIRN_WUR int cairn_httpd_respond_file(struct cairn_httpd_req *req, const char *path,
-                                       const char *content_type, const char *etag);
+CAIRN_WUR int cairn_httpd_respond_file(struct cairn_httpd_req *req,
+                                       const char *path,
+                                       const char *content_type,
+                                       const char *etag);
 /* Same with an open file; fd is owned by the call (closed on every path). */
 CAIRN_WUR int cairn_httpd_respond_fd(struct cairn_httpd_req *req, int fd,
-                                     const char *content_type, const char *etag);
+                                     const char *content_type,
+                                     const char *etag);
 
 /* --- Parking (long-poll) --- */
 
 enum cairn_httpd_park_event {
-    CAIRN_HTTPD_PARK_TIMEOUT,  /* timeout_ms passed: respond now (or park again) */
+    CAIRN_HTTPD_PARK_TIMEOUT,  /* timeout_ms passed: respond now (or park again)
+                                */
     CAIRN_HTTPD_PARK_STOPPING, /* the server is stopping: respond now */
     CAIRN_HTTPD_PARK_ABORTED,  /* the client went away (or a forced close):
                                   drop req, do not respond */
@@ -248,17 +269,18 @@ struct cairn_httpd_stats {
     uint64_t rejected;     /* connections refused over max_connections */
     uint64_t requests;     /* requests that reached routing */
     uint64_t parse_errors; /* malformed or over-cap requests */
-    uint64_t timeouts;     /* connections closed by a header/body/write timeout */
-    uint32_t connections;  /* open now */
-    uint32_t parked;       /* parked now */
+    uint64_t timeouts; /* connections closed by a header/body/write timeout */
+    uint32_t connections; /* open now */
+    uint32_t parked;      /* parked now */
 };
 
-void cairn_httpd_stats(const struct cairn_httpd *srv, struct cairn_httpd_stats *out);
+void cairn_httpd_stats(const struct cairn_httpd *srv,
+                       struct cairn_httpd_stats *out);
 
 /* Calls fn for every (route, status) seen, in route order. route is the
  * route's name ("-" for requests that matched no route). */
-typedef void (*cairn_httpd_metric_fn)(const char *route, int status, uint64_t count,
-                                      void *arg);
+typedef void (*cairn_httpd_metric_fn)(const char *route, int status,
+                                      uint64_t count, void *arg);
 void cairn_httpd_metrics_foreach(const struct cairn_httpd *srv,
                                  cairn_httpd_metric_fn fn, void *arg);
 
@@ -267,6 +289,7 @@ void cairn_httpd_metrics_foreach(const struct cairn_httpd *srv,
  * totals of struct cairn_httpd_stats. prefix e.g. "cairn_controller".
  * CAIRN_ETOOBIG when out's cap is reached. */
 CAIRN_WUR int cairn_httpd_metrics_prometheus(const struct cairn_httpd *srv,
-                                             const char *prefix, struct cairn_buf *out);
+                                             const char *prefix,
+                                             struct cairn_buf *out);
 
 #endif

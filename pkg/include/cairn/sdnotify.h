@@ -8,8 +8,8 @@
 #ifndef CAIRN_SDNOTIFY_H
 #define CAIRN_SDNOTIFY_H
 
-#include <stdint.h>
 #include "cairn/diag.h"
+#include <stdint.h>
 
 /* Largest message sent (systemd reads notifications with a larger buffer). */
 #define CAIRN_SDNOTIFY_MAX 4096
@@ -38,6 +38,7 @@ int cairn_sdnotify_enabled(void);
  * watchdog is configured for this process (unset, or WATCHDOG_PID names
  * another process). Ping at half the interval. CAIRN_EPARSE when either
  * variable is not a positive decimal number. *usec written on success. */
-CAIRN_WUR int cairn_sdnotify_watchdog_usec(uint64_t *usec, struct cairn_diag *d);
+CAIRN_WUR int cairn_sdnotify_watchdog_usec(uint64_t *usec,
+                                           struct cairn_diag *d);
 
 #endif

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "build.h"
 #include "cairn/git.h"
 #include "cairn/keys.h"
 #include "cairn/sshsig.h"
-#include "build.h"
 #include "pipeline.h"
 
 static void die(const char *what, const struct cairn_diag *d)
@@ -23,13 +23,16 @@ static void die(const char *what, const struct cairn_diag *d)
     exit(1);
 }
 
-static void report(const char *what, const struct cairn_pipeline_result *r, double wall)
+static void report(const char *what, const struct cairn_pipeline_result *r,
+                   double wall)
 {
     printf("%-34s %8.1f ms  wall, git reads included\n", what, wall);
     printf("%-34s %8.1f ms  (sites %zu, rendered %zu, new generations %zu)\n"
-           "%-34s load %.1f, attest %.1f, render %.1f, sign %.1f, store %.1f, other %.1f ms\n",
-           "  pipeline:", r->total_ms, r->sites, r->rendered, r->changed, "", r->load_ms, r->attest_ms,
-           r->render_ms - r->sign_ms - r->store_ms, r->sign_ms, r->store_ms,
+           "%-34s load %.1f, attest %.1f, render %.1f, sign %.1f, store %.1f, "
+           "other %.1f ms\n",
+           "  pipeline:", r->total_ms, r->sites, r->rendered, r->changed, "",
+           r->load_ms, r->attest_ms, r->render_ms - r->sign_ms - r->store_ms,
+           r->sign_ms, r->store_ms,
            r->total_ms - r->load_ms - r->attest_ms - r->render_ms);
 }
 
@@ -55,18 +58,26 @@ int main(int argc, char **argv)
     if (cairn_keys_init() || cairn_seckey_generate("controller", &key))
         die("keys", &d);
     snprintf(path, sizeof(path), "%s/allowed_signers", argv[2]);
-    if (cairn_sshsig_signers_load(path, &signers, &d) || cairn_store_open(argv[3], &s, &d) ||
+    if (cairn_sshsig_signers_load(path, &signers, &d) ||
+        cairn_store_open(argv[3], &s, &d) ||
         cairn_git_open(argv[1], NULL, NULL, &g, &d) ||
-        cairn_git_resolve(g, "HEAD~1", &c1, &d) || cairn_git_resolve(g, "HEAD", &c2, &d))
+        cairn_git_resolve(g, "HEAD~1", &c1, &d) ||
+        cairn_git_resolve(g, "HEAD", &c2, &d))
         die("set-up", &d);
     {
-        struct cairn_pipeline_opts o = {"file://bench", s, &key, NULL, NULL, 0, 0, 0};
+        struct cairn_pipeline_opts o = {"file://bench", s, &key, NULL,
+                                        NULL,           0, 0,    0};
+
+        /* BENCH_THREADS=n: render workers (default one per CPU) */
+        if (getenv("BENCH_THREADS"))
+            o.threads = (unsigned)strtoul(getenv("BENCH_THREADS"), NULL, 10);
 
         if (cairn_pipeline_new(&o, &p, &d))
             die("pipeline", &d);
     }
     t = cairn__now_ms();
-    if (cairn_pipeline_process_commit(p, g, &c1, CAIRN_SIGPOLICY_REQUIRE, signers, &res, &d))
+    if (cairn_pipeline_process_commit(p, g, &c1, CAIRN_SIGPOLICY_REQUIRE,
+                                      signers, &res, &d))
         die("full commit", &d);
     t = cairn__now_ms() - t;
     if (!res.accepted) {
@@ -76,19 +87,22 @@ int main(int argc, char **argv)
     report("full render (all sites):", &res, t);
     cairn_pipeline_result_free(&res);
     t = cairn__now_ms();
-    if (cairn_pipeline_process_commit(p, g, &c2, CAIRN_SIGPOLICY_REQUIRE, signers, &res, &d))
+    if (cairn_pipeline_process_commit(p, g, &c2, CAIRN_SIGPOLICY_REQUIRE,
+                                      signers, &res, &d))
         die("one-site commit", &d);
     t = cairn__now_ms() - t;
     if (!res.accepted || res.rendered != 1 || res.changed != 1) {
         cairn_errlist_print(&res.errs, stderr);
-        fprintf(stderr, "bench_render: one-site commit rendered %zu, changed %zu\n",
+        fprintf(stderr,
+                "bench_render: one-site commit rendered %zu, changed %zu\n",
                 res.rendered, res.changed);
         return 1;
     }
     report("commit changing one site file:", &res, t);
     cairn_pipeline_result_free(&res);
     getrusage(RUSAGE_SELF, &ru);
-    printf("%-34s %8.1f MB\n", "peak RSS (ru_maxrss):", (double)ru.ru_maxrss / 1024.0);
+    printf("%-34s %8.1f MB\n",
+           "peak RSS (ru_maxrss):", (double)ru.ru_maxrss / 1024.0);
     cairn_pipeline_free(p);
     cairn_git_free(g);
     cairn_store_close(s);
