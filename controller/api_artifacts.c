@@ -22,12 +22,14 @@ static void on_artifact(struct cairn_httpd_req *req, void *arg)
     if (cairn__auth_any(c, req) != 0)
         return;
     if (!cairn_is_sha256_hex(hex)) {
-        cairn_httpd_not_found(req, "artifacts are named by 64 lower-case hex digits");
+        cairn_httpd_not_found(
+            req, "artifacts are named by 64 lower-case hex digits");
         return;
     }
     snprintf(etag, sizeof(etag), "\"%s\"", hex);
     /* the digest never changes what it names */
-    (void)!cairn_httpd_resp_header(req, "Cache-Control", "public, max-age=31536000, immutable");
+    (void)!cairn_httpd_resp_header(req, "Cache-Control",
+                                   "public, max-age=31536000, immutable");
     path = cairn_xasprintf("%s/sha256/%s", c->cfg.artifact_dir, hex);
     rc = cairn_httpd_respond_file(req, path, "application/octet-stream", etag);
     free(path);
@@ -43,6 +45,7 @@ int cairn__api_artifacts(struct cairn__ctrl *c, struct cairn_diag *d)
 {
     struct cairn_httpd_route_opts o = {0, "artifacts"};
 
-    return cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/artifacts/sha256/{hex}",
-                             on_artifact, c, &o, d);
+    return cairn_httpd_route(c->srv, CAIRN_HTTPD_GET,
+                             "/v1/artifacts/sha256/{hex}", on_artifact, c, &o,
+                             d);
 }

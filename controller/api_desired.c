@@ -26,8 +26,8 @@ static void send_env(struct cairn_httpd_req *req, struct cairn__env *e)
         return;
     }
     cairn__env_ref(e);
-    cairn_httpd_respond_borrowed(req, 200, "application/json", e->data, e->len, release_env,
-                                 e);
+    cairn_httpd_respond_borrowed(req, 200, "application/json", e->data, e->len,
+                                 release_env, e);
 }
 
 /* ?wait=S: seconds (capped at 300), 0 when absent, -1 when malformed. */
@@ -62,7 +62,8 @@ static void unlink_waiter(struct cairn__waiter *w)
     w->c->m.waiters--;
 }
 
-static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev, void *arg)
+static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
+                    void *arg)
 {
     struct cairn__waiter *w = arg;
     struct cairn__site *s = w->site;
@@ -100,8 +101,8 @@ void cairn__desired_wake(struct cairn__ctrl *c, struct cairn__site *s)
     }
 }
 
-static void park(struct cairn__ctrl *c, struct cairn_httpd_req *req, struct cairn__site *s,
-                 long wait)
+static void park(struct cairn__ctrl *c, struct cairn_httpd_req *req,
+                 struct cairn__site *s, long wait)
 {
     struct cairn__waiter *w;
 
@@ -134,7 +135,8 @@ static void on_desired(struct cairn_httpd_req *req, void *arg)
     s = cairn__site_get(c, site);
     wait = parse_wait(req);
     if (wait < 0) {
-        cairn_httpd_bad_request(req, "wait must be a number of seconds (1..300)");
+        cairn_httpd_bad_request(req,
+                                "wait must be a number of seconds (1..300)");
         return;
     }
     if (s && s->env && !cairn_httpd_req_not_modified(req, s->env->etag)) {
@@ -155,6 +157,6 @@ int cairn__api_desired(struct cairn__ctrl *c, struct cairn_diag *d)
 {
     struct cairn_httpd_route_opts o = {0, "desired"};
 
-    return cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/sites/{site}/desired",
-                             on_desired, c, &o, d);
+    return cairn_httpd_route(c->srv, CAIRN_HTTPD_GET,
+                             "/v1/sites/{site}/desired", on_desired, c, &o, d);
 }

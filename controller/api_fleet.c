@@ -25,7 +25,8 @@ static json_t *time_or_null(int64_t t)
 }
 
 /* A non-negative integer query parameter, def when absent, -1 malformed. */
-static long query_num(struct cairn_httpd_req *req, const char *name, long def, long max)
+static long query_num(struct cairn_httpd_req *req, const char *name, long def,
+                      long max)
 {
     const char *v = cairn_httpd_req_query(req, name);
     long n = 0;
@@ -42,7 +43,8 @@ static long query_num(struct cairn_httpd_req *req, const char *name, long def, l
     return n > max ? max : n;
 }
 
-/* ---- /v1/fleet -------------------------------------------------------------------- */
+/* ---- /v1/fleet
+ * -------------------------------------------------------------------- */
 
 /* running is "name@version name@version ...". */
 static void count_models(json_t *models, const char *running)
@@ -53,7 +55,8 @@ static void count_models(json_t *models, const char *running)
         json_t *n = json_object_get(models, m);
 
         if (len)
-            json_object_set_new(models, m, json_integer(n ? json_integer_value(n) + 1 : 1));
+            json_object_set_new(
+                models, m, json_integer(n ? json_integer_value(n) + 1 : 1));
         free(m);
         running += len;
         running += strspn(running, " ");
@@ -73,16 +76,18 @@ static json_t *last_commit(const struct cairn__ctrl *c)
 {
     const struct cairn__commit *k = c->ncommits ? &c->commits[0] : NULL;
 
-    return json_pack("{s:s?,s:o}", "accepted", c->accepted_head[0] ? c->accepted_head : NULL,
-                     "last", k ? json_pack("{s:s,s:b,s:o}", "sha", k->sha, "accepted",
-                                           k->accepted, "seen", time_or_null(k->seen))
-                               : json_null());
+    return json_pack("{s:s?,s:o}", "accepted",
+                     c->accepted_head[0] ? c->accepted_head : NULL, "last",
+                     k ? json_pack("{s:s,s:b,s:o}", "sha", k->sha, "accepted",
+                                   k->accepted, "seen", time_or_null(k->seen))
+                       : json_null());
 }
 
 static void on_fleet(struct cairn_httpd_req *req, void *arg)
 {
     struct cairn__ctrl *c = arg;
-    json_t *states = json_object(), *models = json_object(), *gens = json_object();
+    json_t *states = json_object(), *models = json_object(),
+           *gens = json_object();
     json_t *offline = json_array();
     int64_t now = cairn__now();
     size_t n, counts[CAIRN__ST_COUNT] = {0};
@@ -97,20 +102,24 @@ static void on_fleet(struct cairn_httpd_req *req, void *arg)
         json_t *gc = json_object_get(gens, g);
 
         counts[st]++;
-        if (st == CAIRN__ST_OFFLINE && json_array_size(offline) < OFFLINE_LISTED)
+        if (st == CAIRN__ST_OFFLINE &&
+            json_array_size(offline) < OFFLINE_LISTED)
             json_array_append_new(offline, json_string(v[i]->name));
         if (v[i]->running && st != CAIRN__ST_OFFLINE)
             count_models(models, v[i]->running);
-        json_object_set_new(gens, g, json_integer(gc ? json_integer_value(gc) + 1 : 1));
+        json_object_set_new(gens, g,
+                            json_integer(gc ? json_integer_value(gc) + 1 : 1));
     }
     for (int s = 0; s < CAIRN__ST_COUNT; s++)
-        json_object_set_new(states, cairn__site_state_name(s), json_integer((json_int_t)counts[s]));
-    cairn__respond_json(req, 200,
-                        json_pack("{s:I,s:O,s:O,s:O,s:O,s:o,s:I,s:I}", "sites", (json_int_t)n,
-                                  "states", states, "models", models, "generations", gens,
-                                  "offline", offline, "commit", last_commit(c),
-                                  "reportIntervalSeconds", (json_int_t)c->cfg.report_interval,
-                                  "waiters", (json_int_t)c->m.waiters));
+        json_object_set_new(states, cairn__site_state_name(s),
+                            json_integer((json_int_t)counts[s]));
+    cairn__respond_json(
+        req, 200,
+        json_pack("{s:I,s:O,s:O,s:O,s:O,s:o,s:I,s:I}", "sites", (json_int_t)n,
+                  "states", states, "models", models, "generations", gens,
+                  "offline", offline, "commit", last_commit(c),
+                  "reportIntervalSeconds", (json_int_t)c->cfg.report_interval,
+                  "waiters", (json_int_t)c->m.waiters));
 out:
     json_decref(states);
     json_decref(models);
@@ -118,18 +127,20 @@ out:
     json_decref(offline);
 }
 
-/* ---- /v1/sites and /v1/sites/{site} ----------------------------------------------------- */
+/* ---- /v1/sites and /v1/sites/{site}
+ * ----------------------------------------------------- */
 
-static json_t *site_summary(const struct cairn__ctrl *c, const struct cairn__site *s,
-                            int64_t now)
+static json_t *site_summary(const struct cairn__ctrl *c,
+                            const struct cairn__site *s, int64_t now)
 {
-    return json_pack("{s:s,s:s,s:o,s:o,s:s?,s:s,s:s,s:o}", "name", s->name, "state",
-                     cairn__site_state_name(cairn__site_state(c, s, now)), "served",
-                     s->env ? json_integer(s->env->generation) : json_null(), "applied",
-                     s->status ? json_integer(s->applied) : json_null(), "commit",
-                     s->commit[0] ? s->commit : NULL, "models", s->models ? s->models : "",
-                     "running", s->running ? s->running : "", "lastReport",
-                     time_or_null(s->report_received));
+    return json_pack(
+        "{s:s,s:s,s:o,s:o,s:s?,s:s,s:s,s:o}", "name", s->name, "state",
+        cairn__site_state_name(cairn__site_state(c, s, now)), "served",
+        s->env ? json_integer(s->env->generation) : json_null(), "applied",
+        s->status ? json_integer(s->applied) : json_null(), "commit",
+        s->commit[0] ? s->commit : NULL, "models", s->models ? s->models : "",
+        "running", s->running ? s->running : "", "lastReport",
+        time_or_null(s->report_received));
 }
 
 static void on_sites(struct cairn_httpd_req *req, void *arg)
@@ -145,16 +156,18 @@ static void on_sites(struct cairn_httpd_req *req, void *arg)
         return;
     lim = query_num(req, "limit", PAGE_DEFAULT, PAGE_MAX);
     if (off < 0 || lim < 0) {
-        cairn_httpd_bad_request(req, "offset and limit must be non-negative integers");
+        cairn_httpd_bad_request(
+            req, "offset and limit must be non-negative integers");
         return;
     }
     v = cairn__sites_sorted(c, &n);
     arr = json_array();
     for (size_t i = (size_t)off; i < n && i < (size_t)off + (size_t)lim; i++)
         json_array_append_new(arr, site_summary(c, v[i], now));
-    cairn__respond_json(req, 200, json_pack("{s:I,s:I,s:I,s:o}", "total", (json_int_t)n,
-                                            "offset", (json_int_t)off, "limit",
-                                            (json_int_t)lim, "sites", arr));
+    cairn__respond_json(req, 200,
+                        json_pack("{s:I,s:I,s:I,s:o}", "total", (json_int_t)n,
+                                  "offset", (json_int_t)off, "limit",
+                                  (json_int_t)lim, "sites", arr));
 }
 
 static json_t *served(const struct cairn__site *s)
@@ -164,9 +177,9 @@ static json_t *served(const struct cairn__site *s)
     if (!s->env)
         return json_null();
     cairn_time_format(s->env->issued, issued);
-    return json_pack("{s:I,s:s,s:s,s:s,s:s}", "generation", (json_int_t)s->env->generation,
-                     "issued", issued, "etag", s->env->etag, "commit", s->commit, "models",
-                     s->models);
+    return json_pack("{s:I,s:s,s:s,s:s,s:s}", "generation",
+                     (json_int_t)s->env->generation, "issued", issued, "etag",
+                     s->env->etag, "commit", s->commit, "models", s->models);
 }
 
 static json_t *parse_or_null(const char *text)
@@ -176,22 +189,27 @@ static json_t *parse_or_null(const char *text)
     return v ? v : json_null();
 }
 
-static json_t *site_detail(const struct cairn__ctrl *c, const struct cairn__site *s,
-                           int64_t now)
+static json_t *site_detail(const struct cairn__ctrl *c,
+                           const struct cairn__site *s, int64_t now)
 {
-    json_t *st = parse_or_null(s->status), *gen = json_object_get(st, "generation");
+    json_t *st = parse_or_null(s->status),
+           *gen = json_object_get(st, "generation");
     json_t *out = json_pack(
-        "{s:s,s:s,s:b,s:o,s:o,s:s,s:O?,s:O?,s:O?,s:o,s:o,s:o,s:O?,s:{s:I,s:I},s:I}", "name",
-        s->name, "state", cairn__site_state_name(cairn__site_state(c, s, now)), "inFleet",
+        "{s:s,s:s,s:b,s:o,s:o,s:s,s:O?,s:O?,s:O?,s:o,s:o,s:o,s:O?,s:{s:I,s:I},"
+        "s:I}",
+        "name", s->name, "state",
+        cairn__site_state_name(cairn__site_state(c, s, now)), "inFleet",
         s->has_key, "served", served(s), "applied",
         s->status ? json_integer(s->applied) : json_null(), "running",
         s->running ? s->running : "", "agentGeneration", gen, "workloads",
-        json_object_get(st, "workloads"), "conditions", json_object_get(st, "conditions"),
-        "lastError", parse_or_null(s->last_error), "lastReport",
+        json_object_get(st, "workloads"), "conditions",
+        json_object_get(st, "conditions"), "lastError",
+        parse_or_null(s->last_error), "lastReport",
         time_or_null(s->report_received), "lastSeq",
         s->status ? json_integer(s->status_seq) : json_null(), "agentVersion",
-        json_object_get(st, "agentVersion"), "uploads", "count", (json_int_t)s->uploads,
-        "bytes", (json_int_t)s->upload_bytes, "waiters", (json_int_t)s->nwaiters);
+        json_object_get(st, "agentVersion"), "uploads", "count",
+        (json_int_t)s->uploads, "bytes", (json_int_t)s->upload_bytes, "waiters",
+        (json_int_t)s->nwaiters);
 
     json_decref(st);
     return out;
@@ -213,7 +231,8 @@ static void on_site(struct cairn_httpd_req *req, void *arg)
     cairn__respond_json(req, 200, site_detail(c, s, cairn__now()));
 }
 
-/* ---- /v1/commits --------------------------------------------------------------------- */
+/* ---- /v1/commits
+ * --------------------------------------------------------------------- */
 
 static void on_commits(struct cairn_httpd_req *req, void *arg)
 {
@@ -233,29 +252,36 @@ static void on_commits(struct cairn_httpd_req *req, void *arg)
         const struct cairn__commit *k = &c->commits[i];
 
         json_array_append_new(
-            arr, json_pack("{s:s,s:o,s:s?,s:s?,s:b,s:s?,s:I}", "sha", k->sha, "seen",
-                           time_or_null(k->seen), "signer", k->signer[0] ? k->signer : NULL,
-                           "principal", k->principal, "accepted", k->accepted, "error",
-                           k->error, "sitesChanged", (json_int_t)k->sites_changed));
+            arr,
+            json_pack("{s:s,s:o,s:s?,s:s?,s:b,s:s?,s:I}", "sha", k->sha, "seen",
+                      time_or_null(k->seen), "signer",
+                      k->signer[0] ? k->signer : NULL, "principal",
+                      k->principal, "accepted", k->accepted, "error", k->error,
+                      "sitesChanged", (json_int_t)k->sites_changed));
     }
-    cairn__respond_json(req, 200, json_pack("{s:s?,s:o}", "accepted",
-                                            c->accepted_head[0] ? c->accepted_head : NULL,
-                                            "commits", arr));
+    cairn__respond_json(req, 200,
+                        json_pack("{s:s?,s:o}", "accepted",
+                                  c->accepted_head[0] ? c->accepted_head : NULL,
+                                  "commits", arr));
 }
 
 int cairn__api_fleet(struct cairn__ctrl *c, struct cairn_diag *d)
 {
-    struct cairn_httpd_route_opts fo = {0, "fleet"}, so = {0, "sites"}, to = {0, "site"};
+    struct cairn_httpd_route_opts fo = {0, "fleet"}, so = {0, "sites"},
+                                  to = {0, "site"};
     struct cairn_httpd_route_opts co = {0, "commits"};
     int rc;
 
-    rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/fleet", on_fleet, c, &fo, d);
+    rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/fleet", on_fleet, c,
+                           &fo, d);
     if (rc == 0)
-        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/sites", on_sites, c, &so, d);
+        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/sites", on_sites,
+                               c, &so, d);
     if (rc == 0)
-        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/sites/{site}", on_site, c, &to,
-                               d);
+        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/sites/{site}",
+                               on_site, c, &to, d);
     if (rc == 0)
-        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/commits", on_commits, c, &co, d);
+        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/commits",
+                               on_commits, c, &co, d);
     return rc;
 }

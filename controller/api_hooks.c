@@ -21,12 +21,14 @@ static void on_hook(struct cairn_httpd_req *req, void *arg)
     const char *body = cairn_httpd_req_body(req, &len);
 
     if (!c->webhook_secret) {
-        cairn_httpd_forbidden(req, "the git hook is disabled (no webhookSecretFile)");
+        cairn_httpd_forbidden(
+            req, "the git hook is disabled (no webhookSecretFile)");
         return;
     }
     if (!sig || strncmp(sig, "sha256=", 7) != 0 || strlen(sig + 7) != 64 ||
         cairn_hex_decode(sig + 7, got, sizeof(got)) != 0) {
-        cairn_httpd_unauthorized(req, "X-Hub-Signature-256: want sha256=<64 hex digits>");
+        cairn_httpd_unauthorized(
+            req, "X-Hub-Signature-256: want sha256=<64 hex digits>");
         return;
     }
     cairn_hmac_sha256(c->webhook_secret, c->webhook_secret_len, body, len, mac);
@@ -43,5 +45,6 @@ int cairn__api_hooks(struct cairn__ctrl *c, struct cairn_diag *d)
 {
     struct cairn_httpd_route_opts o = {HOOK_MAX, "hooks"};
 
-    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST, "/v1/hooks/git", on_hook, c, &o, d);
+    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST, "/v1/hooks/git", on_hook,
+                             c, &o, d);
 }

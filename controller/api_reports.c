@@ -31,18 +31,19 @@ struct cairn__report {
     char *body;
     size_t len;
     /* the verdict of the thread-pool check */
-    int status;                  /* 0 ok, else the HTTP status to answer */
+    int status; /* 0 ok, else the HTTP status to answer */
     char msg[512];
     int64_t seq;
     char sha[CAIRN_SHA256_HEX_LEN + 1];
-    char *payload;               /* canonical JSON */
-    char *last_error;            /* JSON object when the report is an error event */
-    int stored;                  /* a new seq (else an acknowledged retry) */
-    struct cairn__report *next;  /* in the records lane's answer list */
+    char *payload;    /* canonical JSON */
+    char *last_error; /* JSON object when the report is an error event */
+    int stored;       /* a new seq (else an acknowledged retry) */
+    struct cairn__report *next; /* in the records lane's answer list */
 };
 
 struct cairn__report *cairn__report_next(struct cairn__report *r);
-void cairn__report_set_next(struct cairn__report *r, struct cairn__report *next);
+void cairn__report_set_next(struct cairn__report *r,
+                            struct cairn__report *next);
 
 struct cairn__report *cairn__report_next(struct cairn__report *r)
 {
@@ -68,7 +69,8 @@ static void finish(struct cairn__report *r, int status, const char *msg)
     if (r->req) {
         if (status == 200)
             cairn__respond_json(r->req, 200,
-                                json_pack("{s:I,s:b}", "seq", (json_int_t)r->seq, "stored",
+                                json_pack("{s:I,s:b}", "seq",
+                                          (json_int_t)r->seq, "stored",
                                           r->stored));
         else
             cairn_httpd_respond_error(r->req, status, msg);
@@ -77,12 +79,14 @@ static void finish(struct cairn__report *r, int status, const char *msg)
     report_free(r);
 }
 
-/* ---- on the thread pool ------------------------------------------------------------ */
+/* ---- on the thread pool
+ * ------------------------------------------------------------ */
 
 static int is_error_event(const char *type)
 {
-    static const char *const errs[] = {"RolledBack", "DownloadFailed", "Rejected",
-                                       "DesiredStateExpired", "CrashLoop"};
+    static const char *const errs[] = {"RolledBack", "DownloadFailed",
+                                       "Rejected", "DesiredStateExpired",
+                                       "CrashLoop"};
 
     for (size_t i = 0; type && i < CAIRN_ARRAY_LEN(errs); i++)
         if (strcmp(type, errs[i]) == 0)
@@ -99,7 +103,8 @@ static char *last_error_of(json_t *p)
     if (!is_error_event(json_string_value(json_object_get(ev, "type"))))
         return NULL;
     e = json_pack("{s:O,s:O,s:O}", "seq", json_object_get(p, "seq"), "time",
-                  json_object_get(p, "time"), "type", json_object_get(ev, "type"));
+                  json_object_get(p, "time"), "type",
+                  json_object_get(ev, "type"));
     if (json_object_get(ev, "reason"))
         json_object_set(e, "reason", json_object_get(ev, "reason"));
     if (json_object_get(ev, "generation"))
@@ -109,7 +114,8 @@ static char *last_error_of(json_t *p)
     return out;
 }
 
-static int fail(struct cairn__report *r, int status, const char *what, struct cairn_diag *d)
+static int fail(struct cairn__report *r, int status, const char *what,
+                struct cairn_diag *d)
 {
     r->status = status;
     snprintf(r->msg, sizeof(r->msg), "%s%s", what, d ? cairn_diag_msg(d) : "");
@@ -124,11 +130,13 @@ static int check_payload(struct cairn__report *r, json_t *p)
     uint8_t md[CAIRN_SHA256_LEN];
 
     cairn_diag_init(&d);
-    if (cairn_schema_validate(r->c->report_schema, p, NULL, NULL, NULL, &d) != 0)
+    if (cairn_schema_validate(r->c->report_schema, p, NULL, NULL, NULL, &d) !=
+        0)
         return fail(r, 400, "report payload: ", &d);
     site = json_string_value(json_object_get(p, "site"));
     if (strcmp(site, r->site) != 0)
-        return fail(r, 400, "report payload names another site than the path", NULL);
+        return fail(r, 400, "report payload names another site than the path",
+                    NULL);
     r->seq = json_integer_value(json_object_get(p, "seq"));
     r->payload = cairn_json_canonical(p);
     cairn_sha256(r->payload, strlen(r->payload), md);
@@ -148,12 +156,13 @@ static void on_check(uv_work_t *w)
     cairn_diag_init(&d);
     cairn_keyset_init(&ks);
     cairn_keyset_add(&ks, &r->key);
-    if (cairn_dsse_parse(r->body, r->len, REPORT_MAX, CAIRN_DSSE_REPORT, &env, &d) != 0)
+    if (cairn_dsse_parse(r->body, r->len, REPORT_MAX, CAIRN_DSSE_REPORT, &env,
+                         &d) != 0)
         fail(r, 400, "", &d);
     else if (cairn_dsse_verify(env, &ks, 1, NULL, &d) != 0)
         fail(r, 401, "", &d);
-    else if (cairn_json_parse((const char *)env->payload, env->payload_len, REPORT_MAX, &p,
-                              &d) != 0)
+    else if (cairn_json_parse((const char *)env->payload, env->payload_len,
+                              REPORT_MAX, &p, &d) != 0)
         fail(r, 400, "report payload: ", &d);
     else
         (void)check_payload(r, p);
@@ -162,17 +171,19 @@ static void on_check(uv_work_t *w)
     cairn_keyset_free(&ks);
 }
 
-/* ---- back on the loop ---------------------------------------------------------------- */
+/* ---- back on the loop
+ * ---------------------------------------------------------------- */
 
-static void accept_new(struct cairn__ctrl *c, struct cairn__site *s, struct cairn__report *r)
+static void accept_new(struct cairn__ctrl *c, struct cairn__site *s,
+                       struct cairn__report *r)
 {
     int64_t now = cairn__now();
 
     r->stored = 1;
     cairn__site_add_seq(s, r->seq, r->sha);
     cairn__site_set_status(s, r->seq, now, r->payload, r->last_error);
-    cairn_records_batch_report(cairn__records_next(c), r->site, r->seq, now, r->sha,
-                               r->payload, r->body, r->last_error);
+    cairn_records_batch_report(cairn__records_next(c), r->site, r->seq, now,
+                               r->sha, r->payload, r->body, r->last_error);
     cairn__records_answer_later(c, r);
     cairn__records_kick(c);
     c->m.reports_stored++;
@@ -191,7 +202,8 @@ static void on_checked(uv_work_t *w, int status)
         fail(r, 503, "report not checked: the controller is stopping", NULL);
     if (r->status || !s) {
         c->m.reports_refused++;
-        finish(r, r->status ? r->status : 404, r->status ? r->msg : "unknown site");
+        finish(r, r->status ? r->status : 404,
+               r->status ? r->msg : "unknown site");
         return;
     }
     if (r->seq > s->high_seq) {
@@ -200,15 +212,21 @@ static void on_checked(uv_work_t *w, int status)
     }
     prev = cairn__site_seq_sha(s, r->seq);
     if (prev && strcmp(prev, r->sha) == 0) {
-        /* a retry: answered once the batch that may still hold it commits */
         c->m.reports_duplicate++;
+        if (r->seq <= s->stored_seq) {
+            finish(r, 200, NULL);
+            return;
+        }
+        /* a retry of a report still in a batch: answered once that commits */
         cairn__records_answer_later(c, r);
         cairn__records_kick(c);
         return;
     }
     c->m.reports_conflict++;
-    snprintf(msg, sizeof(msg), "seq %lld is at or below the highest stored (%lld) with a "
-             "different payload", (long long)r->seq, (long long)s->high_seq);
+    snprintf(msg, sizeof(msg),
+             "seq %lld is at or below the highest stored (%lld) with a "
+             "different payload",
+             (long long)r->seq, (long long)s->high_seq);
     finish(r, 409, msg);
 }
 
@@ -228,18 +246,25 @@ static void unaccept(struct cairn__ctrl *c, struct cairn__report *r)
     }
 }
 
-void cairn__report_answer(struct cairn__ctrl *c, struct cairn__report *r, int rc)
+void cairn__report_answer(struct cairn__ctrl *c, struct cairn__report *r,
+                          int rc)
 {
+    struct cairn__site *s;
+
     if (rc) {
         if (r->stored)
             unaccept(c, r);
         finish(r, 503, "report not stored (database error); retry later");
         return;
     }
+    s = cairn__site_get(c, r->site);
+    if (s && r->stored && r->seq > s->stored_seq)
+        s->stored_seq = r->seq;
     finish(r, 200, NULL);
 }
 
-static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev, void *arg)
+static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
+                    void *arg)
 {
     struct cairn__report *r = arg;
 
@@ -248,7 +273,8 @@ static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
         r->req = NULL;
         break;
     case CAIRN_HTTPD_PARK_TIMEOUT:
-        cairn_httpd_unavailable(req, 5, "report not stored in time; retry later");
+        cairn_httpd_unavailable(req, 5,
+                                "report not stored in time; retry later");
         r->req = NULL;
         break;
     case CAIRN_HTTPD_PARK_STOPPING:
@@ -275,7 +301,8 @@ static void on_report(struct cairn_httpd_req *req, void *arg)
         return;
     }
     if (c->wl.pending >= CAIRN__MAX_PENDING_REPORTS || c->stopping) {
-        cairn_httpd_unavailable(req, 5, "too many reports waiting to be stored");
+        cairn_httpd_unavailable(req, 5,
+                                "too many reports waiting to be stored");
         return;
     }
     body = cairn_httpd_req_body(req, &len);
@@ -301,6 +328,6 @@ int cairn__api_reports(struct cairn__ctrl *c, struct cairn_diag *d)
 {
     struct cairn_httpd_route_opts o = {REPORT_MAX, "reports"};
 
-    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST, "/v1/sites/{site}/reports", on_report,
-                             c, &o, d);
+    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST,
+                             "/v1/sites/{site}/reports", on_report, c, &o, d);
 }

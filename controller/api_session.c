@@ -15,7 +15,8 @@
 #define SESSION_TYPE "application/vnd.cairn.session+json"
 #define SESSION_MAX 4096
 
-/* ---- bearer tokens ---------------------------------------------------------------- */
+/* ---- bearer tokens
+ * ---------------------------------------------------------------- */
 
 static void unauthorized(struct cairn_httpd_req *req, const char *msg)
 {
@@ -39,8 +40,8 @@ static const char *bearer(struct cairn_httpd_req *req, size_t *len)
 
 /* The site's cached token equals tok (constant time: the cache holds a
  * valid token, and a timing leak would hand it out) and has not expired. */
-static int cached(struct cairn__ctrl *c, const char *tok, size_t len, int64_t now,
-                  char site[CAIRN_SITE_MAX + 1])
+static int cached(struct cairn__ctrl *c, const char *tok, size_t len,
+                  int64_t now, char site[CAIRN_SITE_MAX + 1])
 {
     const char *s = tok + 3, *dot;
     struct cairn__site *st;
@@ -59,8 +60,8 @@ static int cached(struct cairn__ctrl *c, const char *tok, size_t len, int64_t no
            cairn_memeq_ct(st->tok, tok, len) == 0;
 }
 
-static void remember(struct cairn__ctrl *c, const char *site, const char *tok, size_t len,
-                     int64_t exp)
+static void remember(struct cairn__ctrl *c, const char *site, const char *tok,
+                     size_t len, int64_t exp)
 {
     struct cairn__site *st = cairn__site_get(c, site);
 
@@ -95,7 +96,8 @@ static int check_token(struct cairn__ctrl *c, struct cairn_httpd_req *req,
     return rc ? -1 : 0;
 }
 
-int cairn__auth_site(struct cairn__ctrl *c, struct cairn_httpd_req *req, const char *site)
+int cairn__auth_site(struct cairn__ctrl *c, struct cairn_httpd_req *req,
+                     const char *site)
 {
     char tsite[CAIRN_SITE_MAX + 1];
     char msg[256];
@@ -103,7 +105,8 @@ int cairn__auth_site(struct cairn__ctrl *c, struct cairn_httpd_req *req, const c
     if (check_token(c, req, tsite) != 0)
         return -1;
     if (strcmp(tsite, site) != 0) {
-        snprintf(msg, sizeof(msg), "the token of site %s does not open site %s", tsite, site);
+        snprintf(msg, sizeof(msg), "the token of site %s does not open site %s",
+                 tsite, site);
         cairn_httpd_forbidden(req, msg);
         return -1;
     }
@@ -138,10 +141,12 @@ int cairn__auth_operator(struct cairn__ctrl *c, struct cairn_httpd_req *req)
     return -1;
 }
 
-/* ---- nonces --------------------------------------------------------------------------- */
+/* ---- nonces
+ * ---------------------------------------------------------------------------
+ */
 
-int cairn__nonce_remember(struct cairn__ctrl *c, const char *site, const char *nonce,
-                          int64_t expires)
+int cairn__nonce_remember(struct cairn__ctrl *c, const char *site,
+                          const char *nonce, int64_t expires)
 {
     char key[CAIRN_SITE_MAX + 40];
     void *old;
@@ -164,10 +169,12 @@ void cairn__nonces_sweep(struct cairn__ctrl *c, int64_t now)
 
     while (cairn__strmap_next(&c->nonces, &pos, &k, &v))
         if ((int64_t)(intptr_t)v < now)
-            cairn__strmap_del(&c->nonces, k); /* a tombstone: the walk goes on */
+            cairn__strmap_del(&c->nonces,
+                              k); /* a tombstone: the walk goes on */
 }
 
-/* ---- the session request ---------------------------------------------------------------- */
+/* ---- the session request
+ * ---------------------------------------------------------------- */
 
 struct session_req {
     const char *site, *nonce;
@@ -185,25 +192,32 @@ static int is_hex32(const char *s)
 }
 
 /* Exactly {kind, nonce, site, time}. */
-static int parse_payload(json_t *p, struct session_req *out, char *msg, size_t n)
+static int parse_payload(json_t *p, struct session_req *out, char *msg,
+                         size_t n)
 {
-    json_t *kind = json_object_get(p, "kind"), *nonce = json_object_get(p, "nonce");
+    json_t *kind = json_object_get(p, "kind"),
+           *nonce = json_object_get(p, "nonce");
     json_t *site = json_object_get(p, "site"), *t = json_object_get(p, "time");
 
-    if (!json_is_object(p) || json_object_size(p) != 4 || !kind || !nonce || !site || !t) {
-        snprintf(msg, n, "session request: want exactly kind, nonce, site and time");
+    if (!json_is_object(p) || json_object_size(p) != 4 || !kind || !nonce ||
+        !site || !t) {
+        snprintf(msg, n,
+                 "session request: want exactly kind, nonce, site and time");
         return -1;
     }
-    if (!json_is_string(kind) || strcmp(json_string_value(kind), "cairn.session/v1") != 0) {
+    if (!json_is_string(kind) ||
+        strcmp(json_string_value(kind), "cairn.session/v1") != 0) {
         snprintf(msg, n, "session request: kind must be cairn.session/v1");
         return -1;
     }
     if (!json_is_string(nonce) || !is_hex32(json_string_value(nonce))) {
-        snprintf(msg, n, "session request: nonce must be 32 lower-case hex digits");
+        snprintf(msg, n,
+                 "session request: nonce must be 32 lower-case hex digits");
         return -1;
     }
     if (!json_is_string(site) || !json_is_integer(t)) {
-        snprintf(msg, n, "session request: site must be a string and time an integer");
+        snprintf(msg, n,
+                 "session request: site must be a string and time an integer");
         return -1;
     }
     out->site = json_string_value(site);
@@ -236,8 +250,8 @@ static int verify(struct cairn_httpd_req *req, struct cairn__site *s,
         unauthorized(req, cairn_diag_msg(&d));
         goto out;
     }
-    rc = cairn_json_parse((const char *)env->payload, env->payload_len, SESSION_MAX, payload,
-                          &d);
+    rc = cairn_json_parse((const char *)env->payload, env->payload_len,
+                          SESSION_MAX, payload, &d);
     if (rc)
         cairn_httpd_bad_request(req, cairn_diag_msg(&d));
 out:
@@ -246,22 +260,23 @@ out:
     return rc;
 }
 
-static void issue(struct cairn__ctrl *c, struct cairn_httpd_req *req, const char *site,
-                  int64_t now)
+static void issue(struct cairn__ctrl *c, struct cairn_httpd_req *req,
+                  const char *site, int64_t now)
 {
     int64_t exp = now + c->cfg.token_ttl;
     char *tok = cairn_token_mint(c->token_key, site, exp);
     char when[CAIRN_TIME_LEN + 1];
 
     cairn_time_format(exp, when);
-    cairn__respond_json(req, 200, json_pack("{s:s,s:s}", "token", tok, "expires", when));
+    cairn__respond_json(req, 200,
+                        json_pack("{s:s,s:s}", "token", tok, "expires", when));
     free(tok);
     c->m.sessions++;
 }
 
 /* The checks after the signature; 0 when a token may be issued. */
-static int admit(struct cairn__ctrl *c, struct cairn_httpd_req *req, const char *path_site,
-                 json_t *p, int64_t now)
+static int admit(struct cairn__ctrl *c, struct cairn_httpd_req *req,
+                 const char *path_site, json_t *p, int64_t now)
 {
     struct session_req sr;
     char msg[256];
@@ -272,11 +287,15 @@ static int admit(struct cairn__ctrl *c, struct cairn_httpd_req *req, const char 
         return -1;
     }
     if (strcmp(sr.site, path_site) != 0) {
-        cairn_httpd_bad_request(req, "session request names another site than the path");
+        cairn_httpd_bad_request(
+            req, "session request names another site than the path");
         return -1;
     }
-    if (sr.time > now + CAIRN__CLOCK_SKEW || sr.time < now - CAIRN__CLOCK_SKEW) {
-        unauthorized(req, "stale timestamp: more than 300 s from the controller's clock");
+    if (sr.time > now + CAIRN__CLOCK_SKEW ||
+        sr.time < now - CAIRN__CLOCK_SKEW) {
+        unauthorized(
+            req,
+            "stale timestamp: more than 300 s from the controller's clock");
         return -1;
     }
     rc = cairn__nonce_remember(c, path_site, sr.nonce, now + CAIRN__NONCE_TTL);
@@ -298,7 +317,8 @@ static void on_session(struct cairn_httpd_req *req, void *arg)
 {
     struct cairn__ctrl *c = arg;
     const char *site = cairn_httpd_req_param(req, "site");
-    struct cairn__site *s = cairn_site_name_ok(site) ? cairn__site_get(c, site) : NULL;
+    struct cairn__site *s =
+        cairn_site_name_ok(site) ? cairn__site_get(c, site) : NULL;
     json_t *p = NULL;
     int64_t now = cairn__now();
     char msg[128];
@@ -322,8 +342,8 @@ int cairn__api_session(struct cairn__ctrl *c, struct cairn_diag *d)
 {
     struct cairn_httpd_route_opts o = {SESSION_MAX, "session"};
 
-    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST, "/v1/sites/{site}/session", on_session,
-                             c, &o, d);
+    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST,
+                             "/v1/sites/{site}/session", on_session, c, &o, d);
 }
 
 void cairn__respond_json(struct cairn_httpd_req *req, int status, json_t *v)

@@ -27,15 +27,15 @@
 struct upload {
     uv_work_t w;
     struct cairn__ctrl *c;
-    struct cairn_httpd_req *req;  /* NULL once gone */
+    struct cairn_httpd_req *req; /* NULL once gone */
     char site[CAIRN_SITE_MAX + 1];
     char name[NAME_MAX_LEN + 1];
     char version[VERSION_MAX_LEN + 1];
     char sha[CAIRN_SHA256_HEX_LEN + 1];
-    char *root;                   /* <stateDir>/uploads */
+    char *root; /* <stateDir>/uploads */
     char *body;
     size_t len;
-    int status;                   /* 200, 201 or the error */
+    int status; /* 200, 201 or the error */
     char msg[512];
 };
 
@@ -46,7 +46,8 @@ static int name_ok(const char *s)
 
     if (n == 0 || n > NAME_MAX_LEN || s[0] == '.')
         return 0;
-    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234"
+                     "56789._-") == n;
 }
 
 /* A model version as docs/formats.md allows it. */
@@ -54,16 +55,20 @@ static int version_ok(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > VERSION_MAX_LEN || !strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-                                                 "qrstuvwxyz0123456789", s[0]))
+    if (n == 0 || n > VERSION_MAX_LEN ||
+        !strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                "qrstuvwxyz0123456789",
+                s[0]))
         return 0;
-    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-") == n;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234"
+                     "56789._+-") == n;
 }
 
-/* ---- on the thread pool ------------------------------------------------------------ */
+/* ---- on the thread pool
+ * ------------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4))) static int set(struct upload *u, int status,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+set(struct upload *u, int status, const char *fmt, ...)
 {
     va_list ap;
 
@@ -83,7 +88,8 @@ static int write_file(struct upload *u, const char *dir, const char *path)
 
     if (fd < 0) {
         free(tmp);
-        return set(u, 500, "cannot create a file in %s: %s", dir, strerror(errno));
+        return set(u, 500, "cannot create a file in %s: %s", dir,
+                   strerror(errno));
     }
     while (off < u->len && rc == 0) {
         ssize_t n = write(fd, u->body + off, u->len - off);
@@ -118,8 +124,9 @@ static int existing(struct upload *u, const char *path)
     cairn_hex_encode(md, sizeof(md), hex);
     if (strcmp(hex, u->sha) == 0)
         return set(u, 200, "already stored");
-    return set(u, 409, "a different file named %s is already stored for version %s", u->name,
-               u->version);
+    return set(u, 409,
+               "a different file named %s is already stored for version %s",
+               u->name, u->version);
 }
 
 static int store(struct upload *u)
@@ -132,7 +139,8 @@ static int store(struct upload *u)
     struct stat st;
     int rc = 0;
 
-    if (cairn_fs_mkdir_p(dir, 0750, NULL) != 0 || cairn_fs_mkdir_p(marks, 0750, NULL) != 0)
+    if (cairn_fs_mkdir_p(dir, 0750, NULL) != 0 ||
+        cairn_fs_mkdir_p(marks, 0750, NULL) != 0)
         rc = set(u, 500, "cannot create %s", dir);
     else if (stat(mark, &st) == 0)
         rc = set(u, 200, "already stored");
@@ -166,7 +174,8 @@ static void on_work(uv_work_t *w)
     (void)store(u);
 }
 
-/* ---- on the loop -------------------------------------------------------------------- */
+/* ---- on the loop
+ * -------------------------------------------------------------------- */
 
 static void upload_free(struct upload *u)
 {
@@ -188,11 +197,12 @@ static void on_after(uv_work_t *w, int status)
         s->uploads++;
         s->upload_bytes += (int64_t)u->len;
         c->m.uploads_stored++;
-        cairn_records_batch_upload(cairn__records_next(c), u->site, u->sha, u->name,
-                                   u->version, (int64_t)u->len, cairn__now());
+        cairn_records_batch_upload(cairn__records_next(c), u->site, u->sha,
+                                   u->name, u->version, (int64_t)u->len,
+                                   cairn__now());
         cairn__records_kick(c);
-        LOG_INFO("upload from %s stored: %s/%s (%zu bytes)", u->site, u->version, u->name,
-                 u->len);
+        LOG_INFO("upload from %s stored: %s/%s (%zu bytes)", u->site,
+                 u->version, u->name, u->len);
     } else if (ok) {
         c->m.uploads_duplicate++;
     } else if (u->status >= 500) {
@@ -200,24 +210,28 @@ static void on_after(uv_work_t *w, int status)
     }
     if (u->req && ok)
         cairn__respond_json(u->req, u->status,
-                            json_pack("{s:s,s:s,s:s,s:b}", "sha256", u->sha, "name", u->name,
-                                      "version", u->version, "stored", u->status == 201));
+                            json_pack("{s:s,s:s,s:s,s:b}", "sha256", u->sha,
+                                      "name", u->name, "version", u->version,
+                                      "stored", u->status == 201));
     else if (u->req)
         cairn_httpd_respond_error(u->req, status ? 503 : u->status,
-                                  status ? "the controller is stopping" : u->msg);
+                                  status ? "the controller is stopping"
+                                         : u->msg);
     upload_free(u);
     if (c->stopping)
         cairn__maybe_finish(c);
 }
 
-static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev, void *arg)
+static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
+                    void *arg)
 {
     struct upload *u = arg;
 
     if (ev == CAIRN_HTTPD_PARK_ABORTED)
         u->req = NULL;
     else
-        cairn_httpd_park(req, 0, on_park, u); /* the write finishes, then we answer */
+        cairn_httpd_park(req, 0, on_park,
+                         u); /* the write finishes, then we answer */
 }
 
 /* Query and header checks; 0 or the response is sent. */
@@ -228,7 +242,8 @@ static int check_args(struct cairn_httpd_req *req, struct upload *u)
     const char *ver = cairn_httpd_req_header(req, "X-Cairn-Model-Version");
 
     if (!name || !name_ok(name)) {
-        cairn_httpd_bad_request(req, "name: 1-128 of A-Z a-z 0-9 . _ -, not starting with .");
+        cairn_httpd_bad_request(
+            req, "name: 1-128 of A-Z a-z 0-9 . _ -, not starting with .");
         return -1;
     }
     if (!sha || !cairn_is_sha256_hex(sha)) {
@@ -236,7 +251,8 @@ static int check_args(struct cairn_httpd_req *req, struct upload *u)
         return -1;
     }
     if (ver && !version_ok(ver)) {
-        cairn_httpd_bad_request(req, "X-Cairn-Model-Version: not a model version");
+        cairn_httpd_bad_request(req,
+                                "X-Cairn-Model-Version: not a model version");
         return -1;
     }
     snprintf(u->name, sizeof(u->name), "%s", name);
@@ -283,6 +299,6 @@ int cairn__api_uploads(struct cairn__ctrl *c, struct cairn_diag *d)
 {
     struct cairn_httpd_route_opts o = {(uint64_t)c->cfg.upload_max, "uploads"};
 
-    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST, "/v1/sites/{site}/uploads", on_upload,
-                             c, &o, d);
+    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST,
+                             "/v1/sites/{site}/uploads", on_upload, c, &o, d);
 }

@@ -17,8 +17,8 @@ struct call {
     struct cairn_diag *d;
 };
 
-static void on_done(struct cairn_httpc_req *r, const struct cairn_httpc_result *res,
-                    void *arg)
+static void on_done(struct cairn_httpc_req *r,
+                    const struct cairn_httpc_result *res, void *arg)
 {
     struct call *c = arg;
 
@@ -35,8 +35,9 @@ static void on_done(struct cairn_httpc_req *r, const struct cairn_httpc_result *
     c->len = res->body_len;
 }
 
-int cairn__ctl_http(const char *method, const char *url, const char *const *headers,
-                    const void *body, size_t len, long *status, char **out, size_t *out_len,
+int cairn__ctl_http(const char *method, const char *url,
+                    const char *const *headers, const void *body, size_t len,
+                    long *status, char **out, size_t *out_len,
                     struct cairn_diag *d)
 {
     struct cairn_httpc_request rq;

@@ -15,16 +15,22 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cairnctl status [--controller URL] [--token-file FILE] [--json]\n"
-            "\n"
-            "Print the fleet: counts by state and by running model, the commit being\n"
-            "served, and one line per site (state, served and applied generation,\n"
-            "running models, last report).\n"
-            "\n"
-            "  --controller URL   default $CAIRN_CONTROLLER or http://127.0.0.1:8440\n"
-            "  --token-file FILE  the operator token (default $CAIRN_OPERATOR_TOKEN_FILE)\n"
-            "  --json             {\"fleet\": ..., \"sites\": [...]} instead of the table\n");
+    fprintf(
+        out,
+        "usage: cairnctl status [--controller URL] [--token-file FILE] "
+        "[--json]\n"
+        "\n"
+        "Print the fleet: counts by state and by running model, the commit "
+        "being\n"
+        "served, and one line per site (state, served and applied generation,\n"
+        "running models, last report).\n"
+        "\n"
+        "  --controller URL   default $CAIRN_CONTROLLER or "
+        "http://127.0.0.1:8440\n"
+        "  --token-file FILE  the operator token (default "
+        "$CAIRN_OPERATOR_TOKEN_FILE)\n"
+        "  --json             {\"fleet\": ..., \"sites\": [...]} instead of "
+        "the table\n");
 }
 
 struct opts {
@@ -46,11 +52,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
-        case 'c': o->controller = optarg; break;
-        case 't': o->token_file = optarg; break;
-        case 'j': o->json = 1; break;
-        case 'h': usage(stdout); return -1;
-        default: return cairn__ctl_bad_option(VERB, argv, optind, optopt);
+        case 'c':
+            o->controller = optarg;
+            break;
+        case 't':
+            o->token_file = optarg;
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return cairn__ctl_bad_option(VERB, argv, optind, optopt);
         }
     }
     if (optind != argc) {
@@ -64,7 +79,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 struct conn {
     char *base;
-    char *auth;        /* "Authorization: Bearer ..." or NULL */
+    char *auth; /* "Authorization: Bearer ..." or NULL */
 };
 
 /* GET base+path as JSON; the exit code after saying why on failure. */
@@ -78,15 +93,16 @@ static int get_json(const struct conn *k, const char *path, json_t **out)
     int rc = 0;
 
     cairn_diag_init(&d);
-    if (cairn__ctl_http("GET", url, k->auth ? headers : NULL, NULL, 0, &status, &body, NULL,
-                        &d) != 0) {
+    if (cairn__ctl_http("GET", url, k->auth ? headers : NULL, NULL, 0, &status,
+                        &body, NULL, &d) != 0) {
         cairn__ctl_err(VERB, "%s", cairn_diag_msg(&d));
         rc = 2;
     } else if (status != 200) {
         json_t *e = json_loads(body, 0, NULL);
         const char *msg = json_string_value(json_object_get(e, "error"));
 
-        cairn__ctl_err(VERB, "%s: HTTP %ld: %.300s%s", url, status, msg ? msg : body,
+        cairn__ctl_err(VERB, "%s: HTTP %ld: %.300s%s", url, status,
+                       msg ? msg : body,
                        status == 401 ? " (operator token: --token-file)" : "");
         json_decref(e);
         rc = 1;
@@ -107,7 +123,8 @@ static int get_sites(const struct conn *k, json_t *all)
         json_t *page = NULL, *v = NULL;
         int rc;
 
-        snprintf(path, sizeof(path), "/v1/sites?offset=%zu&limit=%d", off, PAGE);
+        snprintf(path, sizeof(path), "/v1/sites?offset=%zu&limit=%d", off,
+                 PAGE);
         rc = get_json(k, path, &page);
         if (rc)
             return rc;
@@ -136,8 +153,10 @@ static void print_counts(json_t *obj, const char *title)
     int first = 1;
 
     printf("%s", title);
-    json_object_foreach(obj, k, v) {
-        printf("%s%s %lld", first ? " " : ", ", k, (long long)json_integer_value(v));
+    json_object_foreach(obj, k, v)
+    {
+        printf("%s%s %lld", first ? " " : ", ", k,
+               (long long)json_integer_value(v));
         first = 0;
     }
     printf("%s\n", first ? " none" : "");
@@ -145,29 +164,38 @@ static void print_counts(json_t *obj, const char *title)
 
 static void print_table(const char *base, json_t *fleet, json_t *sites)
 {
-    json_t *commit = json_object_get(fleet, "commit"), *last = json_object_get(commit, "last");
+    json_t *commit = json_object_get(fleet, "commit"),
+           *last = json_object_get(commit, "last");
     json_t *s;
     size_t i;
 
-    printf("controller %s, serving commit %.12s\n", base, str(commit, "accepted", "(none)"));
-    if (json_is_object(last) && !json_is_true(json_object_get(last, "accepted")))
+    printf("controller %s, serving commit %.12s\n", base,
+           str(commit, "accepted", "(none)"));
+    if (json_is_object(last) &&
+        !json_is_true(json_object_get(last, "accepted")))
         printf("last commit %.12s was REFUSED (cairnctl: see /v1/commits)\n",
                str(last, "sha", "?"));
-    printf("sites %lld:", (long long)json_integer_value(json_object_get(fleet, "sites")));
+    printf("sites %lld:",
+           (long long)json_integer_value(json_object_get(fleet, "sites")));
     print_counts(json_object_get(fleet, "states"), "");
     print_counts(json_object_get(fleet, "models"), "running:");
-    printf("\n%-24s %-9s %8s %8s  %-28s %s\n", "SITE", "STATE", "SERVED", "APPLIED",
-           "RUNNING", "LAST REPORT");
-    json_array_foreach(sites, i, s) {
-        json_t *sv = json_object_get(s, "served"), *ap = json_object_get(s, "applied");
+    printf("\n%-24s %-9s %8s %8s  %-28s %s\n", "SITE", "STATE", "SERVED",
+           "APPLIED", "RUNNING", "LAST REPORT");
+    json_array_foreach(sites, i, s)
+    {
+        json_t *sv = json_object_get(s, "served"),
+               *ap = json_object_get(s, "applied");
         char served[24] = "-", applied[24] = "-";
 
         if (json_is_integer(sv))
-            snprintf(served, sizeof(served), "%lld", (long long)json_integer_value(sv));
+            snprintf(served, sizeof(served), "%lld",
+                     (long long)json_integer_value(sv));
         if (json_is_integer(ap))
-            snprintf(applied, sizeof(applied), "%lld", (long long)json_integer_value(ap));
-        printf("%-24s %-9s %8s %8s  %-28s %s\n", str(s, "name", "?"), str(s, "state", "?"),
-               served, applied, str(s, "running", "-"), str(s, "lastReport", "never"));
+            snprintf(applied, sizeof(applied), "%lld",
+                     (long long)json_integer_value(ap));
+        printf("%-24s %-9s %8s %8s  %-28s %s\n", str(s, "name", "?"),
+               str(s, "state", "?"), served, applied, str(s, "running", "-"),
+               str(s, "lastReport", "never"));
     }
 }
 

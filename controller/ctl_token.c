@@ -22,12 +22,15 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: cairnctl token --site SITE --key KEY [--controller URL]\n"
             "\n"
-            "Sign a session request with the site's private key (as the agent does),\n"
+            "Sign a session request with the site's private key (as the agent "
+            "does),\n"
             "send it to the controller and print the bearer token it returns.\n"
             "\n"
-            "  --site SITE        the site (its publicKey in the fleet must match KEY)\n"
+            "  --site SITE        the site (its publicKey in the fleet must "
+            "match KEY)\n"
             "  --key KEY          the site's private key (OpenSSH ed25519)\n"
-            "  --controller URL   default $CAIRN_CONTROLLER or http://127.0.0.1:8440\n");
+            "  --controller URL   default $CAIRN_CONTROLLER or "
+            "http://127.0.0.1:8440\n");
 }
 
 struct opts {
@@ -37,8 +40,10 @@ struct opts {
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct option longs[] = {
-        {"site", required_argument, NULL, 's'},       {"key", required_argument, NULL, 'k'},
-        {"controller", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+        {"site", required_argument, NULL, 's'},
+        {"key", required_argument, NULL, 'k'},
+        {"controller", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -46,11 +51,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
-        case 's': o->site = optarg; break;
-        case 'k': o->key = optarg; break;
-        case 'c': o->controller = optarg; break;
-        case 'h': usage(stdout); return -1;
-        default: return cairn__ctl_bad_option(VERB, argv, optind, optopt);
+        case 's':
+            o->site = optarg;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'c':
+            o->controller = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return cairn__ctl_bad_option(VERB, argv, optind, optopt);
         }
     }
     if (optind != argc) {
@@ -58,11 +72,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return 2;
     }
     if (!o->site || !o->key) {
-        cairn__ctl_err(VERB, "--site and --key are required (see cairnctl token --help)");
+        cairn__ctl_err(
+            VERB, "--site and --key are required (see cairnctl token --help)");
         return 2;
     }
     if (!cairn_site_name_ok(o->site)) {
-        cairn__ctl_err(VERB, "--site: '%s' is not a site name (a DNS label)", o->site);
+        cairn__ctl_err(VERB, "--site: '%s' is not a site name (a DNS label)",
+                       o->site);
         return 2;
     }
     return 0;
@@ -78,10 +94,11 @@ static char *session_request(const struct cairn_seckey *sk, const char *site)
 
     cairn_random(nonce, sizeof(nonce));
     cairn_hex_encode(nonce, sizeof(nonce), hex);
-    p = json_pack("{s:s,s:s,s:s,s:I}", "kind", "cairn.session/v1", "nonce", hex, "site", site,
-                  "time", (json_int_t)time(NULL));
+    p = json_pack("{s:s,s:s,s:s,s:I}", "kind", "cairn.session/v1", "nonce", hex,
+                  "site", site, "time", (json_int_t)time(NULL));
     payload = cairn_json_canonical(p);
-    env = cairn_dsse_sign(SESSION_TYPE, (const uint8_t *)payload, strlen(payload), keys, 1);
+    env = cairn_dsse_sign(SESSION_TYPE, (const uint8_t *)payload,
+                          strlen(payload), keys, 1);
     json_decref(p);
     free(payload);
     return env;
@@ -127,7 +144,8 @@ int cairn__ctl_token(int argc, char **argv)
     base = cairn__ctl_controller_url(o.controller);
     url = cairn_xasprintf("%s/v1/sites/%s/session", base, o.site);
     free(base);
-    if (cairn__ctl_http("POST", url, headers, env, strlen(env), &status, &body, NULL, &d) != 0) {
+    if (cairn__ctl_http("POST", url, headers, env, strlen(env), &status, &body,
+                        NULL, &d) != 0) {
         cairn__ctl_err(VERB, "%s", cairn_diag_msg(&d));
         rc = 2;
     } else {

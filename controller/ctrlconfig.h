@@ -14,19 +14,23 @@
 #include "cairn/config.h"
 #include "cairn/diag.h"
 
-enum cairn_ctrl_sigmode { CAIRN_SIGMODE_AUTO, CAIRN_SIGMODE_REQUIRE, CAIRN_SIGMODE_OFF };
+enum cairn_ctrl_sigmode {
+    CAIRN_SIGMODE_AUTO,
+    CAIRN_SIGMODE_REQUIRE,
+    CAIRN_SIGMODE_OFF
+};
 
 struct cairn_ctrl_config {
     char *repo;
     char *branch;
     int64_t poll_interval;
     char *allowed_signers;
-    int commit_signatures;       /* enum cairn_ctrl_sigmode */
+    int commit_signatures; /* enum cairn_ctrl_sigmode */
     char *listen;
     char *state_dir;
-    char *store;                 /* NULL: sqlite:<stateDir>/cairn.db */
-    char *key_file;              /* NULL: <stateDir>/controller.key */
-    char *artifact_dir;          /* NULL: <stateDir>/artifacts */
+    char *store;        /* NULL: sqlite:<stateDir>/cairn.db */
+    char *key_file;     /* NULL: <stateDir>/controller.key */
+    char *artifact_dir; /* NULL: <stateDir>/artifacts */
     char *operator_token_file;
     char *webhook_secret_file;
     int64_t report_interval;
@@ -41,7 +45,7 @@ struct cairn_ctrl_config {
     char *git_ssh_key;
     char *git_https_user;
     char *git_https_password_file;
-    int log_level;               /* index into "debug info warn error" */
+    int log_level; /* index into "debug info warn error" */
 };
 
 /* The rows (NULL-terminated); for docs and tests. */
@@ -61,7 +65,8 @@ struct cairn_ctrl_setting {
  * file's directory, like every path key. On error *cfg is freed and the
  * diag names the file:line:column or the setting. Not thread-safe (loop).
  */
-CAIRN_WUR int cairn_ctrl_config_load(const char *path, const struct cairn_ctrl_setting *set,
+CAIRN_WUR int cairn_ctrl_config_load(const char *path,
+                                     const struct cairn_ctrl_setting *set,
                                      size_t n, struct cairn_ctrl_config *cfg,
                                      struct cairn_diag *d);
 void cairn_ctrl_config_free(struct cairn_ctrl_config *cfg); /* NULL ok */

@@ -23,8 +23,8 @@
 #define SECRET_FILE_MAX 4096
 #define NONCE_SWEEP_S 60
 
-const double cairn__hist_bounds[CAIRN__HIST_BUCKETS] = {0.01, 0.05, 0.1, 0.25, 0.5,
-                                                        1,    2.5,  5,   10,   30};
+const double cairn__hist_bounds[CAIRN__HIST_BUCKETS] = {
+    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
 int64_t cairn__now(void)
 {
@@ -41,7 +41,8 @@ void cairn__hist_add(struct cairn__hist *h, double seconds)
     h->last = seconds;
 }
 
-/* ---- keys and secrets ------------------------------------------------------------- */
+/* ---- keys and secrets
+ * ------------------------------------------------------------- */
 
 static char *pub_path_of(const char *key_file)
 {
@@ -74,7 +75,8 @@ static int load_signing_key(struct cairn__ctrl *c, struct cairn_diag *d)
             rc = cairn_fs_write_durable(pub, line, strlen(line), 0644, d);
         }
         if (rc == 0)
-            printf("cairn-controller: created the controller key %s (public key %s, key id "
+            printf("cairn-controller: created the controller key %s (public "
+                   "key %s, key id "
                    "%s); agents pin the public key\n",
                    c->cfg.key_file, pub, c->key.pub.id);
         fflush(stdout);
@@ -82,8 +84,8 @@ static int load_signing_key(struct cairn__ctrl *c, struct cairn_diag *d)
         cairn_diag_set(d, rc, "%s", cairn_diag_msg(&ld));
     }
     if (rc == 0)
-        LOG_INFO("controller key %s, key id %s (public key %s)", c->cfg.key_file,
-                 c->key.pub.id, pub);
+        LOG_INFO("controller key %s, key id %s (public key %s)",
+                 c->cfg.key_file, c->key.pub.id, pub);
     free(line);
     free(def);
     free(pub);
@@ -93,19 +95,22 @@ static int load_signing_key(struct cairn__ctrl *c, struct cairn_diag *d)
 /* The secret bearer tokens are tagged with: 32 random bytes, mode 0600. */
 static int load_token_key(struct cairn__ctrl *c, struct cairn_diag *d)
 {
-    char *path = cairn_xasprintf("%s/" TOKEN_KEY_FILE, c->cfg.state_dir), *data = NULL;
+    char *path = cairn_xasprintf("%s/" TOKEN_KEY_FILE, c->cfg.state_dir),
+         *data = NULL;
     size_t len = 0;
     struct stat st;
     int rc = cairn_fs_read(path, 64, &data, &len, NULL);
 
     if (rc == CAIRN_ENOENT) {
         cairn_random(c->token_key, sizeof(c->token_key));
-        rc = cairn_fs_write_durable(path, c->token_key, sizeof(c->token_key), 0600, d);
+        rc = cairn_fs_write_durable(path, c->token_key, sizeof(c->token_key),
+                                    0600, d);
     } else if (rc || len != sizeof(c->token_key)) {
         rc = cairn_diag_set(d, CAIRN_EKEY, "%s: want exactly %zu bytes", path,
                             sizeof(c->token_key));
     } else if (stat(path, &st) != 0 || (st.st_mode & 077)) {
-        rc = cairn_diag_set(d, CAIRN_EPERM, "%s: readable by group or others (chmod 600 %s)",
+        rc = cairn_diag_set(d, CAIRN_EPERM,
+                            "%s: readable by group or others (chmod 600 %s)",
                             path, path);
     } else {
         memcpy(c->token_key, data, sizeof(c->token_key));
@@ -118,7 +123,8 @@ static int load_token_key(struct cairn__ctrl *c, struct cairn_diag *d)
 }
 
 /* A secret file's first line (trailing blanks cut); *out NULL when path is. */
-static int read_secret(const char *path, char **out, size_t *len, struct cairn_diag *d)
+static int read_secret(const char *path, char **out, size_t *len,
+                       struct cairn_diag *d)
 {
     char *data = NULL;
     size_t n = 0;
@@ -144,8 +150,8 @@ static int read_secret(const char *path, char **out, size_t *len, struct cairn_d
     return 0;
 }
 
-static int load_secrets(const struct cairn_ctrl_config *cfg, char **op, uint8_t **hook,
-                        size_t *hook_len, struct cairn_diag *d)
+static int load_secrets(const struct cairn_ctrl_config *cfg, char **op,
+                        uint8_t **hook, size_t *hook_len, struct cairn_diag *d)
 {
     char *h = NULL;
     int rc = read_secret(cfg->operator_token_file, op, NULL, d);
@@ -161,7 +167,8 @@ static int load_secrets(const struct cairn_ctrl_config *cfg, char **op, uint8_t 
     return 0;
 }
 
-/* ---- the HTTP server ------------------------------------------------------------------ */
+/* ---- the HTTP server
+ * ------------------------------------------------------------------ */
 
 static int routes(struct cairn__ctrl *c, struct cairn_diag *d)
 {
@@ -191,7 +198,8 @@ static int listen_http(struct cairn__ctrl *c, struct cairn_diag *d)
     c->srv = cairn_httpd_new(&c->loop, &hc);
     rc = routes(c, d);
     if (rc == 0)
-        rc = cairn_ctrl_parse_listen(c->cfg.listen, host, sizeof(host), &port, d);
+        rc = cairn_ctrl_parse_listen(c->cfg.listen, host, sizeof(host), &port,
+                                     d);
     if (rc == 0)
         rc = cairn_httpd_listen(c->srv, host, port, d);
     if (rc)
@@ -203,28 +211,33 @@ static int listen_http(struct cairn__ctrl *c, struct cairn_diag *d)
         char buf[16];
         int n = snprintf(buf, sizeof(buf), "%u\n", port);
 
-        if (cairn_fs_write_durable(c->opts.port_file, buf, (size_t)n, 0644, d) != 0)
+        if (cairn_fs_write_durable(c->opts.port_file, buf, (size_t)n, 0644,
+                                   d) != 0)
             LOG_WARN("cannot write the port file: %s", cairn_diag_msg(d));
         cairn_diag_init(d);
     }
     return 0;
 }
 
-/* ---- timers -------------------------------------------------------------------------- */
+/* ---- timers
+ * -------------------------------------------------------------------------- */
 
 static void on_poll(uv_timer_t *t)
 {
-    cairn__request_fetch(cairn_container_of(t, struct cairn__ctrl, poll_timer), "poll");
+    cairn__request_fetch(cairn_container_of(t, struct cairn__ctrl, poll_timer),
+                         "poll");
 }
 
 static void on_refresh(uv_timer_t *t)
 {
-    cairn__request_refresh(cairn_container_of(t, struct cairn__ctrl, refresh_timer));
+    cairn__request_refresh(
+        cairn_container_of(t, struct cairn__ctrl, refresh_timer));
 }
 
 static void on_tick(uv_timer_t *t)
 {
-    struct cairn__ctrl *c = cairn_container_of(t, struct cairn__ctrl, tick_timer);
+    struct cairn__ctrl *c =
+        cairn_container_of(t, struct cairn__ctrl, tick_timer);
     int64_t now = cairn__now();
 
     if (now >= c->nonce_sweep_at) {
@@ -269,7 +282,8 @@ static void init_timers(struct cairn__ctrl *c)
     }
 }
 
-/* ---- stopping ------------------------------------------------------------------------- */
+/* ---- stopping
+ * ------------------------------------------------------------------------- */
 
 static void close_handle(uv_handle_t *h)
 {
@@ -316,10 +330,12 @@ static void begin_stop(struct cairn__ctrl *c, const char *why)
     cairn__maybe_finish(c);
 }
 
-/* ---- reloading ------------------------------------------------------------------------- */
+/* ---- reloading
+ * ------------------------------------------------------------------------- */
 
 /* Keys read only at start: a reload keeps their running value. */
-static void keep_restart_only(struct cairn_ctrl_config *nc, struct cairn_ctrl_config *old)
+static void keep_restart_only(struct cairn_ctrl_config *nc,
+                              struct cairn_ctrl_config *old)
 {
     struct {
         const char *key;
@@ -339,14 +355,17 @@ static void keep_restart_only(struct cairn_ctrl_config *nc, struct cairn_ctrl_co
         char *t = *s[i].n;
 
         if (!*s[i].n != !*s[i].o || (t && strcmp(t, *s[i].o) != 0))
-            LOG_WARN("reload: %s changed; it takes effect after a restart", s[i].key);
+            LOG_WARN("reload: %s changed; it takes effect after a restart",
+                     s[i].key);
         *s[i].n = *s[i].o;
         *s[i].o = t;
     }
     if (nc->max_connections != old->max_connections ||
         nc->header_timeout_ms != old->header_timeout_ms ||
-        nc->idle_timeout_ms != old->idle_timeout_ms || nc->upload_max != old->upload_max)
-        LOG_WARN("reload: HTTP limits changed; they take effect after a restart");
+        nc->idle_timeout_ms != old->idle_timeout_ms ||
+        nc->upload_max != old->upload_max)
+        LOG_WARN(
+            "reload: HTTP limits changed; they take effect after a restart");
     nc->max_connections = old->max_connections;
     nc->header_timeout_ms = old->header_timeout_ms;
     nc->idle_timeout_ms = old->idle_timeout_ms;
@@ -355,8 +374,8 @@ static void keep_restart_only(struct cairn_ctrl_config *nc, struct cairn_ctrl_co
 
 static void set_log_level(const struct cairn_ctrl_config *cfg)
 {
-    static const enum cairn_log_level lv[] = {CAIRN_LOG_DEBUG, CAIRN_LOG_INFO, CAIRN_LOG_WARN,
-                                              CAIRN_LOG_ERROR};
+    static const enum cairn_log_level lv[] = {CAIRN_LOG_DEBUG, CAIRN_LOG_INFO,
+                                              CAIRN_LOG_WARN, CAIRN_LOG_ERROR};
 
     if (!getenv("CAIRN_LOG_LEVEL"))
         cairn_log_set_level(lv[cfg->log_level]);
@@ -374,13 +393,16 @@ static void reload(struct cairn__ctrl *c)
 
     cairn_diag_init(&d);
     (void)!cairn_sdnotify_send("RELOADING=1", NULL);
-    if (cairn_ctrl_config_load(c->opts.config_path, c->opts.set, c->opts.nset, &nc, &d) != 0) {
-        LOG_ERROR("reload: %s; the running configuration stays", cairn_diag_msg(&d));
+    if (cairn_ctrl_config_load(c->opts.config_path, c->opts.set, c->opts.nset,
+                               &nc, &d) != 0) {
+        LOG_ERROR("reload: %s; the running configuration stays",
+                  cairn_diag_msg(&d));
         goto out;
     }
     if (cairn__policy_load(&nc, &pol, &signers, &d) != 0 ||
         load_secrets(&nc, &op, &hook, &hook_len, &d) != 0) {
-        LOG_ERROR("reload: %s; the running configuration stays", cairn_diag_msg(&d));
+        LOG_ERROR("reload: %s; the running configuration stays",
+                  cairn_diag_msg(&d));
         cairn_sshsig_signers_free(signers);
         cairn_ctrl_config_free(&nc);
         goto out;
@@ -399,13 +421,16 @@ static void reload(struct cairn__ctrl *c)
     c->rl.have_next = 1;
     set_log_level(&c->cfg);
     start_timers(c);
-    LOG_INFO("configuration reloaded (commit signatures: %s)", cairn_sigpolicy_name(pol));
+    LOG_INFO("configuration reloaded (commit signatures: %s)",
+             cairn_sigpolicy_name(pol));
     cairn__request_fetch(c, "reload");
 out:
     (void)!cairn_sdnotify_ready(NULL);
 }
 
-/* ---- signals ------------------------------------------------------------------------------ */
+/* ---- signals
+ * ------------------------------------------------------------------------------
+ */
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -431,7 +456,8 @@ static void init_signals(struct cairn__ctrl *c)
     }
 }
 
-/* ---- start and teardown ------------------------------------------------------------------ */
+/* ---- start and teardown
+ * ------------------------------------------------------------------ */
 
 static int compile_report_schema(struct cairn__ctrl *c, struct cairn_diag *d)
 {
@@ -441,7 +467,8 @@ static int compile_report_schema(struct cairn__ctrl *c, struct cairn_diag *d)
     int rc;
 
     if (!text)
-        return cairn_diag_set(d, CAIRN_ESCHEMA, "report.schema.json is not embedded");
+        return cairn_diag_set(d, CAIRN_ESCHEMA,
+                              "report.schema.json is not embedded");
     rc = cairn_json_parse(text, len, len, &doc, d);
     if (rc == 0)
         rc = cairn_schema_compile(doc, &c->report_schema, d);
@@ -488,8 +515,9 @@ static int start(struct cairn__ctrl *c, struct cairn_diag *d)
     init_signals(c);
     init_timers(c);
     c->started_ms = uv_now(&c->loop);
-    LOG_INFO("serving %zu sites from %s (branch %s, commit signatures %s)", c->sites.n,
-             c->cfg.repo, c->cfg.branch, cairn_sigpolicy_name(c->rl.policy));
+    LOG_INFO("serving %zu sites from %s (branch %s, commit signatures %s)",
+             c->sites.n, c->cfg.repo, c->cfg.branch,
+             cairn_sigpolicy_name(c->rl.policy));
     (void)!cairn_sdnotify_ready(NULL);
     (void)!cairn_sdnotify_status(NULL, "serving %zu sites", c->sites.n);
     cairn__request_fetch(c, "start");
@@ -521,7 +549,8 @@ int cairn_controller_run(const struct cairn_controller_opts *o)
 
     cairn_diag_init(&d);
     c->opts = *o;
-    if (cairn_ctrl_config_load(o->config_path, o->set, o->nset, &c->cfg, &d) != 0) {
+    if (cairn_ctrl_config_load(o->config_path, o->set, o->nset, &c->cfg, &d) !=
+        0) {
         fprintf(stderr, "cairn-controller: %s\n", cairn_diag_msg(&d));
         free(c);
         return 2;

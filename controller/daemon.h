@@ -12,11 +12,11 @@
 #include "ctrlconfig.h"
 
 struct cairn_controller_opts {
-    const char *config_path;                 /* YAML config, NULL: none */
-    const struct cairn_ctrl_setting *set;    /* command-line settings, in order */
+    const char *config_path;              /* YAML config, NULL: none */
+    const struct cairn_ctrl_setting *set; /* command-line settings, in order */
     size_t nset;
-    const char *port_file;                   /* NULL, or write "PORT\n" there once
-                                                listening (tests, port 0) */
+    const char *port_file; /* NULL, or write "PORT\n" there once
+                              listening (tests, port 0) */
 };
 
 /*

@@ -26,7 +26,8 @@ struct cairn__wjob {
 /* The report list links through this (api_reports.c owns the struct);
  * declared here to keep the lane independent of report internals. */
 struct cairn__report *cairn__report_next(struct cairn__report *r);
-void cairn__report_set_next(struct cairn__report *r, struct cairn__report *next);
+void cairn__report_set_next(struct cairn__report *r,
+                            struct cairn__report *next);
 
 struct cairn_records_batch *cairn__records_next(struct cairn__ctrl *c)
 {
@@ -50,14 +51,16 @@ void cairn__records_answer_later(struct cairn__ctrl *c, struct cairn__report *r)
 
 int cairn__records_idle(const struct cairn__ctrl *c)
 {
-    return !c->wl.job && cairn_records_batch_len(c->wl.next) == 0 && !c->wl.answers;
+    return !c->wl.job && cairn_records_batch_len(c->wl.next) == 0 &&
+           !c->wl.answers;
 }
 
 static void on_work(uv_work_t *w)
 {
     struct cairn__wjob *j = cairn_container_of(w, struct cairn__wjob, w);
 
-    j->rc = cairn_records_apply(j->c->wl.rec, j->b, j->retention, j->now, &j->d);
+    j->rc =
+        cairn_records_apply(j->c->wl.rec, j->b, j->retention, j->now, &j->d);
 }
 
 static void on_after(uv_work_t *w, int status)
@@ -72,8 +75,8 @@ static void on_after(uv_work_t *w, int status)
     c->m.record_batches++;
     if (j->rc) {
         c->m.record_errors++;
-        LOG_ERROR("records: %s (%zu operations not stored)", cairn_diag_msg(&j->d),
-                  cairn_records_batch_len(j->b));
+        LOG_ERROR("records: %s (%zu operations not stored)",
+                  cairn_diag_msg(&j->d), cairn_records_batch_len(j->b));
     }
     for (; r; r = next) {
         next = cairn__report_next(r);
@@ -112,7 +115,8 @@ void cairn__records_kick(struct cairn__ctrl *c)
     rc = uv_queue_work(&c->loop, &j->w, on_work, on_after);
     if (rc) {
         /* only fails on a closing loop: answer with the error right away */
-        j->rc = cairn_diag_set(&j->d, CAIRN_EIO, "cannot queue: %s", uv_strerror(rc));
+        j->rc = cairn_diag_set(&j->d, CAIRN_EIO, "cannot queue: %s",
+                               uv_strerror(rc));
         wl->job = j;
         on_after(&j->w, 0);
         return;
@@ -120,7 +124,8 @@ void cairn__records_kick(struct cairn__ctrl *c)
     wl->job = j;
 }
 
-/* ---- start-up ------------------------------------------------------------------- */
+/* ---- start-up
+ * ------------------------------------------------------------------- */
 
 static int key_cb(const char *site, const char *line, void *arg)
 {
@@ -145,8 +150,8 @@ static int status_cb(const struct cairn_status_rec *st, void *arg)
 {
     struct cairn__ctrl *c = arg;
 
-    cairn__site_set_status(cairn__site_get_or_add(c, st->site), st->seq, st->received,
-                           st->payload, st->last_error);
+    cairn__site_set_status(cairn__site_get_or_add(c, st->site), st->seq,
+                           st->received, st->payload, st->last_error);
     return 0;
 }
 
@@ -154,13 +159,18 @@ static int seq_cb(const char *site, int64_t seq, const char *sha, void *arg)
 {
     struct cairn__ctrl *c = arg;
 
+    struct cairn__site *s = cairn__site_get_or_add(c, site);
+
     /* newest first: the ring is filled oldest last, which only matters
      * for which entry the next report overwrites */
-    cairn__site_add_seq(cairn__site_get_or_add(c, site), seq, sha);
+    cairn__site_add_seq(s, seq, sha);
+    if (seq > s->stored_seq)
+        s->stored_seq = seq;
     return 0;
 }
 
-static int nonce_cb(const char *site, const char *nonce, int64_t expires, void *arg)
+static int nonce_cb(const char *site, const char *nonce, int64_t expires,
+                    void *arg)
 {
     /* a full table only means older nonces are not remembered */
     (void)!cairn__nonce_remember(arg, site, nonce, expires);
@@ -187,7 +197,8 @@ int cairn__records_load(struct cairn__ctrl *c, struct cairn_diag *d)
     if (rc == 0)
         rc = cairn_records_load_status(c->wl.rec, status_cb, c, d);
     if (rc == 0)
-        rc = cairn_records_load_recent(c->wl.rec, CAIRN__RECENT_SEQS, seq_cb, c, d);
+        rc = cairn_records_load_recent(c->wl.rec, CAIRN__RECENT_SEQS, seq_cb, c,
+                                       d);
     if (rc == 0)
         rc = cairn_records_load_nonces(c->wl.rec, cairn__now(), nonce_cb, c, d);
     if (rc == 0)

@@ -30,7 +30,7 @@ struct upd {
 
 struct keyupd {
     char site[CAIRN_SITE_MAX + 1];
-    int has;                /* 0: left the fleet */
+    int has; /* 0: left the fleet */
     struct cairn_pubkey key;
 };
 
@@ -71,7 +71,8 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- worker side: what changed ------------------------------------------------ */
+/* ---- worker side: what changed
+ * ------------------------------------------------ */
 
 struct scan {
     struct cairn__rjob *j;
@@ -131,7 +132,8 @@ static int read_changed(struct cairn__rjob *j, struct cairn__strmap *published,
     if (rc)
         return rc;
     u = push_upd(j, site);
-    u->env = cairn__env_new(rec.generation, rec.issued, rec.envelope, rec.envelope_len);
+    u->env = cairn__env_new(rec.generation, rec.issued, rec.envelope,
+                            rec.envelope_len);
     snprintf(u->commit, sizeof(u->commit), "%s", rec.commit);
     u->models = cairn_xstrdup(rec.models ? rec.models : "");
     p->gen = rec.generation;
@@ -172,7 +174,8 @@ static int collect_updates(struct cairn__rjob *j)
     return 0;
 }
 
-static void push_key(struct cairn__rjob *j, const char *site, const struct cairn_pubkey *key)
+static void push_key(struct cairn__rjob *j, const char *site,
+                     const struct cairn_pubkey *key)
 {
     struct keyupd *k;
 
@@ -227,7 +230,8 @@ static int commit_cb(const struct cairn_commit_rec *r, void *arg)
     memcpy(c->sha, r->sha, sizeof(c->sha));
     c->seen = r->seen;
     memcpy(c->signer, r->signer, sizeof(c->signer));
-    c->principal = r->principal && r->principal[0] ? cairn_xstrdup(r->principal) : NULL;
+    c->principal =
+        r->principal && r->principal[0] ? cairn_xstrdup(r->principal) : NULL;
     c->accepted = r->accepted;
     c->error = r->error ? cairn_xstrdup(r->error) : NULL;
     c->sites_changed = r->sites_changed;
@@ -240,13 +244,15 @@ static void collect_commits(struct cairn__rjob *j)
     int rc;
 
     cairn_diag_init(&d);
-    rc = cairn_store_commit_list(j->c->rl.store, CAIRN__COMMITS_KEPT, commit_cb, j, &d);
+    rc = cairn_store_commit_list(j->c->rl.store, CAIRN__COMMITS_KEPT, commit_cb,
+                                 j, &d);
     j->have_commits = rc >= 0;
     if (cairn_store_head_get(j->c->rl.store, "accepted", j->head, &d) != 0)
         j->head[0] = '\0';
 }
 
-/* ---- worker side: the jobs ---------------------------------------------------------- */
+/* ---- worker side: the jobs
+ * ---------------------------------------------------------- */
 
 static void process(struct cairn__rjob *j, const struct cairn_git_oid *tip)
 {
@@ -254,8 +260,8 @@ static void process(struct cairn__rjob *j, const struct cairn_git_oid *tip)
     struct cairn_pipeline_result res;
     double t0 = mono_s();
 
-    j->rc = cairn_pipeline_process_commit(rl->pipeline, rl->git, tip, j->policy, j->signers,
-                                          &res, &j->d);
+    j->rc = cairn_pipeline_process_commit(rl->pipeline, rl->git, tip, j->policy,
+                                          j->signers, &res, &j->d);
     j->render_s = mono_s() - t0;
     if (j->rc == 0) {
         j->processed = 1;
@@ -314,7 +320,8 @@ static void on_work(uv_work_t *w)
         refresh_work(j);
 }
 
-/* ---- loop side ---------------------------------------------------------------------- */
+/* ---- loop side
+ * ---------------------------------------------------------------------- */
 
 static void job_free(struct cairn__rjob *j)
 {
@@ -380,17 +387,21 @@ static void apply_commits(struct cairn__ctrl *c, struct cairn__rjob *j)
 static void log_result(struct cairn__ctrl *c, struct cairn__rjob *j)
 {
     if (j->rc) {
-        LOG_ERROR("%s: %s", j->kind == RJ_FETCH ? "fetch" : "re-issue", cairn_diag_msg(&j->d));
+        LOG_ERROR("%s: %s", j->kind == RJ_FETCH ? "fetch" : "re-issue",
+                  cairn_diag_msg(&j->d));
         if (j->kind == RJ_FETCH)
             c->m.fetch_errors++;
         return;
     }
     if (j->processed && j->accepted) {
-        LOG_INFO("commit %.12s accepted: %zu sites, %zu new generations, %zu removed "
-                 "(%.0f ms; hand-over %.0f ms)", j->tip, j->sites, j->changed, j->removed,
-                 j->render_s * 1e3, j->handover_s * 1e3);
+        LOG_INFO("commit %.12s accepted: %zu sites, %zu new generations, %zu "
+                 "removed "
+                 "(%.0f ms; hand-over %.0f ms)",
+                 j->tip, j->sites, j->changed, j->removed, j->render_s * 1e3,
+                 j->handover_s * 1e3);
     } else if (j->processed) {
-        LOG_WARN("commit %.12s refused; still serving the last accepted commit %.12s:\n%s",
+        LOG_WARN("commit %.12s refused; still serving the last accepted commit "
+                 "%.12s:\n%s",
                  j->tip, c->accepted_head[0] ? c->accepted_head : "(none)",
                  j->errors ? j->errors : "");
     }
@@ -490,10 +501,13 @@ void cairn__request_refresh(struct cairn__ctrl *c)
     start_job(c, RJ_REFRESH);
 }
 
-/* ---- start-up and shutdown ------------------------------------------------------------ */
+/* ---- start-up and shutdown
+ * ------------------------------------------------------------ */
 
-int cairn__policy_load(const struct cairn_ctrl_config *cfg, enum cairn_sigpolicy *pol,
-                       struct cairn_sshsig_signers **signers, struct cairn_diag *d)
+int cairn__policy_load(const struct cairn_ctrl_config *cfg,
+                       enum cairn_sigpolicy *pol,
+                       struct cairn_sshsig_signers **signers,
+                       struct cairn_diag *d)
 {
     struct cairn_sshsig_signers *s = NULL;
     int rc;
@@ -515,9 +529,10 @@ static int load_cb(const struct cairn_render_rec *r, void *arg)
     struct cairn__site *s = cairn__site_get_or_add(c, r->site);
     struct cairn__pub *p = cairn_xcalloc(1, sizeof(*p));
 
-    cairn__site_set_env(c, s, cairn__env_new(r->generation, r->issued, r->envelope,
-                                             r->envelope_len),
-                        r->commit, r->models);
+    cairn__site_set_env(
+        c, s,
+        cairn__env_new(r->generation, r->issued, r->envelope, r->envelope_len),
+        r->commit, r->models);
     p->gen = r->generation;
     p->issued = r->issued;
     free(cairn__strmap_put(&c->rl.published, r->site, p));

@@ -49,16 +49,17 @@ size_t cairn_records_batch_len(const struct cairn_records_batch *b);
  * payload's sha256) and made the site's latest status (payload, canonical
  * JSON, and last_error, a JSON object or NULL to keep the previous one). */
 void cairn_records_batch_report(struct cairn_records_batch *b, const char *site,
-                                int64_t seq, int64_t received, const char *payload_sha256,
-                                const char *payload, const char *envelope,
-                                const char *last_error);
+                                int64_t seq, int64_t received,
+                                const char *payload_sha256, const char *payload,
+                                const char *envelope, const char *last_error);
 /* A session nonce, remembered until expires. */
 void cairn_records_batch_nonce(struct cairn_records_batch *b, const char *site,
                                const char *nonce, int64_t expires);
 /* A stored upload. */
 void cairn_records_batch_upload(struct cairn_records_batch *b, const char *site,
-                                const char *sha256, const char *name, const char *version,
-                                int64_t size, int64_t received);
+                                const char *sha256, const char *name,
+                                const char *version, int64_t size,
+                                int64_t received);
 /* A site's public key line at commit; key NULL: the site left the fleet. */
 void cairn_records_batch_key(struct cairn_records_batch *b, const char *site,
                              const char *key, const char *commit);
@@ -69,8 +70,10 @@ void cairn_records_batch_key(struct cairn_records_batch *b, const char *site,
  * before now. On error nothing of b is kept. A report whose (site, seq) is
  * already stored replaces it (the daemon only sends new seqs).
  */
-CAIRN_WUR int cairn_records_apply(struct cairn_records *r, const struct cairn_records_batch *b,
-                                  int64_t retention, int64_t now, struct cairn_diag *d);
+CAIRN_WUR int cairn_records_apply(struct cairn_records *r,
+                                  const struct cairn_records_batch *b,
+                                  int64_t retention, int64_t now,
+                                  struct cairn_diag *d);
 
 /* ---- loading at start-up ----------------------------------------------- */
 
@@ -83,19 +86,23 @@ struct cairn_status_rec {
 
 /* Callbacks get strings valid during the call; a non-zero return stops
  * the walk and becomes the result. */
-typedef int (*cairn_records_key_cb)(const char *site, const char *key, void *arg);
-typedef int (*cairn_records_status_cb)(const struct cairn_status_rec *s, void *arg);
+typedef int (*cairn_records_key_cb)(const char *site, const char *key,
+                                    void *arg);
+typedef int (*cairn_records_status_cb)(const struct cairn_status_rec *s,
+                                       void *arg);
 typedef int (*cairn_records_seq_cb)(const char *site, int64_t seq,
                                     const char *payload_sha256, void *arg);
-typedef int (*cairn_records_nonce_cb)(const char *site, const char *nonce, int64_t expires,
-                                      void *arg);
-typedef int (*cairn_records_upload_cb)(const char *site, int64_t count, int64_t bytes,
-                                       void *arg);
+typedef int (*cairn_records_nonce_cb)(const char *site, const char *nonce,
+                                      int64_t expires, void *arg);
+typedef int (*cairn_records_upload_cb)(const char *site, int64_t count,
+                                       int64_t bytes, void *arg);
 
-CAIRN_WUR int cairn_records_load_keys(struct cairn_records *r, cairn_records_key_cb cb,
-                                      void *arg, struct cairn_diag *d);
-CAIRN_WUR int cairn_records_load_status(struct cairn_records *r, cairn_records_status_cb cb,
-                                        void *arg, struct cairn_diag *d);
+CAIRN_WUR int cairn_records_load_keys(struct cairn_records *r,
+                                      cairn_records_key_cb cb, void *arg,
+                                      struct cairn_diag *d);
+CAIRN_WUR int cairn_records_load_status(struct cairn_records *r,
+                                        cairn_records_status_cb cb, void *arg,
+                                        struct cairn_diag *d);
 /* The newest n seqs of every site, newest first within a site. */
 CAIRN_WUR int cairn_records_load_recent(struct cairn_records *r, size_t n,
                                         cairn_records_seq_cb cb, void *arg,
@@ -105,11 +112,13 @@ CAIRN_WUR int cairn_records_load_nonces(struct cairn_records *r, int64_t now,
                                         cairn_records_nonce_cb cb, void *arg,
                                         struct cairn_diag *d);
 /* Upload count and bytes per site. */
-CAIRN_WUR int cairn_records_load_uploads(struct cairn_records *r, cairn_records_upload_cb cb,
-                                         void *arg, struct cairn_diag *d);
+CAIRN_WUR int cairn_records_load_uploads(struct cairn_records *r,
+                                         cairn_records_upload_cb cb, void *arg,
+                                         struct cairn_diag *d);
 
 /* Reports stored for site (all sites when NULL). */
-CAIRN_WUR int cairn_records_count_reports(struct cairn_records *r, const char *site,
-                                          int64_t *out, struct cairn_diag *d);
+CAIRN_WUR int cairn_records_count_reports(struct cairn_records *r,
+                                          const char *site, int64_t *out,
+                                          struct cairn_diag *d);
 
 #endif

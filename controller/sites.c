@@ -7,10 +7,11 @@
 #include "cairn/mem.h"
 #include "daemon_int.h"
 
-/* ---- envelopes ------------------------------------------------------------------ */
+/* ---- envelopes
+ * ------------------------------------------------------------------ */
 
-struct cairn__env *cairn__env_new(int64_t generation, int64_t issued, const char *json,
-                                  size_t len)
+struct cairn__env *cairn__env_new(int64_t generation, int64_t issued,
+                                  const char *json, size_t len)
 {
     struct cairn__env *e = cairn_xmalloc(sizeof(*e) + len + 1);
 
@@ -36,14 +37,16 @@ void cairn__env_unref(struct cairn__env *e)
         free(e);
 }
 
-/* ---- the table -------------------------------------------------------------------- */
+/* ---- the table
+ * -------------------------------------------------------------------- */
 
 struct cairn__site *cairn__site_get(struct cairn__ctrl *c, const char *name)
 {
     return cairn__strmap_get(&c->sites, name);
 }
 
-struct cairn__site *cairn__site_get_or_add(struct cairn__ctrl *c, const char *name)
+struct cairn__site *cairn__site_get_or_add(struct cairn__ctrl *c,
+                                           const char *name)
 {
     struct cairn__site *s = cairn__strmap_get(&c->sites, name);
 
@@ -57,8 +60,9 @@ struct cairn__site *cairn__site_get_or_add(struct cairn__ctrl *c, const char *na
     return s;
 }
 
-void cairn__site_set_env(struct cairn__ctrl *c, struct cairn__site *s, struct cairn__env *env,
-                         const char *commit, const char *models)
+void cairn__site_set_env(struct cairn__ctrl *c, struct cairn__site *s,
+                         struct cairn__env *env, const char *commit,
+                         const char *models)
 {
     int had = s->env != NULL;
 
@@ -94,14 +98,16 @@ const char *cairn__site_seq_sha(const struct cairn__site *s, int64_t seq)
     return NULL;
 }
 
-/* ---- status ------------------------------------------------------------------------ */
+/* ---- status
+ * ------------------------------------------------------------------------ */
 
 static int workload_unhealthy(json_t *w)
 {
     const char *state = json_string_value(json_object_get(w, "state"));
     const char *health = json_string_value(json_object_get(w, "health"));
 
-    return (state && (strcmp(state, "failed") == 0 || strcmp(state, "crashloop") == 0)) ||
+    return (state && (strcmp(state, "failed") == 0 ||
+                      strcmp(state, "crashloop") == 0)) ||
            (health && strcmp(health, "unhealthy") == 0);
 }
 
@@ -113,7 +119,8 @@ static char *running_models(json_t *workloads)
     size_t i;
 
     cairn_buf_init(&b, 64u << 10);
-    json_array_foreach(workloads, i, w) {
+    json_array_foreach(workloads, i, w)
+    {
         json_t *m = json_object_get(w, "model");
         const char *state = json_string_value(json_object_get(w, "state"));
         const char *name = json_string_value(json_object_get(m, "name"));
@@ -129,8 +136,9 @@ static char *running_models(json_t *workloads)
     return cairn_buf_steal(&b, NULL);
 }
 
-void cairn__site_set_status(struct cairn__site *s, int64_t seq, int64_t received,
-                            const char *payload, const char *last_error)
+void cairn__site_set_status(struct cairn__site *s, int64_t seq,
+                            int64_t received, const char *payload,
+                            const char *last_error)
 {
     json_t *p = json_loads(payload, 0, NULL), *w;
     size_t i;
@@ -143,8 +151,8 @@ void cairn__site_set_status(struct cairn__site *s, int64_t seq, int64_t received
     }
     s->status_seq = seq;
     s->report_received = received;
-    s->applied = json_integer_value(json_object_get(json_object_get(p, "generation"),
-                                                    "applied"));
+    s->applied = json_integer_value(
+        json_object_get(json_object_get(p, "generation"), "applied"));
     free(s->running);
     s->running = running_models(json_object_get(p, "workloads"));
     s->unhealthy = 0;
@@ -154,7 +162,8 @@ void cairn__site_set_status(struct cairn__site *s, int64_t seq, int64_t received
 }
 
 enum cairn__site_state cairn__site_state(const struct cairn__ctrl *c,
-                                         const struct cairn__site *s, int64_t now)
+                                         const struct cairn__site *s,
+                                         int64_t now)
 {
     if (!s->status)
         return CAIRN__ST_UNKNOWN;
@@ -169,13 +178,14 @@ enum cairn__site_state cairn__site_state(const struct cairn__ctrl *c,
 
 const char *cairn__site_state_name(enum cairn__site_state st)
 {
-    static const char *const names[CAIRN__ST_COUNT] = {"ok", "updating", "degraded",
-                                                       "offline", "unknown"};
+    static const char *const names[CAIRN__ST_COUNT] = {
+        "ok", "updating", "degraded", "offline", "unknown"};
 
     return (unsigned)st < CAIRN__ST_COUNT ? names[st] : "unknown";
 }
 
-/* ---- the sorted view ------------------------------------------------------------------ */
+/* ---- the sorted view
+ * ------------------------------------------------------------------ */
 
 static int by_name(const void *a, const void *b)
 {

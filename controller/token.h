@@ -18,8 +18,8 @@
 #include "cairn/error.h"
 #include "cairn/keys.h"
 
-#define CAIRN_TOKEN_MAX 160   /* longest token accepted (a 63-char site fits) */
-#define CAIRN_SITE_MAX 63     /* site names are DNS labels */
+#define CAIRN_TOKEN_MAX 160 /* longest token accepted (a 63-char site fits) */
+#define CAIRN_SITE_MAX 63   /* site names are DNS labels */
 
 /* A token for site valid until expiry; fresh string (free()). site must
  * be a DNS label (checked by the caller). */
@@ -33,8 +33,9 @@ char *cairn_token_mint(const uint8_t key[CAIRN_AUTH_KEY_LEN], const char *site,
  * verify: forged, or minted under another key), CAIRN_EEXPIRED (valid tag,
  * expiry passed). The tag is compared in constant time.
  */
-CAIRN_WUR int cairn_token_check(const uint8_t key[CAIRN_AUTH_KEY_LEN], const char *token,
-                                size_t len, int64_t now, char site_out[CAIRN_SITE_MAX + 1],
+CAIRN_WUR int cairn_token_check(const uint8_t key[CAIRN_AUTH_KEY_LEN],
+                                const char *token, size_t len, int64_t now,
+                                char site_out[CAIRN_SITE_MAX + 1],
                                 int64_t *expiry);
 
 /* 1 when s is a DNS label (1-63 of a-z 0-9 -, no leading/trailing '-'). */

@@ -39,7 +39,8 @@ static const char *report(const char *state, const char *health, int applied)
 
     snprintf(buf, sizeof(buf),
              "{\"generation\":{\"applied\":%d,\"served\":%d},\"workloads\":["
-             "{\"model\":{\"name\":\"pneumonia\",\"version\":\"v2\"},\"name\":\"risk\","
+             "{\"model\":{\"name\":\"pneumonia\",\"version\":\"v2\"},\"name\":"
+             "\"risk\","
              "\"state\":\"%s\",\"health\":\"%s\"},"
              "{\"model\":{\"name\":\"other\",\"version\":\"1\"},\"name\":\"b\","
              "\"state\":\"stopped\"}]}",
@@ -56,21 +57,28 @@ static void test_states(void)
     CHECK(cairn__site_get(c, "st-olaf") == s);
     CHECK(cairn__site_get_or_add(c, "st-olaf") == s);
     CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_UNKNOWN);
-    cairn__site_set_env(c, s, cairn__env_new(3, 5, "{}", 2), "abc", "pneumonia@v2");
-    cairn__site_set_status(s, 1, now - 10, report("running", "healthy", 3), NULL);
+    cairn__site_set_env(c, s, cairn__env_new(3, 5, "{}", 2), "abc",
+                        "pneumonia@v2");
+    cairn__site_set_status(s, 1, now - 10, report("running", "healthy", 3),
+                           NULL);
     CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_OK);
     CHECK_STR_EQ(s->running, "pneumonia@v2");
     CHECK_INT_EQ(s->applied, 3);
-    cairn__site_set_status(s, 2, now - 10, report("running", "healthy", 2), NULL);
+    cairn__site_set_status(s, 2, now - 10, report("running", "healthy", 2),
+                           NULL);
     CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_UPDATING);
-    cairn__site_set_status(s, 3, now - 10, report("running", "unhealthy", 3), "{\"e\":1}");
+    cairn__site_set_status(s, 3, now - 10, report("running", "unhealthy", 3),
+                           "{\"e\":1}");
     CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_DEGRADED);
-    cairn__site_set_status(s, 4, now - 10, report("crashloop", "unknown", 3), NULL);
+    cairn__site_set_status(s, 4, now - 10, report("crashloop", "unknown", 3),
+                           NULL);
     CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_DEGRADED);
     CHECK_STR_EQ(s->running, "");
     CHECK_STR_EQ(s->last_error, "{\"e\":1}"); /* kept until a new one */
-    /* silent for exactly 3 intervals: still counted; one second more: offline */
-    cairn__site_set_status(s, 5, now - 90, report("running", "healthy", 3), NULL);
+    /* silent for exactly 3 intervals: still counted; one second more: offline
+     */
+    cairn__site_set_status(s, 5, now - 90, report("running", "healthy", 3),
+                           NULL);
     CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_OK);
     CHECK_INT_EQ(cairn__site_state(c, s, now + 1), CAIRN__ST_OFFLINE);
     CHECK_STR_EQ(cairn__site_state_name(CAIRN__ST_OFFLINE), "offline");
@@ -103,9 +111,10 @@ static void test_sorted(void)
 
     cairn__site_get_or_add(c, "zeta")->has_key = 1;
     cairn__site_get_or_add(c, "alpha")->has_key = 1;
-    cairn__site_get_or_add(c, "ghost"); /* neither key nor document: not listed */
-    cairn__site_set_env(c, cairn__site_get_or_add(c, "mid"), cairn__env_new(1, 1, "{}", 2),
-                        "c", "");
+    cairn__site_get_or_add(c,
+                           "ghost"); /* neither key nor document: not listed */
+    cairn__site_set_env(c, cairn__site_get_or_add(c, "mid"),
+                        cairn__env_new(1, 1, "{}", 2), "c", "");
     v = cairn__sites_sorted(c, &n);
     REQUIRE(n == 3);
     CHECK_STR_EQ(v[0]->name, "alpha");

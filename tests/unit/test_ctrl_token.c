@@ -77,18 +77,24 @@ static void test_tamper(void)
 
 static void test_malformed(void)
 {
-    const char *bad[] = {"", "v1", "v1.", "v2.a.1.AAAA", "v1..1." ,
-                         "v1.a..AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                         "v1.A.1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                         "v1.-a.1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                         "v1.a.1x.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                         "v1.a.1234567890123.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    const char *bad[] = {
+        "",
+        "v1",
+        "v1.",
+        "v2.a.1.AAAA",
+        "v1..1.",
+        "v1.a..AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "v1.A.1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "v1.-a.1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "v1.a.1x.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "v1.a.1234567890123.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
     char site[64];
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK_INT_EQ(check(key, bad[i], 0, site), CAIRN_EPARSE);
     /* an embedded NUL within len is refused too */
-    CHECK_INT_EQ(cairn_token_check(key, "v1.a\0b.1.x", 10, 0, site, NULL), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_token_check(key, "v1.a\0b.1.x", 10, 0, site, NULL),
+                 CAIRN_EPARSE);
 }
 
 static void test_site_names(void)

@@ -5,8 +5,9 @@
 
 static char *dir;
 
-static int load_text(const char *text, const struct cairn_ctrl_setting *set, size_t n,
-                     struct cairn_ctrl_config *cfg, struct cairn_diag *d)
+static int load_text(const char *text, const struct cairn_ctrl_setting *set,
+                     size_t n, struct cairn_ctrl_config *cfg,
+                     struct cairn_diag *d)
 {
     char path[4096];
 
@@ -41,14 +42,17 @@ static void test_defaults(void)
 
 static void test_file_and_overrides(void)
 {
-    struct cairn_ctrl_setting set[] = {{"retention", "5"}, {"listen", "[::1]:0"}};
+    struct cairn_ctrl_setting set[] = {{"retention", "5"},
+                                       {"listen", "[::1]:0"}};
     struct cairn_ctrl_config cfg;
     struct cairn_diag d;
     char want[4200];
 
-    REQUIRE(load_text("repo: fleet\nstateDir: st\nretention: 9\nallowedSigners: signers\n"
-                      "commitSignatures: require\noperatorTokenFile: /abs/tok\n",
-                      set, 2, &cfg, &d) == 0);
+    REQUIRE(
+        load_text(
+            "repo: fleet\nstateDir: st\nretention: 9\nallowedSigners: signers\n"
+            "commitSignatures: require\noperatorTokenFile: /abs/tok\n",
+            set, 2, &cfg, &d) == 0);
     snprintf(want, sizeof(want), "%s/fleet", dir);
     CHECK_STR_EQ(cfg.repo, want);
     snprintf(want, sizeof(want), "%s/st", dir);
@@ -63,10 +67,12 @@ static void test_file_and_overrides(void)
     CHECK_INT_EQ(cfg.commit_signatures, CAIRN_SIGMODE_REQUIRE);
     cairn_ctrl_config_free(&cfg);
     /* URLs and scp-like repos are not paths */
-    REQUIRE(load_text("repo: https://git.example/fleet.git\n", NULL, 0, &cfg, &d) == 0);
+    REQUIRE(load_text("repo: https://git.example/fleet.git\n", NULL, 0, &cfg,
+                      &d) == 0);
     CHECK_STR_EQ(cfg.repo, "https://git.example/fleet.git");
     cairn_ctrl_config_free(&cfg);
-    REQUIRE(load_text("repo: git@git.example:fleet.git\n", NULL, 0, &cfg, &d) == 0);
+    REQUIRE(load_text("repo: git@git.example:fleet.git\n", NULL, 0, &cfg, &d) ==
+            0);
     CHECK_STR_EQ(cfg.repo, "git@git.example:fleet.git");
     cairn_ctrl_config_free(&cfg);
 }
@@ -84,16 +90,19 @@ static void test_errors(void)
 {
     char want[4200];
 
-    snprintf(want, sizeof(want), "%s/c.yaml:2:1: unknown key \"polInterval\"", dir);
+    snprintf(want, sizeof(want), "%s/c.yaml:2:1: unknown key \"polInterval\"",
+             dir);
     expect_err("repo: r\npolInterval: 3\n", want);
     snprintf(want, sizeof(want), "%s/c.yaml:3:22:", dir);
     expect_err("repo: r\n\npollIntervalSeconds: 0\n", want);
     expect_err("repo: r\nretention: lots\n", "c.yaml:2:12:");
     expect_err("repo: r\ncommitSignatures: sometimes\n", "c.yaml:2:19:");
-    expect_err("repo: r\nlisten: 127.0.0.1\n", "c.yaml:2:9: listen \"127.0.0.1\": want HOST:PORT");
+    expect_err("repo: r\nlisten: 127.0.0.1\n",
+               "c.yaml:2:9: listen \"127.0.0.1\": want HOST:PORT");
     expect_err("repo: r\nlisten: host.example:80\n", "c.yaml:2:9:");
     expect_err("repo: r\nlisten: 127.0.0.1:70000\n", "c.yaml:2:9:");
-    expect_err("repo: r\ncommitSignatures: require\n", "c.yaml:2:19: commitSignatures is require");
+    expect_err("repo: r\ncommitSignatures: require\n",
+               "c.yaml:2:19: commitSignatures is require");
     expect_err("branch: main\n", "no repository");
     expect_err("repo: r\nstore: postgres://db/cairn\n", "c.yaml:2:8: store");
     expect_err("- a\n- b\n", "expected a map");
@@ -124,16 +133,22 @@ static void test_listen(void)
     char host[64];
     uint16_t port = 0;
 
-    CHECK_INT_EQ(cairn_ctrl_parse_listen("127.0.0.1:8440", host, sizeof(host), &port, NULL), 0);
+    CHECK_INT_EQ(cairn_ctrl_parse_listen("127.0.0.1:8440", host, sizeof(host),
+                                         &port, NULL),
+                 0);
     CHECK_STR_EQ(host, "127.0.0.1");
     CHECK_INT_EQ(port, 8440);
-    CHECK_INT_EQ(cairn_ctrl_parse_listen("[::]:0", host, sizeof(host), &port, NULL), 0);
+    CHECK_INT_EQ(
+        cairn_ctrl_parse_listen("[::]:0", host, sizeof(host), &port, NULL), 0);
     CHECK_STR_EQ(host, "::");
     CHECK_INT_EQ(port, 0);
     CHECK(cairn_ctrl_parse_listen(":80", host, sizeof(host), &port, NULL) != 0);
-    CHECK(cairn_ctrl_parse_listen("1.2.3.4:", host, sizeof(host), &port, NULL) != 0);
-    CHECK(cairn_ctrl_parse_listen("1.2.3.4:-1", host, sizeof(host), &port, NULL) != 0);
-    CHECK(cairn_ctrl_parse_listen("1.2.3.4:8x", host, sizeof(host), &port, NULL) != 0);
+    CHECK(cairn_ctrl_parse_listen("1.2.3.4:", host, sizeof(host), &port,
+                                  NULL) != 0);
+    CHECK(cairn_ctrl_parse_listen("1.2.3.4:-1", host, sizeof(host), &port,
+                                  NULL) != 0);
+    CHECK(cairn_ctrl_parse_listen("1.2.3.4:8x", host, sizeof(host), &port,
+                                  NULL) != 0);
 }
 
 static void test_doc(void)

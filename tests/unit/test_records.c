@@ -43,7 +43,8 @@ static void test_reports(void)
 
         snprintf(payload, sizeof(payload), "{\"seq\":%d}", seq);
         cairn_records_batch_report(b, "a", seq, 100 + seq, "h", payload, "env",
-                                   seq == 4 ? "{\"type\":\"RolledBack\"}" : NULL);
+                                   seq == 4 ? "{\"type\":\"RolledBack\"}"
+                                            : NULL);
     }
     cairn_records_batch_report(b, "b", 1, 1, "h", "{}", "env", NULL);
     CHECK_INT_EQ(cairn_records_batch_len(b), 11);
@@ -69,7 +70,8 @@ static int seq_cb(const char *site, int64_t seq, const char *sha, void *arg)
     struct seqs *s = arg;
     size_t n = strlen(s->buf);
 
-    snprintf(s->buf + n, sizeof(s->buf) - n, "%s:%lld:%s ", site, (long long)seq, sha);
+    snprintf(s->buf + n, sizeof(s->buf) - n, "%s:%lld:%s ", site,
+             (long long)seq, sha);
     return 0;
 }
 
@@ -107,7 +109,8 @@ static int upload_cb(const char *site, int64_t count, int64_t bytes, void *arg)
     char *buf = arg;
     size_t n = strlen(buf);
 
-    snprintf(buf + n, 256 - n, "%s:%lld:%lld;", site, (long long)count, (long long)bytes);
+    snprintf(buf + n, 256 - n, "%s:%lld:%lld;", site, (long long)count,
+             (long long)bytes);
     return 0;
 }
 
@@ -124,7 +127,8 @@ static void test_keys_nonces_uploads(void)
     cairn_records_batch_nonce(b, "a", "n2", 500);
     cairn_records_batch_upload(b, "a", "s1", "x.png", "v1", 10, 1);
     cairn_records_batch_upload(b, "a", "s2", "y.png", "v1", 5, 1);
-    cairn_records_batch_upload(b, "a", "s2", "y.png", "v1", 5, 2); /* same hash: once */
+    cairn_records_batch_upload(b, "a", "s2", "y.png", "v1", 5,
+                               2); /* same hash: once */
     CHECK_INT_EQ(cairn_records_apply(r, b, 10, 100, NULL), 0);
     cairn_records_batch_free(b);
     b = cairn_records_batch_new();
@@ -167,9 +171,11 @@ static void test_atomic(void)
     CHECK_INT_EQ(cairn_records_count_reports(r, NULL, &before, NULL), 0);
     /* a trigger makes the second report fail */
     REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "CREATE TRIGGER t BEFORE INSERT ON reports WHEN NEW.seq = 99"
-                             " BEGIN SELECT RAISE(ABORT, 'boom'); END;",
-                         NULL, NULL, NULL) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(
+                db,
+                "CREATE TRIGGER t BEFORE INSERT ON reports WHEN NEW.seq = 99"
+                " BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+                NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     cairn_records_batch_report(b, "z", 98, 1, "h", "{}", "e", NULL);
     cairn_records_batch_report(b, "z", 99, 1, "h", "{}", "e", NULL);

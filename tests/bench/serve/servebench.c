@@ -45,10 +45,11 @@ struct req {
 
 struct conn {
     int fd;
-    int state; /* 0 idle/unconnected, 1 connecting, 2 writing, 3 reading, 4 done */
-    struct req *q;    /* queue of requests (post) or one (longpoll) */
+    int state; /* 0 idle/unconnected, 1 connecting, 2 writing, 3 reading, 4 done
+                */
+    struct req *q; /* queue of requests (post) or one (longpoll) */
     size_t nq, next;
-    size_t off;       /* bytes of the current request written */
+    size_t off; /* bytes of the current request written */
     char *buf;
     size_t blen;
 };
@@ -83,7 +84,8 @@ static int open_conn(void)
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS)
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 &&
+        errno != EINPROGRESS)
         die("connect");
     return fd;
 }
@@ -172,7 +174,8 @@ static void raise_nofile(void)
     }
 }
 
-/* ---- the event loop ------------------------------------------------------------ */
+/* ---- the event loop
+ * ------------------------------------------------------------ */
 
 struct run {
     int ep;
@@ -270,7 +273,8 @@ static void loop(struct run *r, int announce)
     }
 }
 
-/* ---- input ----------------------------------------------------------------------- */
+/* ---- input
+ * ----------------------------------------------------------------------- */
 
 static char **split(char *line, int n)
 {
@@ -289,8 +293,9 @@ static char **split(char *line, int n)
     return f;
 }
 
-static struct req make_req(const char *method, const char *path, const char *token,
-                           const char *extra, const char *body)
+static struct req make_req(const char *method, const char *path,
+                           const char *token, const char *extra,
+                           const char *body)
 {
     struct req q;
     size_t blen = body ? strlen(body) : 0;
@@ -299,10 +304,11 @@ static struct req make_req(const char *method, const char *path, const char *tok
     q.text = malloc(cap);
     if (!q.text)
         die("malloc");
-    q.len = (size_t)snprintf(q.text, cap,
-                             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
-                             "%sContent-Length: %zu\r\n\r\n%s",
-                             method, path, token, extra, blen, body ? body : "");
+    q.len = (size_t)snprintf(
+        q.text, cap,
+        "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+        "%sContent-Length: %zu\r\n\r\n%s",
+        method, path, token, extra, blen, body ? body : "");
     return q;
 }
 
@@ -335,8 +341,8 @@ static int longpoll(FILE *f, int repeat)
         }
     }
     loop(&r, 1);
-    printf("done ok200=%ld other=%ld errors=%ld first=%.6f last=%.6f\n", ok200, other, errs,
-           first_t, last_t);
+    printf("done ok200=%ld other=%ld errors=%ld first=%.6f last=%.6f\n", ok200,
+           other, errs, first_t, last_t);
     return errs || other ? 1 : 0;
 }
 
@@ -371,15 +377,15 @@ static int post(FILE *f, size_t conns)
             alloc[c - r.cs] = alloc[c - r.cs] ? alloc[c - r.cs] * 2 : 64;
             c->q = realloc(c->q, alloc[c - r.cs] * sizeof(struct req));
         }
-        c->q[c->nq++] = make_req("POST", fl[1], fl[2], "Content-Type: application/json\r\n",
-                                 fl[3]);
+        c->q[c->nq++] = make_req("POST", fl[1], fl[2],
+                                 "Content-Type: application/json\r\n", fl[3]);
     }
     free(line);
     t0 = now_real();
     loop(&r, 0);
     t1 = now_real();
-    printf("done ok200=%ld other=%ld errors=%ld seconds=%.3f rate=%.0f\n", ok200, other, errs,
-           t1 - t0, (double)(ok200 + other) / (t1 - t0));
+    printf("done ok200=%ld other=%ld errors=%ld seconds=%.3f rate=%.0f\n",
+           ok200, other, errs, t1 - t0, (double)(ok200 + other) / (t1 - t0));
     return errs || other ? 1 : 0;
 }
 
