@@ -31,6 +31,8 @@ int cairn__ctl_unseal(int argc, char **argv);       /* ctl_seal.c */
 /* The controller's HTTP API (docs/controller-daemon.md). */
 int cairn__ctl_status(int argc, char **argv);       /* ctl_status.c */
 int cairn__ctl_token(int argc, char **argv);        /* ctl_token.c */
+/* Audit trail: models, site, export, verify (docs/audit.md). */
+int cairn__ctl_audit(int argc, char **argv);        /* ctl_audit.c */
 
 /* The fleet repository as the controller sees it (docs/cairnctl.md). */
 int cairn__ctl_validate(int argc, char **argv); /* ctl_validate.c */
