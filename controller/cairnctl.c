@@ -17,6 +17,9 @@ static const struct cairn__ctl_verb verbs[] = {
     {"render", "print the desired state the controller would publish for a site",
      cairn__ctl_render},
     {"diff", "which sites two commits change, and how", cairn__ctl_diff},
+    {"status", "print the fleet's status from a controller", cairn__ctl_status},
+    {"token", "open a session as a site and print its bearer token", cairn__ctl_token},
+    {"audit", "audit trail: models, site timeline, evidence bundles", cairn__ctl_audit},
     {NULL, NULL, NULL},
 };
 

@@ -142,6 +142,11 @@ const char *cairn_pipeline_last(const struct cairn_pipeline *p)
     return p->last[0] ? p->last : NULL;
 }
 
+const struct cairn_fleet *cairn_pipeline_fleet(const struct cairn_pipeline *p)
+{
+    return p->fleet;
+}
+
 const struct cairn_src *cairn_pipeline_src(const struct cairn_pipeline *p)
 {
     return p->src;

@@ -113,6 +113,11 @@ CAIRN_WUR int cairn_pipeline_process_commit(
 CAIRN_WUR int cairn_pipeline_refresh(struct cairn_pipeline *p, size_t max,
                                      size_t *n, struct cairn_diag *d);
 
+/* The fleet of the last accepted commit (borrowed; valid until the next
+ * cairn_pipeline_process* call), NULL when none is in memory. The daemon
+ * reads site public keys from it. */
+const struct cairn_fleet *cairn_pipeline_fleet(const struct cairn_pipeline *p);
+
 /* "name@version name@version" of a content's workloads (fresh string). */
 char *cairn_content_models(json_t *content);
 

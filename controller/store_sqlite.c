@@ -489,6 +489,38 @@ static void sq_close(struct cairn_store *s)
     free(q);
 }
 
+/* Most recently processed first: INSERT OR REPLACE gives a re-processed
+ * commit a new rowid. */
+static int sq_commit_list(struct cairn_store *s, size_t max, cairn_store_commit_cb cb,
+                          void *arg, struct cairn_diag *d)
+{
+    struct sq *q = SQ(s);
+    struct cairn_commit_rec r;
+    sqlite3_stmt *st;
+    int rc = 0, step = SQLITE_DONE;
+
+    if (sqlite3_prepare_v2(q->db, "SELECT sha, seen, signer, principal, accepted, error,"
+                           " sites_changed FROM commits ORDER BY rowid DESC LIMIT ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(q, d, "list commits");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(max ? max : 100));
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&r, 0, sizeof(r));
+        copy_col(st, 0, r.sha, sizeof(r.sha));
+        r.seen = sqlite3_column_int64(st, 1);
+        copy_col(st, 2, r.signer, sizeof(r.signer));
+        r.principal = (const char *)sqlite3_column_text(st, 3);
+        r.accepted = sqlite3_column_int(st, 4);
+        r.error = (const char *)sqlite3_column_text(st, 5);
+        r.sites_changed = sqlite3_column_int64(st, 6);
+        rc = cb(&r, arg);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_err(q, d, "list commits");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static const struct cairn_store_ops sqlite_ops = {
     "sqlite",          sq_begin,
     sq_commit,         sq_rollback,
@@ -498,6 +530,7 @@ static const struct cairn_store_ops sqlite_ops = {
     sq_render_remove,  sq_render_scan,
     sq_generation_max, sq_generations_scan,
     sq_count,          sq_close,
+    sq_commit_list,
 };
 
 /* ---- opening and migrating -------------------------------------------- */

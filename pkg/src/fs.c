@@ -145,7 +145,7 @@ int cairn_fs_read_secret(const char *path, size_t cap, int private_only,
 {
     char *buf;
     size_t n = 0;
-    int fd, rc;
+    int fd = -1, rc;
 
     rc = open_regular(path, private_only, &fd, d);
     if (rc)
