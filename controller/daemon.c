@@ -176,6 +176,7 @@ static int routes(struct cairn__ctrl *c, struct cairn_diag *d)
         cairn__api_session, cairn__api_desired,   cairn__api_reports,
         cairn__api_uploads, cairn__api_artifacts, cairn__api_fleet,
         cairn__api_hooks,   cairn__api_metrics,   cairn__api_audit,
+        cairn__api_models,
     };
     int rc = 0;
 

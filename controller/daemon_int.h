@@ -313,6 +313,7 @@ CAIRN_WUR int cairn__api_fleet(struct cairn__ctrl *c, struct cairn_diag *d);
 CAIRN_WUR int cairn__api_hooks(struct cairn__ctrl *c, struct cairn_diag *d);
 CAIRN_WUR int cairn__api_metrics(struct cairn__ctrl *c, struct cairn_diag *d);
 CAIRN_WUR int cairn__api_audit(struct cairn__ctrl *c, struct cairn_diag *d); /* api_audit.c */
+CAIRN_WUR int cairn__api_models(struct cairn__ctrl *c, struct cairn_diag *d); /* api_models.c */
 
 /* Respond with a JSON value (consumed) and status. */
 void cairn__respond_json(struct cairn_httpd_req *req, int status, json_t *v);
