@@ -53,11 +53,11 @@ def pct(x):
 
 def models(base):
     v = get(base + "/v1/fleet/models")
-    rows = [("MODEL", "SITES", "IMAGES", "HIGH", "LOW", "UNSURE", "UNSURE%",
+    rows = [("MODEL", "RUNNING AT", "IMAGES", "HIGH", "LOW", "UNSURE", "UNSURE%",
              "REVIEWED", "ACCURACY", "UPLOADS")]
     for m in v["models"]:
         b = m["bands"]
-        rows.append((m["model"] + "@" + m["version"], str(len(m["sitesRunning"])),
+        rows.append(((m["model"] or "?") + "@" + m["version"], str(len(m["sitesRunning"])),
                      str(m["imagesProcessed"]), str(b.get("high", 0)),
                      str(b.get("low", 0)), str(b.get("unknown", 0)),
                      pct(m.get("unsureRate")), str(m["reviewed"]["images"]),
