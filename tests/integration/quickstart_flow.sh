@@ -113,6 +113,13 @@ PY
 done
 
 # --- uploads: the central lab's copies ------------------------------------------------
+# Unsure studies are a few percent of the stream: give the fleet up to 60 s
+# more for the first upload and the first notification to arrive.
+for _ in $(seq 120); do
+    [ -n "$(find "$S/controller/uploads" -type f -not -path '*/.sha256/*' 2>/dev/null | head -1)" ] &&
+        [ -s "$S/notifications.jsonl" ] && break
+    sleep 0.5
+done
 nup=0
 while IFS= read -r f; do
     nup=$((nup + 1))
