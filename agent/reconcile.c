@@ -813,7 +813,8 @@ static void collect_blobs(struct cairn_reconcile *rec)
     }
     if (dh)
         closedir(dh);
-    qsort(list, n, sizeof(*list), newest_first);
+    if (n > 1)
+        qsort(list, n, sizeof(*list), newest_first);
     for (size_t i = (size_t)rec->cfg->keep_blobs; i < n; i++) {
         p = cairn_xasprintf("%s/%s", dir, list[i].hex);
         if (unlink(p) == 0)

@@ -85,7 +85,8 @@ static int scan(struct cairn_outbox *ob, struct cairn_diag *d)
         }
     }
     closedir(dir);
-    qsort(ob->e, ob->n, sizeof(*ob->e), cmp_entry);
+    if (ob->n > 1)
+        qsort(ob->e, ob->n, sizeof(*ob->e), cmp_entry);
     return 0;
 }
 

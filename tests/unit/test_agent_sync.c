@@ -1,5 +1,6 @@
 /* agent/sync.c: the backoff schedule (with an injected random source), the
  * session request payload and token checks. */
+#include "cairn/mem.h"
 #include "sync.h"
 #include "test.h"
 
