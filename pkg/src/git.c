@@ -551,7 +551,7 @@ static int read_blob(struct cairn_git *g, const git_oid *id, const char *path,
                      struct cairn_diag *d)
 {
     git_blob *blob = NULL;
-    size_t n;
+    size_t n = 0;
     uint8_t *buf;
     int rc, gr;
 

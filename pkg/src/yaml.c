@@ -655,8 +655,8 @@ int cairn_yaml_load(const char *path, const struct cairn_yaml_limits *lim,
                     struct cairn_yaml_doc **out, struct cairn_diag *d)
 {
     struct cairn_yaml_limits l;
-    char *buf;
-    size_t len;
+    char *buf = NULL;
+    size_t len = 0;
     int rc;
 
     if (!path || !out)
