@@ -3,7 +3,7 @@
 # is fetched, verified, applied, gated and committed; a bad one is rolled
 # back to the last-known-good and never retried; reports carry what runs;
 # a clean stop and a restart keep serving the same model.
-. "$CAIRN_SRC/tests/tools/agentlib.sh"
+. "${CAIRN_SRC:?}/tests/tools/agentlib.sh" || exit 1
 
 agent_setup
 model m1.bin good
