@@ -26,7 +26,7 @@ agent_start
 wait_for 30 applied_is 1 || fail "generation 1 not applied"
 wait_for 10 has_event HealthGatePassed 1 || fail "no HealthGatePassed for 1"
 [ "$(lkg_gen)" = 1 ] || fail "last-known-good is not 1"
-[ "$(served_sha)" = "$(sha_of "$T/artifacts/m1.bin")" ] || fail "worker does not serve m1"
+serving m1.bin || fail "worker does not serve m1"
 check_blobs
 # files landed in the generation's config dir with their modes
 cfg="$T/state/workloads/risk/config"
@@ -36,7 +36,7 @@ cfg="$T/state/workloads/risk/config"
 # gen 2: a good model
 publish "$(spec 2 m2.bin v2)" >/dev/null
 wait_for 30 applied_is 2 || fail "generation 2 not applied"
-[ "$(served_sha)" = "$(sha_of "$T/artifacts/m2.bin")" ] || fail "worker does not serve m2"
+serving m2.bin || fail "worker does not serve m2"
 has_event Applied 2 || fail "no Applied event for 2"
 
 # gen 3: crashes at start -> rollback to 2
@@ -44,7 +44,7 @@ publish "$(spec 3 m3.bin v3)" >/dev/null
 wait_for 40 has_event RolledBack 3 || fail "generation 3 (crash) not rolled back"
 wait_for 10 applied_is 2 || fail "not back on 2 after the crash"
 has_event RolledBack 3 "exit" || fail "RolledBack 3 does not say the worker exited"
-wait_for 10 test "$(served_sha)" = "$(sha_of "$T/artifacts/m2.bin")" || fail "m2 not serving after rollback"
+wait_for 10 serving m2.bin || fail "m2 not serving after rollback"
 
 # gen 4: never healthy -> rollback
 publish "$(spec 4 m4.bin v4)" >/dev/null
@@ -67,7 +67,7 @@ applied_is 2 || fail "a refresh of a failed generation moved the site"
 # gen 6: good again
 publish "$(spec 6 m6.bin v6)" >/dev/null
 wait_for 30 applied_is 6 || fail "generation 6 not applied"
-wait_for 10 test "$(lkg_gen)" = 6 || fail "6 not last-known-good"
+wait_for 10 lkg_is 6 || fail "6 not last-known-good"
 check_blobs
 
 # reports: seq strictly rising, each stored once, content matches what runs
@@ -94,10 +94,10 @@ status_json | jq -e '.generation.applied == 6 and .generation.lastKnownGood == 6
 pid=$(cut -d' ' -f1 "$T/state/workloads/risk/worker.pid")
 agent_stop || fail "agent did not stop cleanly"
 ! kill -0 "$pid" 2>/dev/null || fail "worker still running after the agent stopped"
-starts=$(wc -l <"$T/worker.log")
+starts=$(worker_starts)
 agent_start
-wait_for 20 test "$(wc -l <"$T/worker.log")" -gt "$starts" || fail "worker not restarted"
-wait_for 10 test "$(served_sha)" = "$(sha_of "$T/artifacts/m6.bin")" || fail "not serving m6 after restart"
+wait_for 20 more_starts_than "$starts" || fail "worker not restarted"
+wait_for 10 serving m6.bin || fail "not serving m6 after restart"
 wait_for 10 has_event Started || fail "no Started event"
 applied_is 6 || fail "restart changed the applied generation"
 agent_stop

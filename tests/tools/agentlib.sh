@@ -180,12 +180,20 @@ applied_gen() { jq -r '.applied.generation // 0' "$T/state/state.json"; }
 lkg_gen() { jq -r '.lastKnownGood.generation // 0' "$T/state/state.json"; }
 phase() { jq -r '.pending.phase // "none"' "$T/state/state.json"; }
 
+lkg_is() { [ "$(lkg_gen)" = "$1" ]; }
 applied_is() { [ "$(applied_gen)" = "$1" ] && [ "$(phase)" = none ]; }
 
 status_json() { "$AGENT" status --config "$T/etc/agent.yaml" --json; }
 
 # The model the worker serves now (its /healthz names its blob's digest).
 served_sha() { curl -sf "http://127.0.0.1:$WORKER_PORT/healthz" | jq -r .model; }
+
+# serving MODELFILE: the worker answers with that model's digest.
+serving() { [ "$(served_sha)" = "$(sha_of "$T/artifacts/$1")" ]; }
+
+# worker_starts: how many times a worker process started (testworker.py log).
+worker_starts() { if [ -f "$T/worker.log" ]; then wc -l <"$T/worker.log"; else echo 0; fi; }
+more_starts_than() { [ "$(worker_starts)" -gt "$1" ]; }
 
 # Invariants 1 and 2 on disk: every blob is named by its digest, and
 # `current` points at such a blob.
