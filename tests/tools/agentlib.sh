@@ -212,3 +212,36 @@ check_blobs() {
         [ "$(sha_of "$target")" = "$(basename "$target")" ] || fail "$f: unverified blob"
     done
 }
+
+# ---- attacks: a running baseline that must stay untouched -----------------
+
+# baseline [GEN]: generation GEN (default 1) running m1.bin, healthy.
+baseline() {
+    BASE_GEN=${1:-1}
+    model m1.bin good
+    publish "$(printf '{"generation": %s, "workloads": [%s]}' "$BASE_GEN" \
+        "$(workload risk m1.bin v1)")" >/dev/null
+    agent_start
+    wait_for 30 applied_is "$BASE_GEN" || fail "baseline generation $BASE_GEN not applied"
+    wait_for 10 has_event HealthGatePassed "$BASE_GEN" || fail "baseline not healthy"
+    BASE_STARTS=$(worker_starts)
+}
+
+# unharmed: the baseline still runs, its worker never restarted.
+unharmed() {
+    applied_is "$BASE_GEN" || fail "the applied generation changed: $(applied_gen) $(phase)"
+    serving m1.bin || fail "m1 is no longer served"
+    [ "$(worker_starts)" = "$BASE_STARTS" ] || fail "the running worker was restarted"
+    jq -e --argjson g "$BASE_GEN" '.lastKnownGood.generation == $g' "$T/state/state.json" \
+        >/dev/null || fail "last-known-good changed"
+    check_blobs
+}
+
+# refused TYPE REASON-SUBSTRING [TIMEOUT]: a report event says why.
+refused() {
+    wait_for "${3:-20}" has_event "$1" "" "$2" ||
+        fail "no $1 event saying \"$2\"; events: $(reports | jq -c '[.reports[].event | select(.)]')"
+}
+
+# spec1 GEN WORKLOAD-JSON: a desired-state spec with one workload.
+spec1() { printf '{"generation": %s, "workloads": [%s]}' "$1" "$2"; }
