@@ -219,7 +219,7 @@ static void download_done(struct cairn_download *dl, const struct cairn_download
     if (res->err == CAIRN_EDIGEST)
         rec->dl_failed_hard = 1;
     if (res->err && res->err != CAIRN_ECANCELED)
-        step_fail(rec, res->err, "%s", res->msg);
+        step_fail(rec, res->err, "%s: %s", cairn_strerror(res->err), res->msg);
     else if (!res->already_present)
         LOG_INFO("reconcile: installed blob %s (%" PRIu64 " bytes fetched, %u requests)",
                  res->blob_path, res->bytes_fetched, res->attempts);

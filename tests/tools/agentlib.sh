@@ -25,7 +25,7 @@ CTL_IN=
 
 cleanup() {
     set +e
-    [ -n "$AGENT_PID" ] && kill -KILL "$AGENT_PID" 2>/dev/null
+    [ -n "$AGENT_PID" ] && { kill -KILL "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
     [ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null
     # workers the agent started (own process groups): by their pid files
     for f in "$T"/state/workloads/*/worker.pid; do
@@ -114,8 +114,7 @@ agent_stop() {
 
 agent_kill() {
     [ -n "$AGENT_PID" ] || return 0
-    kill -KILL "$AGENT_PID" 2>/dev/null || true
-    wait "$AGENT_PID" 2>/dev/null || true
+    { kill -KILL "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null || true
     AGENT_PID=
 }
 
@@ -229,7 +228,8 @@ baseline() {
 
 # unharmed: the baseline still runs, its worker never restarted.
 unharmed() {
-    applied_is "$BASE_GEN" || fail "the applied generation changed: $(applied_gen) $(phase)"
+    [ "$(applied_gen)" = "$BASE_GEN" ] || fail "the applied generation changed: $(applied_gen)"
+    case $(phase) in none|fetch) ;; *) fail "an update went past fetching: $(phase)" ;; esac
     serving m1.bin || fail "m1 is no longer served"
     [ "$(worker_starts)" = "$BASE_STARTS" ] || fail "the running worker was restarted"
     jq -e --argjson g "$BASE_GEN" '.lastKnownGood.generation == $g' "$T/state/state.json" \
