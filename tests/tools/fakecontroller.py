@@ -21,7 +21,8 @@ Agent API (docs/protocol.md)
   POST /v1/sites/S/reports     DSSE report, seq rules (200 stored / dup, 409)
   POST /v1/sites/S/uploads     ?name=&sha256=, 201 / 200
   GET  /v1/artifacts/sha256/H  Range; fault options in the query string:
-        extra=N (N junk bytes past the file), rate=B (bytes/s),
+        extra=N (N junk bytes past the file), nolen=1 (no Content-Length),
+        rate=B (bytes/s),
         corrupt=1, cut=N (drop the connection at offset N, once per URL)
 
 Control API (tests only)
@@ -462,7 +463,11 @@ class Handler(BaseHTTPRequestHandler):
         if start:
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        if q.get("nolen"):  # the body ends when the connection does
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         limit = len(body)
         if "cut" in q:
