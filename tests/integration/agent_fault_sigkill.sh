@@ -21,7 +21,8 @@ REPORT_INTERVAL=1 agent_setup
 agent_start
 
 spec_for() { # spec_for GEN MODELFILE
-    printf '{"generation": %s, "workloads": [%s]}' "$1" "$(workload risk "$2" "v$1")"
+    printf '{"generation": %s, "workloads": [%s]}' "$1" \
+        "$(workload risk "$2" "v$1" '{"health": {"timeoutSeconds": 4}}')"
 }
 
 kills=0
