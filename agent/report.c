@@ -369,8 +369,12 @@ static void sent(struct cairn_httpc_req *rq, const struct cairn_httpc_result *re
     } else if (res->head.status == 401) {
         cairn_sync_renew(r->sync, r->token_used);
         /* resumed by the next token (cairn_reporter_kick) */
-    } else if (res->head.status == 400 || res->head.status == 409 ||
-               res->head.status == 413) {
+    } else if ((res->head.status == 400 || res->head.status == 409 ||
+                res->head.status == 413) &&
+               strncmp(res->head.content_type, "application/json", 16) == 0) {
+        /* The controller's own verdict on this report (a proxy's error
+         * page is not): it will never be taken, so it must not block the
+         * queue. */
         undeliverable(r, seq, res->head.status, res->body ? res->body : "");
     } else {
         snprintf(why, sizeof(why), "HTTP %ld", res->head.status);

@@ -284,12 +284,15 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(code, {"error": text, "status": code})
 
     def body(self, cap=64 << 20):
-        n = int(self.headers.get("Content-Length") or 0)
-        if n > cap:
+        if len(self._body) > cap:
             raise ValueError("body too large")
-        return self.rfile.read(n) if n else b""
+        return self._body
 
     def route(self):
+        # Read the whole request body first, so that an early answer (a
+        # fault) leaves the kept-alive connection in step.
+        n = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(n) if n else b""
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
         parts = u.path.strip("/").split("/")
@@ -371,6 +374,9 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             st = G["sites"][site]
             while True:
+                if G["faults"].get("down"):
+                    env = "down"
+                    break
                 if st.get("envelope") and st["etag"] != inm:
                     env, etag = st["envelope"], st["etag"]
                     break
@@ -379,6 +385,8 @@ class Handler(BaseHTTPRequestHandler):
                     env = None
                     break
                 LOCK.wait(left)
+        if env == "down":
+            return self.error(503, "down for a test")
         if env is None:
             if not st.get("envelope"):
                 return self.error(404, "no desired state yet")
@@ -523,6 +531,7 @@ class Handler(BaseHTTPRequestHandler):
         if what == "faults":
             with LOCK:
                 G["faults"].update(json.loads(self.body()))
+                LOCK.notify_all()  # parked polls see "down" at once
             return self.reply(200, G["faults"])
         if what == "log":
             with LOCK:
