@@ -48,7 +48,7 @@ def main():
         name = "img-%d-%d.png" % (os.getpid(), i)
         tmp = os.path.join(up, "." + name)
         with open(tmp, "wb") as f:
-            f.write(b"anonymized %d %s" % (i, sha.encode()))
+            f.write(b"anonymized %d %d %s" % (os.getpid(), i, sha.encode()))
         os.utime(tmp, (time.time() - 10, time.time() - 10))
         os.rename(tmp, os.path.join(up, name))
 
