@@ -37,6 +37,12 @@ trap cleanup EXIT
 
 fail() {
     echo "FAIL: $*" >&2
+    if [ -n "$AGENT_PID" ] && ! kill -0 "$AGENT_PID" 2>/dev/null; then
+        local rc=0
+        wait "$AGENT_PID" || rc=$?
+        echo "(the agent had exited with status $rc)" >&2
+        AGENT_PID=
+    fi
     if [ -f "$T/agent.log" ]; then echo "--- agent log (tail)" >&2; tail -n 60 "$T/agent.log" >&2; fi
     exit 1
 }
