@@ -21,8 +21,11 @@ sleep 3
 agent_stop || fail "agent did not stop cleanly while offline"
 agent_start
 sleep 4
+n=$(worker_starts)
 agent_kill
 agent_start
+# the new agent stops the worker the killed one left and starts its own
+wait_for 20 more_starts_than "$n" || fail "worker not restarted by the new agent"
 wait_for 20 serving m1.bin || fail "m1 not served while the controller is down"
 while [ $((SECONDS - t0)) -lt "$DOWN_SECONDS" ]; do
     serving m1.bin || fail "m1 stopped being served while offline"
