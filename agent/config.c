@@ -58,10 +58,11 @@ const struct cairn_config_row cairn_agent_config_rows[] = {
     {"maxDesiredBytes", CAIRN_CFG_INT, OFF(max_desired_bytes), "1048576", 4096,
      67108864, NULL, "largest desired-state envelope accepted"},
     {"outboxMax", CAIRN_CFG_INT, OFF(outbox_max), "256", 2, 100000, NULL,
-     "reports kept while the controller cannot be reached (oldest events dropped "
-     "first beyond)"},
-    {"uploadMaxBytes", CAIRN_CFG_INT, OFF(upload_max_bytes), "67108864", 1,
-     67108864, NULL, "largest file sent from a workload's uploads directory"},
+     "reports kept while the controller cannot be reached; beyond, the oldest "
+     "status, then the oldest event, is dropped"},
+    {"uploadMaxBytes", CAIRN_CFG_INT, OFF(upload_max_bytes), "16777216", 1,
+     67108864, NULL, "largest file sent from a workload's uploads directory (it is "
+     "held in memory while it is sent)"},
     {"logLevel", CAIRN_CFG_ENUM, OFF(log_level), "info", 0, 0, log_levels,
      "most verbose log level printed"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL},

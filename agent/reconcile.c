@@ -111,6 +111,17 @@ static void set_target(struct cairn_reconcile *rec, json_t *doc, int mode)
     rec->dl_failed_hard = 0;
 }
 
+/* Same document, later issue: swap it in without touching the step. */
+static void set_target_doc(struct cairn_reconcile *rec, json_t *doc)
+{
+    json_t *old = rec->target;
+
+    if (rec->rollback != MODE_FORWARD || !old)
+        return;
+    rec->target = json_incref(doc);
+    json_decref(old);
+}
+
 /* ---- workloads ------------------------------------------------------------ */
 
 static struct cairn_rec_workload *wl_find(struct cairn_reconcile *rec, const char *name)
@@ -744,8 +755,13 @@ void cairn_reconcile_desired_changed(struct cairn_reconcile *rec)
     int64_t gen = cairn_state_doc_gen(st->desired);
 
     if (!st->desired || cairn_state_is_failed(st, gen) ||
-        gen == cairn_state_doc_gen(st->applied)) {
-        save(rec); /* a refresh: remember the later issue */
+        (gen == cairn_state_doc_gen(st->applied) && st->phase == CAIRN_PHASE_NONE) ||
+        (gen == st->pending_gen && st->phase == CAIRN_PHASE_FETCH)) {
+        /* A refresh of what runs, of a failed generation or of the one
+         * being fetched: remember the later issue, nothing to install. */
+        if (gen == st->pending_gen && st->phase == CAIRN_PHASE_FETCH)
+            set_target_doc(rec, st->desired);
+        save(rec);
         return;
     }
     uv_timer_stop(&rec->retry);

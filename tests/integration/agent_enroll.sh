@@ -17,6 +17,11 @@ grep -qx "$(cut -d' ' -f1-2 "$T/keys/controller.pub") controller" "$T/etc/contro
 "$AGENT" config --config "$cfg" | grep -q '^site: "st-olaf"' || fail "config print"
 "$AGENT" config --doc | grep -q '| `reportIntervalSeconds` | integer (1..86400) | 30 |' ||
     fail "config doc table"
+# docs/agent.md carries the generated table, unchanged
+sed -n '/<!-- config-table:begin -->/,/<!-- config-table:end -->/p' "$CAIRN_SRC/docs/agent.md" |
+    sed '1d;$d' >"$T/doc-table"
+"$AGENT" config --doc | diff - "$T/doc-table" >&2 ||
+    fail "docs/agent.md's config table differs from \`cairn-agent config --doc\`"
 
 # init again keeps the key; an existing config needs --force
 old=$(cat "$T/keys/site.pub")
@@ -60,5 +65,14 @@ grep -q "state.json is corrupt" "$T/e" || fail "corrupt state message: $(cat "$T
 cp "$T/state.good" "$T/state/state.json"
 agent_start
 wait_for 20 serving m1.bin || fail "not serving after the state was restored"
+# SIGHUP re-reads the trusted keys
+cat "$T/keys/rogue.pub" >>"$T/etc/controller.pub"
+kill -HUP "$AGENT_PID"
+wait_for 10 grep -q "reload: 2 controller and 1 publisher keys trusted" "$T/agent.log" ||
+    fail "SIGHUP did not reload the keys"
+echo "garbage" >>"$T/etc/publishers.pub"
+kill -HUP "$AGENT_PID"
+wait_for 10 grep -q "keeping the running keys" "$T/agent.log" || fail "a bad key file was taken"
+serving m1.bin || fail "a reload disturbed the worker"
 agent_stop
 echo ok
