@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cairn/mem.h"
+#include "cairn/fs.h"
 #include "ctl.h"
 
 void cairn__ctl_err(const char *verb, const char *fmt, ...)
@@ -87,68 +88,19 @@ out:
     return rc;
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, p + off, n - off);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-/* Move tmp to path: replacing only with force. */
-static int place(const char *tmp, const char *path, int force, struct cairn_diag *d)
-{
-    if (force ? rename(tmp, path) == 0
-              : renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (!force && (errno == EINVAL || errno == ENOSYS) && link(tmp, path) == 0) {
-        unlink(tmp);
-        return 0;
-    }
-    if (errno == EEXIST)
-        return cairn_diag_set(d, CAIRN_EEXIST, "%s exists (use --force to replace it)", path);
-    return cairn_diag_set(d, CAIRN_EIO, "%s: %s", path, strerror(errno));
-}
-
 int cairn__ctl_write(const char *path, const void *data, size_t n, mode_t mode, int force,
                      struct cairn_diag *d)
 {
-    char *tmp = cairn_xasprintf("%s.tmp.XXXXXX", path), *dir = cairn_xstrdup(path);
-    int fd, dfd, rc;
+    struct cairn_diag inner;
+    int rc;
 
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = cairn_diag_set(d, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO,
-                            "%s: cannot create: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fchmod(fd, mode) != 0 || write_all(fd, data, n) != 0 || fsync(fd) != 0) {
-        rc = cairn_diag_set(d, CAIRN_EIO, "%s: write failed: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    close(fd);
-    rc = place(tmp, path, force, d);
-    if (rc) {
-        unlink(tmp);
-        goto out;
-    }
-    dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd); /* best effort: the file itself is complete */
-        close(dfd);
-    }
-out:
-    free(tmp);
-    free(dir);
+    if (force)
+        return cairn_fs_write_durable(path, data, n, mode, d);
+    cairn_diag_init(&inner);
+    rc = cairn_fs_write_new(path, data, n, mode, &inner);
+    if (rc == CAIRN_EEXIST)
+        return cairn_diag_set(d, rc, "%s exists (use --force to replace it)", path);
+    if (rc)
+        cairn_diag_set(d, rc, "%s", cairn_diag_msg(&inner));
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cairn/encoding.h"
+#include "cairn/fs.h"
 #include "cairn/keys.h"
 #include "cairn/mem.h"
 #include "keys_internal.h"
@@ -594,59 +595,6 @@ static char *armor(const uint8_t *bin, size_t n, size_t *text_len)
     return (char *)w.p;
 }
 
-/* Write data to a fresh file at path (mode) durably, never replacing an
- * existing file: temp file in the same directory, fsync, then an atomic
- * no-replace rename, then fsync the directory. */
-static int write_new_file(const char *path, const void *data, size_t n, mode_t mode,
-                          struct cairn_diag *d)
-{
-    char *tmp = cairn_xasprintf("%s.tmp.XXXXXX", path), *dir = cairn_xstrdup(path);
-    const char *p = data;
-    int fd, dfd, rc = 0, placed = 0;
-
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = cairn_diag_set(d, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO,
-                            "%s: cannot create: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fchmod(fd, mode) != 0)
-        rc = CAIRN_EIO;
-    for (size_t off = 0; rc == 0 && off < n;) {
-        ssize_t w = write(fd, p + off, n - off);
-
-        if (w < 0 && errno != EINTR)
-            rc = CAIRN_EIO;
-        else if (w > 0)
-            off += (size_t)w;
-    }
-    if (rc == 0 && fsync(fd) != 0)
-        rc = CAIRN_EIO;
-    if (close(fd) != 0 && rc == 0)
-        rc = CAIRN_EIO;
-    if (rc) {
-        cairn_diag_set(d, rc, "%s: write failed: %s", path, strerror(errno));
-    } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
-        placed = 1;
-    } else if ((errno != EINVAL && errno != ENOSYS) || link(tmp, path) != 0) {
-        /* (link() is the fallback where RENAME_NOREPLACE is unsupported:
-         * it never replaces either.) */
-        rc = cairn_diag_set(d, errno == EEXIST ? CAIRN_EEXIST : CAIRN_EIO, "%s: %s", path,
-                            errno == EEXIST ? "already exists" : strerror(errno));
-    }
-    if (!placed)
-        unlink(tmp);
-    dfd = rc ? -1 : open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0)
-            rc = cairn_diag_set(d, CAIRN_EIO, "%s: fsync of its directory failed", path);
-        close(dfd);
-    }
-out:
-    free(tmp);
-    free(dir);
-    return rc;
-}
 
 int cairn_seckey_save(const struct cairn_seckey *sk, const char *path, struct cairn_diag *d)
 {
@@ -660,7 +608,7 @@ int cairn_seckey_save(const struct cairn_seckey *sk, const char *path, struct ca
     bin = build_private(sk, &n);
     text = armor(bin, n, &text_len);
     cairn__wipe_free(bin, n);
-    rc = write_new_file(path, text, text_len, 0600, d);
+    rc = cairn_fs_write_new(path, text, text_len, 0600, d);
     cairn__wipe_free(text, text_len);
     return rc;
 }

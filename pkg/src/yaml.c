@@ -5,6 +5,7 @@
  * and every limit is checked before the work it guards is done.
  * docs/internals/yaml.md has the rules and the reasons.
  */
+#include "cairn/fs.h"
 #include "cairn/yaml.h"
 
 #include <errno.h>
@@ -594,62 +595,7 @@ int cairn_yaml_parse(const char *file, const char *data, size_t len,
     return rc;
 }
 
-static int errno_fail(struct cairn_diag *d, const char *path, int err)
-{
-    int code = err == ENOENT                   ? CAIRN_ENOENT
-               : err == EACCES || err == EPERM ? CAIRN_EPERM
-                                               : CAIRN_EIO;
 
-    return cairn_diag_set(d, code, "%s: %s", path, strerror(err));
-}
-
-/* Read at most cap bytes of path. Sized by fstat, but reads on until EOF
- * so that a file growing under us is still capped. */
-static int read_capped(const char *path, size_t cap, char **out,
-                       size_t *out_len, struct cairn_diag *d)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    char *buf = NULL;
-    size_t len = 0, alloc, got;
-    int rc = 0;
-
-    if (!f)
-        return errno_fail(d, path, errno);
-    if (fstat(fileno(f), &st) != 0) {
-        rc = errno_fail(d, path, errno);
-        goto out;
-    }
-    if (st.st_size < 0 || (uint64_t)st.st_size > cap) {
-        rc = cairn_diag_set(d, CAIRN_ETOOBIG, "%s: over the %zu-byte cap", path,
-                            cap);
-        goto out;
-    }
-    alloc = (size_t)st.st_size + 1;
-    buf = cairn_xmalloc(alloc);
-    while ((got = fread(buf + len, 1, alloc - len, f)) == alloc - len) {
-        len += got;
-        if (len > cap) {
-            rc = cairn_diag_set(d, CAIRN_ETOOBIG, "%s: over the %zu-byte cap",
-                                path, cap);
-            goto out;
-        }
-        alloc = alloc > cap / 2 ? cap + 1 : alloc * 2;
-        buf = cairn_xrealloc(buf, alloc);
-    }
-    len += got;
-    if (ferror(f))
-        rc = errno_fail(d, path, errno ? errno : EIO);
-out:
-    fclose(f);
-    if (rc == 0) {
-        *out = buf;
-        *out_len = len;
-    } else {
-        free(buf);
-    }
-    return rc;
-}
 
 int cairn_yaml_load(const char *path, const struct cairn_yaml_limits *lim,
                     struct cairn_yaml_doc **out, struct cairn_diag *d)
@@ -663,7 +609,7 @@ int cairn_yaml_load(const char *path, const struct cairn_yaml_limits *lim,
         return cairn_diag_set(d, CAIRN_EINVAL,
                               "cairn_yaml_load: NULL argument");
     set_limits(lim, &l);
-    rc = read_capped(path, l.max_bytes, &buf, &len, d);
+    rc = cairn_fs_read(path, l.max_bytes, &buf, &len, d);
     if (rc)
         return rc;
     rc = cairn_yaml_parse(path, buf, len, &l, out, d);

@@ -1,41 +1,74 @@
 /*
  * Filesystem helpers: capped reads, durable writes (temp file, fsync,
  * rename, fsync the directory), and joining an untrusted relative path under
- * a root without escaping it.
+ * a root without escaping it. Blocking calls: on a libuv loop, run them
+ * through uv_queue_work when the disk may be slow. See docs/internals/fs.md.
+ *
+ * Every function returns 0 or a negative CAIRN_E* code; errors name the path
+ * in d (may be NULL). Out-params are written only on success.
  */
 #ifndef CAIRN_FS_H
 #define CAIRN_FS_H
 
+#include "cairn/diag.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "cairn/diag.h"
 
-/* Read a whole file of at most cap bytes into a fresh NUL-terminated buffer.
- * CAIRN_ENOENT, CAIRN_EPERM, CAIRN_EIO, CAIRN_ETOOBIG (file over cap). */
-CAIRN_WUR int cairn_fs_read(const char *path, size_t cap, char **out, size_t *out_len,
-                            struct cairn_diag *d);
+/* Read a whole file of at most cap bytes into a fresh NUL-terminated buffer
+ * (caller frees *out; out_len may be NULL). CAIRN_ENOENT, CAIRN_EPERM,
+ * CAIRN_EIO, CAIRN_ETOOBIG (file over cap, checked while reading too). */
+CAIRN_WUR int cairn_fs_read(const char *path, size_t cap, char **out,
+                            size_t *out_len, struct cairn_diag *d);
 
-/* Replace path atomically and durably with data, created with mode. */
-CAIRN_WUR int cairn_fs_write_durable(const char *path, const void *data, size_t n,
-                                     mode_t mode, struct cairn_diag *d);
+/* Replace path atomically and durably with data: a hidden temp file in the
+ * same directory, fchmod to exactly mode (umask does not apply), write,
+ * fsync, rename over path, fsync the directory. A crash leaves either the
+ * old or the new content, never a mix. On error the temp file is removed.
+ * CAIRN_ENOENT (no such directory), CAIRN_EPERM, CAIRN_ENOSPC, CAIRN_EIO. */
+CAIRN_WUR int cairn_fs_write_durable(const char *path, const void *data,
+                                     size_t n, mode_t mode,
+                                     struct cairn_diag *d);
 
-/* fsync a directory (after a rename or unlink in it). */
+/* The same, but never replacing an existing file: CAIRN_EEXIST when path
+ * exists (the check and the rename are one atomic step). For keys and other
+ * files whose loss by accident would be worse than an error. */
+CAIRN_WUR int cairn_fs_write_new(const char *path, const void *data, size_t n,
+                                 mode_t mode, struct cairn_diag *d);
+
+/* fsync a directory (after a rename or unlink in it). A filesystem that
+ * cannot sync directories (EINVAL) counts as success. */
 CAIRN_WUR int cairn_fs_fsync_dir(const char *dir, struct cairn_diag *d);
 
-/* mkdir -p with mode for created directories. */
-CAIRN_WUR int cairn_fs_mkdir_p(const char *path, mode_t mode, struct cairn_diag *d);
+/* mkdir -p with mode (umask applies) for created directories; existing
+ * directories are fine, an existing non-directory is CAIRN_EEXIST. */
+CAIRN_WUR int cairn_fs_mkdir_p(const char *path, mode_t mode,
+                               struct cairn_diag *d);
 
-/* Join rel under root. Refuses absolute rel, empty components, "..",
- * and (for the existing part of the path) symlinks that resolve outside
- * root: CAIRN_EPATH. Fresh string in *out. */
+/* Join rel under root into a fresh string "root/rel" (caller frees *out).
+ * Refuses, with CAIRN_EPATH: empty or absolute rel, empty components ("a//b",
+ * trailing "/"), "." and "..", components over NAME_MAX, and symlinks in the
+ * existing part of the path that do not resolve (completely) inside root.
+ * Symlinks that stay inside root are allowed. The check is made now: the
+ * caller must own root, so that nobody else can swap links in later.
+ * CAIRN_EINVAL for NULL arguments. */
 CAIRN_WUR int cairn_fs_join_safe(const char *root, const char *rel, char **out,
                                  struct cairn_diag *d);
 
-/* Remove a tree (no symlink following). */
+/* Same, for a rel of rel_len bytes that came with an explicit length (JSON,
+ * HTTP): an embedded NUL is refused with CAIRN_EPATH. */
+CAIRN_WUR int cairn_fs_join_safe_n(const char *root, const char *rel,
+                                   size_t rel_len, char **out,
+                                   struct cairn_diag *d);
+
+/* Remove a tree. Symlinks are removed, never followed (directories are
+ * opened with O_NOFOLLOW relative to their parent). A missing path is
+ * success. CAIRN_ETOOBIG past 128 levels of nesting; CAIRN_EPERM, CAIRN_EIO. */
 CAIRN_WUR int cairn_fs_rm_rf(const char *path, struct cairn_diag *d);
 
-/* Free bytes available to unprivileged users on the filesystem of path. */
-CAIRN_WUR int cairn_fs_free_bytes(const char *path, uint64_t *out, struct cairn_diag *d);
+/* Free bytes available to unprivileged users on the filesystem of path
+ * (statvfs f_bavail * f_frsize). */
+CAIRN_WUR int cairn_fs_free_bytes(const char *path, uint64_t *out,
+                                  struct cairn_diag *d);
 
 #endif

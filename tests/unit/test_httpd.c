@@ -1,0 +1,1320 @@
+/*
+ * HTTP server tests over real sockets on 127.0.0.1. The server runs on a
+ * libuv loop in the main thread; each scenario's client runs in a second
+ * thread with plain blocking sockets and tells the loop when it is done.
+ * Loop-side callbacks only record what happened; checks on those records
+ * run in the client thread through atomics or after the loop has ended.
+ */
+#include "cairn/fs.h"
+#include "cairn/httpd.h"
+#include "cairn/log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "test.h"
+
+#define BIG_SIZE (8u * 1024 * 1024)
+
+struct fx {
+    uv_loop_t loop;
+    struct cairn_httpd *srv;
+    uv_async_t async;
+    uv_timer_t answer;
+    pthread_t th;
+    void (*client)(struct fx *);
+    uint16_t port;
+    char *dir;
+    /* loop-side records, read by the client with atomics */
+    struct cairn_httpd_req *parked;
+    int events[3];
+    int stop_done;
+    int released;
+    int stop_now;
+};
+
+static int aload(const int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+static void ainc(int *p)
+{
+    __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
+}
+
+static void msleep(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Wait (up to 10 s) until *p reaches want. */
+static int await_int(const int *p, int want)
+{
+    int i;
+
+    for (i = 0; i < 1000 && aload(p) < want; i++)
+        msleep(10);
+    return aload(p) >= want;
+}
+
+/* --- handlers (loop thread) --------------------------------------------- */
+
+static unsigned long qnum(struct cairn_httpd_req *req, const char *name)
+{
+    const char *v = cairn_httpd_req_query(req, name);
+
+    return v ? strtoul(v, NULL, 10) : 0;
+}
+
+static void h_hello(struct cairn_httpd_req *req, void *arg)
+{
+    (void)arg;
+    if (cairn_httpd_resp_header(req, "X-Test", "yes") != 0 ||
+        cairn_httpd_resp_header(req, "Content-Length", "7") != CAIRN_EINVAL ||
+        cairn_httpd_resp_header(req, "X-Bad", "a\r\nb") != CAIRN_EINVAL) {
+        cairn_httpd_respond_error(req, 500, "resp_header checks failed");
+        return;
+    }
+    cairn_httpd_respond(req, 200, "text/plain", "hello", 5);
+}
+
+static void h_echo_query(struct cairn_httpd_req *req, void *arg)
+{
+    char out[512], peer[64];
+    const char *a = cairn_httpd_req_query(req, "a"),
+               *b = cairn_httpd_req_query(req, "b");
+    const char *c = cairn_httpd_req_query(req, "c"),
+               *h = cairn_httpd_req_header(req, "x-THING");
+    int n;
+
+    (void)arg;
+    cairn_httpd_req_peer_str(req, peer, sizeof(peer));
+    n = snprintf(out, sizeof(out), "a=%s|b=%s|c=%s|z=%s|h=%s|peer=%s|path=%s",
+                 a ? a : "-", b ? b : "-", c ? c : "-",
+                 cairn_httpd_req_query(req, "z") ? "?" : "-", h ? h : "-", peer,
+                 cairn_httpd_req_path(req));
+    cairn_httpd_respond(req, 200, "text/plain", out, (size_t)n);
+}
+
+static void h_echo(struct cairn_httpd_req *req, void *arg)
+{
+    size_t n;
+    const char *b = cairn_httpd_req_body(req, &n);
+
+    (void)arg;
+    cairn_httpd_respond(req, 200, "application/octet-stream", b, n);
+}
+
+static void h_site(struct cairn_httpd_req *req, void *arg)
+{
+    char out[256];
+    int n = snprintf(out, sizeof(out), "site=%s",
+                     cairn_httpd_req_param(req, "site"));
+
+    (void)arg;
+    cairn_httpd_respond(req, 200, "text/plain", out, (size_t)n);
+}
+
+static void h_static(struct cairn_httpd_req *req, void *arg)
+{
+    struct fx *f = arg;
+    char *path = NULL;
+    int rc;
+
+    if (cairn_fs_join_safe(f->dir, cairn_httpd_req_param(req, "*"), &path,
+                           NULL) != 0) {
+        cairn_httpd_forbidden(req, "bad path");
+        return;
+    }
+    rc = cairn_httpd_respond_file(req, path, "text/plain", NULL);
+    if (rc == CAIRN_ENOENT)
+        cairn_httpd_not_found(req, "no such file");
+    else if (rc)
+        cairn_httpd_respond_error(req, 500, cairn_strerror(rc));
+    free(path);
+}
+
+static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
+                    void *arg)
+{
+    struct fx *f = arg;
+
+    ainc(&f->events[ev]);
+    f->parked = NULL;
+    if (ev == CAIRN_HTTPD_PARK_TIMEOUT)
+        cairn_httpd_respond(req, 200, "text/plain", "timeout", 7);
+    else if (ev == CAIRN_HTTPD_PARK_STOPPING)
+        cairn_httpd_respond(req, 200, "text/plain", "stopping", 8);
+}
+
+static void on_answer(uv_timer_t *t)
+{
+    struct fx *f = t->data;
+
+    if (f->parked)
+        cairn_httpd_respond(f->parked, 200, "text/plain", "answered", 8);
+    f->parked = NULL;
+}
+
+static void h_park(struct cairn_httpd_req *req, void *arg)
+{
+    struct fx *f = arg;
+    unsigned long after = qnum(req, "after");
+
+    cairn_httpd_park(req, (uint32_t)qnum(req, "t"), on_park, f);
+    f->parked = req;
+    if (after)
+        uv_timer_start(&f->answer, on_answer, after, 0);
+}
+
+static void h_noreply(struct cairn_httpd_req *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+}
+
+static void on_release(void *arg)
+{
+    ainc(&((struct fx *)arg)->released);
+}
+
+static void h_borrowed(struct cairn_httpd_req *req, void *arg)
+{
+    static const char body[] = "borrowed bytes";
+
+    cairn_httpd_respond_borrowed(req, 200, "text/plain", body, sizeof(body) - 1,
+                                 on_release, arg);
+}
+
+static void on_stopped(struct cairn_httpd *srv, void *arg)
+{
+    (void)srv;
+    ainc(&((struct fx *)arg)->stop_done);
+}
+
+static void h_stop(struct cairn_httpd_req *req, void *arg)
+{
+    struct fx *f = arg;
+
+    cairn_httpd_stop(f->srv, on_stopped, f);
+    cairn_httpd_respond(req, 200, "text/plain", "stopping", 8);
+}
+
+static void h_errors(struct cairn_httpd_req *req, void *arg)
+{
+    unsigned long k = qnum(req, "k");
+
+    (void)arg;
+    switch (k) {
+    case 401:
+        cairn_httpd_unauthorized(req, "who \"are\" you\n");
+        break;
+    case 403:
+        cairn_httpd_forbidden(req, NULL);
+        break;
+    case 409:
+        cairn_httpd_conflict(req, "seq \xff bad utf8");
+        break;
+    case 429:
+        cairn_httpd_too_many(req, 7, NULL);
+        break;
+    case 503:
+        cairn_httpd_unavailable(req, 2, NULL);
+        break;
+    default:
+        cairn_httpd_bad_request(req, "bad");
+        break;
+    }
+}
+
+/* --- fixture ----------------------------------------------------------- */
+
+static void on_client_done(uv_async_t *a)
+{
+    struct fx *f = a->data;
+
+    uv_close((uv_handle_t *)&f->async, NULL);
+    uv_close((uv_handle_t *)&f->answer, NULL);
+    cairn_httpd_stop(f->srv, on_stopped, f);
+}
+
+static void *client_main(void *arg)
+{
+    struct fx *f = arg;
+
+    f->client(f);
+    uv_async_send(&f->async);
+    return NULL;
+}
+
+static void add_routes(struct fx *f)
+{
+    struct cairn_httpd_route_opts small = {.max_body = 1024, .name = "echo"};
+    int rc = 0;
+
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/hello", h_hello, f, NULL,
+                            NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/echo-query",
+                            h_echo_query, f, NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_POST | CAIRN_HTTPD_PUT, "/echo",
+                            h_echo, f, &small, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/sites/{site}/desired",
+                            h_site, f, NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/static/*", h_static, f,
+                            NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/park", h_park, f, NULL,
+                            NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/noreply", h_noreply, f,
+                            NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/borrowed", h_borrowed, f,
+                            NULL, NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_POST, "/stop", h_stop, f, NULL,
+                            NULL);
+    rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/errors", h_errors, f,
+                            NULL, NULL);
+    if (rc) {
+        fprintf(stderr, "route registration failed\n");
+        abort();
+    }
+}
+
+static void write_files(struct fx *f)
+{
+    char p[4096], digits[100];
+    char *big = malloc(BIG_SIZE);
+    size_t i;
+
+    for (i = 0; i < sizeof(digits); i++)
+        digits[i] = (char)('0' + i % 10);
+    snprintf(p, sizeof(p), "%s/f.txt", f->dir);
+    test_write_file(p, digits, sizeof(digits));
+    for (i = 0; i < BIG_SIZE; i++)
+        big[i] = (char)(i * 7 + i / 4096);
+    snprintf(p, sizeof(p), "%s/big.bin", f->dir);
+    test_write_file(p, big, BIG_SIZE);
+    free(big);
+}
+
+/* Run client against a fresh server with cfg; check is called on the loop
+ * thread's records after everything has stopped. */
+static void run(const struct cairn_httpd_config *cfg,
+                void (*client)(struct fx *), void (*after)(struct fx *))
+{
+    struct fx f;
+
+    memset(&f, 0, sizeof(f));
+    f.dir = test_tmpdir();
+    write_files(&f);
+    uv_loop_init(&f.loop);
+    f.srv = cairn_httpd_new(&f.loop, cfg);
+    add_routes(&f);
+    if (cairn_httpd_listen(f.srv, "127.0.0.1", 0, NULL) != 0)
+        abort();
+    f.port = cairn_httpd_port(f.srv);
+    uv_async_init(&f.loop, &f.async, on_client_done);
+    f.async.data = &f;
+    uv_timer_init(&f.loop, &f.answer);
+    f.answer.data = &f;
+    f.client = client;
+    pthread_create(&f.th, NULL, client_main, &f);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    pthread_join(f.th, NULL);
+    CHECK_INT_EQ(f.stop_done, 1);
+    if (after)
+        after(&f);
+    cairn_httpd_free(f.srv);
+    CHECK_INT_EQ(uv_loop_close(&f.loop), 0);
+    test_rm_rf(f.dir);
+    free(f.dir);
+}
+
+/* --- client side --------------------------------------------------------- */
+
+struct cli {
+    int fd;
+    size_t len;
+    char buf[65536];
+};
+
+struct resp {
+    int status;
+    char head[8192];
+    char *body;
+    size_t body_len;
+};
+
+/* rcvbuf: a receive buffer size set before connecting (0: default). Much
+ * below the MSS (64 KiB on loopback) makes TCP crawl on window probes. */
+static struct cli *cli_open_buf(struct fx *f, int rcvbuf)
+{
+    struct cli *c = calloc(1, sizeof(*c));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
+    struct timeval tv = {.tv_sec = 10};
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (rcvbuf)
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(c->fd);
+        free(c);
+        return NULL;
+    }
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return c;
+}
+
+static struct cli *cli_open(struct fx *f)
+{
+    return cli_open_buf(f, 0);
+}
+
+static void cli_close(struct cli *c)
+{
+    if (c)
+        close(c->fd);
+    free(c);
+}
+
+static void cli_send_n(struct cli *c, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void cli_send(struct cli *c, const char *s)
+{
+    cli_send_n(c, s, strlen(s));
+}
+
+/* Byte by byte, each in its own segment, so that the server's reads split
+ * every name, value and chunk. */
+static void cli_send_slow(struct cli *c, const char *s)
+{
+    int one = 1;
+
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    for (; *s; s++) {
+        cli_send_n(c, s, 1);
+        usleep(300);
+    }
+}
+
+static int cli_fill(struct cli *c)
+{
+    ssize_t n;
+
+    if (c->len == sizeof(c->buf))
+        return -1;
+    n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+    if (n <= 0)
+        return -1;
+    c->len += (size_t)n;
+    return 0;
+}
+
+/* Header value from a response head (case-insensitive), or NULL. */
+static const char *hget(const struct resp *r, const char *name, char *out,
+                        size_t n)
+{
+    const char *p = strstr(r->head, "\r\n");
+    size_t k = strlen(name);
+
+    while (p && p[2]) {
+        const char *line = p + 2, *end = strstr(line, "\r\n");
+
+        if (!end)
+            break;
+        if ((size_t)(end - line) > k && line[k] == ':' &&
+            strncasecmp(line, name, k) == 0) {
+            const char *v = line + k + 1;
+
+            v += strspn(v, " ");
+            snprintf(out, n, "%.*s", (int)(end - v), v);
+            return out;
+        }
+        p = end;
+    }
+    return NULL;
+}
+
+/* Read one response; no_body for HEAD. 0 ok, -1 closed or timed out. */
+static int cli_resp(struct cli *c, struct resp *r, int no_body)
+{
+    char *end, cl[64];
+    size_t hlen, want = 0, have;
+
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+    while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
+        if (cli_fill(c))
+            return -1;
+    hlen = (size_t)(end - c->buf) + 4;
+    snprintf(r->head, sizeof(r->head), "%.*s", (int)hlen, c->buf);
+    r->status = (int)strtol(r->head + 9, NULL, 10);
+    if (!no_body && r->status != 304 && r->status != 204 && r->status >= 200 &&
+        hget(r, "Content-Length", cl, sizeof(cl)))
+        want = strtoull(cl, NULL, 10);
+    r->body = malloc(want + 1);
+    have = c->len - hlen < want ? c->len - hlen : want;
+    memcpy(r->body, c->buf + hlen, have);
+    memmove(c->buf, c->buf + hlen + have, c->len - hlen - have);
+    c->len -= hlen + have;
+    while (have < want) {
+        ssize_t n = recv(c->fd, r->body + have, want - have, 0);
+
+        if (n <= 0)
+            return -1;
+        have += (size_t)n;
+    }
+    r->body[want] = '\0';
+    r->body_len = want;
+    return 0;
+}
+
+/* The server closed the connection (EOF or reset) within 10 s. */
+static int cli_closed(struct cli *c)
+{
+    char tmp[4096];
+
+    if (c->len)
+        return 0; /* unread response bytes: not what we expect */
+    for (;;) {
+        ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return 1;
+        if (n < 0)
+            return 0;
+    }
+}
+
+static int get(struct cli *c, const char *req, struct resp *r)
+{
+    cli_send(c, req);
+    return cli_resp(c, r, 0);
+}
+
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: t\r\n\r\n"
+
+/* --- scenarios -------------------------------------------------------- */
+
+static void c_keepalive(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+    char v[256];
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        REQUIRE(get(c, GET("/hello"), &r) == 0);
+        CHECK_INT_EQ(r.status, 200);
+        CHECK_STR_EQ(r.body, "hello");
+        CHECK_STR_EQ(hget(&r, "X-Test", v, sizeof(v)), "yes");
+        CHECK_STR_EQ(hget(&r, "Content-Type", v, sizeof(v)), "text/plain");
+        CHECK(hget(&r, "Date", v, sizeof(v)) && strstr(v, " GMT"));
+        CHECK(hget(&r, "Connection", v, sizeof(v)) == NULL);
+    }
+    /* HEAD: same head, no body (the next response still parses). */
+    cli_send(c, "HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 1) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    CHECK_STR_EQ(hget(&r, "Content-Length", v, sizeof(v)), "5");
+    REQUIRE(get(c, GET("/borrowed"), &r) == 0);
+    CHECK_STR_EQ(r.body, "borrowed bytes");
+    CHECK(await_int(&f->released, 1));
+    free(r.body);
+    cli_close(c);
+}
+
+static void test_keepalive(void)
+{
+    run(NULL, c_keepalive, NULL);
+}
+
+static void c_pipeline(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+
+    /* The middle request parks and is answered 50 ms later: the third,
+     * already received, must wait for it. */
+    cli_send(c, GET("/hello") GET("/park?after=50") GET(
+                    "/echo-query?a=3") "POST /echo HTTP/1.1\r\nHost: "
+                                       "t\r\nContent-Length: 4\r\n\r\nabcd");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_EQ(r.body, "hello");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_EQ(r.body, "answered");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_HAS(r.body, "a=3|");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_EQ(r.body, "abcd");
+    free(r.body);
+    cli_close(c);
+}
+
+static void test_pipeline(void)
+{
+    run(NULL, c_pipeline, NULL);
+}
+
+static void c_chunked(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+    const char *req =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        "X-Thing:   spaced value  \r\n\r\n"
+        "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    size_t i;
+
+    /* One byte at a time: every field, value and chunk arrives in pieces. */
+    cli_send_slow(c, req);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "hello world");
+    cli_send_slow(
+        c,
+        "GET /echo-query?a=1 HTTP/1.1\r\nHost: t\r\nX-Long-Header-Name: 1\r\n"
+        "X-Thing: split value\r\nX-After: 2\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_HAS(r.body, "a=1|b=-|c=-|z=-|h=split value|");
+    /* Over the route's 1024-byte cap, in chunks: 413 and close. */
+    cli_send(
+        c,
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (i = 0; i < 3; i++) {
+        char chunk[700];
+
+        memset(chunk, 'x', sizeof(chunk));
+        cli_send(c, "2bc\r\n");
+        cli_send_n(c, chunk, sizeof(chunk));
+        cli_send(c, "\r\n");
+    }
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 413);
+    CHECK_STR_HAS(r.body, "\"status\":413");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    c = cli_open(f);
+    /* Header values are trimmed and looked up case-insensitively. */
+    REQUIRE(get(c,
+                "GET /echo-query?a=1%202&b=x+y&c HTTP/1.1\r\nHost: t\r\n"
+                "x-thing:  v w \r\n\r\n",
+                &r) == 0);
+    CHECK_STR_HAS(r.body, "a=1 2|b=x y|c=|z=-|h=v w|peer=127.0.0.1:");
+    CHECK_STR_HAS(r.body, "|path=/echo-query");
+    /* Trailers are accepted, and capped like headers. */
+    REQUIRE(get(c,
+                "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n"
+                "3\r\nabc\r\n0\r\nX-Trailer: v\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_EQ(r.body, "abc");
+    {
+        char big[20000];
+
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        cli_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n"
+                    "3\r\nabc\r\n0\r\nX-Trailer: ");
+        cli_send(c, big);
+        cli_send(c, "\r\n\r\n");
+    }
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 431);
+    free(r.body);
+    cli_close(c);
+}
+
+static void test_chunked(void)
+{
+    run(NULL, c_chunked, NULL);
+}
+
+static void c_limits(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+    char big[6000];
+    int i;
+
+    /* Content-Length over the cap: 413 before the body is sent. */
+    REQUIRE(
+        get(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+            &r) == 0);
+    CHECK_INT_EQ(r.status, 413);
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    /* Header section over max_header_bytes (4096): 431. */
+    c = cli_open(f);
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cli_send(c, "GET /hello HTTP/1.1\r\nX-Big: ");
+    cli_send(c, big);
+    cli_send(c, "\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 431);
+    CHECK_STR_HAS(r.body, "\"status\":431");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    /* Too many header lines (max 8 here): 431. */
+    c = cli_open(f);
+    cli_send(c, "GET /hello HTTP/1.1\r\n");
+    for (i = 0; i < 9; i++)
+        cli_send(c, "X-A: b\r\n");
+    cli_send(c, "\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 431);
+    cli_close(c);
+    /* A request target alone over the cap: 414. */
+    c = cli_open(f);
+    cli_send(c, "GET /hello?x=");
+    cli_send(c, big);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 414);
+    cli_close(c);
+    free(r.body);
+}
+
+static void test_limits(void)
+{
+    struct cairn_httpd_config cfg = {.max_header_bytes = 4096,
+                                     .max_headers = 8};
+
+    run(&cfg, c_limits, NULL);
+}
+
+static void c_bad_requests(struct fx *f)
+{
+    static const char *const bad[] = {
+        "GARBAGE\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+        "GET /../etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /static/a/./b HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /sites/a%2Fb/desired HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /sites/%2e%2e/desired HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /static/%2e%2e/x HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /echo-query?a=%zz HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /echo-query?a=%00 HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n",
+    };
+    struct resp r = {0};
+    char v[128];
+    size_t i;
+
+    for (i = 0; i < CAIRN_ARRAY_LEN(bad); i++) {
+        struct cli *c = cli_open(f);
+
+        REQUIRE(get(c, bad[i], &r) == 0);
+        if (r.status != 400)
+            fprintf(stderr, "request %zu: status %d\n", i, r.status);
+        CHECK_INT_EQ(r.status, 400);
+        CHECK_STR_HAS(r.body, "\"status\":400");
+        CHECK_STR_EQ(hget(&r, "Content-Type", v, sizeof(v)),
+                     "application/json");
+        cli_close(c);
+    }
+    free(r.body);
+}
+
+static void test_bad_requests(void)
+{
+    run(NULL, c_bad_requests, NULL);
+}
+
+static void c_routing(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+    char v[128];
+
+    REQUIRE(get(c,
+                "POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 405);
+    CHECK_STR_EQ(hget(&r, "Allow", v, sizeof(v)), "GET, HEAD");
+    CHECK_STR_HAS(r.body, "\"status\":405");
+    /* Still usable: 405 without a body keeps the connection. */
+    REQUIRE(get(c, "DELETE /echo HTTP/1.1\r\nHost: t\r\n\r\n", &r) == 0);
+    CHECK_INT_EQ(r.status, 405);
+    CHECK_STR_EQ(hget(&r, "Allow", v, sizeof(v)), "POST, PUT");
+    REQUIRE(get(c, GET("/nope"), &r) == 0);
+    CHECK_INT_EQ(r.status, 404);
+    CHECK_STR_EQ(hget(&r, "Content-Type", v, sizeof(v)), "application/json");
+    CHECK_STR_EQ(r.body, "{\"error\":\"no such resource\",\"status\":404}");
+    REQUIRE(get(c, GET("/hello/"), &r) == 0);
+    CHECK_INT_EQ(r.status, 404);
+    REQUIRE(get(c, GET("/sites/ab%20c/desired"), &r) == 0);
+    CHECK_STR_EQ(r.body, "site=ab c");
+    REQUIRE(get(c, GET("/sites//desired"), &r) == 0);
+    CHECK_INT_EQ(r.status, 404);
+    REQUIRE(get(c, GET("/noreply"), &r) == 0);
+    CHECK_INT_EQ(r.status, 500);
+    REQUIRE(get(c, GET("/errors?k=401"), &r) == 0);
+    CHECK_INT_EQ(r.status, 401);
+    CHECK_STR_EQ(r.body,
+                 "{\"error\":\"who \\\"are\\\" you\\u000a\",\"status\":401}");
+    REQUIRE(get(c, GET("/errors?k=403"), &r) == 0);
+    CHECK_STR_EQ(r.body, "{\"error\":\"forbidden\",\"status\":403}");
+    REQUIRE(get(c, GET("/errors?k=409"), &r) == 0);
+    CHECK_STR_EQ(r.body, "{\"error\":\"seq ? bad utf8\",\"status\":409}");
+    REQUIRE(get(c, GET("/errors?k=429"), &r) == 0);
+    CHECK_INT_EQ(r.status, 429);
+    CHECK_STR_EQ(hget(&r, "Retry-After", v, sizeof(v)), "7");
+    REQUIRE(get(c, GET("/errors?k=503"), &r) == 0);
+    CHECK_INT_EQ(r.status, 503);
+    CHECK_STR_EQ(hget(&r, "Retry-After", v, sizeof(v)), "2");
+    REQUIRE(get(c, GET("/errors?k=400"), &r) == 0);
+    CHECK_STR_EQ(r.body, "{\"error\":\"bad\",\"status\":400}");
+    /* 405 for a request with a body: the body is not read, the
+     * connection ends, Allow is still there. */
+    REQUIRE(
+        get(c,
+            "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+            &r) == 0);
+    CHECK_INT_EQ(r.status, 405);
+    CHECK_STR_EQ(hget(&r, "Allow", v, sizeof(v)), "GET, HEAD");
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    c = cli_open(f);
+    /* HTTP/1.1 with Connection: close */
+    REQUIRE(get(c,
+                "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    /* HTTP/1.0: closes by default, keep-alive when asked. */
+    c = cli_open(f);
+    REQUIRE(get(c, "GET /hello HTTP/1.0\r\n\r\n", &r) == 0);
+    CHECK_STR_EQ(r.body, "hello");
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    c = cli_open(f);
+    REQUIRE(get(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_HAS(r.head, "Connection: keep-alive");
+    REQUIRE(get(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_EQ(r.body, "hello");
+    cli_close(c);
+    free(r.body);
+}
+
+static void after_routing(struct fx *f)
+{
+    struct cairn_buf b;
+
+    cairn_buf_init(&b, 1 << 20);
+    CHECK_INT_EQ(cairn_httpd_metrics_prometheus(f->srv, "cairn_test", &b), 0);
+    CHECK_STR_HAS(
+        b.data,
+        "cairn_test_http_requests_total{route=\"/hello\",code=\"405\"} 2\n");
+    CHECK_STR_HAS(
+        b.data,
+        "cairn_test_http_requests_total{route=\"/hello\",code=\"200\"} 4\n");
+    CHECK_STR_HAS(b.data, "{route=\"-\",code=\"404\"} 3\n");
+    CHECK_STR_HAS(b.data, "{route=\"echo\",code=\"405\"} 1\n");
+    CHECK_STR_HAS(b.data, "{route=\"/sites/{site}/desired\",code=\"200\"} 1\n");
+    CHECK_STR_HAS(b.data, "{route=\"/noreply\",code=\"500\"} 1\n");
+    CHECK_STR_HAS(b.data, "cairn_test_http_connections 0\n");
+    cairn_buf_free(&b);
+}
+
+static void test_routing(void)
+{
+    run(NULL, c_routing, after_routing);
+}
+
+static void c_expect(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+
+    cli_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+                "Expect: 100-continue\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 1) == 0);
+    CHECK_INT_EQ(r.status, 100);
+    cli_send(c, "xyz");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "xyz");
+    /* Too large: 413 at once, no 100. */
+    REQUIRE(get(c,
+                "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 999999\r\n"
+                "Expect: 100-continue\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 413);
+    cli_close(c);
+    free(r.body);
+}
+
+static void test_expect(void)
+{
+    run(NULL, c_expect, NULL);
+}
+
+static void c_timeouts(struct fx *f)
+{
+    struct cli *slow = cli_open(f), *body = cli_open(f), *idle = cli_open(f),
+               *ok;
+    struct resp r = {0};
+    int i;
+
+    /* Slowloris: headers that never end. */
+    cli_send(slow, "GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+    /* A body that stops after 3 of 10 bytes. */
+    cli_send(body,
+             "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    /* An idle keep-alive connection after one request. */
+    REQUIRE(get(idle, GET("/hello"), &r) == 0);
+    /* Meanwhile another client is served. */
+    ok = cli_open(f);
+    for (i = 0; i < 3; i++) {
+        REQUIRE(get(ok, GET("/hello"), &r) == 0);
+        CHECK_STR_EQ(r.body, "hello");
+    }
+    cli_close(ok);
+    CHECK(cli_closed(slow));
+    CHECK(cli_closed(body));
+    CHECK(cli_closed(idle));
+    cli_close(slow);
+    cli_close(body);
+    cli_close(idle);
+    free(r.body);
+}
+
+static void after_timeouts(struct fx *f)
+{
+    struct cairn_httpd_stats st;
+
+    cairn_httpd_stats(f->srv, &st);
+    CHECK(st.timeouts >= 2);
+    CHECK_INT_EQ(st.connections, 0);
+}
+
+static void test_timeouts(void)
+{
+    struct cairn_httpd_config cfg = {.header_timeout_ms = 300,
+                                     .body_timeout_ms = 300,
+                                     .idle_timeout_ms = 400};
+
+    run(&cfg, c_timeouts, after_timeouts);
+}
+
+static void c_conn_limit(struct fx *f)
+{
+    struct cli *a = cli_open(f), *b = cli_open(f), *c, *d = NULL;
+    struct resp r = {0};
+    int i;
+
+    REQUIRE(get(a, GET("/hello"), &r) == 0);
+    REQUIRE(get(b, GET("/hello"), &r) == 0);
+    c = cli_open(f);
+    REQUIRE(c != NULL);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 503);
+    CHECK_STR_HAS(r.body, "\"status\":503");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    cli_close(a);
+    /* Once a slot frees up (closing is asynchronous), new clients get in. */
+    for (i = 0; i < 100; i++) {
+        d = cli_open(f);
+        if (d && get(d, GET("/hello"), &r) == 0 && r.status == 200)
+            break;
+        cli_close(d);
+        d = NULL;
+        msleep(20);
+    }
+    CHECK(d != NULL);
+    CHECK_STR_EQ(r.body, "hello");
+    cli_close(d);
+    cli_close(b);
+    free(r.body);
+}
+
+static void after_conn_limit(struct fx *f)
+{
+    struct cairn_httpd_stats st;
+
+    cairn_httpd_stats(f->srv, &st);
+    CHECK(st.rejected >= 1);
+}
+
+static void test_conn_limit(void)
+{
+    struct cairn_httpd_config cfg = {.max_connections = 2};
+
+    run(&cfg, c_conn_limit, after_conn_limit);
+}
+
+static void c_range(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+    char v[256], etag[128], req[512];
+
+    REQUIRE(get(c, GET("/static/f.txt"), &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    CHECK_INT_EQ(r.body_len, 100);
+    CHECK_STR_EQ(hget(&r, "Accept-Ranges", v, sizeof(v)), "bytes");
+    REQUIRE(hget(&r, "ETag", etag, sizeof(etag)) != NULL);
+    CHECK(etag[0] == '"');
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 206);
+    CHECK_STR_EQ(r.body, "2345");
+    CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes 2-5/100");
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=-3\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 206);
+    CHECK_STR_EQ(r.body, "789");
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=95-\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_EQ(r.body, "56789");
+    CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes 95-99/100");
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=98-500\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_EQ(r.body, "89");
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=100-\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 416);
+    CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes */100");
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=-0\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 416);
+    /* Several ranges, other units, nonsense: the whole file. */
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=1-2,5-6\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    CHECK_INT_EQ(r.body_len, 100);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: items=1-2\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=5-2\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    /* If-Range with another validator: the whole file. */
+    REQUIRE(get(c,
+                "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\nIf-Range: "
+                "\"x\"\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    snprintf(req, sizeof(req),
+             "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\n"
+             "If-Range: %s\r\n\r\n",
+             etag);
+    REQUIRE(get(c, req, &r) == 0);
+    CHECK_INT_EQ(r.status, 206);
+    /* If-None-Match: 304 with the ETag, no body; also inside a list, weak. */
+    snprintf(req, sizeof(req),
+             "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: %s\r\n\r\n", etag);
+    REQUIRE(get(c, req, &r) == 0);
+    CHECK_INT_EQ(r.status, 304);
+    CHECK_STR_EQ(hget(&r, "ETag", v, sizeof(v)), etag);
+    CHECK(hget(&r, "Content-Length", v, sizeof(v)) == NULL);
+    snprintf(req, sizeof(req),
+             "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: \"a\", W/%s\r\n\r\n",
+             etag);
+    REQUIRE(get(c, req, &r) == 0);
+    CHECK_INT_EQ(r.status, 304);
+    REQUIRE(
+        get(c, "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: \"other\"\r\n\r\n",
+            &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    /* HEAD of a file: length, no body. */
+    cli_send(c, "HEAD /static/f.txt HTTP/1.1\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 1) == 0);
+    CHECK_STR_EQ(hget(&r, "Content-Length", v, sizeof(v)), "100");
+    REQUIRE(get(c, GET("/static/missing"), &r) == 0);
+    CHECK_INT_EQ(r.status, 404);
+    REQUIRE(get(c, GET("/static/f.txt"), &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    cli_close(c);
+    free(r.body);
+}
+
+static void test_range(void)
+{
+    run(NULL, c_range, NULL);
+}
+
+static int big_ok(const struct resp *r)
+{
+    size_t i;
+
+    if (r->body_len != BIG_SIZE)
+        return 0;
+    for (i = 0; i < BIG_SIZE; i++)
+        if (r->body[i] != (char)(i * 7 + i / 4096))
+            return 0;
+    return 1;
+}
+
+static void c_sendfile(struct fx *f)
+{
+    struct cli *c = cli_open_buf(f, 131072), *other;
+    struct resp r = {0};
+
+    /* A small receive buffer and a pause before reading: the server's
+     * socket fills, sendfile hits EAGAIN and must wait for writability. */
+    cli_send(c, GET("/static/big.bin"));
+    msleep(200);
+    /* The loop is not blocked by the stalled download. */
+    other = cli_open(f);
+    REQUIRE(get(other, GET("/hello"), &r) == 0);
+    CHECK_STR_EQ(r.body, "hello");
+    cli_close(other);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    CHECK(big_ok(&r));
+    /* A range deep inside, then keep-alive still works. */
+    REQUIRE(get(c,
+                "GET /static/big.bin HTTP/1.1\r\nRange: "
+                "bytes=5000000-5000009\r\n\r\n",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 206);
+    CHECK_INT_EQ(r.body_len, 10);
+    CHECK(r.body_len == 10 &&
+          r.body[0] == (char)(5000000u * 7 + 5000000u / 4096));
+    REQUIRE(get(c, GET("/hello"), &r) == 0);
+    CHECK_STR_EQ(r.body, "hello");
+    cli_close(c);
+    free(r.body);
+}
+
+static void test_sendfile(void)
+{
+    run(NULL, c_sendfile, NULL);
+}
+
+static void c_write_timeout(struct fx *f)
+{
+    struct cli *c = cli_open_buf(f, 131072);
+    size_t total = 0;
+    char buf[65536];
+
+    cli_send(c, GET("/static/big.bin"));
+    msleep(1500); /* never read: the server gives up after 300 ms */
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+    CHECK(total < BIG_SIZE);
+    cli_close(c);
+}
+
+static void after_write_timeout(struct fx *f)
+{
+    struct cairn_httpd_stats st;
+
+    cairn_httpd_stats(f->srv, &st);
+    CHECK_INT_EQ(st.timeouts, 1);
+}
+
+static void test_write_timeout(void)
+{
+    struct cairn_httpd_config cfg = {.write_timeout_ms = 300};
+
+    run(&cfg, c_write_timeout, after_write_timeout);
+}
+
+static void c_park(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+
+    REQUIRE(get(c, GET("/park?after=50"), &r) == 0);
+    CHECK_STR_EQ(r.body, "answered");
+    REQUIRE(get(c, GET("/park?t=100"), &r) == 0);
+    CHECK_STR_EQ(r.body, "timeout");
+    CHECK_INT_EQ(aload(&f->events[CAIRN_HTTPD_PARK_TIMEOUT]), 1);
+    /* The client leaves while parked: the owner hears about it. */
+    cli_send(c, GET("/park"));
+    msleep(100);
+    cli_close(c);
+    CHECK(await_int(&f->events[CAIRN_HTTPD_PARK_ABORTED], 1));
+    free(r.body);
+}
+
+static void after_park(struct fx *f)
+{
+    struct cairn_httpd_stats st;
+
+    cairn_httpd_stats(f->srv, &st);
+    CHECK_INT_EQ(st.parked, 0);
+    CHECK_INT_EQ(f->events[CAIRN_HTTPD_PARK_ABORTED], 1);
+}
+
+static void test_park(void)
+{
+    run(NULL, c_park, after_park);
+}
+
+static void c_stop(struct fx *f)
+{
+    struct cli *idle = cli_open(f), *parked = cli_open(f),
+               *stopper = cli_open(f), *late;
+    struct resp r = {0};
+
+    REQUIRE(get(idle, GET("/hello"), &r) == 0);
+    cli_send(parked, GET("/park"));
+    msleep(100);
+    REQUIRE(get(stopper,
+                "POST /stop HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_EQ(r.body, "stopping");
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(stopper));
+    CHECK(cli_closed(idle));
+    /* The parked request was told and answered, then closed. */
+    REQUIRE(cli_resp(parked, &r, 0) == 0);
+    CHECK_STR_EQ(r.body, "stopping");
+    CHECK(cli_closed(parked));
+    late = cli_open(f);
+    CHECK(late == NULL);
+    cli_close(late);
+    /* The server lingers on closing connections until the client closes
+     * too (or linger_ms): close ours, then the stop completes. */
+    cli_close(idle);
+    cli_close(parked);
+    cli_close(stopper);
+    CHECK(await_int(&f->stop_done, 1));
+    free(r.body);
+}
+
+static void after_stop(struct fx *f)
+{
+    CHECK_INT_EQ(f->events[CAIRN_HTTPD_PARK_STOPPING], 1);
+}
+
+static void test_stop(void)
+{
+    run(NULL, c_stop, after_stop);
+}
+
+/* --- without sockets ---------------------------------------------------- */
+
+static void dummy(struct cairn_httpd_req *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+}
+
+static void test_api_errors(void)
+{
+    uv_loop_t loop;
+    struct cairn_httpd *srv, *other;
+    struct cairn_diag d;
+
+    uv_loop_init(&loop);
+    srv = cairn_httpd_new(&loop, NULL);
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "nope", dummy, NULL,
+                                   NULL, NULL),
+                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/*/b", dummy, NULL,
+                                   NULL, NULL),
+                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/{b c}", dummy,
+                                   NULL, NULL, NULL),
+                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/x{b}", dummy, NULL,
+                                   NULL, NULL),
+                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpd_route(srv, 0, "/a", dummy, NULL, NULL, NULL),
+                 CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/a/{b}/*", dummy,
+                                   NULL, NULL, NULL),
+                 0);
+    cairn_diag_init(&d);
+    CHECK_INT_EQ(cairn_httpd_listen(srv, "not-an-ip", 0, &d), CAIRN_EINVAL);
+    CHECK_STR_HAS(cairn_diag_msg(&d), "not-an-ip");
+    CHECK_INT_EQ(cairn_httpd_port(srv), 0);
+    REQUIRE(cairn_httpd_listen(srv, "127.0.0.1", 0, NULL) == 0);
+    CHECK(cairn_httpd_port(srv) != 0);
+    CHECK_INT_EQ(cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/late", dummy, NULL,
+                                   NULL, NULL),
+                 CAIRN_ESTATE);
+    CHECK_INT_EQ(cairn_httpd_listen(srv, "127.0.0.1", 0, NULL), CAIRN_ESTATE);
+    /* The port is taken: a clear error, and the failed server frees at once. */
+    other = cairn_httpd_new(&loop, NULL);
+    cairn_diag_init(&d);
+    CHECK_INT_EQ(
+        cairn_httpd_listen(other, "127.0.0.1", cairn_httpd_port(srv), &d),
+        CAIRN_ENET);
+    CHECK_STR_HAS(cairn_diag_msg(&d), "in use");
+    cairn_httpd_free(other);
+    cairn_httpd_stop(srv, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cairn_httpd_free(srv);
+    CHECK_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+static void test_etag_match(void)
+{
+    CHECK(cairn_httpd_etag_match("\"a\"", "\"a\""));
+    CHECK(cairn_httpd_etag_match("W/\"a\"", "\"a\""));
+    CHECK(cairn_httpd_etag_match("\"a\"", "W/\"a\""));
+    CHECK(cairn_httpd_etag_match(" \"x\" , \"a\"", "\"a\""));
+    CHECK(cairn_httpd_etag_match("*", "\"a\""));
+    CHECK(!cairn_httpd_etag_match("\"ab\"", "\"a\""));
+    CHECK(!cairn_httpd_etag_match("\"a", "\"a\""));
+    CHECK(!cairn_httpd_etag_match("a", "\"a\""));
+    CHECK(!cairn_httpd_etag_match("*, \"a\"", "\"b\""));
+    CHECK(!cairn_httpd_etag_match(NULL, "\"a\""));
+    CHECK(!cairn_httpd_etag_match("\"a\"", NULL));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) { /* debugging: run one scenario by name, with debug logs */
+        cairn_log_set_level(CAIRN_LOG_DEBUG);
+        if (strcmp(argv[1], "sendfile") == 0)
+            RUN(test_sendfile);
+        return test_done();
+    }
+    RUN(test_etag_match);
+    RUN(test_api_errors);
+    RUN(test_keepalive);
+    RUN(test_pipeline);
+    RUN(test_chunked);
+    RUN(test_limits);
+    RUN(test_bad_requests);
+    RUN(test_routing);
+    RUN(test_expect);
+    RUN(test_timeouts);
+    RUN(test_conn_limit);
+    RUN(test_range);
+    RUN(test_sendfile);
+    RUN(test_write_timeout);
+    RUN(test_park);
+    RUN(test_stop);
+    return test_done();
+}
