@@ -67,7 +67,7 @@ start_controller() {
     [ -p "$fifo" ] || mkfifo "$fifo"
     $PY "$TOOLS/fakecontroller.py" --key "$T/keys/controller.key" \
         --publisher-key "$T/keys/publisher.key" --site "$SITE=$T/keys/site.pub" \
-        --artifacts "$T/artifacts" --state "$T/ctlstate" --port "$CTL_PORT" \
+        --artifacts "$T/artifacts" --state "$T/ctlstate" --port "$CTL_PORT" ${CTL_TLS:-} \
         <"$fifo" >"$T/ctl.out" 2>>"$T/ctl.err" &
     CTL_PID=$!
     exec {CTL_IN}>"$fifo"
@@ -87,8 +87,8 @@ agent_setup() {
     keygen "$T/keys/publisher"
     keygen "$T/keys/rogue"
     CTL_PORT=$(free_port)
-    CTL="http://127.0.0.1:$CTL_PORT"
-    "$AGENT" init --site "$SITE" --controller "$CTL" \
+    CTL="${CTL_SCHEME:-http}://127.0.0.1:$CTL_PORT"
+    "$AGENT" init --site "$SITE" --controller "$CTL" ${INIT_EXTRA:-} \
         --trust-controller "$T/keys/controller.pub" \
         --trust-publisher "$T/keys/publisher.pub" \
         --state "$T/state" --config "$T/etc/agent.yaml" >"$T/stanza.yaml" 2>"$T/init.err" ||
@@ -126,9 +126,9 @@ agent_kill() {
 
 ctl() { # ctl METHOD PATH [BODY]
     if [ $# -ge 3 ]; then
-        curl -sf -X "$1" --data-binary "$3" "$CTL/_control/$2"
+        curl -sf ${CURL_EXTRA:-} -X "$1" --data-binary "$3" "$CTL/_control/$2"
     else
-        curl -sf -X "$1" "$CTL/_control/$2"
+        curl -sf ${CURL_EXTRA:-} -X "$1" "$CTL/_control/$2"
     fi
 }
 

@@ -5,7 +5,7 @@ docs/protocol.md and records what the agent reports.
 
     fakecontroller.py --key CONTROLLER.key --site NAME=SITE.pub
                       [--publisher-key PUB.key] [--artifacts DIR]
-                      [--state DIR] [--port N] [--lifetime S]
+                      [--state DIR] [--port N] [--lifetime S] [--tls CERT KEY]
 
 Prints "PORT <n>" once listening on 127.0.0.1. Exits when stdin closes or
 after --lifetime seconds. With --state, published envelopes and stored
@@ -44,6 +44,7 @@ import hmac
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -506,7 +507,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def control(self, what, q):
         site = q.get("site")
-        base = "http://127.0.0.1:%d" % self.server.server_address[1]
+        base = "%s://127.0.0.1:%d" % ("https" if G["tls"] else "http",
+                                      self.server.server_address[1])
         if what == "publish":
             with LOCK:
                 out = publish(site, json.loads(self.body()), base)
@@ -556,8 +558,10 @@ def main():
     ap.add_argument("--state")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--lifetime", type=float, default=1800)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     a = ap.parse_args()
     G.update(key=load_private(a.key), artifacts=a.artifacts, state_dir=a.state, log=[],
+             tls=bool(a.tls),
              faults={}, cuts=set(), secret=os.urandom(32), sites={})
     G["publisher"] = load_private(a.publisher_key) if a.publisher_key else None
     for s in a.site:
@@ -567,6 +571,10 @@ def main():
     ThreadingHTTPServer.allow_reuse_address = True
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
+    if a.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls[0], a.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=watch_stdin, daemon=True).start()
     threading.Timer(a.lifetime, lambda: os._exit(0)).start()
     sys.stdout.write("PORT %d\n" % srv.server_address[1])
