@@ -17,8 +17,11 @@ printf 'subjectAltName=IP:127.0.0.1\n' >"$pki/ext"
 openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
     -CAcreateserial -days 2 -extfile "$pki/ext" -out "$pki/server.pem" >/dev/null 2>&1 ||
     fail "cannot make a test certificate"
-CTL_SCHEME=https CTL_TLS="--tls $pki/server.pem $pki/server.key" \
-    INIT_EXTRA="--ca-file $pki/ca.pem" CURL_EXTRA="--cacert $pki/ca.pem" agent_setup
+CTL_SCHEME=https
+CTL_TLS="--tls $pki/server.pem $pki/server.key"
+INIT_EXTRA="--ca-file $pki/ca.pem"
+CURL_EXTRA="--cacert $pki/ca.pem"
+agent_setup
 grep -q "caFile: \"$pki/ca.pem\"" "$T/etc/agent.yaml" || fail "init did not write caFile"
 baseline
 has_event Started || fail "no reports over https"
