@@ -55,8 +55,9 @@ struct cairn_accepted {
 /* Judge an envelope of len bytes (not necessarily NUL-terminated). On 0,
  * *out owns the payload (cairn_accepted_free). On error nothing is written
  * and d says why. Loop thread or any: no shared state. */
-CAIRN_WUR int cairn_accept(const struct cairn_accept_ctx *c, const char *env, size_t len,
-                           struct cairn_accepted *out, struct cairn_diag *d);
+CAIRN_WUR int cairn_accept(const struct cairn_accept_ctx *c, const char *env,
+                           size_t len, struct cairn_accepted *out,
+                           struct cairn_diag *d);
 void cairn_accepted_free(struct cairn_accepted *a);
 
 /* The compiled desired.schema.json (embedded), compiled once; NULL only if

@@ -41,17 +41,18 @@ struct agent {
     uint64_t watchdog_ms;
     char *deferred; /* a desired state that arrived during an update */
     size_t deferred_len;
-    int expired;    /* the DesiredStateExpired condition */
+    int expired; /* the DesiredStateExpired condition */
     char *auth;
     const char *auth_headers[2];
     int stopping;
     int exit_code;
 };
 
-static const enum cairn_log_level levels[] = {CAIRN_LOG_DEBUG, CAIRN_LOG_INFO, CAIRN_LOG_WARN,
-                                              CAIRN_LOG_ERROR};
+static const enum cairn_log_level levels[] = {CAIRN_LOG_DEBUG, CAIRN_LOG_INFO,
+                                              CAIRN_LOG_WARN, CAIRN_LOG_ERROR};
 
-/* ---- reports -------------------------------------------------------------- */
+/* ---- reports --------------------------------------------------------------
+ */
 
 static int64_t free_bytes(const struct agent *a)
 {
@@ -62,14 +63,17 @@ static int64_t free_bytes(const struct agent *a)
     return (int64_t)v;
 }
 
-static json_t *condition(const char *type, int status, const char *reason, const char *msg)
+static json_t *condition(const char *type, int status, const char *reason,
+                         const char *msg)
 {
-    json_t *c = json_pack("{s:s,s:s}", "type", type, "status", status ? "True" : "False");
+    json_t *c = json_pack("{s:s,s:s}", "type", type, "status",
+                          status ? "True" : "False");
 
     if (reason)
         json_object_set_new(c, "reason", json_string(reason));
     if (msg && msg[0])
-        json_object_set_new(c, "message", json_stringn(msg, strnlen(msg, 1024)));
+        json_object_set_new(c, "message",
+                            json_stringn(msg, strnlen(msg, 1024)));
     return c;
 }
 
@@ -87,11 +91,13 @@ static json_t *conditions(const struct agent *a)
                                        a->expired ? "Expired" : "Valid", NULL));
     snprintf(msg, sizeof(msg), "generation %" PRId64 ": %s", st->pending_gen,
              cairn_phase_name(st->phase));
-    json_array_append_new(c, condition("Updating", st->phase != CAIRN_PHASE_NONE,
-                                       st->phase != CAIRN_PHASE_NONE ? "InProgress" : "Idle",
-                                       st->phase != CAIRN_PHASE_NONE ? msg : NULL));
+    json_array_append_new(
+        c, condition("Updating", st->phase != CAIRN_PHASE_NONE,
+                     st->phase != CAIRN_PHASE_NONE ? "InProgress" : "Idle",
+                     st->phase != CAIRN_PHASE_NONE ? msg : NULL));
     if (st->last_error[0])
-        json_array_append_new(c, condition("Degraded", 1, "LastError", st->last_error));
+        json_array_append_new(
+            c, condition("Degraded", 1, "LastError", st->last_error));
     return c;
 }
 
@@ -110,15 +116,18 @@ static void write_status(struct agent *a, json_t *workloads, json_t *conds)
     cairn__time_format(cairn__time_now(), now);
     json_object_set_new(s, "time", json_string(now));
     json_object_set_new(s, "pid", json_integer(getpid()));
-    json_object_set_new(s, "step", json_string(cairn_reconcile_step_name(a->rec.step)));
+    json_object_set_new(s, "step",
+                        json_string(cairn_reconcile_step_name(a->rec.step)));
     json_object_set(s, "workloads", workloads);
     json_object_set(s, "conditions", conds);
-    json_object_set_new(s, "queuedReports", json_integer((json_int_t)cairn_outbox_count(&a->ob)));
-    json_object_set_new(s, "controller",
-                        json_pack("{s:s,s:b,s:I,s:s,s:s}", "url", a->cfg->controller,
-                                  "connected", cairn_sync_connected(&a->sync), "lastContact",
-                                  (json_int_t)a->sync.last_contact, "lastError",
-                                  a->sync.last_error, "reportError", a->rep.last_error));
+    json_object_set_new(s, "queuedReports",
+                        json_integer((json_int_t)cairn_outbox_count(&a->ob)));
+    json_object_set_new(
+        s, "controller",
+        json_pack("{s:s,s:b,s:I,s:s,s:s}", "url", a->cfg->controller,
+                  "connected", cairn_sync_connected(&a->sync), "lastContact",
+                  (json_int_t)a->sync.last_contact, "lastError",
+                  a->sync.last_error, "reportError", a->rep.last_error));
     text = cairn_json_canonical(s);
     path = cairn_xasprintf("%s/status.json", a->cfg->state_dir);
     if (cairn__write_replace(path, text, strlen(text)) != 0)
@@ -132,7 +141,8 @@ static void write_status(struct agent *a, json_t *workloads, json_t *conds)
 static void emit(struct agent *a, const struct cairn_report_event *ev)
 {
     struct cairn_report_input in;
-    json_t *payload, *wls = cairn_reconcile_workloads_json(&a->rec), *conds = conditions(a);
+    json_t *payload, *wls = cairn_reconcile_workloads_json(&a->rec),
+                     *conds = conditions(a);
     struct cairn_diag d;
     char *env;
 
@@ -156,13 +166,15 @@ static void emit(struct agent *a, const struct cairn_report_event *ev)
         goto out;
     }
     env = cairn_report_sign(payload, &a->key);
-    if (cairn_outbox_put(&a->ob, in.seq, ev != NULL, env, strlen(env), &d) == 0) {
+    if (cairn_outbox_put(&a->ob, in.seq, ev != NULL, env, strlen(env), &d) ==
+        0) {
         a->st.report_seq = in.seq;
         if (cairn_state_save(a->cfg->state_dir, &a->st, &d) != 0)
             LOG_ERROR("state: %s", cairn_diag_msg(&d));
         cairn_reporter_kick(&a->rep, 0);
     } else {
-        LOG_ERROR("report %" PRId64 " not queued: %s", in.seq, cairn_diag_msg(&d));
+        LOG_ERROR("report %" PRId64 " not queued: %s", in.seq,
+                  cairn_diag_msg(&d));
     }
     free(env);
     json_decref(payload);
@@ -171,14 +183,16 @@ out:
     json_decref(conds);
 }
 
-static void emit_event(struct agent *a, const char *type, int64_t gen, const char *reason)
+static void emit_event(struct agent *a, const char *type, int64_t gen,
+                       const char *reason)
 {
     struct cairn_report_event ev = {type, gen, reason};
 
     emit(a, &ev);
 }
 
-/* ---- expiry --------------------------------------------------------------- */
+/* ---- expiry ---------------------------------------------------------------
+ */
 
 /* The document the workers run: its latest issue when it was refreshed. */
 static int64_t running_expires(const struct agent *a)
@@ -188,9 +202,11 @@ static int64_t running_expires(const struct agent *a)
 
     if (!doc)
         return 0;
-    if (a->st.desired && cairn_state_doc_gen(a->st.desired) == cairn_state_doc_gen(doc))
+    if (a->st.desired &&
+        cairn_state_doc_gen(a->st.desired) == cairn_state_doc_gen(doc))
         doc = a->st.desired;
-    if (cairn__time_parse(json_string_value(json_object_get(doc, "expires")), &t) != 0)
+    if (cairn__time_parse(json_string_value(json_object_get(doc, "expires")),
+                          &t) != 0)
         return 0;
     return t;
 }
@@ -203,17 +219,21 @@ static void check_expiry(struct agent *a)
 
     if (now_expired && !a->expired) {
         cairn__time_format(exp, when);
-        why = cairn_xasprintf("the desired state in effect expired at %s; the workloads keep "
-                              "running it until the controller sends a newer one", when);
+        why = cairn_xasprintf(
+            "the desired state in effect expired at %s; the workloads keep "
+            "running it until the controller sends a newer one",
+            when);
         LOG_WARN("%s", why);
         a->expired = 1;
-        emit_event(a, "DesiredStateExpired", cairn_state_doc_gen(a->st.applied), why);
+        emit_event(a, "DesiredStateExpired", cairn_state_doc_gen(a->st.applied),
+                   why);
         free(why);
     }
     a->expired = now_expired;
 }
 
-/* ---- desired state -------------------------------------------------------- */
+/* ---- desired state --------------------------------------------------------
+ */
 
 static void write_envelope(struct agent *a, const char *env, size_t len)
 {
@@ -226,11 +246,11 @@ static void write_envelope(struct agent *a, const char *env, size_t len)
     free(path);
 }
 
-static void take_accepted(struct agent *a, struct cairn_accepted *acc, const char *env,
-                          size_t len)
+static void take_accepted(struct agent *a, struct cairn_accepted *acc,
+                          const char *env, size_t len)
 {
-    LOG_INFO("accepted generation %" PRId64 "%s (signed by %s)", acc->generation,
-             acc->refresh ? " (refresh)" : "", acc->signer);
+    LOG_INFO("accepted generation %" PRId64 "%s (signed by %s)",
+             acc->generation, acc->refresh ? " (refresh)" : "", acc->signer);
     a->st.accepted_gen = acc->generation;
     a->st.accepted_issued = acc->issued;
     cairn_state_set_doc(&a->st.desired, acc->payload);
@@ -269,7 +289,8 @@ static void judge(struct agent *a, const char *env, size_t len)
                cairn_diag_msg(&d));
 }
 
-static void on_desired(void *arg, int err, const char *body, size_t len, const char *msg)
+static void on_desired(void *arg, int err, const char *body, size_t len,
+                       const char *msg)
 {
     struct agent *a = arg;
 
@@ -292,9 +313,11 @@ static void on_desired(void *arg, int err, const char *body, size_t len, const c
     a->deferred_len = len;
 }
 
-/* ---- reconcile hooks ------------------------------------------------------ */
+/* ---- reconcile hooks ------------------------------------------------------
+ */
 
-static void hook_event(void *arg, const char *type, int64_t gen, const char *reason)
+static void hook_event(void *arg, const char *type, int64_t gen,
+                       const char *reason)
 {
     emit_event(arg, type, gen, reason);
 }
@@ -344,7 +367,8 @@ static const char *const *hook_auth(void *arg)
     struct agent *a = arg;
 
     free(a->auth);
-    a->auth = cairn_xasprintf("Authorization: Bearer %s", cairn_sync_token(&a->sync));
+    a->auth =
+        cairn_xasprintf("Authorization: Bearer %s", cairn_sync_token(&a->sync));
     a->auth_headers[0] = a->auth;
     a->auth_headers[1] = NULL;
     return a->auth_headers;
@@ -358,7 +382,8 @@ static void on_token(void *arg)
     cairn_uploader_scan(&a->up, a->st.applied);
 }
 
-/* ---- timers and signals --------------------------------------------------- */
+/* ---- timers and signals ---------------------------------------------------
+ */
 
 static void refreshed(void *arg)
 {
@@ -395,7 +420,8 @@ static void reload(struct agent *a)
     cairn_keyset_init(&ctl);
     cairn_keyset_init(&pub);
     if (cairn_agent_config_load(a->cfg->config_path, &c, &d) != 0) {
-        LOG_ERROR("reload: %s (keeping the running configuration)", cairn_diag_msg(&d));
+        LOG_ERROR("reload: %s (keeping the running configuration)",
+                  cairn_diag_msg(&d));
         return;
     }
     if (cairn_agent_load_keys(c.controller_keys, &ctl, &d) == 0 &&
@@ -408,8 +434,8 @@ static void reload(struct agent *a)
         a->pub_keys = pub;
         pub = t;
         cairn_log_set_level(levels[c.log_level]);
-        LOG_INFO("reload: %zu controller and %zu publisher keys trusted", a->ctl_keys.n,
-                 a->pub_keys.n);
+        LOG_INFO("reload: %zu controller and %zu publisher keys trusted",
+                 a->ctl_keys.n, a->pub_keys.n);
     } else {
         LOG_ERROR("reload: %s (keeping the running keys)", cairn_diag_msg(&d));
     }
@@ -460,7 +486,8 @@ static void on_signal(uv_signal_t *s, int signum)
     cairn_reporter_kick(&a->rep, 1);
 }
 
-/* ---- start ---------------------------------------------------------------- */
+/* ---- start ----------------------------------------------------------------
+ */
 
 static int load_identity(struct agent *a, struct cairn_diag *d)
 {
@@ -469,11 +496,14 @@ static int load_identity(struct agent *a, struct cairn_diag *d)
     if (rc)
         return cairn_diag_set(d, rc, "no source of randomness");
     if ((rc = cairn_seckey_load(a->cfg->site_key, &a->key, d)) != 0 ||
-        (rc = cairn_agent_load_keys(a->cfg->controller_keys, &a->ctl_keys, d)) != 0 ||
-        (rc = cairn_agent_load_keys(a->cfg->publisher_keys, &a->pub_keys, d)) != 0)
+        (rc = cairn_agent_load_keys(a->cfg->controller_keys, &a->ctl_keys,
+                                    d)) != 0 ||
+        (rc = cairn_agent_load_keys(a->cfg->publisher_keys, &a->pub_keys, d)) !=
+            0)
         return rc;
     if (!cairn_accept_schema())
-        return cairn_diag_set(d, CAIRN_ESCHEMA, "the built-in desired-state schema is broken");
+        return cairn_diag_set(d, CAIRN_ESCHEMA,
+                              "the built-in desired-state schema is broken");
     return 0;
 }
 
@@ -523,8 +553,8 @@ static int start_net(struct agent *a, struct cairn_diag *d)
     if ((rc = cairn_sync_start(&a->sync, a->http, &so, d)) != 0)
         return rc;
     if (a->st.accepted_gen > 0) {
-        snprintf(etag, sizeof(etag), "\"%" PRId64 ".%" PRId64 "\"", a->st.accepted_gen,
-                 a->st.accepted_issued);
+        snprintf(etag, sizeof(etag), "\"%" PRId64 ".%" PRId64 "\"",
+                 a->st.accepted_gen, a->st.accepted_issued);
         cairn_sync_set_etag(&a->sync, etag);
     }
     memset(&ro, 0, sizeof(ro));
@@ -547,7 +577,8 @@ static void start_handles(struct agent *a)
     uv_timer_start(&a->tick, on_tick, every, every);
     if (cairn_sdnotify_watchdog_usec(&usec, NULL) == 0 && usec > 0) {
         a->watchdog_ms = usec / 2000 ? usec / 2000 : 1;
-        uv_timer_start(&a->watchdog, on_watchdog, a->watchdog_ms, a->watchdog_ms);
+        uv_timer_start(&a->watchdog, on_watchdog, a->watchdog_ms,
+                       a->watchdog_ms);
     }
     uv_signal_init(&a->loop, &a->sig_term);
     uv_signal_init(&a->loop, &a->sig_int);
@@ -560,8 +591,8 @@ static void start_handles(struct agent *a)
 
 static int start(struct agent *a, struct cairn_diag *d)
 {
-    struct cairn_reconcile_hooks h = {hook_event, hook_changed, hook_save, hook_idle,
-                                      hook_auth, a};
+    struct cairn_reconcile_hooks h = {hook_event, hook_changed, hook_save,
+                                      hook_idle,  hook_auth,    a};
     int rc;
 
     start_handles(a);
@@ -569,16 +600,17 @@ static int start(struct agent *a, struct cairn_diag *d)
     if ((rc = start_net(a, d)) != 0)
         return rc;
     a->up.http = a->http;
-    if ((rc = cairn_reconcile_start(&a->rec, a->cfg, &a->st, &a->key, &a->pub_keys, a->http,
-                                    &h, d)) != 0)
+    if ((rc = cairn_reconcile_start(&a->rec, a->cfg, &a->st, &a->key,
+                                    &a->pub_keys, a->http, &h, d)) != 0)
         return rc;
     free(a->up.state_dir);
     a->up.state_dir = cairn_xstrdup(a->rec.state_dir);
-    LOG_INFO("cairn-agent %s: site %s, controller %s, generation applied %" PRId64
-             ", accepted %" PRId64 ", last-known-good %" PRId64,
-             CAIRN_VERSION, a->cfg->site, a->cfg->controller,
-             cairn_state_doc_gen(a->st.applied), a->st.accepted_gen,
-             cairn_state_doc_gen(a->st.lkg));
+    LOG_INFO(
+        "cairn-agent %s: site %s, controller %s, generation applied %" PRId64
+        ", accepted %" PRId64 ", last-known-good %" PRId64,
+        CAIRN_VERSION, a->cfg->site, a->cfg->controller,
+        cairn_state_doc_gen(a->st.applied), a->st.accepted_gen,
+        cairn_state_doc_gen(a->st.lkg));
     emit_event(a, "Started", cairn_state_doc_gen(a->st.applied),
                "cairn-agent " CAIRN_VERSION " started");
     if (cairn_sdnotify_ready(NULL) != 0)

@@ -10,13 +10,15 @@
 
 #define KEYFILE_CAP (64 * 1024)
 
-static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error",
+                                         NULL};
 
 #define OFF(f) offsetof(struct cairn_agent_config, f)
 
 const struct cairn_config_row cairn_agent_config_rows[] = {
     {"site", CAIRN_CFG_STRING, OFF(site), NULL, 0, 0, NULL,
-     "this site's name, as in the fleet repository's sites/<site>.yaml (required)"},
+     "this site's name, as in the fleet repository's sites/<site>.yaml "
+     "(required)"},
     {"controller", CAIRN_CFG_STRING, OFF(controller), NULL, 0, 0, NULL,
      "controller base URL, e.g. https://cairn.example:8440 (required)"},
     {"caFile", CAIRN_CFG_PATH, OFF(ca_file), NULL, 0, 0, NULL,
@@ -30,10 +32,10 @@ const struct cairn_config_row cairn_agent_config_rows[] = {
     {"publisherKeys", CAIRN_CFG_PATH, OFF(publisher_keys), NULL, 0, 0, NULL,
      "file of the model publisher public keys whose attestations are accepted "
      "(required)"},
-    {"stateDir", CAIRN_CFG_PATH, OFF(state_dir), CAIRN_AGENT_DEFAULT_STATE, 0, 0, NULL,
-     "state directory (state.json, blobs, outbox, workloads)"},
-    {"reportIntervalSeconds", CAIRN_CFG_INT, OFF(report_interval), "30", 1, 86400, NULL,
-     "a status report at least this often"},
+    {"stateDir", CAIRN_CFG_PATH, OFF(state_dir), CAIRN_AGENT_DEFAULT_STATE, 0,
+     0, NULL, "state directory (state.json, blobs, outbox, workloads)"},
+    {"reportIntervalSeconds", CAIRN_CFG_INT, OFF(report_interval), "30", 1,
+     86400, NULL, "a status report at least this often"},
     {"longPollSeconds", CAIRN_CFG_INT, OFF(long_poll), "300", 1, 300, NULL,
      "how long one desired-state request waits for a change"},
     {"retryMinSeconds", CAIRN_CFG_INT, OFF(retry_min), "5", 1, 3600, NULL,
@@ -46,14 +48,16 @@ const struct cairn_config_row cairn_agent_config_rows[] = {
     {"downloadTries", CAIRN_CFG_INT, OFF(download_tries), "3", 1, 1000, NULL,
      "failed tries per artifact URL before DownloadFailed for that generation"},
     {"downloadLowSpeedBytes", CAIRN_CFG_INT, OFF(download_low_speed), "1024", 1,
-     1000000000, NULL, "a download slower than this many bytes/s for downloadLowSpeedSeconds is "
+     1000000000, NULL,
+     "a download slower than this many bytes/s for downloadLowSpeedSeconds is "
      "cut (and resumed)"},
-    {"downloadLowSpeedSeconds", CAIRN_CFG_INT, OFF(download_low_speed_time), "30", 1,
-     3600, NULL, "see downloadLowSpeedBytes"},
-    {"gracePeriodSeconds", CAIRN_CFG_INT, OFF(grace_period), "10", 1, 3600, NULL,
-     "time a worker gets between SIGTERM and SIGKILL"},
+    {"downloadLowSpeedSeconds", CAIRN_CFG_INT, OFF(download_low_speed_time),
+     "30", 1, 3600, NULL, "see downloadLowSpeedBytes"},
+    {"gracePeriodSeconds", CAIRN_CFG_INT, OFF(grace_period), "10", 1, 3600,
+     NULL, "time a worker gets between SIGTERM and SIGKILL"},
     {"applyAttempts", CAIRN_CFG_INT, OFF(apply_attempts), "3", 1, 100, NULL,
-     "applies of one generation interrupted by agent crashes before it is rolled "
+     "applies of one generation interrupted by agent crashes before it is "
+     "rolled "
      "back"},
     {"maxDesiredBytes", CAIRN_CFG_INT, OFF(max_desired_bytes), "1048576", 4096,
      67108864, NULL, "largest desired-state envelope accepted"},
@@ -61,7 +65,8 @@ const struct cairn_config_row cairn_agent_config_rows[] = {
      "reports kept while the controller cannot be reached; beyond, the oldest "
      "status, then the oldest event, is dropped"},
     {"uploadMaxBytes", CAIRN_CFG_INT, OFF(upload_max_bytes), "16777216", 1,
-     67108864, NULL, "largest file sent from a workload's uploads directory (it is "
+     67108864, NULL,
+     "largest file sent from a workload's uploads directory (it is "
      "held in memory while it is sent)"},
     {"logLevel", CAIRN_CFG_ENUM, OFF(log_level), "info", 0, 0, log_levels,
      "most verbose log level printed"},
@@ -105,19 +110,23 @@ static int check_required(const struct cairn_agent_config *c, const char *path,
                                                 : NULL;
 
     if (missing)
-        return cairn_diag_set(d, CAIRN_EINVAL, "%s: missing required key %s", path,
-                              missing);
+        return cairn_diag_set(d, CAIRN_EINVAL, "%s: missing required key %s",
+                              path, missing);
     if (!cairn_agent_is_dns_label(c->site))
-        return cairn_diag_set(d, CAIRN_EINVAL,
-                              "%s: site \"%s\" is not a DNS label (a-z 0-9 -, at most "
-                              "63)", path, c->site);
+        return cairn_diag_set(
+            d, CAIRN_EINVAL,
+            "%s: site \"%s\" is not a DNS label (a-z 0-9 -, at most "
+            "63)",
+            path, c->site);
     if (!valid_url(c->controller))
-        return cairn_diag_set(d, CAIRN_EINVAL,
-                              "%s: controller \"%s\" is not an http:// or https:// URL",
-                              path, c->controller);
+        return cairn_diag_set(
+            d, CAIRN_EINVAL,
+            "%s: controller \"%s\" is not an http:// or https:// URL", path,
+            c->controller);
     if (c->retry_max < c->retry_min)
         return cairn_diag_set(d, CAIRN_EINVAL,
-                              "%s: retryMaxSeconds is below retryMinSeconds", path);
+                              "%s: retryMaxSeconds is below retryMinSeconds",
+                              path);
     return 0;
 }
 
@@ -161,8 +170,8 @@ void cairn_agent_config_free(struct cairn_agent_config *c)
 }
 
 /* One line of a key file; 0 when skipped or added. */
-static int key_line(char *line, const char *path, int lineno, struct cairn_keyset *tmp,
-                    struct cairn_diag *d)
+static int key_line(char *line, const char *path, int lineno,
+                    struct cairn_keyset *tmp, struct cairn_diag *d)
 {
     struct cairn_pubkey pk;
     struct cairn_diag sub;
@@ -174,12 +183,14 @@ static int key_line(char *line, const char *path, int lineno, struct cairn_keyse
         return 0;
     cairn_diag_init(&sub);
     if (cairn_pubkey_parse(p, &pk, &sub) != 0)
-        return cairn_diag_set(d, sub.code, "%s:%d: %s", path, lineno, cairn_diag_msg(&sub));
+        return cairn_diag_set(d, sub.code, "%s:%d: %s", path, lineno,
+                              cairn_diag_msg(&sub));
     cairn_keyset_add(tmp, &pk);
     return 0;
 }
 
-int cairn_agent_load_keys(const char *path, struct cairn_keyset *ks, struct cairn_diag *d)
+int cairn_agent_load_keys(const char *path, struct cairn_keyset *ks,
+                          struct cairn_diag *d)
 {
     struct cairn_keyset tmp;
     char *text = NULL, *line, *next;
@@ -196,7 +207,8 @@ int cairn_agent_load_keys(const char *path, struct cairn_keyset *ks, struct cair
         rc = key_line(line, path, ++lineno, &tmp, d);
     }
     if (rc == 0 && tmp.n == 0)
-        rc = cairn_diag_set(d, CAIRN_EKEY, "%s: no public key in the file", path);
+        rc = cairn_diag_set(d, CAIRN_EKEY, "%s: no public key in the file",
+                            path);
     if (rc == 0)
         for (size_t i = 0; i < tmp.n; i++)
             cairn_keyset_add(ks, &tmp.keys[i]);

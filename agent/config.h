@@ -25,21 +25,21 @@ struct cairn_agent_config {
     char *controller_keys; /* file of OpenSSH public key lines, required */
     char *publisher_keys;  /* same, required */
     char *state_dir;
-    int64_t report_interval;  /* seconds */
-    int64_t long_poll;        /* seconds, the wait= of GET desired */
-    int64_t retry_min;        /* seconds, first backoff step */
-    int64_t retry_max;        /* seconds, backoff cap */
-    int64_t keep_blobs;       /* extra blobs kept beyond the needed ones */
-    int64_t download_tries;   /* failed tries per URL per generation */
+    int64_t report_interval;    /* seconds */
+    int64_t long_poll;          /* seconds, the wait= of GET desired */
+    int64_t retry_min;          /* seconds, first backoff step */
+    int64_t retry_max;          /* seconds, backoff cap */
+    int64_t keep_blobs;         /* extra blobs kept beyond the needed ones */
+    int64_t download_tries;     /* failed tries per URL per generation */
     int64_t download_low_speed; /* bytes/s under which a transfer is slow */
     int64_t download_low_speed_time; /* seconds slow before a cut */
-    int64_t grace_period;     /* seconds between SIGTERM and SIGKILL */
-    int64_t apply_attempts;   /* crash-interrupted applies before rollback */
+    int64_t grace_period;            /* seconds between SIGTERM and SIGKILL */
+    int64_t apply_attempts; /* crash-interrupted applies before rollback */
     int64_t max_desired_bytes;
-    int64_t outbox_max;       /* reports kept while the controller is away */
+    int64_t outbox_max; /* reports kept while the controller is away */
     int64_t upload_max_bytes;
-    int log_level;            /* index into the choices: debug..error */
-    char *config_path;        /* the file read (not a config key) */
+    int log_level;     /* index into the choices: debug..error */
+    char *config_path; /* the file read (not a config key) */
 };
 
 /* The table (ends with a NULL key): for docs and printing. */
@@ -51,7 +51,8 @@ extern const struct cairn_config_row cairn_agent_config_rows[];
  * CAIRN_EINVAL with "file:line:col: key: why"), CAIRN_EINVAL "file:
  * missing required key X". *out is filled only on success; free it with
  * cairn_agent_config_free. */
-CAIRN_WUR int cairn_agent_config_load(const char *path, struct cairn_agent_config *out,
+CAIRN_WUR int cairn_agent_config_load(const char *path,
+                                      struct cairn_agent_config *out,
                                       struct cairn_diag *d);
 /* Free the strings; NULL ok. */
 void cairn_agent_config_free(struct cairn_agent_config *c);

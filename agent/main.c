@@ -13,11 +13,15 @@ static int usage(FILE *out, int code)
 {
     fprintf(out,
             "usage: cairn-agent [run] [--config FILE]      run the daemon\n"
-            "       cairn-agent init --site SITE --controller URL --trust-controller PUB\n"
-            "                        --trust-publisher PUB [--state DIR] [--config FILE]\n"
+            "       cairn-agent init --site SITE --controller URL "
+            "--trust-controller PUB\n"
+            "                        --trust-publisher PUB [--state DIR] "
+            "[--config FILE]\n"
             "       cairn-agent status [--config FILE] [--json]\n"
-            "       cairn-agent config [--config FILE]     print the effective config\n"
-            "       cairn-agent config --doc              print the config keys (Markdown)\n"
+            "       cairn-agent config [--config FILE]     print the effective "
+            "config\n"
+            "       cairn-agent config --doc              print the config "
+            "keys (Markdown)\n"
             "       cairn-agent version\n"
             "default config: " CAIRN_AGENT_DEFAULT_CONFIG "\n");
     return code;
@@ -25,10 +29,11 @@ static int usage(FILE *out, int code)
 
 int main(int argc, char **argv)
 {
-    static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
-                                          {"doc", no_argument, NULL, 'd'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"doc", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *verb = argc > 1 && argv[1][0] != '-' ? argv[1] : "run";
     const char *path = CAIRN_AGENT_DEFAULT_CONFIG;
     struct cairn_agent_config cfg;

@@ -21,8 +21,8 @@
 static void run(struct cairn_reconcile *rec);
 static void maybe_stopped(struct cairn_reconcile *rec);
 
-static const char *const step_names[] = {"idle", "fetch", "fetch", "stop",
-                                         "switch", "gate", "gate", "finish"};
+static const char *const step_names[] = {"idle",   "fetch", "fetch", "stop",
+                                         "switch", "gate",  "gate",  "finish"};
 
 /* Which way an update goes. */
 enum { MODE_FORWARD, MODE_ROLLBACK, MODE_RESTORE };
@@ -32,7 +32,8 @@ const char *cairn_reconcile_step_name(enum cairn_rec_step s)
     return (unsigned)s < CAIRN_ARRAY_LEN(step_names) ? step_names[s] : "?";
 }
 
-/* ---- small helpers -------------------------------------------------------- */
+/* ---- small helpers --------------------------------------------------------
+ */
 
 static json_t *doc_workloads(const json_t *doc)
 {
@@ -46,7 +47,8 @@ static const char *entry_name(const json_t *e)
 
 static const char *entry_hex(const json_t *e)
 {
-    return json_string_value(json_object_get(json_object_get(e, "model"), "sha256"));
+    return json_string_value(
+        json_object_get(json_object_get(e, "model"), "sha256"));
 }
 
 static json_t *doc_entry(const json_t *doc, const char *name)
@@ -54,9 +56,8 @@ static json_t *doc_entry(const json_t *doc, const char *name)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(doc), i, e)
-        if (strcmp(entry_name(e), name) == 0)
-            return e;
+    json_array_foreach(doc_workloads(doc), i,
+                       e) if (strcmp(entry_name(e), name) == 0) return e;
     return NULL;
 }
 
@@ -65,10 +66,11 @@ static int64_t target_gen(const struct cairn_reconcile *rec)
     return rec->target ? cairn_state_doc_gen(rec->target) : 0;
 }
 
-static void step_fail(struct cairn_reconcile *rec, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void step_fail(struct cairn_reconcile *rec, int err, const char *fmt,
+                      ...) __attribute__((format(printf, 3, 4)));
 
-static void step_fail(struct cairn_reconcile *rec, int err, const char *fmt, ...)
+static void step_fail(struct cairn_reconcile *rec, int err, const char *fmt,
+                      ...)
 {
     va_list ap;
 
@@ -122,9 +124,11 @@ static void set_target_doc(struct cairn_reconcile *rec, json_t *doc)
     json_decref(old);
 }
 
-/* ---- workloads ------------------------------------------------------------ */
+/* ---- workloads ------------------------------------------------------------
+ */
 
-static struct cairn_rec_workload *wl_find(struct cairn_reconcile *rec, const char *name)
+static struct cairn_rec_workload *wl_find(struct cairn_reconcile *rec,
+                                          const char *name)
 {
     for (size_t i = 0; i < rec->nw; i++)
         if (strcmp(rec->w[i]->name, name) == 0)
@@ -132,8 +136,8 @@ static struct cairn_rec_workload *wl_find(struct cairn_reconcile *rec, const cha
     return NULL;
 }
 
-static void on_worker_event(struct cairn_worker *w, const struct cairn_worker_event *ev,
-                            void *arg)
+static void on_worker_event(struct cairn_worker *w,
+                            const struct cairn_worker_event *ev, void *arg)
 {
     struct cairn_rec_workload *wl = arg;
     struct cairn_reconcile *rec = wl->rec;
@@ -145,23 +149,24 @@ static void on_worker_event(struct cairn_worker *w, const struct cairn_worker_ev
     if (ev->type == CAIRN_WORKER_EV_EXITED)
         wl->health = CAIRN_HEALTH_UNHEALTHY;
     if (ev->type == CAIRN_WORKER_EV_CRASHLOOP) {
-        why = cairn_xasprintf("workload %s: %u short runs in a row, last %s", wl->name,
-                              ev->short_runs, ev->reason);
+        why = cairn_xasprintf("workload %s: %u short runs in a row, last %s",
+                              wl->name, ev->short_runs, ev->reason);
         rec->hooks.event(rec->hooks.arg, "CrashLoop", wl->gen, why);
         free(why);
     }
     rec->hooks.changed(rec->hooks.arg);
 }
 
-static struct cairn_rec_workload *wl_get(struct cairn_reconcile *rec, const char *name,
-                                         struct cairn_diag *d)
+static struct cairn_rec_workload *wl_get(struct cairn_reconcile *rec,
+                                         const char *name, struct cairn_diag *d)
 {
     struct cairn_rec_workload *wl = wl_find(rec, name);
     struct cairn_worker_opts o;
 
     if (wl)
         return wl;
-    if (rec->nw == CAIRN_RECONCILE_MAX_WORKLOADS || strlen(name) >= sizeof(wl->name)) {
+    if (rec->nw == CAIRN_RECONCILE_MAX_WORKLOADS ||
+        strlen(name) >= sizeof(wl->name)) {
         cairn_diag_set(d, CAIRN_ETOOBIG, "too many workloads");
         return NULL;
     }
@@ -172,7 +177,8 @@ static struct cairn_rec_workload *wl_get(struct cairn_reconcile *rec, const char
     o.state_dir = rec->state_dir;
     o.name = name;
     o.grace_ms = (uint64_t)rec->cfg->grace_period * 1000;
-    if (cairn_worker_new(rec->loop, &o, on_worker_event, wl, &wl->worker, d) != 0) {
+    if (cairn_worker_new(rec->loop, &o, on_worker_event, wl, &wl->worker, d) !=
+        0) {
         free(wl);
         return NULL;
     }
@@ -215,10 +221,11 @@ static void wl_drop(struct cairn_reconcile *rec, size_t i)
     cairn_worker_close(wl->worker, wl_closed, wl);
 }
 
-/* ---- FETCH ---------------------------------------------------------------- */
+/* ---- FETCH ----------------------------------------------------------------
+ */
 
-static void download_done(struct cairn_download *dl, const struct cairn_download_result *res,
-                          void *arg)
+static void download_done(struct cairn_download *dl,
+                          const struct cairn_download_result *res, void *arg)
 {
     struct cairn_reconcile *rec = arg;
     size_t i;
@@ -232,7 +239,8 @@ static void download_done(struct cairn_download *dl, const struct cairn_download
     if (res->err && res->err != CAIRN_ECANCELED)
         step_fail(rec, res->err, "%s: %s", cairn_strerror(res->err), res->msg);
     else if (!res->already_present)
-        LOG_INFO("reconcile: installed blob %s (%" PRIu64 " bytes fetched, %u requests)",
+        LOG_INFO("reconcile: installed blob %s (%" PRIu64
+                 " bytes fetched, %u requests)",
                  res->blob_path, res->bytes_fetched, res->attempts);
     rec->pending--;
     run(rec);
@@ -255,27 +263,29 @@ static size_t model_urls(const struct cairn_reconcile *rec, const json_t *model,
     json_t *list = json_object_get(model, "urls"), *u;
     size_t i, n = 0;
 
-    json_array_foreach(list, i, u)
-        if (n < max && json_is_string(u))
-            urls[n++] = cairn_xstrdup(json_string_value(u));
+    json_array_foreach(list, i, u) if (n < max && json_is_string(u)) urls[n++] =
+        cairn_xstrdup(json_string_value(u));
     if (n == 0)
-        urls[n++] = cairn_xasprintf("%s/v1/artifacts/sha256/%s", rec->cfg->controller,
-                                    json_string_value(json_object_get(model, "sha256")));
+        urls[n++] = cairn_xasprintf(
+            "%s/v1/artifacts/sha256/%s", rec->cfg->controller,
+            json_string_value(json_object_get(model, "sha256")));
     return n;
 }
 
-static int all_on_controller(const struct cairn_reconcile *rec, char **urls, size_t n)
+static int all_on_controller(const struct cairn_reconcile *rec, char **urls,
+                             size_t n)
 {
     size_t len = strlen(rec->cfg->controller);
 
     for (size_t i = 0; i < n; i++)
-        if (strncmp(urls[i], rec->cfg->controller, len) != 0 || urls[i][len] != '/')
+        if (strncmp(urls[i], rec->cfg->controller, len) != 0 ||
+            urls[i][len] != '/')
             return 0;
     return 1;
 }
 
-static int start_download(struct cairn_reconcile *rec, const json_t *model, size_t slot,
-                          struct cairn_diag *d)
+static int start_download(struct cairn_reconcile *rec, const json_t *model,
+                          size_t slot, struct cairn_diag *d)
 {
     char *urls[CAIRN_DOWNLOAD_MAX_URLS];
     struct cairn_download_opts o;
@@ -294,7 +304,8 @@ static int start_download(struct cairn_reconcile *rec, const json_t *model, size
     o.max_tries = (unsigned)rec->cfg->download_tries;
     o.low_speed_limit = (long)rec->cfg->download_low_speed;
     o.low_speed_time = (long)rec->cfg->download_low_speed_time;
-    rc = cairn_download_start(rec->http, &o, download_done, rec, &rec->dl[slot], d);
+    rc = cairn_download_start(rec->http, &o, download_done, rec, &rec->dl[slot],
+                              d);
     for (size_t i = 0; i < n; i++)
         free(urls[i]);
     return rc;
@@ -307,13 +318,15 @@ static int check_attestations(struct cairn_reconcile *rec)
     json_t *e, *model;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         model = json_object_get(e, "model");
         if (!model)
             continue;
         cairn_diag_init(&d);
         if (cairn_accept_attestation(model, rec->publishers, &d) != 0) {
-            step_fail(rec, d.code, "workload %s: %s", entry_name(e), cairn_diag_msg(&d));
+            step_fail(rec, d.code, "workload %s: %s", entry_name(e),
+                      cairn_diag_msg(&d));
             return d.code;
         }
     }
@@ -331,17 +344,21 @@ static void step_fetch(struct cairn_reconcile *rec)
     rec->dl_failed_hard = 0;
     if (rec->rollback == MODE_FORWARD && check_attestations(rec) != 0)
         return;
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         model = json_object_get(e, "model");
         if (!model || blob_present(rec, entry_hex(e)))
             continue;
         for (size_t j = 0; j < i; j++) /* two workloads, one model */
-            if (json_equal(json_object_get(json_array_get(doc_workloads(rec->target), j),
-                                           "model"), model))
+            if (json_equal(
+                    json_object_get(
+                        json_array_get(doc_workloads(rec->target), j), "model"),
+                    model))
                 goto next;
         cairn_diag_init(&d);
         if (start_download(rec, model, slot, &d) != 0) {
-            step_fail(rec, d.code, "workload %s: %s", entry_name(e), cairn_diag_msg(&d));
+            step_fail(rec, d.code, "workload %s: %s", entry_name(e),
+                      cairn_diag_msg(&d));
             return;
         }
         slot++;
@@ -352,7 +369,8 @@ static void step_fetch(struct cairn_reconcile *rec)
 
 static void on_retry(uv_timer_t *t)
 {
-    struct cairn_reconcile *rec = cairn_container_of(t, struct cairn_reconcile, retry);
+    struct cairn_reconcile *rec =
+        cairn_container_of(t, struct cairn_reconcile, retry);
 
     if (rec->step != CAIRN_REC_IDLE || rec->st->phase == CAIRN_PHASE_NONE)
         return;
@@ -376,11 +394,11 @@ static void fail_untouched(struct cairn_reconcile *rec, const char *event)
 {
     int64_t gen = target_gen(rec);
 
-    LOG_ERROR("reconcile: generation %" PRId64 " failed: %s", gen, rec->step_reason);
+    LOG_ERROR("reconcile: generation %" PRId64 " failed: %s", gen,
+              rec->step_reason);
     cairn_state_add_failed(rec->st, gen);
     rec->st->phase = CAIRN_PHASE_NONE;
-    last_error(rec->st, "generation %" PRId64 ": %s",
-             gen, rec->step_reason);
+    last_error(rec->st, "generation %" PRId64 ": %s", gen, rec->step_reason);
     save(rec);
     rec->hooks.event(rec->hooks.arg, event, gen, rec->step_reason);
     go_idle(rec);
@@ -405,22 +423,26 @@ static void step_fetch_done(struct cairn_reconcile *rec)
             rec->step_err == CAIRN_ESIG || rec->step_err == CAIRN_EDIGEST ||
             rec->step_err == CAIRN_ESIZE || rec->step_err == CAIRN_EPARSE ||
             rec->step_err == CAIRN_EPOLICY || rec->step_err == CAIRN_EINVAL) {
-            fail_untouched(rec, rec->dl_failed_hard ? "DownloadFailed" : "Rejected");
+            fail_untouched(rec,
+                           rec->dl_failed_hard ? "DownloadFailed" : "Rejected");
             return;
         }
     }
     /* Transient (network, space, slow servers): the current model runs on;
      * try again later, forever. */
-    LOG_WARN("reconcile: downloads for generation %" PRId64 " failed: %s; again in %" PRIu64
-             " s", target_gen(rec), rec->step_reason, delay / 1000);
-    last_error(rec->st, "generation %" PRId64 ": %s",
-             target_gen(rec), rec->step_reason);
-    rec->hooks.event(rec->hooks.arg, "DownloadFailed", target_gen(rec), rec->step_reason);
+    LOG_WARN("reconcile: downloads for generation %" PRId64
+             " failed: %s; again in %" PRIu64 " s",
+             target_gen(rec), rec->step_reason, delay / 1000);
+    last_error(rec->st, "generation %" PRId64 ": %s", target_gen(rec),
+               rec->step_reason);
+    rec->hooks.event(rec->hooks.arg, "DownloadFailed", target_gen(rec),
+                     rec->step_reason);
     uv_timer_start(&rec->retry, on_retry, delay, 0);
     go_idle(rec);
 }
 
-/* ---- STOP ----------------------------------------------------------------- */
+/* ---- STOP -----------------------------------------------------------------
+ */
 
 static void worker_stopped(struct cairn_worker *w, void *arg)
 {
@@ -437,10 +459,11 @@ static int prepare_all(struct cairn_reconcile *rec)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         cairn_diag_init(&d);
-        if (cairn_apply_prepare(rec->state_dir, e, (uint64_t)target_gen(rec), rec->site_key,
-                                &d) != 0) {
+        if (cairn_apply_prepare(rec->state_dir, e, (uint64_t)target_gen(rec),
+                                rec->site_key, &d) != 0) {
             step_fail(rec, d.code, "workload %s: apply: %s", entry_name(e),
                       cairn_diag_msg(&d));
             if (rec->rollback == MODE_FORWARD)
@@ -465,10 +488,12 @@ static void step_stop(struct cairn_reconcile *rec)
     }
     /* Every workload of the target gets a supervisor (it stops a leftover
      * of an earlier agent process recorded in worker.pid). */
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         cairn_diag_init(&d);
         if (!wl_get(rec, entry_name(e), &d))
-            LOG_ERROR("reconcile: workload %s: %s", entry_name(e), cairn_diag_msg(&d));
+            LOG_ERROR("reconcile: workload %s: %s", entry_name(e),
+                      cairn_diag_msg(&d));
     }
     for (i = 0; i < rec->nw; i++) {
         if (cairn_worker_stop(rec->w[i]->worker, worker_stopped, rec) == 0)
@@ -477,9 +502,11 @@ static void step_stop(struct cairn_reconcile *rec)
     }
 }
 
-/* ---- SWITCH --------------------------------------------------------------- */
+/* ---- SWITCH ---------------------------------------------------------------
+ */
 
-static int start_worker(struct cairn_reconcile *rec, json_t *e, struct cairn_diag *d)
+static int start_worker(struct cairn_reconcile *rec, json_t *e,
+                        struct cairn_diag *d)
 {
     struct cairn_rec_workload *wl = wl_get(rec, entry_name(e), d);
     struct cairn_worker_spec spec;
@@ -507,10 +534,12 @@ static int switch_links(struct cairn_reconcile *rec)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         cairn_diag_init(&d);
-        if (cairn_apply_switch(rec->state_dir, entry_name(e), (uint64_t)target_gen(rec),
-                               entry_hex(e), &d) != 0) {
+        if (cairn_apply_switch(rec->state_dir, entry_name(e),
+                               (uint64_t)target_gen(rec), entry_hex(e),
+                               &d) != 0) {
             step_fail(rec, d.code, "workload %s: switch: %s", entry_name(e),
                       cairn_diag_msg(&d));
             if (rec->rollback == MODE_FORWARD)
@@ -544,7 +573,8 @@ static void step_switch(struct cairn_reconcile *rec)
             rec->w[i]->entry = NULL;
         }
     }
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         cairn_diag_init(&d);
         if (start_worker(rec, e, &d) != 0) {
             step_fail(rec, d.code, "workload %s: start: %s", entry_name(e),
@@ -559,9 +589,11 @@ static void step_switch(struct cairn_reconcile *rec)
         rec->step = CAIRN_REC_FINISH;
 }
 
-/* ---- GATE ----------------------------------------------------------------- */
+/* ---- GATE -----------------------------------------------------------------
+ */
 
-static void gate_done(struct cairn_health_gate *g, int err, const char *reason, void *arg)
+static void gate_done(struct cairn_health_gate *g, int err, const char *reason,
+                      void *arg)
 {
     struct cairn_rec_workload *wl = arg;
     struct cairn_reconcile *rec = wl->rec;
@@ -595,14 +627,17 @@ static void step_gate(struct cairn_reconcile *rec)
     rec->step = CAIRN_REC_GATE_DONE;
     if (rec->step_err) /* a worker did not even start */
         return;
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         wl = wl_find(rec, entry_name(e));
         if (!wl)
             continue;
-        cfgdir = cairn_apply_config_dir(rec->state_dir, wl->name, (uint64_t)target_gen(rec));
+        cfgdir = cairn_apply_config_dir(rec->state_dir, wl->name,
+                                        (uint64_t)target_gen(rec));
         cairn_diag_init(&d);
-        if (cairn_health_gate_start(rec->http, json_object_get(e, "health"), cfgdir, NULL,
-                                    gate_done, wl, &wl->gate, &d) == 0)
+        if (cairn_health_gate_start(rec->http, json_object_get(e, "health"),
+                                    cfgdir, NULL, gate_done, wl, &wl->gate,
+                                    &d) == 0)
             rec->pending++;
         else
             step_fail(rec, d.code, "workload %s: health gate: %s", wl->name,
@@ -611,7 +646,8 @@ static void step_gate(struct cairn_reconcile *rec)
     }
 }
 
-/* ---- FINISH --------------------------------------------------------------- */
+/* ---- FINISH ---------------------------------------------------------------
+ */
 
 static void collect_garbage(struct cairn_reconcile *rec);
 
@@ -620,7 +656,8 @@ static void begin_rollback(struct cairn_reconcile *rec, const char *why)
     char reason[sizeof(rec->st->reason)];
 
     snprintf(reason, sizeof(reason), "%s", why);
-    LOG_WARN("reconcile: generation %" PRId64 " failed (%s); rolling back to %" PRId64,
+    LOG_WARN("reconcile: generation %" PRId64
+             " failed (%s); rolling back to %" PRId64,
              rec->st->pending_gen, reason, cairn_state_doc_gen(rec->st->lkg));
     rec->st->phase = CAIRN_PHASE_ROLLBACK;
     memcpy(rec->st->reason, reason, sizeof(reason));
@@ -640,7 +677,9 @@ static void commit(struct cairn_reconcile *rec)
     st->reason[0] = '\0';
     st->last_error[0] = '\0';
     save(rec);
-    LOG_INFO("reconcile: generation %" PRId64 " is healthy: now last-known-good", gen);
+    LOG_INFO("reconcile: generation %" PRId64
+             " is healthy: now last-known-good",
+             gen);
     rec->hooks.event(rec->hooks.arg, "HealthGatePassed", gen, NULL);
 }
 
@@ -651,16 +690,18 @@ static void rolled_back(struct cairn_reconcile *rec)
 
     snprintf(reason, sizeof(reason), "%s%s%s%s", st->reason,
              st->lkg ? "" : "; no last-known-good: workloads stopped",
-             rec->step_err ? "; the last-known-good is not healthy either: " : "",
+             rec->step_err ? "; the last-known-good is not healthy either: "
+                           : "",
              rec->step_err ? rec->step_reason : "");
     cairn_state_add_failed(st, st->pending_gen);
     if (!st->lkg)
         cairn_state_set_doc(&st->applied, NULL);
     st->phase = CAIRN_PHASE_NONE;
-    last_error(st, "generation %" PRId64 " rolled back: %s",
-             st->pending_gen, st->reason);
+    last_error(st, "generation %" PRId64 " rolled back: %s", st->pending_gen,
+               st->reason);
     save(rec);
-    LOG_WARN("reconcile: rolled back generation %" PRId64 ": %s", st->pending_gen, reason);
+    LOG_WARN("reconcile: rolled back generation %" PRId64 ": %s",
+             st->pending_gen, reason);
     rec->hooks.event(rec->hooks.arg, "RolledBack", st->pending_gen, reason);
 }
 
@@ -695,7 +736,8 @@ static void step_finish(struct cairn_reconcile *rec)
     go_idle(rec);
 }
 
-/* ---- the machine ---------------------------------------------------------- */
+/* ---- the machine ----------------------------------------------------------
+ */
 
 static void run(struct cairn_reconcile *rec)
 {
@@ -732,8 +774,8 @@ static void run(struct cairn_reconcile *rec)
 
 int cairn_reconcile_idle(const struct cairn_reconcile *rec)
 {
-    return rec->step == CAIRN_REC_IDLE &&
-           (rec->st->phase == CAIRN_PHASE_NONE || rec->st->phase == CAIRN_PHASE_FETCH);
+    return rec->step == CAIRN_REC_IDLE && (rec->st->phase == CAIRN_PHASE_NONE ||
+                                           rec->st->phase == CAIRN_PHASE_FETCH);
 }
 
 int cairn_reconcile_fetching(const struct cairn_reconcile *rec)
@@ -755,7 +797,8 @@ void cairn_reconcile_desired_changed(struct cairn_reconcile *rec)
     int64_t gen = cairn_state_doc_gen(st->desired);
 
     if (!st->desired || cairn_state_is_failed(st, gen) ||
-        (gen == cairn_state_doc_gen(st->applied) && st->phase == CAIRN_PHASE_NONE) ||
+        (gen == cairn_state_doc_gen(st->applied) &&
+         st->phase == CAIRN_PHASE_NONE) ||
         (gen == st->pending_gen && st->phase == CAIRN_PHASE_FETCH)) {
         /* A refresh of what runs, of a failed generation or of the one
          * being fetched: remember the later issue, nothing to install. */
@@ -780,7 +823,8 @@ void cairn_reconcile_desired_changed(struct cairn_reconcile *rec)
     run(rec);
 }
 
-/* ---- garbage -------------------------------------------------------------- */
+/* ---- garbage --------------------------------------------------------------
+ */
 
 static int hex_kept(const struct cairn_reconcile *rec, const char *hex)
 {
@@ -789,9 +833,9 @@ static int hex_kept(const struct cairn_reconcile *rec, const char *hex)
     size_t i;
 
     for (size_t k = 0; k < CAIRN_ARRAY_LEN(docs); k++)
-        json_array_foreach(doc_workloads(docs[k]), i, e)
-            if (entry_hex(e) && strcmp(entry_hex(e), hex) == 0)
-                return 1;
+        json_array_foreach(doc_workloads(docs[k]), i,
+                           e) if (entry_hex(e) &&
+                                  strcmp(entry_hex(e), hex) == 0) return 1;
     return 0;
 }
 
@@ -822,7 +866,8 @@ static void collect_blobs(struct cairn_reconcile *rec)
             continue;
         p = cairn_xasprintf("%s/%s", dir, de->d_name);
         if (n == alloc)
-            list = cairn_xrealloc(list, (alloc = alloc ? alloc * 2 : 8) * sizeof(*list));
+            list = cairn_xrealloc(list, (alloc = alloc ? alloc * 2 : 8) *
+                                            sizeof(*list));
         memcpy(list[n].hex, de->d_name, sizeof(list[n].hex));
         list[n++].mtime = lstat(p, &sb) == 0 ? (int64_t)sb.st_mtime : 0;
         free(p);
@@ -854,14 +899,17 @@ static void collect_workloads(struct cairn_reconcile *rec)
     while (i < rec->nw) {
         const char *name = rec->w[i]->name;
         cairn_diag_init(&d);
-        if (doc_entry(rec->st->applied, name) || doc_entry(rec->st->desired, name)) {
+        if (doc_entry(rec->st->applied, name) ||
+            doc_entry(rec->st->desired, name)) {
             if (cairn_apply_cleanup(rec->state_dir, name, keep, 3, &d) != 0)
-                LOG_WARN("reconcile: workload %s: cleanup: %s", name, cairn_diag_msg(&d));
+                LOG_WARN("reconcile: workload %s: cleanup: %s", name,
+                         cairn_diag_msg(&d));
             i++;
             continue;
         }
         if (cairn_apply_remove(rec->state_dir, name, &d) != 0)
-            LOG_WARN("reconcile: workload %s: remove: %s", name, cairn_diag_msg(&d));
+            LOG_WARN("reconcile: workload %s: remove: %s", name,
+                     cairn_diag_msg(&d));
         wl_drop(rec, i);
     }
 }
@@ -872,7 +920,8 @@ static void collect_garbage(struct cairn_reconcile *rec)
     collect_blobs(rec);
 }
 
-/* ---- recovery ------------------------------------------------------------- */
+/* ---- recovery -------------------------------------------------------------
+ */
 
 /* Supervisors for workload directories no document names: stopping them
  * ends a worker a killed agent left behind (worker.pid). */
@@ -885,8 +934,10 @@ static void adopt_leftovers(struct cairn_reconcile *rec)
     DIR *dh = opendir(dir);
 
     while (dh && (de = readdir(dh)) != NULL) {
-        if (!cairn_apply_name_ok(de->d_name) || doc_entry(rec->st->applied, de->d_name) ||
-            doc_entry(rec->st->desired, de->d_name) || doc_entry(rec->st->lkg, de->d_name))
+        if (!cairn_apply_name_ok(de->d_name) ||
+            doc_entry(rec->st->applied, de->d_name) ||
+            doc_entry(rec->st->desired, de->d_name) ||
+            doc_entry(rec->st->lkg, de->d_name))
             continue;
         cairn_diag_init(&d);
         wl = wl_get(rec, de->d_name, &d);
@@ -916,28 +967,32 @@ static void recover(struct cairn_reconcile *rec)
     case CAIRN_PHASE_GATE:
         if (st->attempts >= rec->cfg->apply_attempts) {
             char why[256];
-            snprintf(why, sizeof(why), "the apply was interrupted %" PRId64 " times",
+            snprintf(why, sizeof(why),
+                     "the apply was interrupted %" PRId64 " times",
                      st->attempts);
             begin_rollback(rec, why);
             break;
         }
-        LOG_INFO("reconcile: resuming the update to generation %" PRId64 " (%s)",
+        LOG_INFO("reconcile: resuming the update to generation %" PRId64
+                 " (%s)",
                  st->pending_gen, cairn_phase_name(st->phase));
         set_target(rec, st->desired, MODE_FORWARD);
         rec->step = CAIRN_REC_FETCH;
         break;
     case CAIRN_PHASE_ROLLBACK:
-        LOG_INFO("reconcile: resuming the rollback of generation %" PRId64, st->pending_gen);
+        LOG_INFO("reconcile: resuming the rollback of generation %" PRId64,
+                 st->pending_gen);
         set_target(rec, st->lkg, MODE_ROLLBACK);
         rec->step = CAIRN_REC_FETCH;
         break;
     }
 }
 
-int cairn_reconcile_start(struct cairn_reconcile *rec, const struct cairn_agent_config *cfg,
-                          struct cairn_state *st, const struct cairn_seckey *site_key,
-                          const struct cairn_keyset *publishers, struct cairn_httpc *http,
-                          const struct cairn_reconcile_hooks *hooks, struct cairn_diag *d)
+int cairn_reconcile_start(
+    struct cairn_reconcile *rec, const struct cairn_agent_config *cfg,
+    struct cairn_state *st, const struct cairn_seckey *site_key,
+    const struct cairn_keyset *publishers, struct cairn_httpc *http,
+    const struct cairn_reconcile_hooks *hooks, struct cairn_diag *d)
 {
     char real[PATH_MAX];
     int rc;
@@ -949,7 +1004,8 @@ int cairn_reconcile_start(struct cairn_reconcile *rec, const struct cairn_agent_
     if (rc)
         return rc;
     if (!realpath(cfg->state_dir, real))
-        return cairn_diag_set(d, CAIRN_EIO, "%s: %s", cfg->state_dir, strerror(errno));
+        return cairn_diag_set(d, CAIRN_EIO, "%s: %s", cfg->state_dir,
+                              strerror(errno));
     rec->state_dir = cairn_xstrdup(real);
     rec->cfg = cfg;
     rec->st = st;
@@ -963,7 +1019,8 @@ int cairn_reconcile_start(struct cairn_reconcile *rec, const struct cairn_agent_
     return 0;
 }
 
-/* ---- refresh (probes and metrics for reports) ----------------------------- */
+/* ---- refresh (probes and metrics for reports) -----------------------------
+ */
 
 static void refreshed_one(struct cairn_reconcile *rec)
 {
@@ -980,8 +1037,8 @@ static void refreshed_one(struct cairn_reconcile *rec)
         cb(rec->refresh_arg);
 }
 
-static void probe_done(struct cairn_health_req *r, enum cairn_health h, const char *detail,
-                       void *arg)
+static void probe_done(struct cairn_health_req *r, enum cairn_health h,
+                       const char *detail, void *arg)
 {
     struct cairn_rec_workload *wl = arg;
 
@@ -996,13 +1053,14 @@ static void probe_done(struct cairn_health_req *r, enum cairn_health h, const ch
     }
     if (h != CAIRN_HEALTH_UNKNOWN && h != wl->health) {
         wl->health = h;
-        LOG_INFO("workload %s: %s (%s)", wl->name, cairn_health_name(h), detail);
+        LOG_INFO("workload %s: %s (%s)", wl->name, cairn_health_name(h),
+                 detail);
     }
     refreshed_one(wl->rec);
 }
 
-static void scrape_done(struct cairn_health_req *r, int err, json_t *metrics, size_t dropped,
-                        const char *detail, void *arg)
+static void scrape_done(struct cairn_health_req *r, int err, json_t *metrics,
+                        size_t dropped, const char *detail, void *arg)
 {
     struct cairn_rec_workload *wl = arg;
 
@@ -1022,24 +1080,26 @@ static void scrape_done(struct cairn_health_req *r, int err, json_t *metrics, si
     refreshed_one(wl->rec);
 }
 
-static void refresh_one(struct cairn_reconcile *rec, struct cairn_rec_workload *wl)
+static void refresh_one(struct cairn_reconcile *rec,
+                        struct cairn_rec_workload *wl)
 {
-    const char *url = json_string_value(json_object_get(json_object_get(wl->entry, "health"),
-                                                        "http"));
+    const char *url = json_string_value(
+        json_object_get(json_object_get(wl->entry, "health"), "http"));
     struct cairn_worker_status ws;
 
     cairn_worker_status(wl->worker, &ws);
     if (!url || ws.state != CAIRN_WORKER_RUNNING || wl->gate)
         return;
-    if (!wl->probe && cairn_health_probe_start(rec->http, url, 0, probe_done, wl, &wl->probe,
-                                               NULL) == 0)
+    if (!wl->probe && cairn_health_probe_start(rec->http, url, 0, probe_done,
+                                               wl, &wl->probe, NULL) == 0)
         rec->refreshing++;
-    if (!wl->scrape && cairn_health_scrape_start(rec->http, url, 0, scrape_done, wl,
-                                                 &wl->scrape, NULL) == 0)
+    if (!wl->scrape && cairn_health_scrape_start(rec->http, url, 0, scrape_done,
+                                                 wl, &wl->scrape, NULL) == 0)
         rec->refreshing++;
 }
 
-void cairn_reconcile_refresh(struct cairn_reconcile *rec, void (*cb)(void *arg), void *arg)
+void cairn_reconcile_refresh(struct cairn_reconcile *rec, void (*cb)(void *arg),
+                             void *arg)
 {
     rec->refresh_cb = cb;
     rec->refresh_arg = arg;
@@ -1052,7 +1112,8 @@ void cairn_reconcile_refresh(struct cairn_reconcile *rec, void (*cb)(void *arg),
     refreshed_one(rec);
 }
 
-/* ---- status --------------------------------------------------------------- */
+/* ---- status ---------------------------------------------------------------
+ */
 
 static json_t *workload_json(const struct cairn_rec_workload *wl)
 {
@@ -1062,16 +1123,22 @@ static json_t *workload_json(const struct cairn_rec_workload *wl)
     cairn_worker_status(wl->worker, &ws);
     json_object_set_new(o, "name", json_string(wl->name));
     if (model)
-        json_object_set_new(o, "model",
-                            json_pack("{s:O,s:O,s:O}", "name", json_object_get(model, "name"),
-                                      "version", json_object_get(model, "version"), "sha256",
-                                      json_object_get(model, "sha256")));
-    json_object_set_new(o, "state", json_string(cairn_worker_state_name(ws.state)));
+        json_object_set_new(
+            o, "model",
+            json_pack("{s:O,s:O,s:O}", "name", json_object_get(model, "name"),
+                      "version", json_object_get(model, "version"), "sha256",
+                      json_object_get(model, "sha256")));
+    json_object_set_new(o, "state",
+                        json_string(cairn_worker_state_name(ws.state)));
     json_object_set_new(o, "restarts", json_integer(ws.restarts));
-    json_object_set_new(o, "lastExit", ws.last_exit[0] ? json_string(ws.last_exit) : json_null());
-    json_object_set_new(o, "health", json_string(cairn_health_name(
-                                         ws.state == CAIRN_WORKER_RUNNING ? wl->health
-                                                                          : CAIRN_HEALTH_UNKNOWN)));
+    json_object_set_new(o, "lastExit",
+                        ws.last_exit[0] ? json_string(ws.last_exit)
+                                        : json_null());
+    json_object_set_new(
+        o, "health",
+        json_string(cairn_health_name(ws.state == CAIRN_WORKER_RUNNING
+                                          ? wl->health
+                                          : CAIRN_HEALTH_UNKNOWN)));
     if (wl->metrics && ws.state == CAIRN_WORKER_RUNNING)
         json_object_set(o, "metrics", wl->metrics);
     return o;
@@ -1087,7 +1154,8 @@ json_t *cairn_reconcile_workloads_json(const struct cairn_reconcile *rec)
     return a;
 }
 
-/* ---- stop ----------------------------------------------------------------- */
+/* ---- stop -----------------------------------------------------------------
+ */
 
 static void maybe_stopped(struct cairn_reconcile *rec)
 {
@@ -1104,7 +1172,8 @@ static void maybe_stopped(struct cairn_reconcile *rec)
     cb(rec->stop_arg);
 }
 
-void cairn_reconcile_stop(struct cairn_reconcile *rec, void (*cb)(void *arg), void *arg)
+void cairn_reconcile_stop(struct cairn_reconcile *rec, void (*cb)(void *arg),
+                          void *arg)
 {
     if (!rec->loop) { /* never started */
         cb(arg);

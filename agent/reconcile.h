@@ -89,8 +89,8 @@ struct cairn_rec_workload {
     struct cairn_reconcile *rec;
     char name[64];
     struct cairn_worker *worker;
-    json_t *entry;   /* the entry its worker was started with, or NULL */
-    int64_t gen;     /* generation of entry */
+    json_t *entry; /* the entry its worker was started with, or NULL */
+    int64_t gen;   /* generation of entry */
     struct cairn_health_gate *gate;
     enum cairn_health health;
     json_t *metrics; /* last scrape, or NULL */
@@ -111,10 +111,10 @@ struct cairn_reconcile {
     struct cairn_rec_workload *w[CAIRN_RECONCILE_MAX_WORKLOADS];
     size_t nw;
     enum cairn_rec_step step;
-    json_t *target;  /* the document being installed (desired or lkg) */
-    int rollback;    /* target is the last-known-good */
+    json_t *target;   /* the document being installed (desired or lkg) */
+    int rollback;     /* target is the last-known-good */
     unsigned pending; /* outstanding async operations of this step */
-    int step_err;    /* first failure of this step */
+    int step_err;     /* first failure of this step */
     char step_reason[1024];
     struct cairn_download *dl[CAIRN_RECONCILE_MAX_WORKLOADS];
     uint32_t dl_failed_hard; /* digest mismatch: fail the generation */
@@ -132,14 +132,11 @@ struct cairn_reconcile {
  * from whatever a crash left (see above): start the applied workers and
  * resume the pending phase. 0, or an error when the state directory is
  * unusable (CAIRN_EIO, CAIRN_ENOENT). */
-CAIRN_WUR int cairn_reconcile_start(struct cairn_reconcile *rec,
-                                    const struct cairn_agent_config *cfg,
-                                    struct cairn_state *st,
-                                    const struct cairn_seckey *site_key,
-                                    const struct cairn_keyset *publishers,
-                                    struct cairn_httpc *http,
-                                    const struct cairn_reconcile_hooks *hooks,
-                                    struct cairn_diag *d);
+CAIRN_WUR int cairn_reconcile_start(
+    struct cairn_reconcile *rec, const struct cairn_agent_config *cfg,
+    struct cairn_state *st, const struct cairn_seckey *site_key,
+    const struct cairn_keyset *publishers, struct cairn_httpc *http,
+    const struct cairn_reconcile_hooks *hooks, struct cairn_diag *d);
 
 /* 1 when no update is in progress (a new document may be handed over). */
 int cairn_reconcile_idle(const struct cairn_reconcile *rec);
@@ -167,7 +164,8 @@ json_t *cairn_reconcile_workloads_json(const struct cairn_reconcile *rec);
 /* Stop every worker (SIGTERM, grace, SIGKILL) and cancel downloads,
  * gates and probes, then call cb from the loop. The state on disk is left
  * as it is, so the next start resumes. */
-void cairn_reconcile_stop(struct cairn_reconcile *rec, void (*cb)(void *arg), void *arg);
+void cairn_reconcile_stop(struct cairn_reconcile *rec, void (*cb)(void *arg),
+                          void *arg);
 
 /* Description of the step for status ("idle", "fetch", ...). */
 const char *cairn_reconcile_step_name(enum cairn_rec_step s);

@@ -24,7 +24,8 @@
 
 static char *entry_path(const struct cairn_outbox *ob, int64_t seq, int event)
 {
-    return cairn_xasprintf("%s/%020" PRId64 ".%c.dsse", ob->dir, seq, event ? 'e' : 's');
+    return cairn_xasprintf("%s/%020" PRId64 ".%c.dsse", ob->dir, seq,
+                           event ? 'e' : 's');
 }
 
 /* "<20 digits>.<e|s>.dsse" -> seq, event; -1 for other names. */
@@ -32,8 +33,8 @@ static int parse_name(const char *name, int64_t *seq, int *event)
 {
     int64_t v = 0;
 
-    if (strlen(name) != 27 || name[20] != '.' || (name[21] != 'e' && name[21] != 's') ||
-        strcmp(name + 22, ".dsse") != 0)
+    if (strlen(name) != 27 || name[20] != '.' ||
+        (name[21] != 'e' && name[21] != 's') || strcmp(name + 22, ".dsse") != 0)
         return -1;
     for (int i = 0; i < 20; i++) {
         if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
@@ -142,7 +143,8 @@ static int unlink_entry(struct cairn_outbox *ob, size_t i)
 static void coalesce(struct cairn_outbox *ob)
 {
     for (size_t i = 0; i + 1 < ob->n;) {
-        if (!ob->e[i].event && ob->e[i].seq != ob->busy_seq && unlink_entry(ob, i) == 0)
+        if (!ob->e[i].event && ob->e[i].seq != ob->busy_seq &&
+            unlink_entry(ob, i) == 0)
             continue;
         i++;
     }
@@ -169,15 +171,16 @@ static void apply_cap(struct cairn_outbox *ob)
     }
 }
 
-int cairn_outbox_put(struct cairn_outbox *ob, int64_t seq, int event, const char *env,
-                     size_t len, struct cairn_diag *d)
+int cairn_outbox_put(struct cairn_outbox *ob, int64_t seq, int event,
+                     const char *env, size_t len, struct cairn_diag *d)
 {
     char *p;
     int rc;
 
     if (seq <= cairn_outbox_max_seq(ob))
         return cairn_diag_set(d, CAIRN_EINVAL,
-                              "report seq %" PRId64 " is not above the outbox's %" PRId64,
+                              "report seq %" PRId64
+                              " is not above the outbox's %" PRId64,
                               seq, cairn_outbox_max_seq(ob));
     p = entry_path(ob, seq, event);
     rc = cairn_fs_write_durable(p, env, len, 0600, d);
@@ -192,8 +195,8 @@ int cairn_outbox_put(struct cairn_outbox *ob, int64_t seq, int event, const char
     return cairn_fs_fsync_dir(ob->dir, d);
 }
 
-int cairn_outbox_head(struct cairn_outbox *ob, int64_t *seq, char **env, size_t *len,
-                      struct cairn_diag *d)
+int cairn_outbox_head(struct cairn_outbox *ob, int64_t *seq, char **env,
+                      size_t *len, struct cairn_diag *d)
 {
     char *p;
     int rc;
@@ -208,12 +211,14 @@ int cairn_outbox_head(struct cairn_outbox *ob, int64_t *seq, char **env, size_t 
     return rc;
 }
 
-int cairn_outbox_remove(struct cairn_outbox *ob, int64_t seq, struct cairn_diag *d)
+int cairn_outbox_remove(struct cairn_outbox *ob, int64_t seq,
+                        struct cairn_diag *d)
 {
     for (size_t i = 0; i < ob->n; i++)
         if (ob->e[i].seq == seq) {
             if (unlink_entry(ob, i) != 0)
-                return cairn_diag_set(d, CAIRN_EIO, "%s: cannot remove report %" PRId64,
+                return cairn_diag_set(d, CAIRN_EIO,
+                                      "%s: cannot remove report %" PRId64,
                                       ob->dir, seq);
             return cairn_fs_fsync_dir(ob->dir, d);
         }
@@ -264,15 +269,18 @@ static json_t *event_json(const struct cairn_report_event *ev)
     return e;
 }
 
-json_t *cairn_report_payload(const struct cairn_report_input *in, struct cairn_diag *d)
+json_t *cairn_report_payload(const struct cairn_report_input *in,
+                             struct cairn_diag *d)
 {
     json_t *p = json_object(), *gen;
     char now[CAIRN_TIME_LEN];
 
     cairn__time_format(in->time, now);
-    gen = json_pack("{s:I,s:I,s:I}", "applied", (json_int_t)in->applied, "served",
-                    (json_int_t)in->served, "lastKnownGood", (json_int_t)in->lkg);
-    json_object_set_new(gen, "commit", in->commit ? json_string(in->commit) : json_null());
+    gen =
+        json_pack("{s:I,s:I,s:I}", "applied", (json_int_t)in->applied, "served",
+                  (json_int_t)in->served, "lastKnownGood", (json_int_t)in->lkg);
+    json_object_set_new(gen, "commit",
+                        in->commit ? json_string(in->commit) : json_null());
     json_object_set_new(p, "kind", json_string("cairn.report/v1"));
     json_object_set_new(p, "site", json_string(in->site));
     json_object_set_new(p, "seq", json_integer(in->seq));
@@ -280,14 +288,16 @@ json_t *cairn_report_payload(const struct cairn_report_input *in, struct cairn_d
     json_object_set_new(p, "agentVersion", json_string(CAIRN_VERSION));
     json_object_set_new(p, "generation", gen);
     json_object_set_new(p, "workloads",
-                        in->workloads ? json_incref(in->workloads) : json_array());
+                        in->workloads ? json_incref(in->workloads)
+                                      : json_array());
     if (in->event)
         json_object_set_new(p, "event", event_json(in->event));
     if (in->conditions && json_array_size(in->conditions))
         json_object_set(p, "conditions", in->conditions);
     if (in->free_bytes >= 0)
-        json_object_set_new(p, "disk",
-                            json_pack("{s:I}", "freeBytes", (json_int_t)in->free_bytes));
+        json_object_set_new(
+            p, "disk",
+            json_pack("{s:I}", "freeBytes", (json_int_t)in->free_bytes));
     if (!report_schema() ||
         cairn_schema_validate(report_schema(), p, NULL, NULL, NULL, d) != 0) {
         cairn_diag_prefix(d, "report does not match report.schema.json");
@@ -301,8 +311,8 @@ char *cairn_report_sign(const json_t *payload, const struct cairn_seckey *key)
 {
     const struct cairn_seckey *keys[] = {key};
     char *text = cairn_json_canonical(payload);
-    char *env = cairn_dsse_sign(CAIRN_DSSE_REPORT, (const uint8_t *)text, strlen(text),
-                                keys, 1);
+    char *env = cairn_dsse_sign(CAIRN_DSSE_REPORT, (const uint8_t *)text,
+                                strlen(text), keys, 1);
 
     free(text);
     return env;
@@ -314,7 +324,8 @@ static void send_head(struct cairn_reporter *r);
 
 static void on_timer(uv_timer_t *t)
 {
-    struct cairn_reporter *r = cairn_container_of(t, struct cairn_reporter, timer);
+    struct cairn_reporter *r =
+        cairn_container_of(t, struct cairn_reporter, timer);
 
     r->waiting = 0;
     send_head(r);
@@ -335,16 +346,18 @@ static void retry_later(struct cairn_reporter *r, const char *why)
 static void undeliverable(struct cairn_reporter *r, int64_t seq, long status,
                           const char *body)
 {
-    LOG_ERROR("reports: the controller refused report %" PRId64 " (HTTP %ld: %.200s); "
-              "dropping it", seq, status, body);
+    LOG_ERROR("reports: the controller refused report %" PRId64
+              " (HTTP %ld: %.200s); "
+              "dropping it",
+              seq, status, body);
     if (cairn_outbox_remove(r->ob, seq, NULL) != 0)
         retry_later(r, "cannot remove a refused report");
     else
         send_head(r);
 }
 
-static void sent(struct cairn_httpc_req *rq, const struct cairn_httpc_result *res,
-                 void *arg)
+static void sent(struct cairn_httpc_req *rq,
+                 const struct cairn_httpc_result *res, void *arg)
 {
     struct cairn_reporter *r = arg;
     int64_t seq = r->ob->busy_seq;
@@ -435,7 +448,8 @@ void cairn_reporter_start(struct cairn_reporter *r, struct cairn_outbox *ob,
     r->ob = ob;
     r->http = http;
     r->sync = sync;
-    cairn_backoff_init(&r->backoff, o->retry_min_ms, o->retry_max_ms, o->rnd, o->rnd_arg);
+    cairn_backoff_init(&r->backoff, o->retry_min_ms, o->retry_max_ms, o->rnd,
+                       o->rnd_arg);
     uv_timer_init(cairn_httpc_loop(http), &r->timer);
     send_head(r);
 }

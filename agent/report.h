@@ -50,18 +50,19 @@ struct cairn_outbox {
 
 /* Open (creating) dir, index the reports in it, remove leftover temp
  * files. max >= 2. CAIRN_EIO / CAIRN_EPERM. */
-CAIRN_WUR int cairn_outbox_open(struct cairn_outbox *ob, const char *dir, size_t max,
-                                struct cairn_diag *d);
+CAIRN_WUR int cairn_outbox_open(struct cairn_outbox *ob, const char *dir,
+                                size_t max, struct cairn_diag *d);
 void cairn_outbox_close(struct cairn_outbox *ob);
 
 /* Durably add a signed report with this seq (above every seq in the
  * outbox: CAIRN_EINVAL otherwise), then coalesce and apply the cap. */
 CAIRN_WUR int cairn_outbox_put(struct cairn_outbox *ob, int64_t seq, int event,
-                               const char *env, size_t len, struct cairn_diag *d);
+                               const char *env, size_t len,
+                               struct cairn_diag *d);
 /* The oldest report: *seq and a fresh copy of its bytes (free()).
  * CAIRN_ENOENT when empty; CAIRN_EIO. */
-CAIRN_WUR int cairn_outbox_head(struct cairn_outbox *ob, int64_t *seq, char **env,
-                                size_t *len, struct cairn_diag *d);
+CAIRN_WUR int cairn_outbox_head(struct cairn_outbox *ob, int64_t *seq,
+                                char **env, size_t *len, struct cairn_diag *d);
 /* Remove the report with this seq (acknowledged, or undeliverable). */
 CAIRN_WUR int cairn_outbox_remove(struct cairn_outbox *ob, int64_t seq,
                                   struct cairn_diag *d);
@@ -84,14 +85,15 @@ struct cairn_report_input {
     int64_t applied, served, lkg; /* generations; 0 none */
     const char *commit;           /* source commit of applied, NULL: null */
     const struct cairn_report_event *event; /* NULL: plain status */
-    json_t *workloads;  /* borrowed array per the schema */
-    json_t *conditions; /* borrowed array, may be NULL */
-    int64_t free_bytes; /* < 0: unknown, left out */
+    json_t *workloads;                      /* borrowed array per the schema */
+    json_t *conditions;                     /* borrowed array, may be NULL */
+    int64_t free_bytes;                     /* < 0: unknown, left out */
 };
 
 /* The payload object (new reference), checked against
  * report.schema.json; NULL with d set if it does not match (a bug). */
-json_t *cairn_report_payload(const struct cairn_report_input *in, struct cairn_diag *d);
+json_t *cairn_report_payload(const struct cairn_report_input *in,
+                             struct cairn_diag *d);
 /* Sign a payload: canonical JSON in a DSSE envelope (fresh string). */
 char *cairn_report_sign(const json_t *payload, const struct cairn_seckey *key);
 

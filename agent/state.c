@@ -11,7 +11,8 @@
 
 #define STATE_KIND "cairn.agent-state/v1"
 
-static const char *const phase_names[] = {"none", "fetch", "apply", "gate", "rollback"};
+static const char *const phase_names[] = {"none", "fetch", "apply", "gate",
+                                          "rollback"};
 
 const char *cairn_phase_name(enum cairn_phase p)
 {
@@ -61,7 +62,8 @@ void cairn_state_add_failed(struct cairn_state *s, int64_t gen)
     if (cairn_state_is_failed(s, gen))
         return;
     if (s->nfailed == CAIRN_STATE_MAX_FAILED) {
-        memmove(s->failed, s->failed + 1, (s->nfailed - 1) * sizeof(s->failed[0]));
+        memmove(s->failed, s->failed + 1,
+                (s->nfailed - 1) * sizeof(s->failed[0]));
         s->nfailed--;
     }
     s->failed[s->nfailed++] = gen;
@@ -83,15 +85,17 @@ char *cairn_state_render(const struct cairn_state *s)
     if (s->phase == CAIRN_PHASE_NONE) {
         pending = json_null();
     } else {
-        pending = json_pack("{s:I,s:s,s:I,s:s}", "generation", (json_int_t)s->pending_gen,
-                            "phase", cairn_phase_name(s->phase), "attempts",
+        pending = json_pack("{s:I,s:s,s:I,s:s}", "generation",
+                            (json_int_t)s->pending_gen, "phase",
+                            cairn_phase_name(s->phase), "attempts",
                             (json_int_t)s->attempts, "reason", s->reason);
     }
     cairn__time_format(s->accepted_issued, issued);
     json_object_set_new(root, "kind", json_string(STATE_KIND));
     json_object_set_new(root, "accepted",
-                        json_pack("{s:I,s:s}", "generation", (json_int_t)s->accepted_gen,
-                                  "issued", issued));
+                        json_pack("{s:I,s:s}", "generation",
+                                  (json_int_t)s->accepted_gen, "issued",
+                                  issued));
     json_object_set_new(root, "desired", doc_or_null(s->desired));
     json_object_set_new(root, "applied", doc_or_null(s->applied));
     json_object_set_new(root, "lastKnownGood", doc_or_null(s->lkg));
@@ -151,7 +155,8 @@ static int only_keys(json_t *obj, const char *where, const char *const *keys,
 
     if (!json_is_object(obj))
         return BAD(d, "%s: expected an object", where);
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         size_t i;
         for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
             ;
@@ -164,7 +169,8 @@ static int only_keys(json_t *obj, const char *where, const char *const *keys,
     return 0;
 }
 
-static int load_doc(json_t *root, const char *key, json_t **slot, struct cairn_diag *d)
+static int load_doc(json_t *root, const char *key, json_t **slot,
+                    struct cairn_diag *d)
 {
     json_t *v = json_object_get(root, key);
 
@@ -176,7 +182,8 @@ static int load_doc(json_t *root, const char *key, json_t **slot, struct cairn_d
     return 0;
 }
 
-static int load_failed(json_t *root, struct cairn_state *s, struct cairn_diag *d)
+static int load_failed(json_t *root, struct cairn_state *s,
+                       struct cairn_diag *d)
 {
     json_t *a = json_object_get(root, "failed"), *v;
     size_t i;
@@ -184,7 +191,8 @@ static int load_failed(json_t *root, struct cairn_state *s, struct cairn_diag *d
     if (!json_is_array(a) || json_array_size(a) > CAIRN_STATE_MAX_FAILED)
         return BAD(d, "failed: expected an array of at most %d generations",
                    CAIRN_STATE_MAX_FAILED);
-    json_array_foreach(a, i, v) {
+    json_array_foreach(a, i, v)
+    {
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return BAD(d, "failed[%zu]: expected a generation", i);
         s->failed[s->nfailed++] = json_integer_value(v);
@@ -192,9 +200,11 @@ static int load_failed(json_t *root, struct cairn_state *s, struct cairn_diag *d
     return 0;
 }
 
-static int load_pending(json_t *root, struct cairn_state *s, struct cairn_diag *d)
+static int load_pending(json_t *root, struct cairn_state *s,
+                        struct cairn_diag *d)
 {
-    static const char *const keys[] = {"generation", "phase", "attempts", "reason", NULL};
+    static const char *const keys[] = {"generation", "phase", "attempts",
+                                       "reason", NULL};
     json_t *p = json_object_get(root, "pending");
     const char *name;
     int rc;
@@ -218,7 +228,8 @@ static int load_pending(json_t *root, struct cairn_state *s, struct cairn_diag *
     return 0;
 }
 
-static int load_accepted(json_t *root, struct cairn_state *s, struct cairn_diag *d)
+static int load_accepted(json_t *root, struct cairn_state *s,
+                         struct cairn_diag *d)
 {
     static const char *const keys[] = {"generation", "issued", NULL};
     json_t *a = json_object_get(root, "accepted");
@@ -239,9 +250,9 @@ static int load_accepted(json_t *root, struct cairn_state *s, struct cairn_diag 
 
 static int load_root(json_t *root, struct cairn_state *s, struct cairn_diag *d)
 {
-    static const char *const keys[] = {"kind", "accepted", "desired", "applied",
-                                       "lastKnownGood", "failed", "pending",
-                                       "reportSeq", "lastError", NULL};
+    static const char *const keys[] = {
+        "kind",   "accepted", "desired",   "applied",   "lastKnownGood",
+        "failed", "pending",  "reportSeq", "lastError", NULL};
     char kind[64];
     int rc;
 
@@ -253,15 +264,18 @@ static int load_root(json_t *root, struct cairn_state *s, struct cairn_diag *d)
     if ((rc = load_doc(root, "desired", &s->desired, d)) != 0 ||
         (rc = load_doc(root, "applied", &s->applied, d)) != 0 ||
         (rc = load_doc(root, "lastKnownGood", &s->lkg, d)) != 0 ||
-        (rc = load_accepted(root, s, d)) != 0 || (rc = load_failed(root, s, d)) != 0 ||
+        (rc = load_accepted(root, s, d)) != 0 ||
+        (rc = load_failed(root, s, d)) != 0 ||
         (rc = load_pending(root, s, d)) != 0 ||
         (rc = get_int(root, "reportSeq", 0, &s->report_seq, d)) != 0 ||
-        (rc = get_text(root, "lastError", s->last_error, sizeof(s->last_error), d)) != 0)
+        (rc = get_text(root, "lastError", s->last_error, sizeof(s->last_error),
+                       d)) != 0)
         return rc;
     return 0;
 }
 
-int cairn_state_load(const char *state_dir, struct cairn_state *out, struct cairn_diag *d)
+int cairn_state_load(const char *state_dir, struct cairn_state *out,
+                     struct cairn_diag *d)
 {
     char *path = cairn_xasprintf("%s/" CAIRN_STATE_FILE, state_dir);
     struct cairn_state s;
@@ -289,10 +303,12 @@ int cairn_state_load(const char *state_dir, struct cairn_state *out, struct cair
     if (rc) {
         /* Never a silent fresh start: that would forget the highest
          * accepted generation. A person decides. */
-        cairn_diag_set(d, rc,
-                       "%s is corrupt: %s (not starting: inspect it, restore it, or move "
-                       "it away to start over, which forgets the highest accepted "
-                       "generation)", path, cairn_diag_msg(&sub));
+        cairn_diag_set(
+            d, rc,
+            "%s is corrupt: %s (not starting: inspect it, restore it, or move "
+            "it away to start over, which forgets the highest accepted "
+            "generation)",
+            path, cairn_diag_msg(&sub));
         cairn_state_free(&s);
         goto out;
     }

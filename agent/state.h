@@ -36,19 +36,19 @@ enum cairn_phase {
 };
 
 struct cairn_state {
-    int64_t accepted_gen;  /* highest generation accepted; 0: none */
+    int64_t accepted_gen;    /* highest generation accepted; 0: none */
     int64_t accepted_issued; /* its `issued`, Unix seconds */
-    json_t *desired;       /* the accepted payload (target), or NULL */
-    json_t *applied;       /* payload the links point at, or NULL */
-    json_t *lkg;           /* last-known-good payload, or NULL */
+    json_t *desired;         /* the accepted payload (target), or NULL */
+    json_t *applied;         /* payload the links point at, or NULL */
+    json_t *lkg;             /* last-known-good payload, or NULL */
     int64_t failed[CAIRN_STATE_MAX_FAILED]; /* oldest first */
     size_t nfailed;
     enum cairn_phase phase;
-    int64_t pending_gen;   /* generation of the pending update */
-    int64_t attempts;      /* applies of pending_gen started */
-    char reason[512];      /* why the rollback (phase ROLLBACK) */
-    int64_t report_seq;    /* last report seq assigned */
-    char last_error[512];  /* last error worth showing, "" none */
+    int64_t pending_gen;  /* generation of the pending update */
+    int64_t attempts;     /* applies of pending_gen started */
+    char reason[512];     /* why the rollback (phase ROLLBACK) */
+    int64_t report_seq;   /* last report seq assigned */
+    char last_error[512]; /* last error worth showing, "" none */
 };
 
 /* Empty state (first start). */
@@ -65,7 +65,8 @@ CAIRN_WUR int cairn_state_load(const char *state_dir, struct cairn_state *out,
 
 /* Durably replace STATE/state.json. CAIRN_EIO / CAIRN_ENOSPC / CAIRN_EPERM;
  * on error the file on disk still holds the previous state. */
-CAIRN_WUR int cairn_state_save(const char *state_dir, const struct cairn_state *s,
+CAIRN_WUR int cairn_state_save(const char *state_dir,
+                               const struct cairn_state *s,
                                struct cairn_diag *d);
 
 /* The canonical JSON state.json holds (fresh string). */

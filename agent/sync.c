@@ -29,8 +29,8 @@ static uint32_t sodium_rnd(void *arg)
     return v;
 }
 
-void cairn_backoff_init(struct cairn_backoff *b, uint32_t min_ms, uint32_t max_ms,
-                        cairn_rand_fn rnd, void *arg)
+void cairn_backoff_init(struct cairn_backoff *b, uint32_t min_ms,
+                        uint32_t max_ms, cairn_rand_fn rnd, void *arg)
 {
     b->min_ms = min_ms ? min_ms : 1;
     b->max_ms = max_ms < b->min_ms ? b->min_ms : max_ms;
@@ -61,10 +61,12 @@ void cairn_backoff_reset(struct cairn_backoff *b)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-char *cairn_sync_session_payload(const char *site, const char nonce_hex[33], int64_t now)
+char *cairn_sync_session_payload(const char *site, const char nonce_hex[33],
+                                 int64_t now)
 {
-    json_t *p = json_pack("{s:s,s:s,s:s,s:I}", "kind", "cairn.session/v1", "nonce",
-                          nonce_hex, "site", site, "time", (json_int_t)now);
+    json_t *p =
+        json_pack("{s:s,s:s,s:s,s:I}", "kind", "cairn.session/v1", "nonce",
+                  nonce_hex, "site", site, "time", (json_int_t)now);
     char *out = cairn_json_canonical(p);
 
     json_decref(p);
@@ -110,10 +112,11 @@ static void on_timer(uv_timer_t *t)
 
 /* Pause, then begin again. retry_after: the server's wish in seconds, or
  * -1. */
-static void fail(struct cairn_sync *s, int64_t retry_after, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void fail(struct cairn_sync *s, int64_t retry_after, const char *fmt,
+                 ...) __attribute__((format(printf, 3, 4)));
 
-static void fail(struct cairn_sync *s, int64_t retry_after, const char *fmt, ...)
+static void fail(struct cairn_sync *s, int64_t retry_after, const char *fmt,
+                 ...)
 {
     uint64_t delay = cairn_backoff_next(&s->backoff);
     va_list ap;
@@ -128,7 +131,8 @@ static void fail(struct cairn_sync *s, int64_t retry_after, const char *fmt, ...
         if (want > delay)
             delay = want;
     }
-    LOG_WARN("controller: %s; retrying in %" PRIu64 " ms", s->last_error, delay);
+    LOG_WARN("controller: %s; retrying in %" PRIu64 " ms", s->last_error,
+             delay);
     s->phase = CAIRN_SYNC_WAIT;
     uv_timer_start(&s->timer, on_timer, delay, 0);
 }
@@ -138,7 +142,8 @@ static int64_t retry_after_of(const struct cairn_httpc_head *h, uint32_t cap_s)
     uint32_t v;
 
     if (h->retry_after[0] &&
-        cairn_httpc_parse_retry_after(h->retry_after, cairn__time_now(), cap_s, &v) == 0)
+        cairn_httpc_parse_retry_after(h->retry_after, cairn__time_now(), cap_s,
+                                      &v) == 0)
         return v;
     return -1;
 }
@@ -160,11 +165,14 @@ static int take_token(struct cairn_sync *s, const struct cairn_httpc_result *r)
     json_t *doc = NULL, *tok;
     int rc = CAIRN_EPARSE;
 
-    if (cairn_json_parse(r->body, r->body_len, SESSION_BODY_CAP, &doc, NULL) == 0) {
+    if (cairn_json_parse(r->body, r->body_len, SESSION_BODY_CAP, &doc, NULL) ==
+        0) {
         tok = json_object_get(doc, "token");
         if (json_is_string(tok) &&
-            cairn_sync_check_token(json_string_value(tok), json_string_length(tok)) == 0) {
-            memcpy(s->token, json_string_value(tok), json_string_length(tok) + 1);
+            cairn_sync_check_token(json_string_value(tok),
+                                   json_string_length(tok)) == 0) {
+            memcpy(s->token, json_string_value(tok),
+                   json_string_length(tok) + 1);
             rc = 0;
         }
     }
@@ -172,8 +180,8 @@ static int take_token(struct cairn_sync *s, const struct cairn_httpc_result *r)
     return rc;
 }
 
-static void session_done(struct cairn_httpc_req *rq, const struct cairn_httpc_result *r,
-                         void *arg)
+static void session_done(struct cairn_httpc_req *rq,
+                         const struct cairn_httpc_result *r, void *arg)
 {
     struct cairn_sync *s = arg;
     char body[256];
@@ -189,13 +197,15 @@ static void session_done(struct cairn_httpc_req *rq, const struct cairn_httpc_re
     }
     excerpt(r, body, sizeof(body));
     if (r->head.status == 404) {
-        fail(s, -1, "session: site %s is not known to the controller (is "
-                    "sites/%s.yaml with this key committed?): %s", s->o.site, s->o.site, body);
+        fail(s, -1,
+             "session: site %s is not known to the controller (is "
+             "sites/%s.yaml with this key committed?): %s",
+             s->o.site, s->o.site, body);
         return;
     }
     if (r->head.status != 200) {
         fail(s, retry_after_of(&r->head, s->o.retry_max_ms / 1000),
-                    "session: HTTP %ld: %s", r->head.status, body);
+             "session: HTTP %ld: %s", r->head.status, body);
         return;
     }
     if (take_token(s, r) != 0) {
@@ -223,10 +233,10 @@ static void session(struct cairn_sync *s)
 
     cairn_random(nonce, sizeof(nonce));
     cairn_hex_encode(nonce, sizeof(nonce), hex);
-    payload = cairn_sync_session_payload(s->o.site, hex,
-                                         s->o.now ? s->o.now() : cairn__time_now());
-    env = cairn_dsse_sign(CAIRN_SESSION_TYPE, (const uint8_t *)payload, strlen(payload),
-                          keys, 1);
+    payload = cairn_sync_session_payload(
+        s->o.site, hex, s->o.now ? s->o.now() : cairn__time_now());
+    env = cairn_dsse_sign(CAIRN_SESSION_TYPE, (const uint8_t *)payload,
+                          strlen(payload), keys, 1);
     url = cairn_xasprintf("%s/v1/sites/%s/session", s->o.controller, s->o.site);
     memset(&rq, 0, sizeof(rq));
     rq.method = "POST";
@@ -259,7 +269,8 @@ static void poll_unauthorized(struct cairn_sync *s, const char *body)
     session(s);
 }
 
-static void poll_answer(struct cairn_sync *s, const struct cairn_httpc_result *r)
+static void poll_answer(struct cairn_sync *s,
+                        const struct cairn_httpc_result *r)
 {
     uint64_t took = uv_now(s->timer.loop) - s->poll_started_ms;
     char body[256];
@@ -279,7 +290,8 @@ static void poll_answer(struct cairn_sync *s, const struct cairn_httpc_result *r
         /* With wait= these come after the wait; an instant one would spin. */
         if (took < FAST_ANSWER_MS) {
             s->phase = CAIRN_SYNC_WAIT;
-            uv_timer_start(&s->timer, on_timer, cairn_backoff_next(&s->backoff), 0);
+            uv_timer_start(&s->timer, on_timer, cairn_backoff_next(&s->backoff),
+                           0);
             return;
         }
         break;
@@ -288,15 +300,15 @@ static void poll_answer(struct cairn_sync *s, const struct cairn_httpc_result *r
         return;
     default:
         fail(s, retry_after_of(&r->head, s->o.retry_max_ms / 1000),
-                    "desired state: HTTP %ld: %s", r->head.status, body);
+             "desired state: HTTP %ld: %s", r->head.status, body);
         return;
     }
     if (s->phase == CAIRN_SYNC_POLL)
         begin(s);
 }
 
-static void poll_done(struct cairn_httpc_req *rq, const struct cairn_httpc_result *r,
-                      void *arg)
+static void poll_done(struct cairn_httpc_req *rq,
+                      const struct cairn_httpc_result *r, void *arg)
 {
     struct cairn_sync *s = arg;
 
@@ -333,8 +345,8 @@ static void poll(struct cairn_sync *s)
     struct cairn_diag d;
     int rc;
 
-    url = cairn_xasprintf("%s/v1/sites/%s/desired?wait=%u", s->o.controller, s->o.site,
-                          s->o.long_poll_s);
+    url = cairn_xasprintf("%s/v1/sites/%s/desired?wait=%u", s->o.controller,
+                          s->o.site, s->o.long_poll_s);
     auth = cairn_xasprintf("Authorization: Bearer %s", s->token);
     headers[0] = auth;
     if (s->etag[0]) {
@@ -376,7 +388,8 @@ int cairn_sync_start(struct cairn_sync *s, struct cairn_httpc *http,
     memset(s, 0, sizeof(*s));
     s->o = *o;
     s->http = http;
-    cairn_backoff_init(&s->backoff, o->retry_min_ms, o->retry_max_ms, o->rnd, o->rnd_arg);
+    cairn_backoff_init(&s->backoff, o->retry_min_ms, o->retry_max_ms, o->rnd,
+                       o->rnd_arg);
     uv_timer_init(cairn_httpc_loop(http), &s->timer);
     s->phase = CAIRN_SYNC_IDLE;
     begin(s);
@@ -396,7 +409,8 @@ void cairn_sync_stop(struct cairn_sync *s)
 
 void cairn_sync_renew(struct cairn_sync *s, const char *token)
 {
-    if (s->phase == CAIRN_SYNC_STOPPED || strcmp(token, s->token) != 0 || !s->token[0])
+    if (s->phase == CAIRN_SYNC_STOPPED || strcmp(token, s->token) != 0 ||
+        !s->token[0])
         return;
     s->token[0] = '\0';
     switch (s->phase) {

@@ -39,8 +39,8 @@ struct cairn_backoff {
 };
 
 /* rnd NULL: libsodium's random. */
-void cairn_backoff_init(struct cairn_backoff *b, uint32_t min_ms, uint32_t max_ms,
-                        cairn_rand_fn rnd, void *arg);
+void cairn_backoff_init(struct cairn_backoff *b, uint32_t min_ms,
+                        uint32_t max_ms, cairn_rand_fn rnd, void *arg);
 /* The pause before the next try after one more failure: with
  * ceiling = min(max, min * 2^(failures-1)), uniform in
  * [max(min, ceiling/2), ceiling]. So the first pause is min, the pauses
@@ -55,8 +55,8 @@ void cairn_backoff_reset(struct cairn_backoff *b);
  *  err CAIRN_ETOOBIG: the controller sent one over the cap (msg says so);
  * The ETag the next poll sends is the response's in both cases; the owner
  * may override it with cairn_sync_set_etag. */
-typedef void (*cairn_sync_desired_cb)(void *arg, int err, const char *body, size_t len,
-                                      const char *msg);
+typedef void (*cairn_sync_desired_cb)(void *arg, int err, const char *body,
+                                      size_t len, const char *msg);
 /* A new token is available (report and upload senders may go on). */
 typedef void (*cairn_sync_token_cb)(void *arg);
 
@@ -91,20 +91,21 @@ struct cairn_sync {
     struct cairn_backoff backoff;
     enum cairn_sync_phase phase;
     struct cairn_httpc_req *req; /* the one request in flight */
-    char token[CAIRN_TOKEN_MAX];  /* "" when none */
-    char etag[CAIRN_ETAG_MAX];    /* "" when none */
-    int fresh_token;              /* got since the last successful poll */
-    int want_session;             /* renew requested while a poll ran */
-    int connected;                /* the last request got an answer */
+    char token[CAIRN_TOKEN_MAX]; /* "" when none */
+    char etag[CAIRN_ETAG_MAX];   /* "" when none */
+    int fresh_token;             /* got since the last successful poll */
+    int want_session;            /* renew requested while a poll ran */
+    int connected;               /* the last request got an answer */
     uint64_t poll_started_ms;
-    int64_t last_contact;         /* wall clock of the last answer, 0 never */
+    int64_t last_contact; /* wall clock of the last answer, 0 never */
     char last_error[256];
 };
 
 /* Start: session then long poll. The http client is borrowed. Returns 0 or
  * CAIRN_EINVAL (bad options); callbacks only after a 0. */
 CAIRN_WUR int cairn_sync_start(struct cairn_sync *s, struct cairn_httpc *http,
-                               const struct cairn_sync_opts *o, struct cairn_diag *d);
+                               const struct cairn_sync_opts *o,
+                               struct cairn_diag *d);
 /* Cancel the request in flight, close the timer. Idempotent. */
 void cairn_sync_stop(struct cairn_sync *s);
 
@@ -121,7 +122,8 @@ void cairn_sync_poll_now(struct cairn_sync *s);
 int cairn_sync_connected(const struct cairn_sync *s);
 
 /* The session request payload (canonical JSON, fresh string). */
-char *cairn_sync_session_payload(const char *site, const char nonce_hex[33], int64_t now);
+char *cairn_sync_session_payload(const char *site, const char nonce_hex[33],
+                                 int64_t now);
 /* Check a token from the controller: 1..CAIRN_TOKEN_MAX-1 printable bytes,
  * no blanks. 0 or CAIRN_EPARSE. */
 CAIRN_WUR int cairn_sync_check_token(const char *t, size_t len);

@@ -29,14 +29,15 @@ int cairn_upload_name_ok(const char *name)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
             return 0;
     }
     return 1;
 }
 
-void cairn_uploader_init(struct cairn_uploader *u, const struct cairn_agent_config *cfg,
+void cairn_uploader_init(struct cairn_uploader *u,
+                         const struct cairn_agent_config *cfg,
                          const char *state_dir, struct cairn_httpc *http,
                          struct cairn_sync *sync)
 {
@@ -77,7 +78,8 @@ static void park(const char *dir, const char *name)
 }
 
 /* The first sendable file in dir ("" none) into *out (fresh path). */
-static int first_file(const struct cairn_uploader *u, const char *dir, char **out)
+static int first_file(const struct cairn_uploader *u, const char *dir,
+                      char **out)
 {
     DIR *dh = opendir(dir);
     struct dirent *de;
@@ -89,12 +91,14 @@ static int first_file(const struct cairn_uploader *u, const char *dir, char **ou
         if (de->d_name[0] == '.')
             continue;
         if (!cairn_upload_name_ok(de->d_name)) {
-            LOG_WARN("uploads: %s/%s: name not sendable (use A-Z a-z 0-9 . _ -)", dir,
-                     de->d_name);
+            LOG_WARN(
+                "uploads: %s/%s: name not sendable (use A-Z a-z 0-9 . _ -)",
+                dir, de->d_name);
             continue;
         }
         p = cairn_xasprintf("%s/%s", dir, de->d_name);
-        if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && now - sb.st_mtime >= MIN_AGE_S) {
+        if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) &&
+            now - sb.st_mtime >= MIN_AGE_S) {
             if ((uint64_t)sb.st_size > (uint64_t)u->cfg->upload_max_bytes) {
                 park(dir, de->d_name);
                 free(p);
@@ -111,7 +115,8 @@ static int first_file(const struct cairn_uploader *u, const char *dir, char **ou
     return 0;
 }
 
-static void done(struct cairn_httpc_req *rq, const struct cairn_httpc_result *r, void *arg)
+static void done(struct cairn_httpc_req *rq, const struct cairn_httpc_result *r,
+                 void *arg)
 {
     struct cairn_uploader *u = arg;
 
@@ -121,7 +126,8 @@ static void done(struct cairn_httpc_req *rq, const struct cairn_httpc_result *r,
         return;
     if (r->err == 0 && (r->head.status == 200 || r->head.status == 201)) {
         if (unlink(u->path) != 0)
-            LOG_WARN("uploads: sent but cannot remove %s: %s", u->path, strerror(errno));
+            LOG_WARN("uploads: sent but cannot remove %s: %s", u->path,
+                     strerror(errno));
         u->sent++;
         u->last_error[0] = '\0';
         LOG_INFO("uploads: sent %s (HTTP %ld)", u->path, r->head.status);
@@ -140,28 +146,33 @@ static void done(struct cairn_httpc_req *rq, const struct cairn_httpc_result *r,
 
 static const char *model_version(const json_t *entry)
 {
-    return json_string_value(json_object_get(json_object_get(entry, "model"), "version"));
+    return json_string_value(
+        json_object_get(json_object_get(entry, "model"), "version"));
 }
 
 /* Start the POST of path for the workload entry. 0 or an error. */
-static int post_file(struct cairn_uploader *u, const json_t *entry, const char *path)
+static int post_file(struct cairn_uploader *u, const json_t *entry,
+                     const char *path)
 {
     const char *name = strrchr(path, '/') + 1, *version = model_version(entry);
     char *data = NULL, *url, *auth, *ver = NULL, hex[CAIRN_SHA256_HEX_LEN + 1];
-    const char *headers[4] = {"Content-Type: application/octet-stream", NULL, NULL, NULL};
+    const char *headers[4] = {"Content-Type: application/octet-stream", NULL,
+                              NULL, NULL};
     uint8_t digest[CAIRN_SHA256_LEN];
     struct cairn_httpc_request rq;
     size_t len = 0;
     int rc;
 
-    rc = cairn_fs_read(path, (size_t)u->cfg->upload_max_bytes, &data, &len, NULL);
+    rc = cairn_fs_read(path, (size_t)u->cfg->upload_max_bytes, &data, &len,
+                       NULL);
     if (rc)
         return rc;
     cairn_sha256(data, len, digest);
     cairn_hex_encode(digest, sizeof(digest), hex);
-    url = cairn_xasprintf("%s/v1/sites/%s/uploads?name=%s&sha256=%s", u->cfg->controller,
-                          u->cfg->site, name, hex);
-    snprintf(u->token_used, sizeof(u->token_used), "%s", cairn_sync_token(u->sync));
+    url = cairn_xasprintf("%s/v1/sites/%s/uploads?name=%s&sha256=%s",
+                          u->cfg->controller, u->cfg->site, name, hex);
+    snprintf(u->token_used, sizeof(u->token_used), "%s",
+             cairn_sync_token(u->sync));
     auth = cairn_xasprintf("Authorization: Bearer %s", u->token_used);
     headers[1] = auth;
     if (version && cairn_upload_name_ok(version)) {
@@ -192,7 +203,8 @@ static void send_next(struct cairn_uploader *u)
 
     if (u->stopped || u->req || !cairn_sync_token(u->sync)[0])
         return;
-    json_array_foreach(json_object_get(u->doc, "workloads"), i, e) {
+    json_array_foreach(json_object_get(u->doc, "workloads"), i, e)
+    {
         dir = NULL;
         if (cairn_apply_upload_dir(u->state_dir, e, &dir, NULL) != 0 || !dir)
             continue;

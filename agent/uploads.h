@@ -31,15 +31,16 @@ struct cairn_uploader {
     struct cairn_httpc *http;
     struct cairn_sync *sync;
     struct cairn_httpc_req *req;
-    json_t *doc;     /* the applied document the scan walks */
-    char *path;      /* file being sent */
+    json_t *doc; /* the applied document the scan walks */
+    char *path;  /* file being sent */
     char token_used[CAIRN_TOKEN_MAX];
     int stopped;
     uint64_t sent;
     char last_error[256];
 };
 
-void cairn_uploader_init(struct cairn_uploader *u, const struct cairn_agent_config *cfg,
+void cairn_uploader_init(struct cairn_uploader *u,
+                         const struct cairn_agent_config *cfg,
                          const char *state_dir, struct cairn_httpc *http,
                          struct cairn_sync *sync);
 /* Send what the upload directories of doc's workloads hold (doc borrowed

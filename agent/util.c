@@ -66,11 +66,12 @@ int cairn__time_parse(const char *s, int64_t *out)
 
     if (!s || strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' ||
         digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d) ||
-        (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) || s[13] != ':' ||
-        digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+        (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
+        s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+        digits(s + 17, 2, &se))
         return CAIRN_EPARSE;
-    if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59 ||
-        se > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 ||
+        mi > 59 || se > 60)
         return CAIRN_EPARSE;
     p = s + 19;
     if (*p == '.') {
@@ -90,7 +91,8 @@ void cairn__time_format(int64_t t, char out[CAIRN_TIME_LEN])
     time_t tt = (time_t)t;
     struct tm tm;
 
-    if (!gmtime_r(&tt, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
+    if (!gmtime_r(&tt, &tm) || tm.tm_year + 1900 > 9999 ||
+        tm.tm_year + 1900 < 0) {
         memcpy(out, "1970-01-01T00:00:00Z", CAIRN_TIME_LEN);
         return;
     }

@@ -24,6 +24,7 @@ int64_t cairn__time_now(void);
 /* Replace path with data through a temp file and rename, without fsync:
  * for files that are refreshed often and only advisory (status.json).
  * 0 or CAIRN_EIO. */
-CAIRN_WUR int cairn__write_replace(const char *path, const void *data, size_t n);
+CAIRN_WUR int cairn__write_replace(const char *path, const void *data,
+                                   size_t n);
 
 #endif

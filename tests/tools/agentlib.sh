@@ -31,7 +31,15 @@ cleanup() {
     for f in "$T"/state/workloads/*/worker.pid; do
         [ -f "$f" ] && kill -KILL -- "-$(cut -d' ' -f1 "$f")" 2>/dev/null
     done
+    # a sanitizer report in any agent run fails the test
+    local bad=0
+    if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$T"/*.log 2>/dev/null; then
+        echo "FAIL: sanitizer report in an agent log:" >&2
+        grep -hE -A12 "AddressSanitizer|LeakSanitizer|runtime error:" "$T"/*.log | head -40 >&2
+        bad=1
+    fi
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+    [ "$bad" = 0 ] || exit 1
 }
 trap cleanup EXIT
 

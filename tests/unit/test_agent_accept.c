@@ -23,19 +23,21 @@ static char *hex_of(const char *s)
     return h;
 }
 
-static json_t *attestation(const struct cairn_seckey *k, const char *sha, int64_t size,
-                           const char *name)
+static json_t *attestation(const struct cairn_seckey *k, const char *sha,
+                           int64_t size, const char *name)
 {
     const struct cairn_seckey *keys[] = {k};
-    json_t *st = json_pack("{s:s,s:s,s:{s:s,s:I,s:s},s:[{s:{s:s},s:s}]}", "_type",
-                           "https://in-toto.io/Statement/v1", "predicateType",
-                           "cairn.dev/model/v1", "predicate", "name", name, "size",
-                           (json_int_t)size, "version", "v2", "subject", "digest", "sha256",
-                           sha, "name", "model.bin");
+    json_t *st =
+        json_pack("{s:s,s:s,s:{s:s,s:I,s:s},s:[{s:{s:s},s:s}]}", "_type",
+                  "https://in-toto.io/Statement/v1", "predicateType",
+                  "cairn.dev/model/v1", "predicate", "name", name, "size",
+                  (json_int_t)size, "version", "v2", "subject", "digest",
+                  "sha256", sha, "name", "model.bin");
     char *text = cairn_json_canonical(st), *env;
     json_t *out = NULL;
 
-    env = cairn_dsse_sign(CAIRN_DSSE_INTOTO, (const uint8_t *)text, strlen(text), keys, 1);
+    env = cairn_dsse_sign(CAIRN_DSSE_INTOTO, (const uint8_t *)text,
+                          strlen(text), keys, 1);
     if (cairn_json_parse(env, strlen(env), strlen(env), &out, NULL) != 0)
         abort();
     free(text);
@@ -47,34 +49,40 @@ static json_t *attestation(const struct cairn_seckey *k, const char *sha, int64_
 static json_t *model(void)
 {
     char *sha = hex_of("model bytes");
-    json_t *m = json_pack("{s:s,s:s,s:s,s:I,s:[s],s:o}", "name", "pneumonia", "version", "v2",
-                          "sha256", sha, "size", (json_int_t)11, "urls",
-                          "http://127.0.0.1:1/m", "attestation",
-                          attestation(&publisher, sha, 11, "pneumonia"));
+    json_t *m = json_pack(
+        "{s:s,s:s,s:s,s:I,s:[s],s:o}", "name", "pneumonia", "version", "v2",
+        "sha256", sha, "size", (json_int_t)11, "urls", "http://127.0.0.1:1/m",
+        "attestation", attestation(&publisher, sha, 11, "pneumonia"));
     free(sha);
     return m;
 }
 
-static json_t *payload(const char *site, int64_t gen, const char *issued, const char *expires)
+static json_t *payload(const char *site, int64_t gen, const char *issued,
+                       const char *expires)
 {
     char *sha = hex_of("threshold=0.8\n");
     json_t *p = json_pack(
-        "{s:s,s:s,s:I,s:s,s:s,s:{s:s,s:s,s:n},s:[{s:s,s:o,s:{s:[s],s:{}},s:[{s:s,s:s,s:s,"
+        "{s:s,s:s,s:I,s:s,s:s,s:{s:s,s:s,s:n},s:[{s:s,s:o,s:{s:[s],s:{}},s:[{s:"
+        "s,s:s,s:s,"
         "s:s}]}]}",
-        "kind", "cairn.desired/v1", "site", site, "generation", (json_int_t)gen, "issued",
-        issued, "expires", expires, "source", "repo", "https://git.example/fleet", "commit",
-        "0123456789abcdef0123456789abcdef01234567", "signer", "workloads", "name", "risk",
-        "model", model(), "exec", "command", "/bin/true", "env", "files", "path",
-        "conf/worker.conf", "mode", "0644", "sha256", sha, "content", "threshold=0.8\n");
+        "kind", "cairn.desired/v1", "site", site, "generation", (json_int_t)gen,
+        "issued", issued, "expires", expires, "source", "repo",
+        "https://git.example/fleet", "commit",
+        "0123456789abcdef0123456789abcdef01234567", "signer", "workloads",
+        "name", "risk", "model", model(), "exec", "command", "/bin/true", "env",
+        "files", "path", "conf/worker.conf", "mode", "0644", "sha256", sha,
+        "content", "threshold=0.8\n");
     free(sha);
     return p;
 }
 
-static char *sign_payload(const json_t *p, const struct cairn_seckey *k, const char *type)
+static char *sign_payload(const json_t *p, const struct cairn_seckey *k,
+                          const char *type)
 {
     const struct cairn_seckey *keys[] = {k};
     char *text = cairn_json_canonical(p);
-    char *env = cairn_dsse_sign(type, (const uint8_t *)text, strlen(text), keys, 1);
+    char *env =
+        cairn_dsse_sign(type, (const uint8_t *)text, strlen(text), keys, 1);
 
     free(text);
     return env;
@@ -96,8 +104,8 @@ static struct cairn_accept_ctx ctx(void)
 }
 
 /* Judge env under c: the code, and the diag message in msg. */
-static int judge_env(const struct cairn_accept_ctx *c, const char *env, char *msg, size_t n,
-                     struct cairn_accepted *out)
+static int judge_env(const struct cairn_accept_ctx *c, const char *env,
+                     char *msg, size_t n, struct cairn_accepted *out)
 {
     struct cairn_accepted a;
     struct cairn_diag d;
@@ -176,20 +184,24 @@ static void test_refusals(void)
     json_t *p;
 
     /* signed by a key that is not pinned */
-    CHECK_INT_EQ(judge(payload("st-olaf", 6, LATER, EXP), &rogue, msg, sizeof(msg)),
-                 CAIRN_EKEY);
+    CHECK_INT_EQ(
+        judge(payload("st-olaf", 6, LATER, EXP), &rogue, msg, sizeof(msg)),
+        CAIRN_EKEY);
     CHECK_STR_HAS(msg, "not signed by a pinned controller key");
     /* for another site */
-    CHECK_INT_EQ(judge(payload("st-anne", 6, LATER, EXP), &ctl, msg, sizeof(msg)),
-                 CAIRN_EPOLICY);
+    CHECK_INT_EQ(
+        judge(payload("st-anne", 6, LATER, EXP), &ctl, msg, sizeof(msg)),
+        CAIRN_EPOLICY);
     CHECK_STR_HAS(msg, "for site \"st-anne\", this is \"st-olaf\"");
     /* a lower generation (rollback attack) */
-    CHECK_INT_EQ(judge(payload("st-olaf", 4, LATER, EXP), &ctl, msg, sizeof(msg)),
-                 CAIRN_ESTALE);
+    CHECK_INT_EQ(
+        judge(payload("st-olaf", 4, LATER, EXP), &ctl, msg, sizeof(msg)),
+        CAIRN_ESTALE);
     CHECK_STR_HAS(msg, "generation 4 is lower than the highest accepted (5)");
     /* expired (freeze attack) */
-    CHECK_INT_EQ(judge(payload("st-olaf", 6, LATER, "2026-11-27T00:59:59Z"), &ctl, msg,
-                       sizeof(msg)), CAIRN_EEXPIRED);
+    CHECK_INT_EQ(judge(payload("st-olaf", 6, LATER, "2026-11-27T00:59:59Z"),
+                       &ctl, msg, sizeof(msg)),
+                 CAIRN_EEXPIRED);
     CHECK_STR_HAS(msg, "expired at 2026-11-27T00:59:59Z");
     /* schema-invalid: an unknown field */
     p = payload("st-olaf", 6, LATER, EXP);
@@ -202,21 +214,30 @@ static void test_refusals(void)
     CHECK_INT_EQ(judge(p, &ctl, msg, sizeof(msg)), CAIRN_ESCHEMA);
     /* a file path escaping the workload's directory */
     p = payload("st-olaf", 6, LATER, EXP);
-    json_object_set_new(json_array_get(json_object_get(json_array_get(
-                                           json_object_get(p, "workloads"), 0), "files"), 0),
-                        "path", json_string("../../etc/cron.d/x"));
+    json_object_set_new(
+        json_array_get(
+            json_object_get(json_array_get(json_object_get(p, "workloads"), 0),
+                            "files"),
+            0),
+        "path", json_string("../../etc/cron.d/x"));
     CHECK_INT_EQ(judge(p, &ctl, msg, sizeof(msg)), CAIRN_EPATH);
     CHECK_STR_HAS(msg, "workloads[0].files[0] \"../../etc/cron.d/x\"");
     p = payload("st-olaf", 6, LATER, EXP);
-    json_object_set_new(json_array_get(json_object_get(json_array_get(
-                                           json_object_get(p, "workloads"), 0), "files"), 0),
-                        "path", json_string("/etc/passwd"));
+    json_object_set_new(
+        json_array_get(
+            json_object_get(json_array_get(json_object_get(p, "workloads"), 0),
+                            "files"),
+            0),
+        "path", json_string("/etc/passwd"));
     CHECK_INT_EQ(judge(p, &ctl, msg, sizeof(msg)), CAIRN_EPATH);
     /* a file whose content does not match its digest */
     p = payload("st-olaf", 6, LATER, EXP);
-    json_object_set_new(json_array_get(json_object_get(json_array_get(
-                                           json_object_get(p, "workloads"), 0), "files"), 0),
-                        "content", json_string("threshold=0.1\n"));
+    json_object_set_new(
+        json_array_get(
+            json_object_get(json_array_get(json_object_get(p, "workloads"), 0),
+                            "files"),
+            0),
+        "content", json_string("threshold=0.1\n"));
     CHECK_INT_EQ(judge(p, &ctl, msg, sizeof(msg)), CAIRN_EDIGEST);
     /* wrong payload type */
     {
@@ -233,7 +254,8 @@ static void test_oversized_and_tampered(void)
 {
     struct cairn_accept_ctx c = ctx();
     json_t *p = payload("st-olaf", 6, LATER, EXP), *env_json = NULL;
-    char *env = sign_payload(p, &ctl, CAIRN_DSSE_DESIRED), msg[1100], *text, *bad;
+    char *env = sign_payload(p, &ctl, CAIRN_DSSE_DESIRED), msg[1100], *text,
+         *bad;
     const char *b64;
     uint8_t *raw;
     size_t n;
@@ -243,7 +265,8 @@ static void test_oversized_and_tampered(void)
     CHECK_STR_HAS(msg, "over the");
     /* one payload byte changed after signing */
     c = ctx();
-    REQUIRE(cairn_json_parse(env, strlen(env), strlen(env), &env_json, NULL) == 0);
+    REQUIRE(cairn_json_parse(env, strlen(env), strlen(env), &env_json, NULL) ==
+            0);
     b64 = json_string_value(json_object_get(env_json, "payload"));
     REQUIRE(cairn_base64_decode(b64, strlen(b64), &raw, &n) == 0);
     raw[n - 3] ^= 1;
@@ -256,7 +279,8 @@ static void test_oversized_and_tampered(void)
     free(raw);
     json_decref(env_json);
     /* not JSON at all */
-    CHECK_INT_EQ(judge_env(&c, "garbage", msg, sizeof(msg), NULL), CAIRN_EPARSE);
+    CHECK_INT_EQ(judge_env(&c, "garbage", msg, sizeof(msg), NULL),
+                 CAIRN_EPARSE);
     free(env);
     json_decref(p);
 }
@@ -271,21 +295,25 @@ static void test_attestation(void)
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_accept_attestation(m, &pub_set, &d), 0);
     /* attested by an unknown key */
-    json_object_set_new(m, "attestation", attestation(&rogue, sha, 11, "pneumonia"));
+    json_object_set_new(m, "attestation",
+                        attestation(&rogue, sha, 11, "pneumonia"));
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_accept_attestation(m, &pub_set, &d), CAIRN_EKEY);
     CHECK_STR_HAS(cairn_diag_msg(&d), "not signed by a pinned publisher key");
     /* attests another digest */
-    json_object_set_new(m, "attestation", attestation(&publisher, other, 11, "pneumonia"));
+    json_object_set_new(m, "attestation",
+                        attestation(&publisher, other, 11, "pneumonia"));
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_accept_attestation(m, &pub_set, &d), CAIRN_EDIGEST);
     CHECK_STR_HAS(cairn_diag_msg(&d), "is not the signed sha256");
     /* another size */
-    json_object_set_new(m, "attestation", attestation(&publisher, sha, 12, "pneumonia"));
+    json_object_set_new(m, "attestation",
+                        attestation(&publisher, sha, 12, "pneumonia"));
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_accept_attestation(m, &pub_set, &d), CAIRN_ESIZE);
     /* another model name */
-    json_object_set_new(m, "attestation", attestation(&publisher, sha, 11, "other"));
+    json_object_set_new(m, "attestation",
+                        attestation(&publisher, sha, 11, "other"));
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_accept_attestation(m, &pub_set, &d), CAIRN_EPOLICY);
     /* not an envelope */

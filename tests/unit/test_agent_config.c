@@ -11,13 +11,15 @@ static char *write_in(const char *dir, const char *name, const char *text)
     return path;
 }
 
-#define BASE "site: st-olaf\ncontroller: \"http://127.0.0.1:8440/\"\n" \
-             "controllerKeys: ctl.pub\npublisherKeys: /etc/p.pub\nstateDir: st/\n"
+#define BASE                                                                   \
+    "site: st-olaf\ncontroller: \"http://127.0.0.1:8440/\"\n"                  \
+    "controllerKeys: ctl.pub\npublisherKeys: /etc/p.pub\nstateDir: st/\n"
 
 static void test_load_and_defaults(void)
 {
-    char *dir = test_tmpdir(), *path = write_in(dir, "agent.yaml", BASE
-                                                "reportIntervalSeconds: 5\nlogLevel: debug\n");
+    char *dir = test_tmpdir(),
+         *path = write_in(dir, "agent.yaml",
+                          BASE "reportIntervalSeconds: 5\nlogLevel: debug\n");
     struct cairn_agent_config c;
     struct cairn_diag d;
     char want[4300];
@@ -25,7 +27,8 @@ static void test_load_and_defaults(void)
     cairn_diag_init(&d);
     REQUIRE(cairn_agent_config_load(path, &c, &d) == 0);
     CHECK_STR_EQ(c.site, "st-olaf");
-    CHECK_STR_EQ(c.controller, "http://127.0.0.1:8440"); /* trailing slash dropped */
+    CHECK_STR_EQ(c.controller,
+                 "http://127.0.0.1:8440"); /* trailing slash dropped */
     snprintf(want, sizeof(want), "%s/ctl.pub", dir);
     CHECK_STR_EQ(c.controller_keys, want);
     CHECK_STR_EQ(c.publisher_keys, "/etc/p.pub");
@@ -64,7 +67,8 @@ static void expect_bad(const char *text, const char *want)
 
 static void test_errors_cite_line(void)
 {
-    expect_bad(BASE "reportIntervall: 5\n", "agent.yaml:6:1: unknown key \"reportIntervall\"");
+    expect_bad(BASE "reportIntervall: 5\n",
+               "agent.yaml:6:1: unknown key \"reportIntervall\"");
     expect_bad(BASE "reportIntervalSeconds: 0\n", ":6:");
     expect_bad(BASE "reportIntervalSeconds: fast\n", "reportIntervalSeconds");
     expect_bad(BASE "logLevel: loud\n", "not one of: debug, info, warn, error");
@@ -72,14 +76,16 @@ static void test_errors_cite_line(void)
                "missing required key site");
     expect_bad("site: st-olaf\ncontrollerKeys: a\npublisherKeys: b\n",
                "missing required key controller");
-    expect_bad("site: St_Olaf\ncontroller: http://x\ncontrollerKeys: a\npublisherKeys: b\n",
+    expect_bad("site: St_Olaf\ncontroller: http://x\ncontrollerKeys: "
+               "a\npublisherKeys: b\n",
                "not a DNS label");
-    expect_bad("site: a\ncontroller: ftp://x\ncontrollerKeys: a\npublisherKeys: b\n",
-               "not an http:// or https:// URL");
-    expect_bad(BASE "retryMinSeconds: 60\nretryMaxSeconds: 10\n", "retryMaxSeconds");
+    expect_bad(
+        "site: a\ncontroller: ftp://x\ncontrollerKeys: a\npublisherKeys: b\n",
+        "not an http:// or https:// URL");
+    expect_bad(BASE "retryMinSeconds: 60\nretryMaxSeconds: 10\n",
+               "retryMaxSeconds");
     expect_bad(BASE "site: again\n", "agent.yaml:6:");
 }
-
 
 static void test_key_files(void)
 {
@@ -90,7 +96,8 @@ static void test_key_files(void)
     char *l1, *l2, text[1024];
 
     REQUIRE(cairn_keys_init() == 0);
-    REQUIRE(cairn_seckey_generate("a", &k1) == 0 && cairn_seckey_generate("b", &k2) == 0);
+    REQUIRE(cairn_seckey_generate("a", &k1) == 0 &&
+            cairn_seckey_generate("b", &k2) == 0);
     l1 = cairn_pubkey_format(&k1.pub);
     l2 = cairn_pubkey_format(&k2.pub);
     snprintf(text, sizeof(text), "# controllers\n\n%s\n  %s\n", l1, l2);

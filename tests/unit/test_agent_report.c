@@ -20,7 +20,8 @@ static void put(struct cairn_outbox *ob, int64_t seq, int event)
     char body[64];
     struct cairn_diag d;
 
-    snprintf(body, sizeof(body), "report %lld %s", (long long)seq, event ? "event" : "status");
+    snprintf(body, sizeof(body), "report %lld %s", (long long)seq,
+             event ? "event" : "status");
     cairn_diag_init(&d);
     if (cairn_outbox_put(ob, seq, event, body, strlen(body), &d) != 0) {
         fprintf(stderr, "put %lld: %s\n", (long long)seq, cairn_diag_msg(&d));
@@ -35,7 +36,8 @@ static void seqs(const struct cairn_outbox *ob, char *out, size_t n)
 
     out[0] = '\0';
     for (size_t i = 0; i < ob->n && o < n; i++)
-        o += (size_t)snprintf(out + o, n - o, "%s%lld", i ? "," : "", (long long)ob->e[i].seq);
+        o += (size_t)snprintf(out + o, n - o, "%s%lld", i ? "," : "",
+                              (long long)ob->e[i].seq);
 }
 
 static size_t files_in(const char *dir)
@@ -145,7 +147,8 @@ static void test_cap(void)
  * interrupted write is removed. */
 static void test_crash_between_write_and_send(void)
 {
-    char *base = test_tmpdir(), *dir = outdir(base), *env = NULL, tmp[4300], s[64];
+    char *base = test_tmpdir(), *dir = outdir(base), *env = NULL, tmp[4300],
+         s[64];
     struct cairn_outbox ob;
     int64_t seq = 0;
     size_t len = 0;
@@ -154,7 +157,8 @@ static void test_crash_between_write_and_send(void)
     put(&ob, 41, 1);
     put(&ob, 42, 0);
     cairn_outbox_close(&ob); /* "crash" */
-    snprintf(tmp, sizeof(tmp), "%s/.00000000000000000043.e.dsse.tmp.x1y2z3", dir);
+    snprintf(tmp, sizeof(tmp), "%s/.00000000000000000043.e.dsse.tmp.x1y2z3",
+             dir);
     test_write_file(tmp, "partial", 7);
     test_write_file(tmp, "partial", 7);
     REQUIRE(cairn_outbox_open(&ob, dir, 16, NULL) == 0);
@@ -180,15 +184,18 @@ static void test_payload_and_signature(void)
     struct cairn_seckey key;
     struct cairn_keyset ks;
     struct cairn_report_input in;
-    struct cairn_report_event ev = {"RolledBack", 7, "workload risk: worker exited"};
+    struct cairn_report_event ev = {"RolledBack", 7,
+                                    "workload risk: worker exited"};
     struct cairn_dsse *env = NULL;
     struct cairn_diag d;
     json_t *wl, *p, *back = NULL;
     char *text;
 
-    REQUIRE(cairn_keys_init() == 0 && cairn_seckey_generate("st-olaf", &key) == 0);
-    wl = json_pack("[{s:s,s:s,s:I,s:n,s:s,s:{s:f}}]", "name", "risk", "state", "running",
-                   "restarts", (json_int_t)2, "lastExit", "health", "healthy", "metrics",
+    REQUIRE(cairn_keys_init() == 0 &&
+            cairn_seckey_generate("st-olaf", &key) == 0);
+    wl = json_pack("[{s:s,s:s,s:I,s:n,s:s,s:{s:f}}]", "name", "risk", "state",
+                   "running", "restarts", (json_int_t)2, "lastExit", "health",
+                   "healthy", "metrics",
                    "xray_images_total{band=\"Pneumonia\"}", 3.0);
     memset(&in, 0, sizeof(in));
     in.site = "st-olaf";
@@ -204,17 +211,19 @@ static void test_payload_and_signature(void)
     p = cairn_report_payload(&in, &d);
     REQUIRE(p != NULL);
     CHECK_INT_EQ(json_integer_value(json_object_get(p, "seq")), 9);
-    CHECK_STR_EQ(json_string_value(json_object_get(p, "time")), "2026-11-27T01:00:00Z");
-    CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(p, "event"), "type")),
-                 "RolledBack");
+    CHECK_STR_EQ(json_string_value(json_object_get(p, "time")),
+                 "2026-11-27T01:00:00Z");
+    CHECK_STR_EQ(
+        json_string_value(json_object_get(json_object_get(p, "event"), "type")),
+        "RolledBack");
     text = cairn_report_sign(p, &key);
     cairn_keyset_init(&ks);
     cairn_keyset_add(&ks, &key.pub);
-    REQUIRE(cairn_dsse_parse(text, strlen(text), CAIRN_REPORT_CAP, CAIRN_DSSE_REPORT, &env,
-                             &d) == 0);
+    REQUIRE(cairn_dsse_parse(text, strlen(text), CAIRN_REPORT_CAP,
+                             CAIRN_DSSE_REPORT, &env, &d) == 0);
     CHECK_INT_EQ(cairn_dsse_verify(env, &ks, 1, NULL, &d), 0);
-    REQUIRE(cairn_json_parse((const char *)env->payload, env->payload_len, 1 << 20, &back,
-                             NULL) == 0);
+    REQUIRE(cairn_json_parse((const char *)env->payload, env->payload_len,
+                             1 << 20, &back, NULL) == 0);
     CHECK(json_equal(back, p));
     /* an event type outside the schema is a bug caught before signing */
     ev.type = "Exploded";

@@ -9,9 +9,9 @@
 
 static json_t *doc(int64_t gen)
 {
-    return json_pack("{s:s,s:I,s:s,s:s,s:[]}", "kind", "cairn.desired/v1", "generation",
-                     (json_int_t)gen, "site", "st-olaf", "issued", "2026-11-27T00:00:00Z",
-                     "workloads");
+    return json_pack("{s:s,s:I,s:s,s:s,s:[]}", "kind", "cairn.desired/v1",
+                     "generation", (json_int_t)gen, "site", "st-olaf", "issued",
+                     "2026-11-27T00:00:00Z", "workloads");
 }
 
 static void write_state(const char *dir, const char *text)
@@ -150,9 +150,13 @@ static void expect_corrupt(const char *text, const char *why)
     free(dir);
 }
 
-#define GOOD_HEAD "{\"kind\":\"cairn.agent-state/v1\",\"accepted\":{\"generation\":0,\"issued\":\"1970-01-01T00:00:00Z\"},"
+#define GOOD_HEAD                                                              \
+    "{\"kind\":\"cairn.agent-state/"                                           \
+    "v1\",\"accepted\":{\"generation\":0,\"issued\":\"1970-01-01T00:00:00Z\"}" \
+    ","
 #define GOOD_DOCS "\"desired\":null,\"applied\":null,\"lastKnownGood\":null,"
-#define GOOD_TAIL "\"failed\":[],\"pending\":null,\"reportSeq\":0,\"lastError\":\"\"}"
+#define GOOD_TAIL                                                              \
+    "\"failed\":[],\"pending\":null,\"reportSeq\":0,\"lastError\":\"\"}"
 
 static void test_strict_load(void)
 {
@@ -171,31 +175,49 @@ static void test_strict_load(void)
     expect_corrupt("{\"kind\":\"cairn.agent-state/v1\",", "line");
     expect_corrupt("[]", "top level: expected an object");
     expect_corrupt(GOOD_HEAD GOOD_DOCS GOOD_TAIL "x", "line");
-    expect_corrupt("{\"kind\":\"other\",\"accepted\":{\"generation\":0,\"issued\":"
-                   "\"1970-01-01T00:00:00Z\"}," GOOD_DOCS GOOD_TAIL, "kind");
-    expect_corrupt(GOOD_HEAD GOOD_DOCS "\"extra\":1," GOOD_TAIL, "unknown field \"extra\"");
-    expect_corrupt(GOOD_HEAD GOOD_DOCS "\"failed\":[],\"pending\":null,\"lastError\":\"\"}",
+    expect_corrupt(
+        "{\"kind\":\"other\",\"accepted\":{\"generation\":0,\"issued\":"
+        "\"1970-01-01T00:00:00Z\"}," GOOD_DOCS GOOD_TAIL,
+        "kind");
+    expect_corrupt(GOOD_HEAD GOOD_DOCS "\"extra\":1," GOOD_TAIL,
+                   "unknown field \"extra\"");
+    expect_corrupt(GOOD_HEAD GOOD_DOCS
+                   "\"failed\":[],\"pending\":null,\"lastError\":\"\"}",
                    "missing field \"reportSeq\"");
-    expect_corrupt(GOOD_HEAD GOOD_DOCS
-                   "\"failed\":[],\"pending\":null,\"reportSeq\":-1,\"lastError\":\"\"}",
-                   "reportSeq");
-    expect_corrupt(GOOD_HEAD GOOD_DOCS
-                   "\"failed\":[0],\"pending\":null,\"reportSeq\":0,\"lastError\":\"\"}",
-                   "failed[0]");
-    expect_corrupt(GOOD_HEAD GOOD_DOCS "\"failed\":[],\"pending\":{\"generation\":1,"
-                   "\"phase\":\"dance\",\"attempts\":0,\"reason\":\"\"},\"reportSeq\":0,"
-                   "\"lastError\":\"\"}", "pending.phase");
-    expect_corrupt(GOOD_HEAD GOOD_DOCS "\"failed\":[],\"pending\":{\"generation\":3,"
-                   "\"phase\":\"fetch\",\"attempts\":0,\"reason\":\"\"},\"reportSeq\":0,"
-                   "\"lastError\":\"\"}", "is not the desired document's");
+    expect_corrupt(
+        GOOD_HEAD GOOD_DOCS
+        "\"failed\":[],\"pending\":null,\"reportSeq\":-1,\"lastError\":\"\"}",
+        "reportSeq");
+    expect_corrupt(
+        GOOD_HEAD GOOD_DOCS
+        "\"failed\":[0],\"pending\":null,\"reportSeq\":0,\"lastError\":\"\"}",
+        "failed[0]");
+    expect_corrupt(
+        GOOD_HEAD GOOD_DOCS
+        "\"failed\":[],\"pending\":{\"generation\":1,"
+        "\"phase\":\"dance\",\"attempts\":0,\"reason\":\"\"},\"reportSeq\":0,"
+        "\"lastError\":\"\"}",
+        "pending.phase");
+    expect_corrupt(
+        GOOD_HEAD GOOD_DOCS
+        "\"failed\":[],\"pending\":{\"generation\":3,"
+        "\"phase\":\"fetch\",\"attempts\":0,\"reason\":\"\"},\"reportSeq\":0,"
+        "\"lastError\":\"\"}",
+        "is not the desired document's");
     expect_corrupt(GOOD_HEAD "\"desired\":{\"generation\":2},\"applied\":null,"
-                   "\"lastKnownGood\":null," GOOD_TAIL, "accepted.generation 0");
-    expect_corrupt(GOOD_HEAD "\"desired\":null,\"applied\":[1],\"lastKnownGood\":null,"
-                   GOOD_TAIL, "applied: expected");
-    expect_corrupt("{\"kind\":\"cairn.agent-state/v1\",\"kind\":\"cairn.agent-state/v1\"}",
-                   "duplicate");
-    expect_corrupt(GOOD_HEAD GOOD_DOCS "\"failed\":[],\"pending\":null,\"reportSeq\":0,"
-                   "\"lastError\":7}", "lastError");
+                             "\"lastKnownGood\":null," GOOD_TAIL,
+                   "accepted.generation 0");
+    expect_corrupt(
+        GOOD_HEAD
+        "\"desired\":null,\"applied\":[1],\"lastKnownGood\":null," GOOD_TAIL,
+        "applied: expected");
+    expect_corrupt(
+        "{\"kind\":\"cairn.agent-state/v1\",\"kind\":\"cairn.agent-state/v1\"}",
+        "duplicate");
+    expect_corrupt(GOOD_HEAD GOOD_DOCS
+                   "\"failed\":[],\"pending\":null,\"reportSeq\":0,"
+                   "\"lastError\":7}",
+                   "lastError");
 }
 
 static void test_failed_set_bounded(void)
@@ -217,9 +239,12 @@ static void test_time(void)
     int64_t t = 0;
     char buf[CAIRN_TIME_LEN];
 
-    CHECK(cairn__time_parse("2026-11-27T01:00:00Z", &t) == 0 && t == 1795741200);
-    CHECK(cairn__time_parse("2026-11-27T02:30:00+01:30", &t) == 0 && t == 1795741200);
-    CHECK(cairn__time_parse("2026-11-27T01:00:00.123456Z", &t) == 0 && t == 1795741200);
+    CHECK(cairn__time_parse("2026-11-27T01:00:00Z", &t) == 0 &&
+          t == 1795741200);
+    CHECK(cairn__time_parse("2026-11-27T02:30:00+01:30", &t) == 0 &&
+          t == 1795741200);
+    CHECK(cairn__time_parse("2026-11-27T01:00:00.123456Z", &t) == 0 &&
+          t == 1795741200);
     CHECK(cairn__time_parse("1970-01-01T00:00:00Z", &t) == 0 && t == 0);
     CHECK(cairn__time_parse("2024-02-29T00:00:00Z", &t) == 0);
     CHECK(cairn__time_parse("2026-02-29T00:00:00Z", &t) != 0);

@@ -25,8 +25,10 @@ static uint32_t lcg(void *arg)
  * highest its ceiling: 5 s doubling to 5 min, the floor half the ceiling. */
 static void test_schedule_bounds(void)
 {
-    static const uint32_t low[] = {5000, 5000, 10000, 20000, 40000, 80000, 150000, 150000};
-    static const uint32_t high[] = {5000, 10000, 20000, 40000, 80000, 160000, 300000, 300000};
+    static const uint32_t low[] = {5000,  5000,  10000,  20000,
+                                   40000, 80000, 150000, 150000};
+    static const uint32_t high[] = {5000,  10000,  20000,  40000,
+                                    80000, 160000, 300000, 300000};
     struct cairn_backoff b;
 
     fixed_value = 0;
@@ -79,10 +81,11 @@ static void test_reset_and_forever(void)
 
 static void test_session_payload(void)
 {
-    char *p = cairn_sync_session_payload("st-olaf", "0123456789abcdef0123456789abcdef",
-                                         1764201600);
+    char *p = cairn_sync_session_payload(
+        "st-olaf", "0123456789abcdef0123456789abcdef", 1764201600);
 
-    CHECK_STR_EQ(p, "{\"kind\":\"cairn.session/v1\",\"nonce\":\"0123456789abcdef0123456789abcdef"
+    CHECK_STR_EQ(p, "{\"kind\":\"cairn.session/"
+                    "v1\",\"nonce\":\"0123456789abcdef0123456789abcdef"
                     "\",\"site\":\"st-olaf\",\"time\":1764201600}");
     free(p);
 }
