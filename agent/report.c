@@ -335,7 +335,7 @@ static void retry_later(struct cairn_reporter *r, const char *why)
 {
     uint32_t delay = cairn_backoff_next(&r->backoff);
 
-    snprintf(r->last_error, sizeof(r->last_error), "%s", why);
+    snprintf(r->last_error, sizeof(r->last_error), "%.200s", why);
     LOG_WARN("reports: %s; %zu queued, retrying in %u ms", why,
              cairn_outbox_count(r->ob), delay);
     r->waiting = 1;
