@@ -110,28 +110,38 @@ static void print_workload(json_t *w)
         printf("    %s %g\n", k, json_number_value(v));
 }
 
+static void print_head(json_t *s, int running)
+{
+    json_t *dmn = json_object_get(s, "daemon"),
+           *ctl = json_object_get(dmn, "controller");
+    const char *seen = running ? "" : "last known: ";
+
+    printf("site:           %s
+           ",
+           json_string_value(json_object_get(s, "site")));
+    printf("daemon:         %s", running ? "running" : "not running");
+    if (dmn)
+        printf(" (status of %s)",
+               json_string_value(json_object_get(dmn, "time")));
+    printf("
+           controller
+           : % s(% s % s) ",
+                 json_string_value(json_object_get(s, "controller")),
+             ctl ? seen : "",
+             !ctl                                              ? "unknown"
+             : json_is_true(json_object_get(ctl, "connected")) ? "connected"
+                                                               : "unreachable");
+}
+
 static void print_text(json_t *s)
 {
     json_t *g = json_object_get(s, "generation"),
            *p = json_object_get(s, "pending");
-    json_t *dmn = json_object_get(s, "daemon"),
-           *ctl = json_object_get(dmn, "controller");
-    json_t *w, *f;
+    json_t *dmn = json_object_get(s, "daemon"), *w, *f;
+    int running = json_is_true(json_object_get(s, "daemonRunning"));
     size_t i;
 
-    printf("site:           %s\n",
-           json_string_value(json_object_get(s, "site")));
-    printf("daemon:         %s",
-           json_is_true(json_object_get(s, "daemonRunning")) ? "running"
-                                                             : "not running");
-    if (dmn)
-        printf(" (status of %s)",
-               json_string_value(json_object_get(dmn, "time")));
-    printf("\ncontroller:     %s (%s)\n",
-           json_string_value(json_object_get(s, "controller")),
-           !ctl                                              ? "unknown"
-           : json_is_true(json_object_get(ctl, "connected")) ? "connected"
-                                                             : "unreachable");
+    print_head(s, running);
     printf("generation:     applied %" JSON_INTEGER_FORMAT
            ", accepted %" JSON_INTEGER_FORMAT
            ", last-known-good %" JSON_INTEGER_FORMAT "\n",
@@ -149,8 +159,9 @@ static void print_text(json_t *s)
     printf("failed:        ");
     json_array_foreach(json_object_get(s, "failed"), i, f)
         printf(" %" JSON_INTEGER_FORMAT, json_integer_value(f));
-    printf("%s\nworkloads:\n",
-           json_array_size(json_object_get(s, "failed")) ? "" : " none");
+    printf("%s\nworkloads%s:\n",
+           json_array_size(json_object_get(s, "failed")) ? "" : " none",
+           running ? "" : " (as last reported by the daemon)");
     json_array_foreach(json_object_get(dmn, "workloads"), i, w)
         print_workload(w);
     printf("last error:     %s\n",
