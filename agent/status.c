@@ -116,21 +116,17 @@ static void print_head(json_t *s, int running)
            *ctl = json_object_get(dmn, "controller");
     const char *seen = running ? "" : "last known: ";
 
-    printf("site:           %s
-           ",
+    printf("site:           %s\n",
            json_string_value(json_object_get(s, "site")));
     printf("daemon:         %s", running ? "running" : "not running");
     if (dmn)
         printf(" (status of %s)",
                json_string_value(json_object_get(dmn, "time")));
-    printf("
-           controller
-           : % s(% s % s) ",
-                 json_string_value(json_object_get(s, "controller")),
-             ctl ? seen : "",
-             !ctl                                              ? "unknown"
-             : json_is_true(json_object_get(ctl, "connected")) ? "connected"
-                                                               : "unreachable");
+    printf("\ncontroller:     %s (%s%s)\n",
+           json_string_value(json_object_get(s, "controller")), ctl ? seen : "",
+           !ctl                                              ? "unknown"
+           : json_is_true(json_object_get(ctl, "connected")) ? "connected"
+                                                             : "unreachable");
 }
 
 static void print_text(json_t *s)
