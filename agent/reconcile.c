@@ -435,8 +435,12 @@ static void step_fetch_done(struct cairn_reconcile *rec)
              target_gen(rec), rec->step_reason, delay / 1000);
     last_error(rec->st, "generation %" PRId64 ": %s", target_gen(rec),
                rec->step_reason);
-    rec->hooks.event(rec->hooks.arg, "DownloadFailed", target_gen(rec),
-                     rec->step_reason);
+    /* Reported once per generation; the retries only log (the Degraded
+     * condition of every status report carries the current reason). */
+    if (rec->dl_reported_gen != target_gen(rec))
+        rec->hooks.event(rec->hooks.arg, "DownloadFailed", target_gen(rec),
+                         rec->step_reason);
+    rec->dl_reported_gen = target_gen(rec);
     uv_timer_start(&rec->retry, on_retry, delay, 0);
     go_idle(rec);
 }

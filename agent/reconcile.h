@@ -118,6 +118,7 @@ struct cairn_reconcile {
     char step_reason[1024];
     struct cairn_download *dl[CAIRN_RECONCILE_MAX_WORKLOADS];
     uint32_t dl_failed_hard; /* digest mismatch: fail the generation */
+    int64_t dl_reported_gen; /* DownloadFailed already reported for it */
     uv_timer_t retry;
     unsigned refreshing; /* probes/scrapes outstanding */
     void (*refresh_cb)(void *arg);
