@@ -51,8 +51,7 @@ struct agent {
 static const enum cairn_log_level levels[] = {CAIRN_LOG_DEBUG, CAIRN_LOG_INFO,
                                               CAIRN_LOG_WARN, CAIRN_LOG_ERROR};
 
-/* ---- reports --------------------------------------------------------------
- */
+/* ---- reports -------------------------------------------------------- */
 
 static int64_t free_bytes(const struct agent *a)
 {
@@ -191,8 +190,7 @@ static void emit_event(struct agent *a, const char *type, int64_t gen,
     emit(a, &ev);
 }
 
-/* ---- expiry ---------------------------------------------------------------
- */
+/* ---- expiry --------------------------------------------------------- */
 
 /* The document the workers run: its latest issue when it was refreshed. */
 static int64_t running_expires(const struct agent *a)
@@ -232,8 +230,7 @@ static void check_expiry(struct agent *a)
     a->expired = now_expired;
 }
 
-/* ---- desired state --------------------------------------------------------
- */
+/* ---- desired state -------------------------------------------------- */
 
 static void write_envelope(struct agent *a, const char *env, size_t len)
 {
@@ -313,8 +310,7 @@ static void on_desired(void *arg, int err, const char *body, size_t len,
     a->deferred_len = len;
 }
 
-/* ---- reconcile hooks ------------------------------------------------------
- */
+/* ---- reconcile hooks ------------------------------------------------ */
 
 static void hook_event(void *arg, const char *type, int64_t gen,
                        const char *reason)
@@ -382,8 +378,7 @@ static void on_token(void *arg)
     cairn_uploader_scan(&a->up, a->st.applied);
 }
 
-/* ---- timers and signals ---------------------------------------------------
- */
+/* ---- timers and signals --------------------------------------------- */
 
 static void refreshed(void *arg)
 {
@@ -486,8 +481,7 @@ static void on_signal(uv_signal_t *s, int signum)
     cairn_reporter_kick(&a->rep, 1);
 }
 
-/* ---- start ----------------------------------------------------------------
- */
+/* ---- start ---------------------------------------------------------- */
 
 static int load_identity(struct agent *a, struct cairn_diag *d)
 {

@@ -32,8 +32,7 @@ const char *cairn_reconcile_step_name(enum cairn_rec_step s)
     return (unsigned)s < CAIRN_ARRAY_LEN(step_names) ? step_names[s] : "?";
 }
 
-/* ---- small helpers --------------------------------------------------------
- */
+/* ---- small helpers -------------------------------------------------- */
 
 static json_t *doc_workloads(const json_t *doc)
 {
@@ -56,8 +55,10 @@ static json_t *doc_entry(const json_t *doc, const char *name)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(doc), i,
-                       e) if (strcmp(entry_name(e), name) == 0) return e;
+    json_array_foreach(doc_workloads(doc), i, e) {
+        if (strcmp(entry_name(e), name) == 0)
+            return e;
+    }
     return NULL;
 }
 
@@ -124,8 +125,7 @@ static void set_target_doc(struct cairn_reconcile *rec, json_t *doc)
     json_decref(old);
 }
 
-/* ---- workloads ------------------------------------------------------------
- */
+/* ---- workloads ------------------------------------------------------ */
 
 static struct cairn_rec_workload *wl_find(struct cairn_reconcile *rec,
                                           const char *name)
@@ -221,8 +221,7 @@ static void wl_drop(struct cairn_reconcile *rec, size_t i)
     cairn_worker_close(wl->worker, wl_closed, wl);
 }
 
-/* ---- FETCH ----------------------------------------------------------------
- */
+/* ---- FETCH ---------------------------------------------------------- */
 
 static void download_done(struct cairn_download *dl,
                           const struct cairn_download_result *res, void *arg)
@@ -263,8 +262,10 @@ static size_t model_urls(const struct cairn_reconcile *rec, const json_t *model,
     json_t *list = json_object_get(model, "urls"), *u;
     size_t i, n = 0;
 
-    json_array_foreach(list, i, u) if (n < max && json_is_string(u)) urls[n++] =
-        cairn_xstrdup(json_string_value(u));
+    json_array_foreach(list, i, u) {
+        if (n < max && json_is_string(u))
+            urls[n++] = cairn_xstrdup(json_string_value(u));
+    }
     if (n == 0)
         urls[n++] = cairn_xasprintf(
             "%s/v1/artifacts/sha256/%s", rec->cfg->controller,
@@ -318,8 +319,7 @@ static int check_attestations(struct cairn_reconcile *rec)
     json_t *e, *model;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e)
-    {
+    json_array_foreach(doc_workloads(rec->target), i, e) {
         model = json_object_get(e, "model");
         if (!model)
             continue;
@@ -344,8 +344,7 @@ static void step_fetch(struct cairn_reconcile *rec)
     rec->dl_failed_hard = 0;
     if (rec->rollback == MODE_FORWARD && check_attestations(rec) != 0)
         return;
-    json_array_foreach(doc_workloads(rec->target), i, e)
-    {
+    json_array_foreach(doc_workloads(rec->target), i, e) {
         model = json_object_get(e, "model");
         if (!model || blob_present(rec, entry_hex(e)))
             continue;
@@ -445,8 +444,7 @@ static void step_fetch_done(struct cairn_reconcile *rec)
     go_idle(rec);
 }
 
-/* ---- STOP -----------------------------------------------------------------
- */
+/* ---- STOP ----------------------------------------------------------- */
 
 static void worker_stopped(struct cairn_worker *w, void *arg)
 {
@@ -463,8 +461,7 @@ static int prepare_all(struct cairn_reconcile *rec)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e)
-    {
+    json_array_foreach(doc_workloads(rec->target), i, e) {
         cairn_diag_init(&d);
         if (cairn_apply_prepare(rec->state_dir, e, (uint64_t)target_gen(rec),
                                 rec->site_key, &d) != 0) {
@@ -492,8 +489,7 @@ static void step_stop(struct cairn_reconcile *rec)
     }
     /* Every workload of the target gets a supervisor (it stops a leftover
      * of an earlier agent process recorded in worker.pid). */
-    json_array_foreach(doc_workloads(rec->target), i, e)
-    {
+    json_array_foreach(doc_workloads(rec->target), i, e) {
         cairn_diag_init(&d);
         if (!wl_get(rec, entry_name(e), &d))
             LOG_ERROR("reconcile: workload %s: %s", entry_name(e),
@@ -506,8 +502,7 @@ static void step_stop(struct cairn_reconcile *rec)
     }
 }
 
-/* ---- SWITCH ---------------------------------------------------------------
- */
+/* ---- SWITCH --------------------------------------------------------- */
 
 static int start_worker(struct cairn_reconcile *rec, json_t *e,
                         struct cairn_diag *d)
@@ -538,8 +533,7 @@ static int switch_links(struct cairn_reconcile *rec)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e)
-    {
+    json_array_foreach(doc_workloads(rec->target), i, e) {
         cairn_diag_init(&d);
         if (cairn_apply_switch(rec->state_dir, entry_name(e),
                                (uint64_t)target_gen(rec), entry_hex(e),
@@ -577,8 +571,7 @@ static void step_switch(struct cairn_reconcile *rec)
             rec->w[i]->entry = NULL;
         }
     }
-    json_array_foreach(doc_workloads(rec->target), i, e)
-    {
+    json_array_foreach(doc_workloads(rec->target), i, e) {
         cairn_diag_init(&d);
         if (start_worker(rec, e, &d) != 0) {
             step_fail(rec, d.code, "workload %s: start: %s", entry_name(e),
@@ -593,8 +586,7 @@ static void step_switch(struct cairn_reconcile *rec)
         rec->step = CAIRN_REC_FINISH;
 }
 
-/* ---- GATE -----------------------------------------------------------------
- */
+/* ---- GATE ----------------------------------------------------------- */
 
 static void gate_done(struct cairn_health_gate *g, int err, const char *reason,
                       void *arg)
@@ -631,8 +623,7 @@ static void step_gate(struct cairn_reconcile *rec)
     rec->step = CAIRN_REC_GATE_DONE;
     if (rec->step_err) /* a worker did not even start */
         return;
-    json_array_foreach(doc_workloads(rec->target), i, e)
-    {
+    json_array_foreach(doc_workloads(rec->target), i, e) {
         wl = wl_find(rec, entry_name(e));
         if (!wl)
             continue;
@@ -650,8 +641,7 @@ static void step_gate(struct cairn_reconcile *rec)
     }
 }
 
-/* ---- FINISH ---------------------------------------------------------------
- */
+/* ---- FINISH --------------------------------------------------------- */
 
 static void collect_garbage(struct cairn_reconcile *rec);
 
@@ -740,8 +730,7 @@ static void step_finish(struct cairn_reconcile *rec)
     go_idle(rec);
 }
 
-/* ---- the machine ----------------------------------------------------------
- */
+/* ---- the machine ---------------------------------------------------- */
 
 static void run(struct cairn_reconcile *rec)
 {
@@ -827,8 +816,7 @@ void cairn_reconcile_desired_changed(struct cairn_reconcile *rec)
     run(rec);
 }
 
-/* ---- garbage --------------------------------------------------------------
- */
+/* ---- garbage -------------------------------------------------------- */
 
 static int hex_kept(const struct cairn_reconcile *rec, const char *hex)
 {
@@ -837,9 +825,10 @@ static int hex_kept(const struct cairn_reconcile *rec, const char *hex)
     size_t i;
 
     for (size_t k = 0; k < CAIRN_ARRAY_LEN(docs); k++)
-        json_array_foreach(doc_workloads(docs[k]), i,
-                           e) if (entry_hex(e) &&
-                                  strcmp(entry_hex(e), hex) == 0) return 1;
+        json_array_foreach(doc_workloads(docs[k]), i, e) {
+            if (entry_hex(e) && strcmp(entry_hex(e), hex) == 0)
+                return 1;
+        }
     return 0;
 }
 
@@ -924,8 +913,7 @@ static void collect_garbage(struct cairn_reconcile *rec)
     collect_blobs(rec);
 }
 
-/* ---- recovery -------------------------------------------------------------
- */
+/* ---- recovery ------------------------------------------------------- */
 
 /* Supervisors for workload directories no document names: stopping them
  * ends a worker a killed agent left behind (worker.pid). */
@@ -1023,8 +1011,7 @@ int cairn_reconcile_start(
     return 0;
 }
 
-/* ---- refresh (probes and metrics for reports) -----------------------------
- */
+/* ---- refresh (probes and metrics for reports) ----------------------- */
 
 static void refreshed_one(struct cairn_reconcile *rec)
 {
@@ -1116,8 +1103,7 @@ void cairn_reconcile_refresh(struct cairn_reconcile *rec, void (*cb)(void *arg),
     refreshed_one(rec);
 }
 
-/* ---- status ---------------------------------------------------------------
- */
+/* ---- status --------------------------------------------------------- */
 
 static json_t *workload_json(const struct cairn_rec_workload *wl)
 {
@@ -1158,8 +1144,7 @@ json_t *cairn_reconcile_workloads_json(const struct cairn_reconcile *rec)
     return a;
 }
 
-/* ---- stop -----------------------------------------------------------------
- */
+/* ---- stop ----------------------------------------------------------- */
 
 static void maybe_stopped(struct cairn_reconcile *rec)
 {
