@@ -12,6 +12,14 @@ static const struct cairn__ctl_verb verbs[] = {
     {"verify-model", "verify a model artifact against its attestation", cairn__ctl_verify_model},
     {"seal", "seal a secret to a site's public key", cairn__ctl_seal},
     {"unseal", "open a sealed secret with a site's private key", cairn__ctl_unseal},
+    {"validate", "check a commit of the fleet repository as the controller would",
+     cairn__ctl_validate},
+    {"render", "print the desired state the controller would publish for a site",
+     cairn__ctl_render},
+    {"diff", "which sites two commits change, and how", cairn__ctl_diff},
+    {"status", "print the fleet's status from a controller", cairn__ctl_status},
+    {"token", "open a session as a site and print its bearer token", cairn__ctl_token},
+    {"audit", "audit trail: models, site timeline, evidence bundles", cairn__ctl_audit},
     {NULL, NULL, NULL},
 };
 

@@ -42,50 +42,7 @@ int cairn__ctl_bad_option(const char *verb, char **argv, int optind_now, int opt
 int cairn__ctl_read(const char *path, size_t cap, char **out, size_t *out_len,
                     struct cairn_diag *d)
 {
-    struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
-    int fd, rc = 0;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return cairn_diag_set(d, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO, "%s: %s", path,
-                              strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = cairn_diag_set(d, CAIRN_EIO, "%s: not a regular file", path);
-        goto out;
-    }
-    /* One allocation of the cap, never grown: the contents may be secret
-     * and a realloc would leave copies behind. */
-    buf = cairn_xmalloc(cap + 1);
-    for (;;) {
-        ssize_t got = read(fd, buf + n, cap + 1 - n);
-
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = cairn_diag_set(d, CAIRN_EIO, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-        if (n > cap) {
-            rc = cairn_diag_set(d, CAIRN_ETOOBIG, "%s: larger than %zu bytes", path, cap);
-            goto out;
-        }
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    buf = NULL;
-out:
-    if (buf) {
-        explicit_bzero(buf, cap + 1);
-        free(buf);
-    }
-    close(fd);
-    return rc;
+    return cairn_fs_read_secret(path, cap, 0, out, out_len, d);
 }
 
 int cairn__ctl_write(const char *path, const void *data, size_t n, mode_t mode, int force,

@@ -108,6 +108,78 @@ out:
     return rc;
 }
 
+static int open_regular(const char *path, int private_only, int *fd_out,
+                        struct cairn_diag *d)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+    if (fd < 0)
+        return cairn_diag_set(d, errno_code(errno), "%s: %s", path,
+                              strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cairn_diag_set(d, CAIRN_EIO, "%s: not a regular file", path);
+    }
+    if (private_only && (st.st_mode & 077)) {
+        close(fd);
+        return cairn_diag_set(d, CAIRN_EPERM,
+                              "%s: has mode %04o, readable by group or others; "
+                              "fix: chmod 600 %s",
+                              path, (unsigned)(st.st_mode & 07777), path);
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void cairn_fs_wipe_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    explicit_bzero(p, n);
+    free(p);
+}
+
+int cairn_fs_read_secret(const char *path, size_t cap, int private_only,
+                         char **out, size_t *out_len, struct cairn_diag *d)
+{
+    char *buf;
+    size_t n = 0;
+    int fd = -1, rc;
+
+    rc = open_regular(path, private_only, &fd, d);
+    if (rc)
+        return rc;
+    buf = cairn_xmalloc(cap + 1);
+    for (;;) {
+        ssize_t got = read(fd, buf + n, cap + 1 - n);
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = fail(d, errno, "read", path);
+            break;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (n > cap) {
+            rc = cairn_diag_set(d, CAIRN_ETOOBIG, "%s: larger than %zu bytes",
+                                path, cap);
+            break;
+        }
+    }
+    close(fd);
+    if (rc) {
+        cairn_fs_wipe_free(buf, n < cap + 1 ? n : cap + 1);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
 /* Split path into a fresh directory string ("." when there is none) and a
  * pointer to its last component inside path. */
 static char *dir_of(const char *path, const char **base)

@@ -1089,8 +1089,11 @@ int cairn_git_commit_signature(struct cairn_git *g,
     return rc;
 }
 
-int cairn_git_commit_raw(struct cairn_git *g, const struct cairn_git_oid *id,
-                         uint8_t **data, size_t *len, struct cairn_diag *d)
+/* Read an object's bytes (no "<type> <len>\0" header) after checking its
+ * type and size from the header. */
+static int read_raw(struct cairn_git *g, const struct cairn_git_oid *id,
+                    git_object_t want, size_t max, const char *what,
+                    uint8_t **data, size_t *len, struct cairn_diag *d)
 {
     git_odb *odb = NULL;
     git_odb_object *obj = NULL;
@@ -1102,15 +1105,14 @@ int cairn_git_commit_raw(struct cairn_git *g, const struct cairn_git_oid *id,
         return cairn_diag_set(d, CAIRN_EINVAL, "git: no output");
     rc = oid_in(id, &oid, d);
     if (rc == 0)
-        rc = check_object(g, &oid, GIT_OBJECT_COMMIT, MAX_COMMIT_OBJECT,
-                          "commit", NULL, d);
+        rc = check_object(g, &oid, want, max, what, NULL, d);
     if (rc)
         return rc;
     gr = git_repository_odb(&odb, g->repo);
     if (gr == 0)
         gr = git_odb_read(&obj, odb, &oid);
     if (gr < 0) {
-        rc = gfail(d, gr, "commit %s", id->hex);
+        rc = gfail(d, gr, "%s %s", what, id->hex);
     } else {
         n = git_odb_object_size(obj);
         *data = cairn_xmalloc(n + 1);
@@ -1121,6 +1123,48 @@ int cairn_git_commit_raw(struct cairn_git *g, const struct cairn_git_oid *id,
     git_odb_object_free(obj);
     git_odb_free(odb);
     return rc;
+}
+
+int cairn_git_commit_raw(struct cairn_git *g, const struct cairn_git_oid *id,
+                         uint8_t **data, size_t *len, struct cairn_diag *d)
+{
+    return read_raw(g, id, GIT_OBJECT_COMMIT, MAX_COMMIT_OBJECT, "commit", data,
+                    len, d);
+}
+
+int cairn_git_object_raw(struct cairn_git *g, const struct cairn_git_oid *id,
+                         const char *type, size_t max, uint8_t **data,
+                         size_t *len, struct cairn_diag *d)
+{
+    git_object_t want =
+        type ? git_object_string2type(type) : GIT_OBJECT_INVALID;
+
+    if (want != GIT_OBJECT_COMMIT && want != GIT_OBJECT_TREE &&
+        want != GIT_OBJECT_BLOB)
+        return cairn_diag_set(d, CAIRN_EINVAL, "git: object type %s",
+                              type ? type : "(null)");
+    return read_raw(g, id, want, max ? max : CAIRN_GIT_MAX_FILE, type, data,
+                    len, d);
+}
+
+int cairn_git_object_id(const char *type, const void *data, size_t len,
+                        struct cairn_git_oid *out, struct cairn_diag *d)
+{
+    git_object_t t = type ? git_object_string2type(type) : GIT_OBJECT_INVALID;
+    git_oid oid;
+    int rc = lib_ensure(d);
+
+    if (rc)
+        return rc;
+    if (!out || (!data && len) ||
+        (t != GIT_OBJECT_COMMIT && t != GIT_OBJECT_TREE &&
+         t != GIT_OBJECT_BLOB))
+        return cairn_diag_set(d, CAIRN_EINVAL, "git: object type %s",
+                              type ? type : "(null)");
+    if (git_odb_hash(&oid, data ? data : "", len, t) < 0)
+        return gfail(d, -1, "hashing a %s object", type);
+    oid_out(&oid, out);
+    return 0;
 }
 
 int cairn_git_verify_commit(struct cairn_git *g, const struct cairn_git_oid *id,

@@ -196,6 +196,18 @@ int cairn_auth_verify(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg, si
     return crypto_auth_verify(tag, msg, n, key) == 0 ? 0 : CAIRN_ESIG;
 }
 
+void cairn_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
+                       uint8_t out[CAIRN_HMAC_SHA256_LEN])
+{
+    crypto_auth_hmacsha256_state st;
+
+    /* init hashes keys longer than the block size itself, as RFC 2104 says */
+    crypto_auth_hmacsha256_init(&st, key, keylen);
+    crypto_auth_hmacsha256_update(&st, msg, n);
+    crypto_auth_hmacsha256_final(&st, out);
+    sodium_memzero(&st, sizeof(st));
+}
+
 int cairn_memeq_ct(const void *a, const void *b, size_t n)
 {
     return sodium_memcmp(a, b, n) == 0 ? 0 : -1;

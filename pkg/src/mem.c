@@ -150,10 +150,11 @@ char *cairn_buf_steal(struct cairn_buf *b, size_t *len)
 {
     char *p;
 
-    if (reserve(b, 0) != 0 && !b->data)
+    if (!b->data) {
+        /* Nothing appended yet: hand out an empty string, not NULL. */
         b->data = cairn_xcalloc(1, 1);
-    if (!b->data)
-        b->data = cairn_xcalloc(1, 1);
+        b->len = 0;
+    }
     p = b->data;
     if (len)
         *len = b->len;

@@ -140,7 +140,7 @@ static int parse_u64(const char *name, const char *s, uint64_t *out,
 int cairn_sdnotify_watchdog_usec(uint64_t *usec, struct cairn_diag *d)
 {
     const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
-    uint64_t v, p;
+    uint64_t v = 0, p = 0;
     int rc;
 
     if (!usec)

@@ -245,58 +245,15 @@ char *cairn_pubkey_format(const struct cairn_pubkey *pk)
 
 /* ---- files -------------------------------------------------------------- */
 
-/* Read a whole regular file of at most cap bytes into a fresh buffer of
- * cap+1 bytes (NUL-terminated). With secret set, refuse modes that give
- * group or others any access, and the caller wipes the buffer. */
+/* Key files are read with cairn_fs_read_secret: no stray copies, and a
+ * secret key readable by others is refused. */
 static int read_key_file(const char *path, size_t cap, int secret, char **out,
                          size_t *out_len, struct cairn_diag *d)
 {
-    struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
-    int fd, rc = 0;
+    int rc = cairn_fs_read_secret(path, cap, secret, out, out_len, d);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return cairn_diag_set(d, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO, "%s: %s", path,
-                              strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = cairn_diag_set(d, CAIRN_EIO, "%s: not a regular file", path);
-        goto out;
-    }
-    if (secret && (st.st_mode & 077)) {
-        rc = cairn_diag_set(d, CAIRN_EPERM,
-                            "%s: secret key file has mode %04o, readable by group or "
-                            "others; fix: chmod 600 %s",
-                            path, (unsigned)(st.st_mode & 07777), path);
-        goto out;
-    }
-    buf = cairn_xmalloc(cap + 1);
-    for (;;) {
-        ssize_t got = read(fd, buf + n, cap + 1 - n);
-
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = cairn_diag_set(d, CAIRN_EIO, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-        if (n > cap) {
-            rc = cairn_diag_set(d, CAIRN_ETOOBIG, "%s: larger than %zu bytes: not a key file",
-                                path, cap);
-            goto out;
-        }
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    buf = NULL;
-out:
-    cairn__wipe_free(buf, buf ? cap + 1 : 0);
-    close(fd);
+    if (rc == CAIRN_ETOOBIG)
+        cairn_diag_prefix(d, "not a key file");
     return rc;
 }
 

@@ -62,6 +62,19 @@ static void test_buf_cap(void)
     cairn_buf_free(&b);
 }
 
+static void test_buf_steal_empty(void)
+{
+    struct cairn_buf b;
+    size_t n = 99;
+    char *s;
+
+    cairn_buf_init(&b, 0);
+    s = cairn_buf_steal(&b, &n);
+    CHECK_INT_EQ(n, 0);
+    CHECK_STR_EQ(s, "");
+    free(s);
+}
+
 static void test_xasprintf(void)
 {
     char *s = cairn_xasprintf("%s-%03d", "gen", 7);
@@ -96,6 +109,7 @@ int main(void)
     RUN(test_diag_first_wins);
     RUN(test_diag_code_only);
     RUN(test_buf_cap);
+    RUN(test_buf_steal_empty);
     RUN(test_xasprintf);
     RUN(test_log_level);
     RUN(test_embedded_schemas);

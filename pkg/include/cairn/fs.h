@@ -21,6 +21,20 @@
 CAIRN_WUR int cairn_fs_read(const char *path, size_t cap, char **out,
                             size_t *out_len, struct cairn_diag *d);
 
+/* Read a file that may hold secrets: a regular file of at most cap bytes
+ * into ONE allocation of cap+1 bytes that is never grown (a realloc would
+ * leave copies behind), NUL-terminated; wiped before it is freed on error.
+ * With private_only, a file whose mode gives group or others any access is
+ * refused with CAIRN_EPERM and a message naming the mode and the chmod fix.
+ * The caller wipes (cairn_fs_wipe_free) and frees the buffer when done.
+ * CAIRN_ENOENT, CAIRN_EIO (also: not a regular file), CAIRN_ETOOBIG. */
+CAIRN_WUR int cairn_fs_read_secret(const char *path, size_t cap, int private_only,
+                                   char **out, size_t *out_len,
+                                   struct cairn_diag *d);
+
+/* Zero n bytes of p (not optimized away) and free it; NULL ok. */
+void cairn_fs_wipe_free(void *p, size_t n);
+
 /* Replace path atomically and durably with data: a hidden temp file in the
  * same directory, fchmod to exactly mode (umask does not apply), write,
  * fsync, rename over path, fsync the directory. A crash leaves either the

@@ -257,6 +257,26 @@ CAIRN_WUR int cairn_git_commit_raw(struct cairn_git *g,
                                    uint8_t **data, size_t *len,
                                    struct cairn_diag *d);
 
+/* Any object's bytes as stored, without git's "<type> <len>\0" header, so
+ * that sha1("<type> <len>\0" + bytes) is its id: type "commit", "tree" or
+ * "blob" (another: CAIRN_EINVAL), which the object must be (CAIRN_EINVAL
+ * otherwise). At most max bytes (0 = CAIRN_GIT_MAX_FILE; past it
+ * CAIRN_ETOOBIG, checked from the header before inflating). For evidence
+ * bundles that prove a file through its commit's trees. Fresh buffer
+ * (free()), NUL-terminated. CAIRN_ENOENT, CAIRN_EGIT. */
+CAIRN_WUR int cairn_git_object_raw(struct cairn_git *g,
+                                   const struct cairn_git_oid *id,
+                                   const char *type, size_t max, uint8_t **data,
+                                   size_t *len, struct cairn_diag *d);
+
+/* The id git gives len bytes of data as an object of type ("commit",
+ * "tree", "blob"): sha1("<type> <len>\0" + data) in a SHA-1 repository.
+ * No repository needed (offline evidence checks). CAIRN_EINVAL (type),
+ * CAIRN_EGIT. */
+CAIRN_WUR int cairn_git_object_id(const char *type, const void *data,
+                                  size_t len, struct cairn_git_oid *out,
+                                  struct cairn_diag *d);
+
 /*
  * Check the commit's SSH signature against an allowed_signers set
  * (sshsig.h), at the committer time as git verify-commit does. The result

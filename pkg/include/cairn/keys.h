@@ -117,6 +117,11 @@ void cairn_auth(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg, size_t n
                 uint8_t tag[CAIRN_AUTH_TAG_LEN]);
 CAIRN_WUR int cairn_auth_verify(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg,
                                 size_t n, const uint8_t tag[CAIRN_AUTH_TAG_LEN]);
+/* HMAC-SHA-256 (RFC 2104) with a key of any length (keylen 0 ok), for
+ * webhook signatures in the X-Hub-Signature-256 style. Any thread. */
+#define CAIRN_HMAC_SHA256_LEN 32
+void cairn_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
+                       uint8_t out[CAIRN_HMAC_SHA256_LEN]);
 /* Constant-time comparison: 0 when equal, -1 otherwise. */
 int cairn_memeq_ct(const void *a, const void *b, size_t n);
 

@@ -1,0 +1,136 @@
+/* The daemon's site table (controller/sites.c): envelopes and ETags,
+ * reported status, state classification, the seq window, sorting. */
+#include "daemon_int.h"
+#include "test.h"
+
+static struct cairn__ctrl *new_ctrl(void)
+{
+    struct cairn__ctrl *c = calloc(1, sizeof(*c));
+
+    cairn__strmap_init(&c->sites);
+    c->cfg.report_interval = 30;
+    return c;
+}
+
+static void free_ctrl(struct cairn__ctrl *c)
+{
+    cairn__sites_free(c);
+    free(c);
+}
+
+/* sites.c wakes waiters through api_desired.c; none are parked here. */
+static void test_env(void)
+{
+    struct cairn__env *e = cairn__env_new(7, 1700000000, "{\"a\":1}", 7);
+
+    CHECK_STR_EQ(e->etag, "\"7.1700000000\"");
+    CHECK_STR_EQ(e->data, "{\"a\":1}");
+    CHECK_INT_EQ(e->len, 7);
+    cairn__env_ref(e);
+    cairn__env_unref(e);
+    CHECK_INT_EQ(e->refs, 1);
+    cairn__env_unref(e);
+    cairn__env_unref(NULL);
+}
+
+static const char *report(const char *state, const char *health, int applied)
+{
+    static char buf[512];
+
+    snprintf(buf, sizeof(buf),
+             "{\"generation\":{\"applied\":%d,\"served\":%d},\"workloads\":["
+             "{\"model\":{\"name\":\"pneumonia\",\"version\":\"v2\"},\"name\":"
+             "\"risk\","
+             "\"state\":\"%s\",\"health\":\"%s\"},"
+             "{\"model\":{\"name\":\"other\",\"version\":\"1\"},\"name\":\"b\","
+             "\"state\":\"stopped\"}]}",
+             applied, applied, state, health);
+    return buf;
+}
+
+static void test_states(void)
+{
+    struct cairn__ctrl *c = new_ctrl();
+    struct cairn__site *s = cairn__site_get_or_add(c, "st-olaf");
+    int64_t now = 1000000;
+
+    CHECK(cairn__site_get(c, "st-olaf") == s);
+    CHECK(cairn__site_get_or_add(c, "st-olaf") == s);
+    CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_UNKNOWN);
+    cairn__site_set_env(c, s, cairn__env_new(3, 5, "{}", 2), "abc",
+                        "pneumonia@v2");
+    cairn__site_set_status(s, 1, now - 10, report("running", "healthy", 3),
+                           NULL);
+    CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_OK);
+    CHECK_STR_EQ(s->running, "pneumonia@v2");
+    CHECK_INT_EQ(s->applied, 3);
+    cairn__site_set_status(s, 2, now - 10, report("running", "healthy", 2),
+                           NULL);
+    CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_UPDATING);
+    cairn__site_set_status(s, 3, now - 10, report("running", "unhealthy", 3),
+                           "{\"e\":1}");
+    CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_DEGRADED);
+    cairn__site_set_status(s, 4, now - 10, report("crashloop", "unknown", 3),
+                           NULL);
+    CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_DEGRADED);
+    CHECK_STR_EQ(s->running, "");
+    CHECK_STR_EQ(s->last_error, "{\"e\":1}"); /* kept until a new one */
+    /* silent for exactly 3 intervals: still counted; one second more: offline
+     */
+    cairn__site_set_status(s, 5, now - 90, report("running", "healthy", 3),
+                           NULL);
+    CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_OK);
+    CHECK_INT_EQ(cairn__site_state(c, s, now + 1), CAIRN__ST_OFFLINE);
+    CHECK_STR_EQ(cairn__site_state_name(CAIRN__ST_OFFLINE), "offline");
+    free_ctrl(c);
+}
+
+static void test_seqs(void)
+{
+    struct cairn__ctrl *c = new_ctrl();
+    struct cairn__site *s = cairn__site_get_or_add(c, "a");
+    char sha[65];
+
+    for (int i = 1; i <= 12; i++) {
+        snprintf(sha, sizeof(sha), "%064d", i);
+        cairn__site_add_seq(s, i, sha);
+    }
+    CHECK_INT_EQ(s->high_seq, 12);
+    CHECK(cairn__site_seq_sha(s, 4) == NULL); /* out of the window of 8 */
+    CHECK(cairn__site_seq_sha(s, 5) != NULL);
+    snprintf(sha, sizeof(sha), "%064d", 9);
+    CHECK_STR_EQ(cairn__site_seq_sha(s, 9), sha);
+    free_ctrl(c);
+}
+
+static void test_sorted(void)
+{
+    struct cairn__ctrl *c = new_ctrl();
+    struct cairn__site **v;
+    size_t n;
+
+    cairn__site_get_or_add(c, "zeta")->has_key = 1;
+    cairn__site_get_or_add(c, "alpha")->has_key = 1;
+    cairn__site_get_or_add(c,
+                           "ghost"); /* neither key nor document: not listed */
+    cairn__site_set_env(c, cairn__site_get_or_add(c, "mid"),
+                        cairn__env_new(1, 1, "{}", 2), "c", "");
+    v = cairn__sites_sorted(c, &n);
+    REQUIRE(n == 3);
+    CHECK_STR_EQ(v[0]->name, "alpha");
+    CHECK_STR_EQ(v[1]->name, "mid");
+    CHECK_STR_EQ(v[2]->name, "zeta");
+    cairn__site_set_env(c, cairn__site_get(c, "mid"), NULL, NULL, NULL);
+    v = cairn__sites_sorted(c, &n);
+    CHECK_INT_EQ(n, 2);
+    free_ctrl(c);
+}
+
+int main(void)
+{
+    RUN(test_env);
+    RUN(test_states);
+    RUN(test_seqs);
+    RUN(test_sorted);
+    return test_done();
+}
