@@ -18,7 +18,7 @@ start_controller "$T" --set pollIntervalSeconds=3600 --set operatorTokenFile="$T
 
 run_checks() {
     T=$T PORT=$PORT PHASE=$1 $PY - <<'PYEOF'
-import hashlib, json, os
+import hashlib, json, os, time
 from cairn_client import *
 
 T, PHASE = os.environ["T"], os.environ["PHASE"]
@@ -74,7 +74,13 @@ if PHASE == "1":
                       token=tok["site-b"], headers={"X-Cairn-Model-Version": "v2"})
     ck.eq(st, 201, "upload stored")
 
-v = view()
+# The uploads index is written with the records lane's next batch, which
+# may commit just after the upload was answered.
+for _ in range(100):
+    v = view()
+    if v.get(("pneumonia", "v2"), {}).get("uploads", {}).get("count"):
+        break
+    time.sleep(0.05)
 v1, v2 = v.get(("pneumonia", "v1")), v.get(("pneumonia", "v2"))
 if ck(v1 is not None and v2 is not None, "both versions listed", v):
     # v1: site-a 20 + 5 (restart), site-b 8
