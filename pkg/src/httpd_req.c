@@ -479,6 +479,12 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 
     if (req->headers_done) /* chunked trailers: counted, not kept */
         return trailer(c, n);
+    /* http-parser (non-strict build) lets SP into field names and still
+     * reads "Transfer-Encoding :" as framing; a proxy in front may drop
+     * that line instead. RFC 9112 5.1: reject, and close, since the
+     * framing of what follows is in doubt. */
+    if (memchr(at, ' ', n))
+        return req_fail(req, 400, "whitespace in a header field name", 1);
     if (req->last != L_FIELD) {
         if (end_item(c))
             return req_fail(req, 431, "request header section too large", 1);

@@ -718,6 +718,13 @@ static void c_bad_requests(struct fx *f)
         "GET /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
         "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
         "chunked\r\n\r\n",
+        /* Whitespace in a field name (RFC 9112 5.1: MUST 400). http-parser
+         * alone takes "Transfer-Encoding :" as the framing header, which a
+         * proxy that drops the malformed line would not: smuggling. */
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding : chunked\r\n"
+        "\r\n0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length : 0\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: t\r\nX Y: a\r\n\r\n",
     };
     struct resp r = {0};
     char v[128];
