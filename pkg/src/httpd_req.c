@@ -632,7 +632,10 @@ static int on_headers_complete(http_parser *p)
     req->head_only = p->method == HTTP_HEAD;
     req->http10 = p->http_major == 1 && p->http_minor == 0;
     /* Upgrades (websocket, h2c) are not spoken here: answer, then close. */
-    req->keep_alive = (uint8_t)(http_should_keep_alive(p) && !p->upgrade);
+    /* HTTP/1.0 has no chunked coding: such a message's framing is faulty
+     * and the connection must end after it (RFC 9112 6.1). */
+    req->keep_alive = (uint8_t)(http_should_keep_alive(p) && !p->upgrade &&
+                                !(req->http10 && (p->flags & F_CHUNKED)));
     has_body = (p->flags & F_CHUNKED) ||
                ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
     if (parse_target(req) == 0)

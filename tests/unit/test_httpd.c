@@ -828,6 +828,17 @@ static void c_routing(struct fx *f)
                 &r) == 0);
     CHECK_STR_EQ(r.body, "hello");
     cli_close(c);
+    /* HTTP/1.0 with Transfer-Encoding: the framing is suspect (RFC 9112
+     * 6.1): answered, then closed even though keep-alive was asked. */
+    c = cli_open(f);
+    REQUIRE(get(c,
+                "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                &r) == 0);
+    CHECK_STR_EQ(r.body, "abc");
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
     free(r.body);
 }
 
