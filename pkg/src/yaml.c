@@ -637,8 +637,9 @@ const char *cairn_yaml_file(const struct cairn_yaml_doc *doc)
     return doc ? doc->file : NULL;
 }
 
-struct cairn_loc cairn_yaml_locate(const struct cairn_yaml_doc *doc,
-                                   const char *ptr)
+/* Where the node at ptr starts, or with key its mapping key. */
+static struct cairn_loc locate(const struct cairn_yaml_doc *doc,
+                               const char *ptr, int key)
 {
     struct cairn_loc loc = {doc ? doc->file : NULL, 1, 1};
     const struct cairn__srcent *e;
@@ -646,21 +647,19 @@ struct cairn_loc cairn_yaml_locate(const struct cairn_yaml_doc *doc,
     if (!doc || !ptr || doc->map.n == 0)
         return loc;
     e = cairn__srcmap_find(&doc->map, ptr);
-    loc.line = e->line;
-    loc.col = e->col;
+    loc.line = key && e->kline ? e->kline : e->line;
+    loc.col = key && e->kline ? e->kcol : e->col;
     return loc;
+}
+
+struct cairn_loc cairn_yaml_locate(const struct cairn_yaml_doc *doc,
+                                   const char *ptr)
+{
+    return locate(doc, ptr, 0);
 }
 
 struct cairn_loc cairn_yaml_locate_key(const struct cairn_yaml_doc *doc,
                                        const char *ptr)
 {
-    struct cairn_loc loc = {doc ? doc->file : NULL, 1, 1};
-    const struct cairn__srcent *e;
-
-    if (!doc || !ptr || doc->map.n == 0)
-        return loc;
-    e = cairn__srcmap_find(&doc->map, ptr);
-    loc.line = e->kline ? e->kline : e->line;
-    loc.col = e->kline ? e->kcol : e->col;
-    return loc;
+    return locate(doc, ptr, 1);
 }
