@@ -1127,8 +1127,8 @@ int cairn_git_commit_signature(struct cairn_git *g,
     s = cairn_xmalloc(n + 1);
     p = cairn_xmalloc(n + 1);
     if (!split_signed((const char *)raw, n, s, &slen, p, &plen)) {
-        rc = cairn_diag_set(d, CAIRN_ENOENT, "commit %s is not signed",
-                            id->hex);
+        rc =
+            cairn_diag_set(d, CAIRN_ENOENT, "commit %s is not signed", id->hex);
         free(s);
         free(p);
     } else {

@@ -194,8 +194,8 @@ static int parse_sig_field(struct cairn__rd *r, struct cairn_sshsig *out,
                               "supported (only ssh-ed25519)",
                               shown);
     }
-    if (cairn__rd_string(&in, &sig, &siglen) != 0 || siglen != CAIRN_ED25519_SIG_LEN ||
-        in.n != 0)
+    if (cairn__rd_string(&in, &sig, &siglen) != 0 ||
+        siglen != CAIRN_ED25519_SIG_LEN || in.n != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: Ed25519 signature is not 64 bytes");
     memcpy(out->sig, sig, CAIRN_ED25519_SIG_LEN);
