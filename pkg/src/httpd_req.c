@@ -39,6 +39,7 @@ static void req_reset(struct cairn_httpd_req *req, struct cairn_httpd *srv)
     req->keep_alive = req->head_only = req->headers_done = req->http10 = 0;
     req->fail_status = req->allow = 0;
     req->trailer_bytes = 0;
+    req->body_held = 0;
     req->fail_fatal = 0;
     req->fail_msg = NULL;
     req->park_fn = NULL;
@@ -64,6 +65,8 @@ struct cairn_httpd_req *cairn__httpd_req_get(struct cairn_httpd *srv)
 
 void cairn__httpd_req_put(struct cairn_httpd *srv, struct cairn_httpd_req *req)
 {
+    srv->body_held -= req->body_held;
+    req->body_held = 0;
     /* Keep the common small buffers for reuse; give big ones back. */
     if (req->head.alloc > 8192)
         cairn_buf_free(&req->head);
@@ -617,6 +620,26 @@ static int handle_expect(struct httpd_conn *c, struct cairn_httpd_req *req,
     return 0;
 }
 
+/* Make the request's share of the server-wide body budget at least total
+ * bytes (the declared Content-Length, or what a chunked body has reached).
+ * -1 when the budget has no room: answered 503 and closed, unread. */
+static int body_reserve(struct httpd_conn *c, uint64_t total)
+{
+    struct cairn_httpd *srv = c->srv;
+    struct cairn_httpd_req *req = c->req;
+    uint64_t more;
+
+    if (total <= req->body_held)
+        return 0;
+    more = total - req->body_held;
+    if (more > srv->cfg.max_body_total - srv->body_held)
+        return req_fail(req, 503, "too much request data in progress; retry",
+                        1);
+    srv->body_held += more;
+    req->body_held = total;
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct httpd_conn *c = p->data;
@@ -646,6 +669,8 @@ static int on_headers_complete(http_parser *p)
         req->fail_fatal = 1; /* do not read a body nobody will use */
     else if ((p->flags & F_CONTENTLENGTH) && p->content_length > max)
         req_fail(req, 413, "request body too large", 1);
+    else if (p->flags & F_CONTENTLENGTH)
+        body_reserve(c, p->content_length);
     if (handle_expect(c, req, has_body) || req->fail_fatal || c->closing)
         return -1;
     if (has_body) {
@@ -663,6 +688,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
         return -1;
     if (cairn_buf_append(&c->req->body, at, n))
         return req_fail(c->req, 413, "request body too large", 1);
+    if (body_reserve(c, c->req->body.len))
+        return -1;
     c->deadline = uv_now(c->srv->loop) + c->srv->cfg.body_timeout_ms;
     return 0;
 }
