@@ -3,7 +3,6 @@
  */
 #include "cairn/sshsig.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 
 #include "cairn/encoding.h"
+#include "cairn/fs.h"
 #include "cairn/hash.h"
 #include "cairn/mem.h"
 #include "keys_internal.h"
@@ -759,27 +759,14 @@ int cairn_sshsig_signers_load(const char *path,
                               struct cairn_sshsig_signers **out,
                               struct cairn_diag *d)
 {
-    FILE *f;
-    char *buf;
-    size_t n;
-    int rc, err;
+    char *buf = NULL;
+    size_t n = 0;
+    int rc;
 
     if (!path)
         return cairn_diag_set(d, CAIRN_EINVAL, "allowed_signers: no path");
-    f = fopen(path, "rb");
-    if (!f) {
-        err = errno;
-        return cairn_diag_set(d, err == ENOENT ? CAIRN_ENOENT : CAIRN_EIO,
-                              "%s: %s", path, strerror(err));
-    }
-    /* One byte past the cap tells "too big" from "exactly at the cap". */
-    buf = cairn_xmalloc(CAIRN_SSHSIG_MAX_FILE + 1);
-    n = fread(buf, 1, CAIRN_SSHSIG_MAX_FILE + 1, f);
-    err = ferror(f);
-    fclose(f);
-    if (err)
-        rc = cairn_diag_set(d, CAIRN_EIO, "%s: read error", path);
-    else
+    rc = cairn_fs_read(path, CAIRN_SSHSIG_MAX_FILE, &buf, &n, d);
+    if (rc == 0)
         rc = cairn_sshsig_signers_parse(buf, n, path, out, d);
     free(buf);
     return rc;

@@ -818,6 +818,27 @@ static void test_signers_errors(void)
         CHECK_STR_HAS(d.msg, "/nonexistent/signers");
         CHECK(s == NULL);
     }
+    {
+        /* A file one byte over the cap is refused while reading. */
+        struct cairn_sshsig_signers *s = NULL;
+        struct cairn_diag d;
+        char *p = at("huge_signers");
+        char *big = cairn_xmalloc(CAIRN_SSHSIG_MAX_FILE + 1);
+
+        memset(big, '#', CAIRN_SSHSIG_MAX_FILE + 1);
+        for (size_t i = 63; i <= CAIRN_SSHSIG_MAX_FILE; i += 64)
+            big[i] = '\n'; /* comment lines, each under the line cap */
+        test_write_file(p, big, CAIRN_SSHSIG_MAX_FILE + 1);
+        cairn_diag_init(&d);
+        CHECK_INT_EQ(cairn_sshsig_signers_load(p, &s, &d), CAIRN_ETOOBIG);
+        CHECK_STR_HAS(d.msg, "huge_signers");
+        CHECK(s == NULL);
+        test_write_file(p, big, CAIRN_SSHSIG_MAX_FILE);
+        CHECK_INT_EQ(cairn_sshsig_signers_load(p, &s, NULL), 0);
+        cairn_sshsig_signers_free(s);
+        free(big);
+        free(p);
+    }
 }
 
 static void test_patterns(void)
