@@ -89,8 +89,9 @@ static int setup(uv_loop_t *loop, struct cairn_httpd **out)
 }
 
 /* A connected non-blocking socket. After a few hundred thousand inputs
- * the loopback's ephemeral ports are all in TIME_WAIT: wait for one
- * rather than report the harness's problem as a crash. */
+ * the loopback's ephemeral ports are all in TIME_WAIT, and libFuzzer's
+ * alarm can interrupt connect: retry rather than report the harness's
+ * problem as a crash of the server. */
 static int client(uint16_t port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -104,12 +105,16 @@ static int client(uint16_t port)
         if (fd >= 0)
             close(fd);
         fd = -1;
-        if (errno != EADDRNOTAVAIL && errno != EAGAIN)
+        /* EINTR: libFuzzer's timeout alarm interrupted connect. */
+        if (errno != EADDRNOTAVAIL && errno != EADDRINUSE &&
+            errno != EAGAIN && errno != EINTR)
             break;
         usleep(10000);
     }
-    if (fd < 0)
+    if (fd < 0) {
+        perror("fuzz_httpd: connect to the server");
         abort();
+    }
     fcntl(fd, F_SETFL, O_NONBLOCK);
     return fd;
 }
