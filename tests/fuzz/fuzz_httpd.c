@@ -106,8 +106,8 @@ static int client(uint16_t port)
             close(fd);
         fd = -1;
         /* EINTR: libFuzzer's timeout alarm interrupted connect. */
-        if (errno != EADDRNOTAVAIL && errno != EADDRINUSE &&
-            errno != EAGAIN && errno != EINTR)
+        if (errno != EADDRNOTAVAIL && errno != EADDRINUSE && errno != EAGAIN &&
+            errno != EINTR)
             break;
         usleep(10000);
     }
