@@ -1055,37 +1055,91 @@ int cairn_git_commit_get(struct cairn_git *g, const struct cairn_git_oid *id,
     return 0;
 }
 
+/* Does the line [line, tail) start with prefix p? */
+static int line_starts(const char *line, const char *tail, const char *p)
+{
+    size_t n = strlen(p);
+
+    return (size_t)(tail - line) >= n && memcmp(line, p, n) == 0;
+}
+
+/* Split a raw commit object the way git does when it verifies one (its
+ * parse_buffer_signed_by_header): in the header section, a "gpgsig " line
+ * and the continuation lines after it (leading space) are the signature,
+ * without "gpgsig " and those spaces; other "gpgsig..." headers
+ * (gpgsig-sha256) and their continuations belong to neither; every other
+ * byte, the whole message included, is the signed payload. Lengths
+ * throughout: a commit object may hold NUL bytes, which libgit2's
+ * git_commit_extract_signature stops at (so it verified a prefix of what
+ * git verifies). sig and pay have room for n bytes. 1 when signed. */
+static int split_signed(const char *raw, size_t n, char *sig, size_t *slen,
+                        char *pay, size_t *plen)
+{
+    const char *line = raw, *tail = raw + n;
+    int in_sig = 0, other = 0, saw = 0;
+
+    *slen = *plen = 0;
+    while (line < tail) {
+        const char *nl = memchr(line, '\n', (size_t)(tail - line));
+        const char *next = nl ? nl + 1 : tail, *s = NULL;
+
+        if (in_sig && line[0] == ' ')
+            s = line + 1;
+        else if (line_starts(line, tail, "gpgsig "))
+            s = line + 7, other = 0;
+        else if (line_starts(line, tail, "gpgsig"))
+            other = 1;
+        else if (other && line[0] != ' ')
+            other = 0;
+        if (s) {
+            memcpy(sig + *slen, s, (size_t)(next - s));
+            *slen += (size_t)(next - s);
+            saw = in_sig = 1;
+        } else {
+            if (line[0] == '\n')
+                next = tail; /* end of the headers: the rest is message */
+            if (!other) {
+                memcpy(pay + *plen, line, (size_t)(next - line));
+                *plen += (size_t)(next - line);
+            }
+            in_sig = 0;
+        }
+        line = next;
+    }
+    return saw;
+}
+
 int cairn_git_commit_signature(struct cairn_git *g,
                                const struct cairn_git_oid *id, char **sig,
                                size_t *sig_len, char **signed_data,
                                size_t *signed_len, struct cairn_diag *d)
 {
-    git_buf s = {0}, data = {0};
-    git_oid oid;
-    int gr, rc;
+    uint8_t *raw = NULL;
+    char *s, *p;
+    size_t n = 0, slen, plen;
+    int rc;
 
     if (!g || !sig || !sig_len || !signed_data || !signed_len)
         return cairn_diag_set(d, CAIRN_EINVAL, "git: no output");
-    rc = oid_in(id, &oid, d);
-    if (rc == 0)
-        rc = check_object(g, &oid, GIT_OBJECT_COMMIT, MAX_COMMIT_OBJECT,
-                          "commit", NULL, d);
+    rc = cairn_git_commit_raw(g, id, &raw, &n, d);
     if (rc)
         return rc;
-    gr = git_commit_extract_signature(&s, &data, g->repo, &oid, NULL);
-    if (gr == GIT_ENOTFOUND) {
+    s = cairn_xmalloc(n + 1);
+    p = cairn_xmalloc(n + 1);
+    if (!split_signed((const char *)raw, n, s, &slen, p, &plen)) {
         rc =
             cairn_diag_set(d, CAIRN_ENOENT, "commit %s is not signed", id->hex);
-    } else if (gr < 0) {
-        rc = gfail(d, gr, "signature of commit %s", id->hex);
+        free(s);
+        free(p);
     } else {
-        *sig = cairn_xstrndup(s.ptr, s.size);
-        *sig_len = s.size;
-        *signed_data = cairn_xstrndup(data.ptr, data.size);
-        *signed_len = data.size;
+        s[slen] = '\0';
+        p[plen] = '\0';
+        *sig = s;
+        *sig_len = slen;
+        *signed_data = p;
+        *signed_len = plen;
     }
-    git_buf_dispose(&s);
-    git_buf_dispose(&data);
+    free(raw);
     return rc;
 }
 
@@ -1173,6 +1227,7 @@ int cairn_git_verify_commit(struct cairn_git *g, const struct cairn_git_oid *id,
                             struct cairn_diag *d)
 {
     struct cairn_git_commit *c = NULL;
+    struct cairn_diag local;
     char *sig = NULL, *data = NULL;
     size_t sig_len = 0, data_len = 0;
     int rc;
@@ -1182,9 +1237,15 @@ int cairn_git_verify_commit(struct cairn_git *g, const struct cairn_git_oid *id,
     rc = cairn_git_commit_get(g, id, &c, d);
     if (rc)
         return rc;
-    if (c->has_signature)
-        rc = cairn_git_commit_signature(g, id, &sig, &sig_len, &data, &data_len,
-                                        d);
+    /* The object exists (just read), so ENOENT here means unsigned: a
+     * result, not an error. */
+    cairn_diag_init(&local);
+    rc = cairn_git_commit_signature(g, id, &sig, &sig_len, &data, &data_len,
+                                    &local);
+    if (rc == CAIRN_ENOENT)
+        rc = 0;
+    else if (rc)
+        cairn_diag_set(d, rc, "%s", cairn_diag_msg(&local));
     if (rc == 0)
         cairn_sshsig_verify(signers, sig, sig_len, data, data_len,
                             CAIRN_SSHSIG_NS_GIT, c->committer.time, res);

@@ -36,6 +36,7 @@ void cairn_httpd_config_default(struct cairn_httpd_config *cfg)
     cfg->max_header_bytes = 16384;
     cfg->max_headers = HTTPD_MAX_HEADERS;
     cfg->max_body_bytes = 1u << 20;
+    cfg->max_body_total = 256u << 20;
     cfg->header_timeout_ms = 10000;
     cfg->idle_timeout_ms = 75000;
     cfg->body_timeout_ms = 30000;
@@ -60,6 +61,7 @@ static void config_apply(struct cairn_httpd_config *dst,
     DEF(max_header_bytes);
     DEF(max_headers);
     DEF(max_body_bytes);
+    DEF(max_body_total);
     DEF(header_timeout_ms);
     DEF(idle_timeout_ms);
     DEF(body_timeout_ms);

@@ -84,6 +84,7 @@ struct cairn_httpd_req {
     uint8_t fail_fatal;   /* ...and close (the body was not read) */
     uint16_t allow;       /* methods of routes matching the path, for 405 */
     uint32_t trailer_bytes;
+    uint64_t body_held; /* bytes of srv->body_held this request reserved */
     const char *fail_msg;
     cairn_httpd_park_fn park_fn;
     void *park_arg;
@@ -139,6 +140,7 @@ struct cairn_httpd {
     struct cairn_httpd_req *pool;
     uint32_t pool_len;
     struct cairn_httpd_stats stats;
+    uint64_t body_held; /* request body bytes reserved, all connections */
     time_t date_sec;
     char date[96]; /* "Date: ...\r\n" */
     char rbuf[HTTPD_READ_BUF];

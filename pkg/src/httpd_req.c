@@ -39,6 +39,7 @@ static void req_reset(struct cairn_httpd_req *req, struct cairn_httpd *srv)
     req->keep_alive = req->head_only = req->headers_done = req->http10 = 0;
     req->fail_status = req->allow = 0;
     req->trailer_bytes = 0;
+    req->body_held = 0;
     req->fail_fatal = 0;
     req->fail_msg = NULL;
     req->park_fn = NULL;
@@ -64,6 +65,8 @@ struct cairn_httpd_req *cairn__httpd_req_get(struct cairn_httpd *srv)
 
 void cairn__httpd_req_put(struct cairn_httpd *srv, struct cairn_httpd_req *req)
 {
+    srv->body_held -= req->body_held;
+    req->body_held = 0;
     /* Keep the common small buffers for reuse; give big ones back. */
     if (req->head.alloc > 8192)
         cairn_buf_free(&req->head);
@@ -479,6 +482,12 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 
     if (req->headers_done) /* chunked trailers: counted, not kept */
         return trailer(c, n);
+    /* http-parser (non-strict build) lets SP into field names and still
+     * reads "Transfer-Encoding :" as framing; a proxy in front may drop
+     * that line instead. RFC 9112 5.1: reject, and close, since the
+     * framing of what follows is in doubt. */
+    if (memchr(at, ' ', n))
+        return req_fail(req, 400, "whitespace in a header field name", 1);
     if (req->last != L_FIELD) {
         if (end_item(c))
             return req_fail(req, 431, "request header section too large", 1);
@@ -611,6 +620,26 @@ static int handle_expect(struct httpd_conn *c, struct cairn_httpd_req *req,
     return 0;
 }
 
+/* Make the request's share of the server-wide body budget at least total
+ * bytes (the declared Content-Length, or what a chunked body has reached).
+ * -1 when the budget has no room: answered 503 and closed, unread. */
+static int body_reserve(struct httpd_conn *c, uint64_t total)
+{
+    struct cairn_httpd *srv = c->srv;
+    struct cairn_httpd_req *req = c->req;
+    uint64_t more;
+
+    if (total <= req->body_held)
+        return 0;
+    more = total - req->body_held;
+    if (more > srv->cfg.max_body_total - srv->body_held)
+        return req_fail(req, 503, "too much request data in progress; retry",
+                        1);
+    srv->body_held += more;
+    req->body_held = total;
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct httpd_conn *c = p->data;
@@ -626,7 +655,10 @@ static int on_headers_complete(http_parser *p)
     req->head_only = p->method == HTTP_HEAD;
     req->http10 = p->http_major == 1 && p->http_minor == 0;
     /* Upgrades (websocket, h2c) are not spoken here: answer, then close. */
-    req->keep_alive = (uint8_t)(http_should_keep_alive(p) && !p->upgrade);
+    /* HTTP/1.0 has no chunked coding: such a message's framing is faulty
+     * and the connection must end after it (RFC 9112 6.1). */
+    req->keep_alive = (uint8_t)(http_should_keep_alive(p) && !p->upgrade &&
+                                !(req->http10 && (p->flags & F_CHUNKED)));
     has_body = (p->flags & F_CHUNKED) ||
                ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
     if (parse_target(req) == 0)
@@ -637,6 +669,8 @@ static int on_headers_complete(http_parser *p)
         req->fail_fatal = 1; /* do not read a body nobody will use */
     else if ((p->flags & F_CONTENTLENGTH) && p->content_length > max)
         req_fail(req, 413, "request body too large", 1);
+    else if (p->flags & F_CONTENTLENGTH)
+        body_reserve(c, p->content_length);
     if (handle_expect(c, req, has_body) || req->fail_fatal || c->closing)
         return -1;
     if (has_body) {
@@ -654,6 +688,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
         return -1;
     if (cairn_buf_append(&c->req->body, at, n))
         return req_fail(c->req, 413, "request body too large", 1);
+    if (body_reserve(c, c->req->body.len))
+        return -1;
     c->deadline = uv_now(c->srv->loop) + c->srv->cfg.body_timeout_ms;
     return 0;
 }

@@ -381,6 +381,10 @@ void cairn__httpd_fail(struct httpd_conn *c, int status, const char *msg)
 
     if (status != 404 && status != 405)
         srv->stats.parse_errors++;
+    if (status == 503) {
+        h.extra = "Retry-After: 1\r\n";
+        h.elen = strlen(h.extra);
+    }
     if (req && status == 405) {
         memcpy(allow, "Allow: ", 7);
         h.elen = 7 + cairn__httpd_allow_str(req->allow, allow + 7,

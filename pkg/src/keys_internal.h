@@ -20,6 +20,20 @@ void cairn__wipe(void *p, size_t n);
 /* wipe then free; NULL ok. */
 void cairn__wipe_free(void *p, size_t n);
 
+/* Reading SSH wire data (RFC 4251: uint32 big-endian, string = uint32
+ * length + bytes) with every read checked against what is left; shared by
+ * the key file (sshkey.c) and signature (sshsig.c) parsers. */
+struct cairn__rd {
+    const uint8_t *p;
+    size_t n; /* bytes left */
+};
+/* 0, or -1 (nothing consumed) when fewer bytes are left than needed. */
+int cairn__rd_u32(struct cairn__rd *r, uint32_t *v);
+/* *s points into the input. */
+int cairn__rd_string(struct cairn__rd *r, const uint8_t **s, size_t *len);
+/* 1 when the len bytes at s are exactly the string want. */
+int cairn__str_is(const uint8_t *s, size_t len, const char *want);
+
 /* A key comment cairn accepts: at most sizeof(pub.comment)-1 bytes, no
  * control characters (a comment is printed into .pub lines and terminals).
  * 0 or CAIRN_EINVAL with the reason in d. */

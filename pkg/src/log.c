@@ -88,6 +88,11 @@ void cairn_log_write(enum cairn_log_level lvl, const char *file, int line,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Messages quote outside input (paths, names, parse errors): one call
+     * is one line, so that input cannot forge entries of its own. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     base = base ? base + 1 : file;
     if (journald) {
         fprintf(stderr, "<%d>%s (%s:%d)\n", (int)lvl, msg, base, line);

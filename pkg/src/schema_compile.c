@@ -94,26 +94,6 @@ schema_err(struct cstate *cs, const struct cairn__seg *path, const char *fmt,
     return cairn_diag_set(cs->d, CAIRN_ESCHEMA, "schema #%s: %s", ptr, msg);
 }
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "number";
-    case JSON_NULL:
-        return "null";
-    default:
-        return "boolean";
-    }
-}
-
 static size_t ptr_hash(const json_t *p, size_t cap)
 {
     uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ULL;
@@ -275,7 +255,8 @@ static int kw_number(struct cstate *cs, struct cairn__node *n, json_t *v,
 
     (void)base;
     if (!json_is_number(v))
-        return schema_err(cs, at, "must be a number, got %s", type_name(v));
+        return schema_err(cs, at, "must be a number, got %s",
+                          cairn__json_type_name(v));
     cairn__num_get(v, x);
     if (k->flag == CAIRN__NUM_MULT) {
         if (x->is_int ? x->i <= 0 : x->r <= 0)
@@ -296,7 +277,7 @@ static int kw_size(struct cstate *cs, struct cairn__node *n, json_t *v,
     (void)base;
     if (!json_is_number(v))
         return schema_err(cs, at, "must be a non-negative integer, got %s",
-                          type_name(v));
+                          cairn__json_type_name(v));
     cairn__num_get(v, &x);
     if (!cairn__num_integral(&x) || (x.is_int ? x.i < 0 : x.r < 0))
         return schema_err(cs, at, "must be a non-negative integer");
@@ -313,7 +294,8 @@ static int kw_bool(struct cstate *cs, struct cairn__node *n, json_t *v,
 {
     (void)base;
     if (!json_is_boolean(v))
-        return schema_err(cs, at, "must be a boolean, got %s", type_name(v));
+        return schema_err(cs, at, "must be a boolean, got %s",
+                          cairn__json_type_name(v));
     *FIELD(n, k, bool) = json_is_true(v);
     return 0;
 }
@@ -362,7 +344,8 @@ static int kw_pattern(struct cstate *cs, struct cairn__node *n, json_t *v,
 {
     (void)base, (void)k;
     if (!json_is_string(v))
-        return schema_err(cs, at, "must be a string, got %s", type_name(v));
+        return schema_err(cs, at, "must be a string, got %s",
+                          cairn__json_type_name(v));
     n->pattern_src = json_string_value(v);
     return compile_regex(cs, n->pattern_src, json_string_length(v), at,
                          &n->pattern);
@@ -374,7 +357,8 @@ static int kw_format(struct cstate *cs, struct cairn__node *n, json_t *v,
 {
     (void)base, (void)k;
     if (!json_is_string(v))
-        return schema_err(cs, at, "must be a string, got %s", type_name(v));
+        return schema_err(cs, at, "must be a string, got %s",
+                          cairn__json_type_name(v));
     /* Other formats are annotations: draft-07 lets a validator ignore them. */
     if (strcmp(json_string_value(v), "date-time") == 0)
         n->format = CAIRN__F_DATE_TIME;
@@ -443,7 +427,7 @@ static int compile_strings(struct cstate *cs, json_t *v,
         struct cairn__seg el = {at, NULL, 0, i, false};
         if (!json_is_string(item))
             return schema_err(cs, &el, "must be a string, got %s",
-                              type_name(item));
+                              cairn__json_type_name(item));
         strs[i].s = json_string_value(item);
         strs[i].len = json_string_length(item);
     }
@@ -633,7 +617,8 @@ static int compile_id(struct cstate *cs, json_t *js, const char *base,
     if (!id)
         return 0;
     if (!json_is_string(id))
-        return schema_err(cs, &at, "must be a string, got %s", type_name(id));
+        return schema_err(cs, &at, "must be a string, got %s",
+                          cairn__json_type_name(id));
     uri = cairn__uri_resolve(base, json_string_value(id));
     if ((rc = add_resource(cs, uri, js, &at)) != 0) {
         free(uri);
@@ -653,7 +638,8 @@ static int compile_ref(struct cstate *cs, struct cairn__node *n, json_t *ref,
     struct pending *p;
 
     if (!json_is_string(ref))
-        return schema_err(cs, &at, "must be a string, got %s", type_name(ref));
+        return schema_err(cs, &at, "must be a string, got %s",
+                          cairn__json_type_name(ref));
     n->kind = CAIRN__N_REF;
     if (cs->npend == cs->apend) {
         cs->apend = cs->apend ? 2 * cs->apend : 16;
@@ -718,7 +704,7 @@ static int compile_node(struct cstate *cs, json_t *js, const char *base,
         return schema_err(cs, path,
                           "a schema must be an object or a boolean, "
                           "got %s",
-                          type_name(js));
+                          cairn__json_type_name(js));
     if ((n = map_get(cs, js)) != NULL) {
         *out = n;
         return 0;

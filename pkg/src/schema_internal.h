@@ -185,6 +185,10 @@ uint64_t cairn__json_hash(const json_t *v);
 size_t cairn__utf8_len(const char *s, size_t n);
 bool cairn__is_date_time(const char *s, size_t n);
 
+/* JSON Schema's name of v's type ("integer" for whole numbers, "number"
+ * for reals): for messages. */
+const char *cairn__json_type_name(const json_t *v);
+
 /* For messages: compact JSON of v, a number, or a quoted string, cut with
  * "..." to fit n bytes (n >= 16). */
 void cairn__render(const json_t *v, char *buf, size_t n);

@@ -207,26 +207,6 @@ static bool trial(struct vctx *c, const struct cairn__node *n, json_t *v,
 
 /* ---- generic: type, enum, const ---- */
 
-static const char *type_of(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "number";
-    case JSON_NULL:
-        return "null";
-    default:
-        return "boolean";
-    }
-}
-
 static bool type_ok(unsigned types, const json_t *v)
 {
     struct cairn__num x;
@@ -270,7 +250,7 @@ static bool type_fail(struct vctx *c, const struct cairn__node *n,
         cairn__render(v, val + 1, sizeof(val) - 1);
     }
     return report(c, path, NULL, "type", "expected %s, got %s%s", want,
-                  type_of(v), val);
+                  cairn__json_type_name(v), val);
 }
 
 static bool check_values(struct vctx *c, const struct cairn__node *n, json_t *v,

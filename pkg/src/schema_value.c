@@ -398,6 +398,26 @@ static int dump_cb(const char *buffer, size_t size, void *data)
     return b->cut ? -1 : 0; /* stop jansson once the buffer is full */
 }
 
+const char *cairn__json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
+    case JSON_NULL:
+        return "null";
+    default:
+        return "boolean";
+    }
+}
+
 void cairn__render(const json_t *v, char *buf, size_t n)
 {
     struct fixbuf b = {buf, n, 0, false};

@@ -38,12 +38,7 @@
 
 /* ---- RFC 4251 wire reading and writing --------------------------------- */
 
-struct rd {
-    const uint8_t *p;
-    size_t n;
-};
-
-static int rd_u32(struct rd *r, uint32_t *v)
+int cairn__rd_u32(struct cairn__rd *r, uint32_t *v)
 {
     if (r->n < 4)
         return -1;
@@ -54,22 +49,23 @@ static int rd_u32(struct rd *r, uint32_t *v)
     return 0;
 }
 
-static int rd_str(struct rd *r, const uint8_t **s, size_t *len)
+int cairn__rd_string(struct cairn__rd *r, const uint8_t **s, size_t *len)
 {
+    struct cairn__rd at = *r;
     uint32_t n;
 
-    if (rd_u32(r, &n) != 0 || n > r->n)
+    if (cairn__rd_u32(&at, &n) != 0 || n > at.n)
         return -1;
-    *s = r->p;
+    *s = at.p;
     *len = n;
-    r->p += n;
-    r->n -= n;
+    r->p = at.p + n;
+    r->n = at.n - n;
     return 0;
 }
 
-static int str_is(const uint8_t *s, size_t n, const char *want)
+int cairn__str_is(const uint8_t *s, size_t len, const char *want)
 {
-    return n == strlen(want) && memcmp(s, want, n) == 0;
+    return len == strlen(want) && memcmp(s, want, len) == 0;
 }
 
 /* Writer into a buffer sized exactly beforehand (no realloc: it may hold
@@ -110,13 +106,13 @@ static void wr_pub_blob(struct wr *w, const uint8_t pk[CAIRN_ED25519_PK_LEN])
 static int parse_pub_blob(const uint8_t *b, size_t n, uint8_t pk[CAIRN_ED25519_PK_LEN],
                           struct cairn_diag *d)
 {
-    struct rd r = {b, n};
+    struct cairn__rd r = {b, n};
     const uint8_t *type, *key;
     size_t tlen, klen;
 
-    if (rd_str(&r, &type, &tlen) != 0 || rd_str(&r, &key, &klen) != 0)
+    if (cairn__rd_string(&r, &type, &tlen) != 0 || cairn__rd_string(&r, &key, &klen) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE, "truncated public key blob");
-    if (!str_is(type, tlen, KEY_TYPE))
+    if (!cairn__str_is(type, tlen, KEY_TYPE))
         return cairn_diag_set(d, CAIRN_EKEY, "key blob type is '%.*s', not " KEY_TYPE,
                               (int)(tlen > 40 ? 40 : tlen), (const char *)type);
     if (klen != CAIRN_ED25519_PK_LEN)
@@ -203,7 +199,7 @@ int cairn_pubkey_parse(const char *line, struct cairn_pubkey *out, struct cairn_
         p++;
     for (type = p; *p && !is_space(*p); p++)
         ;
-    if (!str_is((const uint8_t *)type, (size_t)(p - type), KEY_TYPE)) {
+    if (!cairn__str_is((const uint8_t *)type, (size_t)(p - type), KEY_TYPE)) {
         if (unsupported_type(type, (size_t)(p - type)))
             return cairn_diag_set(d, CAIRN_EKEY,
                                   "key type '%.*s' is not supported (cairn uses " KEY_TYPE ")",
@@ -376,9 +372,9 @@ static int truncated(struct cairn_diag *d, const char *what)
 /* The unencrypted outer layer: magic, cipher, kdf, one public key, and the
  * private section (returned in priv). */
 static int parse_outer(const uint8_t *bin, size_t n, uint8_t pk[CAIRN_ED25519_PK_LEN],
-                       struct rd *priv, struct cairn_diag *d)
+                       struct cairn__rd *priv, struct cairn_diag *d)
 {
-    struct rd r = {bin + AUTH_MAGIC_LEN, n - AUTH_MAGIC_LEN};
+    struct cairn__rd r;
     const uint8_t *s;
     size_t len;
     uint32_t nkeys;
@@ -386,27 +382,29 @@ static int parse_outer(const uint8_t *bin, size_t n, uint8_t pk[CAIRN_ED25519_PK
 
     if (n < AUTH_MAGIC_LEN || memcmp(bin, AUTH_MAGIC, AUTH_MAGIC_LEN) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE, "bad magic: not an openssh-key-v1 key");
-    if (rd_str(&r, &s, &len) != 0)
+    r.p = bin + AUTH_MAGIC_LEN;
+    r.n = n - AUTH_MAGIC_LEN;
+    if (cairn__rd_string(&r, &s, &len) != 0)
         return truncated(d, "cipher name");
-    if (!str_is(s, len, "none"))
+    if (!cairn__str_is(s, len, "none"))
         return cairn_diag_set(d, CAIRN_EKEY, "key is encrypted (cipher %.*s); cairn needs "
                               "an unencrypted key", (int)(len > 40 ? 40 : len), (const char *)s);
-    if (rd_str(&r, &s, &len) != 0)
+    if (cairn__rd_string(&r, &s, &len) != 0)
         return truncated(d, "kdf name");
-    if (!str_is(s, len, "none"))
+    if (!cairn__str_is(s, len, "none"))
         return cairn_diag_set(d, CAIRN_EKEY, "key uses a kdf; cairn needs an unencrypted key");
-    if (rd_str(&r, &s, &len) != 0 || len != 0)
+    if (cairn__rd_string(&r, &s, &len) != 0 || len != 0)
         return truncated(d, "kdf options");
-    if (rd_u32(&r, &nkeys) != 0)
+    if (cairn__rd_u32(&r, &nkeys) != 0)
         return truncated(d, "key count");
     if (nkeys != 1)
         return cairn_diag_set(d, CAIRN_EKEY, "file holds %u keys, expected 1", nkeys);
-    if (rd_str(&r, &s, &len) != 0)
+    if (cairn__rd_string(&r, &s, &len) != 0)
         return truncated(d, "public key");
     rc = parse_pub_blob(s, len, pk, d);
     if (rc)
         return rc;
-    if (rd_str(&r, &priv->p, &priv->n) != 0)
+    if (cairn__rd_string(&r, &priv->p, &priv->n) != 0)
         return truncated(d, "private section");
     if (r.n != 0)
         return cairn_diag_set(d, CAIRN_EPARSE, "%zu stray bytes after the private section",
@@ -418,26 +416,26 @@ static int parse_outer(const uint8_t *bin, size_t n, uint8_t pk[CAIRN_ED25519_PK
 }
 
 /* The private section: check ints, the key again, the comment, padding. */
-static int parse_private(struct rd *r, const uint8_t pk[CAIRN_ED25519_PK_LEN],
+static int parse_private(struct cairn__rd *r, const uint8_t pk[CAIRN_ED25519_PK_LEN],
                          struct cairn_seckey *k, struct cairn_diag *d)
 {
     const uint8_t *type, *pk2, *sk, *comment;
     size_t tlen, pklen, sklen, clen;
     uint32_t check1, check2;
 
-    if (rd_u32(r, &check1) != 0 || rd_u32(r, &check2) != 0)
+    if (cairn__rd_u32(r, &check1) != 0 || cairn__rd_u32(r, &check2) != 0)
         return truncated(d, "check bytes");
     if (check1 != check2)
         return cairn_diag_set(d, CAIRN_EPARSE, "check bytes differ: corrupt key");
-    if (rd_str(r, &type, &tlen) != 0)
+    if (cairn__rd_string(r, &type, &tlen) != 0)
         return truncated(d, "private key type");
-    if (!str_is(type, tlen, KEY_TYPE))
+    if (!cairn__str_is(type, tlen, KEY_TYPE))
         return cairn_diag_set(d, CAIRN_EKEY, "private key type is not " KEY_TYPE);
-    if (rd_str(r, &pk2, &pklen) != 0 || pklen != CAIRN_ED25519_PK_LEN)
+    if (cairn__rd_string(r, &pk2, &pklen) != 0 || pklen != CAIRN_ED25519_PK_LEN)
         return truncated(d, "private section public key");
-    if (rd_str(r, &sk, &sklen) != 0 || sklen != CAIRN_ED25519_SK_LEN)
+    if (cairn__rd_string(r, &sk, &sklen) != 0 || sklen != CAIRN_ED25519_SK_LEN)
         return truncated(d, "secret key");
-    if (rd_str(r, &comment, &clen) != 0)
+    if (cairn__rd_string(r, &comment, &clen) != 0)
         return truncated(d, "comment");
     /* Padding is 1, 2, 3, ... up to the block size. */
     if (r->n >= BLOCK_SIZE)
@@ -460,7 +458,7 @@ static int parse_seckey_text(const char *text, size_t n, struct cairn_seckey *k,
 {
     uint8_t *bin = NULL, pk[CAIRN_ED25519_PK_LEN];
     size_t bin_len = 0;
-    struct rd priv = {NULL, 0};
+    struct cairn__rd priv = {NULL, 0};
     int rc;
 
     rc = unarmor(text, n, &bin, &bin_len, d);

@@ -3,7 +3,6 @@
  */
 #include "cairn/sshsig.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 
 #include "cairn/encoding.h"
+#include "cairn/fs.h"
 #include "cairn/hash.h"
 #include "cairn/mem.h"
 #include "keys_internal.h"
@@ -22,43 +22,6 @@
 #define MAGIC_LEN 6
 #define ED25519_NAME "ssh-ed25519"
 #define ED25519_NAME_LEN 11
-
-/* ---- SSH wire format reader ----------------------------------------- */
-
-struct rd {
-    const uint8_t *p;
-    size_t n;
-};
-
-static int rd_u32(struct rd *r, uint32_t *v)
-{
-    if (r->n < 4)
-        return -1;
-    *v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 |
-         (uint32_t)r->p[2] << 8 | (uint32_t)r->p[3];
-    r->p += 4;
-    r->n -= 4;
-    return 0;
-}
-
-/* A length-prefixed string; *s points into the input. */
-static int rd_string(struct rd *r, const uint8_t **s, size_t *len)
-{
-    uint32_t n;
-
-    if (rd_u32(r, &n) != 0 || n > r->n)
-        return -1;
-    *s = r->p;
-    *len = n;
-    r->p += n;
-    r->n -= n;
-    return 0;
-}
-
-static int str_is(const uint8_t *s, size_t len, const char *want)
-{
-    return len == strlen(want) && memcmp(s, want, len) == 0;
-}
 
 /* Printable copy of a wire string for messages. */
 static void show(const uint8_t *s, size_t len, char *out, size_t outsz)
@@ -93,21 +56,21 @@ static void put_string(uint8_t *buf, size_t *off, const void *s, size_t len)
 static int parse_key_blob(const uint8_t *blob, size_t len, uint8_t pk[32],
                           const char *what, struct cairn_diag *d)
 {
-    struct rd r = {blob, len};
+    struct cairn__rd r = {blob, len};
     const uint8_t *type, *key;
     size_t tlen, klen;
     char shown[48];
 
-    if (rd_string(&r, &type, &tlen) != 0)
+    if (cairn__rd_string(&r, &type, &tlen) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE, "%s: truncated key type", what);
-    if (!str_is(type, tlen, ED25519_NAME)) {
+    if (!cairn__str_is(type, tlen, ED25519_NAME)) {
         show(type, tlen, shown, sizeof(shown));
         return cairn_diag_set(d, CAIRN_EUNSUPPORTED,
                               "%s: key type '%s' is not supported (only "
                               "ssh-ed25519)",
                               what, shown);
     }
-    if (rd_string(&r, &key, &klen) != 0 || klen != CAIRN_ED25519_PK_LEN)
+    if (cairn__rd_string(&r, &key, &klen) != 0 || klen != CAIRN_ED25519_PK_LEN)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "%s: Ed25519 key is not 32 bytes", what);
     if (r.n != 0)
@@ -208,45 +171,45 @@ static int dearmor(const char *a, size_t len, uint8_t **blob, size_t *blen,
 
 /* ---- signature blob ------------------------------------------------- */
 
-static int parse_sig_field(struct rd *r, struct cairn_sshsig *out,
+static int parse_sig_field(struct cairn__rd *r, struct cairn_sshsig *out,
                            struct cairn_diag *d)
 {
     const uint8_t *s, *type, *sig;
     size_t slen, tlen, siglen;
-    struct rd in;
+    struct cairn__rd in;
     char shown[48];
 
-    if (rd_string(r, &s, &slen) != 0)
+    if (cairn__rd_string(r, &s, &slen) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: truncated signature field");
     in.p = s;
     in.n = slen;
-    if (rd_string(&in, &type, &tlen) != 0)
+    if (cairn__rd_string(&in, &type, &tlen) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: truncated signature type");
-    if (!str_is(type, tlen, ED25519_NAME)) {
+    if (!cairn__str_is(type, tlen, ED25519_NAME)) {
         show(type, tlen, shown, sizeof(shown));
         return cairn_diag_set(d, CAIRN_EUNSUPPORTED,
                               "signature: signature type '%s' is not "
                               "supported (only ssh-ed25519)",
                               shown);
     }
-    if (rd_string(&in, &sig, &siglen) != 0 || siglen != CAIRN_ED25519_SIG_LEN ||
-        in.n != 0)
+    if (cairn__rd_string(&in, &sig, &siglen) != 0 ||
+        siglen != CAIRN_ED25519_SIG_LEN || in.n != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: Ed25519 signature is not 64 bytes");
     memcpy(out->sig, sig, CAIRN_ED25519_SIG_LEN);
     return 0;
 }
 
-static int parse_ns_and_hash(struct rd *r, struct cairn_sshsig *out,
+static int parse_ns_and_hash(struct cairn__rd *r, struct cairn_sshsig *out,
                              struct cairn_diag *d)
 {
     const uint8_t *s;
     size_t len;
     char shown[48];
 
-    if (rd_string(r, &s, &len) != 0)
+    if (cairn__rd_string(r, &s, &len) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: truncated namespace");
     if (len == 0 || len > CAIRN_SSHSIG_MAX_NAMESPACE || memchr(s, '\0', len))
@@ -255,7 +218,7 @@ static int parse_ns_and_hash(struct rd *r, struct cairn_sshsig *out,
                               "holding a NUL byte");
     memcpy(out->ns, s, len);
     out->ns[len] = '\0';
-    if (rd_string(r, &s, &len) != 0)
+    if (cairn__rd_string(r, &s, &len) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: truncated "
                               "reserved field");
@@ -264,12 +227,12 @@ static int parse_ns_and_hash(struct rd *r, struct cairn_sshsig *out,
     if (len != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: reserved field is not empty");
-    if (rd_string(r, &s, &len) != 0)
+    if (cairn__rd_string(r, &s, &len) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: truncated hash algorithm");
-    if (str_is(s, len, "sha256"))
+    if (cairn__str_is(s, len, "sha256"))
         out->hash = CAIRN_SSHSIG_SHA256;
-    else if (str_is(s, len, "sha512"))
+    else if (cairn__str_is(s, len, "sha512"))
         out->hash = CAIRN_SSHSIG_SHA512;
     else {
         show(s, len, shown, sizeof(shown));
@@ -284,7 +247,7 @@ static int parse_ns_and_hash(struct rd *r, struct cairn_sshsig *out,
 static int parse_blob(const uint8_t *blob, size_t len, struct cairn_sshsig *out,
                       struct cairn_diag *d)
 {
-    struct rd r = {blob, len};
+    struct cairn__rd r = {blob, len};
     const uint8_t *s;
     size_t slen;
     uint32_t version;
@@ -295,13 +258,13 @@ static int parse_blob(const uint8_t *blob, size_t len, struct cairn_sshsig *out,
         return cairn_diag_set(d, CAIRN_EPARSE, "signature: no SSHSIG magic");
     r.p += MAGIC_LEN;
     r.n -= MAGIC_LEN;
-    if (rd_u32(&r, &version) != 0)
+    if (cairn__rd_u32(&r, &version) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE, "signature: truncated");
     if (version != 1)
         return cairn_diag_set(d, CAIRN_EUNSUPPORTED,
                               "signature: SSHSIG version %u (only 1)",
                               (unsigned)version);
-    if (rd_string(&r, &s, &slen) != 0)
+    if (cairn__rd_string(&r, &s, &slen) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE,
                               "signature: truncated public key");
     rc = parse_key_blob(s, slen, pk, "signature public key", d);
@@ -796,27 +759,14 @@ int cairn_sshsig_signers_load(const char *path,
                               struct cairn_sshsig_signers **out,
                               struct cairn_diag *d)
 {
-    FILE *f;
-    char *buf;
-    size_t n;
-    int rc, err;
+    char *buf = NULL;
+    size_t n = 0;
+    int rc;
 
     if (!path)
         return cairn_diag_set(d, CAIRN_EINVAL, "allowed_signers: no path");
-    f = fopen(path, "rb");
-    if (!f) {
-        err = errno;
-        return cairn_diag_set(d, err == ENOENT ? CAIRN_ENOENT : CAIRN_EIO,
-                              "%s: %s", path, strerror(err));
-    }
-    /* One byte past the cap tells "too big" from "exactly at the cap". */
-    buf = cairn_xmalloc(CAIRN_SSHSIG_MAX_FILE + 1);
-    n = fread(buf, 1, CAIRN_SSHSIG_MAX_FILE + 1, f);
-    err = ferror(f);
-    fclose(f);
-    if (err)
-        rc = cairn_diag_set(d, CAIRN_EIO, "%s: read error", path);
-    else
+    rc = cairn_fs_read(path, CAIRN_SSHSIG_MAX_FILE, &buf, &n, d);
+    if (rc == 0)
         rc = cairn_sshsig_signers_parse(buf, n, path, out, d);
     free(buf);
     return rc;

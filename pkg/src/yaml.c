@@ -23,6 +23,9 @@
 #define DEF_MAX_BYTES ((size_t)1 << 20)
 #define DEF_MAX_NODES ((size_t)100000)
 #define DEF_MAX_DEPTH ((size_t)64)
+/* Scalar text (keys included) after alias expansion, per input byte
+ * allowed: without aliases the text never exceeds the input. */
+#define TEXT_FACTOR ((size_t)8)
 /* Hard ceilings, so that offsets and ids fit the source map's uint32_t. */
 #define CEIL_MAX_BYTES ((size_t)1 << 30)
 #define CEIL_MAX_NODES ((size_t)1 << 30)
@@ -39,6 +42,7 @@ struct frame {
     uint32_t ent;      /* its source-map entry */
     size_t kids_base;  /* its children start here on p->kids */
     size_t nodes_base; /* p->nodes before it was counted */
+    size_t text_base;  /* p->text before it started */
     size_t height;     /* 1 + the height of its tallest child */
     char *anchor;      /* registered when it ends; NULL if none */
     char *key;         /* pending member key; NULL when a key comes next */
@@ -50,6 +54,7 @@ struct anchor {
     uint32_t ent;  /* the anchored node's entry */
     json_t *val;   /* borrowed from the tree, which only grows while parsing */
     size_t nodes;  /* nodes in its expansion, aliases included */
+    size_t text;   /* scalar and key bytes in its expansion */
     size_t height; /* 0 for a scalar */
 };
 
@@ -68,6 +73,7 @@ struct parse {
     json_t
         *anchor_idx; /* name -> index in anchors (jansson's hash is seeded) */
     size_t nodes;    /* nodes so far, alias expansions included */
+    size_t text;     /* scalar and key bytes so far, expansions included */
     int docs;
     json_t *root; /* owned until handed to the document */
     struct cairn_yaml_doc *doc;
@@ -171,6 +177,22 @@ static int count_nodes(struct parse *p, size_t weight, const yaml_mark_t *m)
     return 0;
 }
 
+/* Count n bytes of scalar text (a copy through an alias counts again):
+ * a node is one node whatever its length, so the node cap alone would let
+ * a few aliases of one long string turn a small file into gigabytes. */
+static int count_text(struct parse *p, size_t n, const yaml_mark_t *m)
+{
+    size_t cap = p->lim.max_bytes * TEXT_FACTOR;
+
+    if (n > cap - p->text)
+        return fail(p, CAIRN_ETOOBIG, m,
+                    "document has more than %zu bytes of text (aliases "
+                    "expanded)",
+                    cap);
+    p->text += n;
+    return 0;
+}
+
 /* Attach v (consumed) where the open container expects its next value,
  * or make it the root; give it a source-map entry. */
 static uint32_t attach(struct parse *p, json_t *v, const yaml_mark_t *m,
@@ -200,7 +222,7 @@ static uint32_t attach(struct parse *p, json_t *v, const yaml_mark_t *m,
 }
 
 static void add_anchor(struct parse *p, const char *name, uint32_t ent,
-                       json_t *val, size_t nodes, size_t height)
+                       json_t *val, size_t nodes, size_t text, size_t height)
 {
     struct anchor *a;
 
@@ -211,6 +233,7 @@ static void add_anchor(struct parse *p, const char *name, uint32_t ent,
     a->ent = ent;
     a->val = val;
     a->nodes = nodes;
+    a->text = text;
     a->height = height;
     json_object_set_new(p->anchor_idx, name,
                         json_integer((json_int_t)p->nanchors++));
@@ -291,9 +314,11 @@ static int on_key(struct parse *p, struct frame *f, const yaml_event_t *ev)
     int rc;
 
     rc = scalar_value(p, ev, 1, &k);
+    json_decref(k);
+    if (rc == 0)
+        rc = count_text(p, n, m);
     if (rc)
         return rc;
-    json_decref(k);
     if (ev->data.scalar.anchor)
         return fail(p, CAIRN_EPARSE, m,
                     "anchors on mapping keys are not supported");
@@ -323,12 +348,14 @@ static int on_scalar(struct parse *p, const yaml_event_t *ev)
         return on_key(p, top(p), ev);
     rc = count_nodes(p, 1, &ev->start_mark);
     if (rc == 0)
+        rc = count_text(p, ev->data.scalar.length, &ev->start_mark);
+    if (rc == 0)
         rc = scalar_value(p, ev, 0, &v);
     if (rc)
         return rc;
     id = attach(p, v, &ev->start_mark, CAIRN__SRC_SCALAR);
     if (anchor)
-        add_anchor(p, anchor, id, v, 1, 0);
+        add_anchor(p, anchor, id, v, 1, ev->data.scalar.length, 0);
     return 0;
 }
 
@@ -379,6 +406,7 @@ static int on_start(struct parse *p, const yaml_event_t *ev, int is_map)
     f->ent = id;
     f->kids_base = p->nkids;
     f->nodes_base = p->nodes - 1;
+    f->text_base = p->text;
     f->height = 1;
     f->anchor = anchor ? cairn_xstrdup(anchor) : NULL;
     return 0;
@@ -395,7 +423,7 @@ static int on_end(struct parse *p)
     p->depth--;
     if (f.anchor)
         add_anchor(p, f.anchor, f.ent, f.val, p->nodes - f.nodes_base,
-                   f.height);
+                   p->text - f.text_base, f.height);
     free(f.anchor);
     free(f.key);
     child_height(p, f.height);
@@ -428,6 +456,8 @@ static int on_alias(struct parse *p, const yaml_event_t *ev)
                     "alias *%s nests deeper than %zu levels",
                     shown(name, strlen(name), buf), p->lim.max_depth);
     rc = count_nodes(p, a.nodes, m);
+    if (rc == 0)
+        rc = count_text(p, a.text, m);
     if (rc)
         return rc;
     v = json_deep_copy(a.val);
@@ -637,8 +667,9 @@ const char *cairn_yaml_file(const struct cairn_yaml_doc *doc)
     return doc ? doc->file : NULL;
 }
 
-struct cairn_loc cairn_yaml_locate(const struct cairn_yaml_doc *doc,
-                                   const char *ptr)
+/* Where the node at ptr starts, or with key its mapping key. */
+static struct cairn_loc locate(const struct cairn_yaml_doc *doc,
+                               const char *ptr, int key)
 {
     struct cairn_loc loc = {doc ? doc->file : NULL, 1, 1};
     const struct cairn__srcent *e;
@@ -646,21 +677,19 @@ struct cairn_loc cairn_yaml_locate(const struct cairn_yaml_doc *doc,
     if (!doc || !ptr || doc->map.n == 0)
         return loc;
     e = cairn__srcmap_find(&doc->map, ptr);
-    loc.line = e->line;
-    loc.col = e->col;
+    loc.line = key && e->kline ? e->kline : e->line;
+    loc.col = key && e->kline ? e->kcol : e->col;
     return loc;
+}
+
+struct cairn_loc cairn_yaml_locate(const struct cairn_yaml_doc *doc,
+                                   const char *ptr)
+{
+    return locate(doc, ptr, 0);
 }
 
 struct cairn_loc cairn_yaml_locate_key(const struct cairn_yaml_doc *doc,
                                        const char *ptr)
 {
-    struct cairn_loc loc = {doc ? doc->file : NULL, 1, 1};
-    const struct cairn__srcent *e;
-
-    if (!doc || !ptr || doc->map.n == 0)
-        return loc;
-    e = cairn__srcmap_find(&doc->map, ptr);
-    loc.line = e->kline ? e->kline : e->line;
-    loc.col = e->kline ? e->kcol : e->col;
-    return loc;
+    return locate(doc, ptr, 1);
 }

@@ -88,14 +88,33 @@ static int setup(uv_loop_t *loop, struct cairn_httpd **out)
     return rc;
 }
 
+/* A connected non-blocking socket. After a few hundred thousand inputs
+ * the loopback's ephemeral ports are all in TIME_WAIT, and libFuzzer's
+ * alarm can interrupt connect: retry rather than report the harness's
+ * problem as a crash of the server. */
 static int client(uint16_t port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = -1;
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+    for (int tries = 0; tries < 2000; tries++) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            break;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        /* EINTR: libFuzzer's timeout alarm interrupted connect. */
+        if (errno != EADDRNOTAVAIL && errno != EADDRINUSE && errno != EAGAIN &&
+            errno != EINTR)
+            break;
+        usleep(10000);
+    }
+    if (fd < 0) {
+        perror("fuzz_httpd: connect to the server");
         abort();
+    }
     fcntl(fd, F_SETFL, O_NONBLOCK);
     return fd;
 }

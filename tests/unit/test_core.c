@@ -1,9 +1,12 @@
 #include "cairn/diag.h"
 #include "cairn/embedded.h"
 #include "cairn/error.h"
+#include "cairn/fs.h"
 #include "cairn/log.h"
 #include "cairn/mem.h"
 #include "test.h"
+
+#include <fcntl.h>
 
 static void test_strerror(void)
 {
@@ -92,6 +95,39 @@ static void test_log_level(void)
     CHECK_INT_EQ(cairn_log_parse_level("loud", &lvl), CAIRN_EINVAL);
 }
 
+/* A logged value from outside (a path, a parse error quoting input) must
+ * not start a line of its own: with newlines, one log call could forge
+ * entries that auditors and journald would take as cairn's. */
+static void test_log_one_line(void)
+{
+    char *dir = test_tmpdir(), *path = cairn_xasprintf("%s/log", dir);
+    char *text = NULL;
+    size_t len = 0;
+    int saved = dup(2), fd;
+
+    REQUIRE(saved >= 0);
+    fflush(stderr);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    REQUIRE(fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    LOG_ERROR("bad name \"%s\"", "x\n2026-01-01T00:00:00.000Z cairn info: "
+                                   "forged\r\x1b[2J");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    REQUIRE(cairn_fs_read(path, 4096, &text, &len, NULL) == 0);
+    CHECK(len > 0 && text[len - 1] == '\n');
+    CHECK(memchr(text, '\n', len - 1) == NULL);
+    CHECK(memchr(text, '\r', len) == NULL);
+    CHECK(memchr(text, 0x1b, len) == NULL);
+    CHECK_STR_HAS(text, "bad name \"x?2026-01-01");
+    free(text);
+    free(path);
+    test_rm_rf(dir);
+    free(dir);
+}
+
 static void test_embedded_schemas(void)
 {
     size_t len = 0;
@@ -112,6 +148,7 @@ int main(void)
     RUN(test_buf_steal_empty);
     RUN(test_xasprintf);
     RUN(test_log_level);
+    RUN(test_log_one_line);
     RUN(test_embedded_schemas);
     return test_done();
 }

@@ -250,6 +250,60 @@ static void test_commit_malformed_armor(void)
     free(sig);
 }
 
+/* A commit object with a NUL byte in its message, signed correctly over
+ * its exact bytes. The signed data must reach the verifier whole: a copy
+ * cut at the NUL but reported with the full length was read past its end
+ * (and, without a sanitizer, verified garbage). git accepts the commit. */
+static void test_commit_nul_in_message(void)
+{
+    struct cairn_git_oid u = commit_all(repo, "nul follows"), c;
+    struct cairn_sshsig_result res;
+    char cmd[1024];
+    int git_ok = 0;
+
+    SH_OK("cd '%s' && git -C '%s' cat-file commit %s > nul.raw && "
+          "printf 'tail\\000after the nul\\n' >> nul.raw && "
+          "rm -f nul.raw.sig && ssh-keygen -q -Y sign -n git -f alice nul.raw",
+          tmp, repo, u.hex);
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 '%s/insert_sig.py' '%s/nul.raw.sig' "
+             "< '%s/nul.raw' | git hash-object -t commit -w --literally "
+             "--stdin > '%s/nul.id' && cat '%s/nul.id'",
+             tmp, tmp, tmp, tmp, tmp);
+    SH_OK("cd '%s' && %s", repo, cmd);
+    snprintf(c.hex, sizeof(c.hex), "%.40s", sh_out);
+    SH_OK("git -C '%s' cat-file commit %s | od -c | grep -c '\\0'", repo,
+          c.hex);
+    REQUIRE(verify(&c, "signers", &res, &git_ok) == 0);
+    if (res.status != CAIRN_SSHSIG_VERIFIED)
+        fprintf(stderr, "  %s\n", res.text);
+    CHECK_INT_EQ(res.status, CAIRN_SSHSIG_VERIFIED);
+    CHECK(git_ok);
+}
+
+/* The other way round: a good signed commit with bytes added after a NUL
+ * at the end of its message. The signature does not cover them, so git
+ * rejects the commit; a verifier that stops at the NUL would call this
+ * new commit (another id, unsigned content) good. */
+static void test_commit_nul_appended(void)
+{
+    struct cairn_git_oid c = signed_commit("alice", "signed as is"), bad;
+    struct cairn_sshsig_result res;
+    char cmd[256];
+    int git_ok = 1;
+
+    snprintf(cmd, sizeof(cmd),
+             "{ git cat-file commit %s; printf '\\000unsigned tail\\n'; }",
+             c.hex);
+    SH_OK("cd '%s' && %s | git hash-object -t commit -w --literally --stdin",
+          repo, cmd);
+    snprintf(bad.hex, sizeof(bad.hex), "%.40s", sh_out);
+    REQUIRE(strcmp(bad.hex, c.hex) != 0);
+    REQUIRE(verify(&bad, "signers", &res, &git_ok) == 0);
+    CHECK_INT_EQ(res.status, CAIRN_SSHSIG_BAD);
+    CHECK(!git_ok);
+}
+
 /* valid-before / valid-after / namespaces options, with git agreeing. */
 static void test_commit_key_windows(void)
 {
@@ -764,6 +818,27 @@ static void test_signers_errors(void)
         CHECK_STR_HAS(d.msg, "/nonexistent/signers");
         CHECK(s == NULL);
     }
+    {
+        /* A file one byte over the cap is refused while reading. */
+        struct cairn_sshsig_signers *s = NULL;
+        struct cairn_diag d;
+        char *p = at("huge_signers");
+        char *big = cairn_xmalloc(CAIRN_SSHSIG_MAX_FILE + 1);
+
+        memset(big, '#', CAIRN_SSHSIG_MAX_FILE + 1);
+        for (size_t i = 63; i <= CAIRN_SSHSIG_MAX_FILE; i += 64)
+            big[i] = '\n'; /* comment lines, each under the line cap */
+        test_write_file(p, big, CAIRN_SSHSIG_MAX_FILE + 1);
+        cairn_diag_init(&d);
+        CHECK_INT_EQ(cairn_sshsig_signers_load(p, &s, &d), CAIRN_ETOOBIG);
+        CHECK_STR_HAS(d.msg, "huge_signers");
+        CHECK(s == NULL);
+        test_write_file(p, big, CAIRN_SSHSIG_MAX_FILE);
+        CHECK_INT_EQ(cairn_sshsig_signers_load(p, &s, NULL), 0);
+        cairn_sshsig_signers_free(s);
+        free(big);
+        free(p);
+    }
 }
 
 static void test_patterns(void)
@@ -839,6 +914,8 @@ int main(void)
     RUN(test_commit_unsigned);
     RUN(test_commit_wrong_namespace);
     RUN(test_commit_malformed_armor);
+    RUN(test_commit_nul_in_message);
+    RUN(test_commit_nul_appended);
     RUN(test_commit_key_windows);
     RUN(test_plain_signatures);
     RUN(test_other_key_type);

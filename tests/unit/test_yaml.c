@@ -412,6 +412,43 @@ static void test_billion_laughs(void)
     CHECK_INT_EQ(d.code, CAIRN_ETOOBIG);
 }
 
+/* The node cap alone does not bound memory: each alias of one long
+ * scalar is a single node but a full copy of its text. A 130 KB file of
+ * one 128 KiB string and 2048 aliases of it would hold 256 MiB; the text
+ * after expansion is capped at 8 times the input cap. */
+static void test_alias_text_bomb(void)
+{
+    const size_t big = (size_t)1 << 17, aliases = 2048;
+    struct cairn_yaml_limits lim = {big + aliases * 3 + 64, 0, 0};
+    char *s = cairn_xmalloc(lim.max_bytes);
+    struct cairn_yaml_doc *doc;
+    struct cairn_diag d;
+    size_t n = 0;
+
+    memcpy(s, "a: &x ", 6);
+    n = 6;
+    memset(s + n, 'x', big);
+    n += big;
+    memcpy(s + n, "\nb: [", 5);
+    n += 5;
+    for (size_t i = 0; i < aliases; i++, n += 3)
+        memcpy(s + n, "*x,", 3);
+    s[n++] = ']';
+    doc = parse_lim(s, n, &lim, &d);
+    CHECK(doc == NULL);
+    CHECK_INT_EQ(d.code, CAIRN_ETOOBIG);
+    CHECK_STR_HAS(cairn_diag_msg(&d), "bytes of text (aliases expanded)");
+    cairn_yaml_free(doc);
+    /* A few copies stay well inside the cap. */
+    n = 6 + big;
+    memcpy(s + n, "\nb: [*x, *x, *x]\n", 17);
+    n += 17;
+    doc = parse_lim(s, n, &lim, &d);
+    CHECK(doc != NULL);
+    cairn_yaml_free(doc);
+    free(s);
+}
+
 static void test_node_cap_exact(void)
 {
     static const char s[] = "a: &a [1, 2]\nb: [*a, *a]\n"; /* 11 nodes */
@@ -873,6 +910,7 @@ int main(void)
     RUN(test_nul_and_utf8);
     RUN(test_undefined_alias);
     RUN(test_billion_laughs);
+    RUN(test_alias_text_bomb);
     RUN(test_node_cap_exact);
     RUN(test_size_cap);
     RUN(test_depth_cap);

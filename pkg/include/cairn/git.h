@@ -240,7 +240,9 @@ void cairn_git_commit_free(struct cairn_git_commit *c); /* NULL ok */
 /*
  * The commit's signature (the gpgsig header, continuation lines joined:
  * "-----BEGIN SSH SIGNATURE-----\n...") and the data it signs (the commit
- * object without that header). Fresh NUL-terminated buffers (free()).
+ * object without that header), split as git verify-commit splits it. Both
+ * may hold NUL bytes (a commit object can): use the lengths. Fresh
+ * NUL-terminated buffers (free()).
  * CAIRN_ENOENT when the commit is unsigned (or missing), CAIRN_EGIT.
  */
 CAIRN_WUR int cairn_git_commit_signature(struct cairn_git *g,

@@ -51,6 +51,10 @@ struct cairn_httpd_config {
                                   it (414 for the URL alone); at most 32768 */
     uint32_t max_headers;      /* 64 header lines, 431 past it (max 64) */
     uint64_t max_body_bytes;   /* 1 MiB: body cap of routes without their own */
+    uint64_t max_body_total;   /* 256 MiB: request body bytes held at once by
+                                  all connections together (bodies are
+                                  buffered whole); a request that would pass
+                                  it gets 503 and its connection closes */
     uint32_t header_timeout_ms; /* 10000: from accept or a request's first
                                    byte until its headers are complete */
     uint32_t idle_timeout_ms;  /* 75000: keep-alive wait for the next request */
