@@ -21,7 +21,6 @@
 #include "cairn/mem.h"
 
 #define METRICS_CAP (256 * 1024)
-#define DEFAULT_STOP_WAIT_MS 5000
 
 struct route_ctx {
     struct xray_http_server *s;
@@ -32,13 +31,12 @@ struct xray_http_server {
     struct cairn_httpd *srv;
     void *arg;
     struct route_ctx *routes;
-    unsigned stop_wait_ms;
 };
 
 struct xray_http_exchange {
     struct xray_http_server *s;
     struct cairn_httpd_req *req; /* NULL once answered, aborted or stopped */
-    int in_handler, replied, stop_waiting;
+    int in_handler, replied;
     struct xray_http_req xr; /* strings point into the tail of this block */
 };
 
@@ -79,28 +77,17 @@ static struct xray_http_exchange *exchange_new(struct xray_http_server *s,
     return ex;
 }
 
+/* The server forces an answer to parked requests when it stops (and a
+ * re-park then is due at once), so work still in progress at a stop is
+ * answered 503 here and its later reply is dropped. */
 static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
                     void *arg)
 {
     struct xray_http_exchange *ex = arg;
 
-    switch (ev) {
-    case CAIRN_HTTPD_PARK_ABORTED:
-        ex->req = NULL; /* the handler's later reply is dropped */
-        break;
-    case CAIRN_HTTPD_PARK_STOPPING:
-        /* Let work in progress (a golden check) give its real answer. */
-        if (!ex->stop_waiting && ex->s->stop_wait_ms > 0) {
-            ex->stop_waiting = 1;
-            cairn_httpd_park(req, ex->s->stop_wait_ms, on_park, ex);
-            break;
-        }
-        /* fall through */
-    case CAIRN_HTTPD_PARK_TIMEOUT:
-        ex->req = NULL;
+    ex->req = NULL; /* the handler's later reply is dropped */
+    if (ev != CAIRN_HTTPD_PARK_ABORTED)
         cairn_httpd_unavailable(req, 1, "stopping");
-        break;
-    }
 }
 
 static void on_route(struct cairn_httpd_req *req, void *arg)
@@ -161,8 +148,7 @@ static int parse_listen(const char *spec, char *host, size_t hn, uint16_t *port,
 }
 
 static struct cairn_httpd *server_new(uv_loop_t *loop,
-                                      const struct xray_http_limits *lim,
-                                      unsigned stop_wait_ms)
+                                      const struct xray_http_limits *lim)
 {
     struct cairn_httpd_config cfg;
 
@@ -171,15 +157,14 @@ static struct cairn_httpd *server_new(uv_loop_t *loop,
         cfg.max_header_bytes = (uint32_t)lim->max_header;
     if (lim->max_body)
         cfg.max_body_bytes = lim->max_body;
+    if (lim->max_body_total)
+        cfg.max_body_total = lim->max_body_total;
     if (lim->max_conns)
         cfg.max_connections = lim->max_conns;
     if (lim->timeout_ms)
         cfg.header_timeout_ms = cfg.body_timeout_ms = lim->timeout_ms;
     if (lim->idle_ms)
         cfg.idle_timeout_ms = lim->idle_ms;
-    /* The server's own grace must outlast ours, or it would abort the
-     * requests we are still letting finish. */
-    cfg.stop_grace_ms = stop_wait_ms + 2000;
     return cairn_httpd_new(loop, &cfg);
 }
 
@@ -206,9 +191,7 @@ int xray_http_start(uv_loop_t *loop, const char *listen,
         return err;
     s = cairn_xcalloc(1, sizeof(*s));
     s->arg = arg;
-    s->stop_wait_ms =
-        lim->stop_wait_ms ? lim->stop_wait_ms : DEFAULT_STOP_WAIT_MS;
-    s->srv = server_new(loop, lim, s->stop_wait_ms);
+    s->srv = server_new(loop, lim);
     s->routes = cairn_xcalloc(n ? n : 1, sizeof(*s->routes));
     for (size_t i = 0; i < n && !err; i++) {
         struct cairn_httpd_route_opts o = {.name = routes[i].path};

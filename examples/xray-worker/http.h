@@ -5,9 +5,9 @@
  * now or later (after thread-pool work), exactly once.
  *
  * What the adapter adds to the server: "host:port" listen addresses, one
- * route per (method, path), request bodies the handler owns until it
- * replies (so a thread may still read them after the client has gone), and
- * in-flight requests finishing during a graceful stop. Loop thread only.
+ * route per (method, path), and request bodies the handler owns until it
+ * replies (so a thread may still read them after the client has gone or
+ * the server has stopped). Loop thread only.
  */
 #ifndef XRAY_HTTP_H
 #define XRAY_HTTP_H
@@ -50,11 +50,10 @@ struct xray_http_route {
 struct xray_http_limits {
     size_t max_header;     /* request line + headers (431 past it) */
     size_t max_body;       /* 413 past it */
+    size_t max_body_total; /* bodies held at once, all requests (503 past) */
     unsigned max_conns;    /* beyond: 503 and close */
     unsigned timeout_ms;   /* headers complete / longest body pause */
     unsigned idle_ms;      /* keep-alive wait for the next request */
-    unsigned stop_wait_ms; /* on stop, how long an unanswered request may
-                              still get its real answer (then 503) */
 };
 
 /* Listen on "host:port" (IPv4 or [IPv6] literal; port 0 picks one) with
@@ -78,9 +77,10 @@ void xray_http_reply(struct xray_http_exchange *ex, int status,
  * code, connections, timeouts), names prefixed "xray_". NULL s: nothing. */
 void xray_http_metrics(const struct xray_http_server *s, FILE *out);
 
-/* Graceful stop: no new connections; requests in progress may still be
- * answered for stop_wait_ms; everything is released once the last handle
- * has closed (the loop keeps running until then). NULL ok. */
+/* Graceful stop: no new connections; requests still waiting for their
+ * handler's reply are answered 503 (the reply, when it comes, is dropped);
+ * everything is released once the last handle has closed (the loop keeps
+ * running until then). NULL ok. */
 void xray_http_stop(struct xray_http_server *s);
 
 #endif

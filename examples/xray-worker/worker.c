@@ -28,9 +28,10 @@
 #define TICK_MS 200
 #define DEBOUNCE_MS 50
 #define STUCK_SECONDS 120.0 /* one image taking longer means trouble */
-/* The server holds a body and the adapter its copy while a score runs:
- * 2 x 8 MiB x max_conns (16) = 256 MiB at worst. */
+/* Golden checks are small and rare: 8 MiB per image, 32 MiB of bodies at
+ * once (the server's budget), which the adapter's copies double: 64 MiB. */
 #define MAX_SCORE_BODY (8u << 20)
+#define MAX_SCORE_BODIES (32u << 20)
 
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1,
                                  0.25,  0.5,  1,     2.5,  5};
@@ -737,10 +738,10 @@ static int open_all(struct worker *w, struct cairn_diag *d)
 {
     struct xray_http_limits lim = {.max_header = 16384,
                                    .max_body = MAX_SCORE_BODY,
+                                   .max_body_total = MAX_SCORE_BODIES,
                                    .max_conns = 16,
                                    .timeout_ms = 15000,
-                                   .idle_ms = 30000,
-                                   .stop_wait_ms = 5000};
+                                   .idle_ms = 30000};
     int err;
 
     err = xray_pipeline_init(&w->pipe, w->cfg, w->model, w->version, d);
