@@ -37,8 +37,8 @@
 
 #define NAME_MAX_LEN 128
 #define VERSION_MAX_LEN 64
-#define UP_CHUNK (256u << 10) /* bytes per write job; two buffers per upload   \
-                               */
+/* Bytes per write job; an upload has two buffers of about this size. */
+#define UP_CHUNK (256u << 10)
 
 enum up_op { OP_WRITE, OP_FINISH, OP_DISCARD };
 

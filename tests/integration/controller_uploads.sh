@@ -182,6 +182,19 @@ st, sent, body = curl(url("over.bin", hashlib.sha256(over).hexdigest()), T + "/o
 ck.eq(st, 413, "chunked body over uploadMaxBytes: 413")
 ck(wait_no_temps(), "over the cap: temp file removed", temps())
 
+# a write that fails mid-body is answered at once (the temp directory is
+# made unusable: a file in its place)
+ck(wait_no_temps(), "no temp file before the write failure")
+if os.path.isdir(TMP):
+    os.rmdir(TMP)
+open(TMP, "w").write("in the way\n")
+st, sent, body = curl(url("fail.bin", big_sha), T + "/big.bin", tok_a)
+ck(st == 500 and b"cannot create" in body, "write failure mid-body: 500", st, body)
+os.unlink(TMP)
+ck(not os.path.exists(T + "/state/uploads/site-a/unversioned/fail.bin"), "nothing stored")
+st, sent, body = curl(url("again.bin", hashlib.sha256(mid).hexdigest()), T + "/mid.bin", tok_a)
+ck(st == 200, "uploads work again once the directory is back", st, body)
+
 # --- slots are taken at the head and given back ---------------------------------------------
 held = [raw_head("/v1/sites/site-a/uploads?name=h%d.bin&sha256=%s" % (i, big_sha), tok_a, 1000)
         for i in range(32)]
