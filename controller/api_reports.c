@@ -284,27 +284,46 @@ static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
     }
 }
 
-static void on_report(struct cairn_httpd_req *req, void *arg)
+/* The site and room for one more report; 0, or the response is sent. */
+static int admit(struct cairn__ctrl *c, struct cairn_httpd_req *req,
+                 struct cairn__site *s)
 {
-    struct cairn__ctrl *c = arg;
-    const char *site = cairn_httpd_req_param(req, "site");
-    struct cairn__site *s;
-    struct cairn__report *r;
-    size_t len;
-    const char *body;
-
-    if (cairn__auth_site(c, req, site) != 0)
-        return;
-    s = cairn__site_get(c, site);
     if (!s || !s->has_key) {
         cairn_httpd_not_found(req, "unknown site");
-        return;
+        return -1;
     }
     if (c->wl.pending >= CAIRN__MAX_PENDING_REPORTS || c->stopping) {
         cairn_httpd_unavailable(req, 5,
                                 "too many reports waiting to be stored");
-        return;
+        return -1;
     }
+    return 0;
+}
+
+/* Head hook: token, site and room are checked before the body is read, so
+ * that a client without a token cannot make the controller hold bodies. */
+static void on_report_head(struct cairn_httpd_req *req, void *arg)
+{
+    struct cairn__ctrl *c = arg;
+    const char *site = cairn_httpd_req_param(req, "site");
+
+    if (cairn__auth_site(c, req, site) == 0)
+        (void)admit(c, req, cairn__site_get(c, site));
+}
+
+static void on_report(struct cairn_httpd_req *req, void *arg)
+{
+    struct cairn__ctrl *c = arg;
+    const char *site = cairn_httpd_req_param(req, "site");
+    struct cairn__site *s = cairn__site_get(c, site);
+    struct cairn__report *r;
+    size_t len;
+    const char *body;
+
+    /* The token passed the head hook; the fleet or the queue may have
+     * changed while the body arrived. */
+    if (admit(c, req, s) != 0)
+        return;
     body = cairn_httpd_req_body(req, &len);
     r = cairn_xcalloc(1, sizeof(*r));
     r->c = c;
@@ -327,7 +346,9 @@ static void on_report(struct cairn_httpd_req *req, void *arg)
 int cairn__api_reports(struct cairn__ctrl *c, struct cairn_diag *d)
 {
     struct cairn_httpd_route_opts o = {REPORT_MAX, "reports"};
+    struct cairn_httpd_route_hooks h = {on_report_head, NULL, NULL};
 
-    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST,
-                             "/v1/sites/{site}/reports", on_report, c, &o, d);
+    return cairn_httpd_route_hooks(c->srv, CAIRN_HTTPD_POST,
+                                   "/v1/sites/{site}/reports", on_report, c, &o,
+                                   &h, d);
 }

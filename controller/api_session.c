@@ -313,22 +313,39 @@ static int admit(struct cairn__ctrl *c, struct cairn_httpd_req *req,
     return 0;
 }
 
+/* The path's site with its key, or NULL when the response (404) is sent. */
+static struct cairn__site *known_site(struct cairn__ctrl *c,
+                                      struct cairn_httpd_req *req)
+{
+    const char *site = cairn_httpd_req_param(req, "site");
+    struct cairn__site *s =
+        cairn_site_name_ok(site) ? cairn__site_get(c, site) : NULL;
+    char msg[128];
+
+    if (s && s->has_key)
+        return s;
+    snprintf(msg, sizeof(msg), "unknown site %.63s", site);
+    cairn_httpd_not_found(req, msg);
+    c->m.sessions_refused++;
+    return NULL;
+}
+
+/* Head hook: an unknown site is refused before its body is read. */
+static void on_session_head(struct cairn_httpd_req *req, void *arg)
+{
+    (void)known_site(arg, req);
+}
+
 static void on_session(struct cairn_httpd_req *req, void *arg)
 {
     struct cairn__ctrl *c = arg;
     const char *site = cairn_httpd_req_param(req, "site");
-    struct cairn__site *s =
-        cairn_site_name_ok(site) ? cairn__site_get(c, site) : NULL;
+    struct cairn__site *s = known_site(c, req); /* the fleet may have moved */
     json_t *p = NULL;
     int64_t now = cairn__now();
-    char msg[128];
 
-    if (!s || !s->has_key) {
-        snprintf(msg, sizeof(msg), "unknown site %.63s", site);
-        cairn_httpd_not_found(req, msg);
-        c->m.sessions_refused++;
+    if (!s)
         return;
-    }
     if (verify(req, s, &p) != 0 || admit(c, req, site, p, now) != 0) {
         c->m.sessions_refused++;
         json_decref(p);
@@ -341,9 +358,11 @@ static void on_session(struct cairn_httpd_req *req, void *arg)
 int cairn__api_session(struct cairn__ctrl *c, struct cairn_diag *d)
 {
     struct cairn_httpd_route_opts o = {SESSION_MAX, "session"};
+    struct cairn_httpd_route_hooks h = {on_session_head, NULL, NULL};
 
-    return cairn_httpd_route(c->srv, CAIRN_HTTPD_POST,
-                             "/v1/sites/{site}/session", on_session, c, &o, d);
+    return cairn_httpd_route_hooks(c->srv, CAIRN_HTTPD_POST,
+                                   "/v1/sites/{site}/session", on_session, c,
+                                   &o, &h, d);
 }
 
 void cairn__respond_json(struct cairn_httpd_req *req, int status, json_t *v)

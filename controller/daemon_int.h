@@ -33,7 +33,8 @@
 #define CAIRN__MAX_NONCES 1000000
 #define CAIRN__MAX_PENDING_REPORTS                                             \
     20000                    /* waiting for their batch; 503 past it */
-#define CAIRN__MAX_UPLOADS 4 /* uploads being written at once; 429 past it */
+/* uploads streaming at once (under 1 MiB of buffers each); 429 past it */
+#define CAIRN__MAX_UPLOADS 32
 
 /* ---- served envelopes ------------------------------------------------------
  */

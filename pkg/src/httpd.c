@@ -159,6 +159,7 @@ static void on_deadline(struct httpd_conn *c)
         srv->stats.timeouts++;
         LOG_DEBUG("httpd: %s timeout, closing",
                   c->state == C_HEAD ? "header" : "body");
+        c->timed_out = 1;
         cairn__httpd_conn_close(c);
         return;
     case C_PARKED:
@@ -264,6 +265,9 @@ void cairn__httpd_conn_close(struct httpd_conn *c)
         req->state = R_DEAD;
         req->conn = NULL;
         req->park_fn(req, CAIRN_HTTPD_PARK_ABORTED, req->park_arg);
+    } else if (req) {
+        cairn__httpd_req_abort(req, c->timed_out ? CAIRN_HTTPD_ABORT_TIMEOUT
+                                                 : CAIRN_HTTPD_ABORT_CLOSED);
     }
     if (req)
         cairn__httpd_req_put(c->srv, req);
@@ -466,11 +470,16 @@ static size_t conn_feed(struct httpd_conn *c, const char *data, size_t len)
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 
         off += n;
-        if (e == HPE_PAUSED) { /* a request is complete */
+        if (e == HPE_PAUSED) { /* a request is complete, or its body paused */
             http_parser_pause(&c->parser, 0);
-            cairn__httpd_dispatch(c);
+            if (c->complete) {
+                c->complete = 0;
+                cairn__httpd_dispatch(c);
+            }
         } else if (e != HPE_OK) {
-            parse_error(c, e);
+            if (!c->early) /* else a callback answered and stopped it */
+                parse_error(c, e);
+            c->early = 0;
             break;
         } else if (n == 0) {
             break;
@@ -536,10 +545,13 @@ static void drain_stash(struct httpd_conn *c)
     }
 }
 
+/* Parse what was stashed, then read again, unless a streamed body is
+ * paused: its owner holds the connection still. (Parked requests keep
+ * reading, so that a client that leaves is noticed at once.) */
 static void conn_resume(struct httpd_conn *c)
 {
     drain_stash(c);
-    if (!c->closing && c->stash_len < HTTPD_STASH_HIGH)
+    if (!c->closing && c->state != C_PAUSED && c->stash_len < HTTPD_STASH_HIGH)
         start_reading(c);
 }
 
@@ -556,7 +568,7 @@ static void on_eof(struct httpd_conn *c, ssize_t nread)
      * then close. A parked or half-received request is abandoned
      * (docs/internals/httpd.md). */
     if (c->state == C_PARKED || c->state == C_HEAD || c->state == C_BODY ||
-        c->state == C_LINGER || (!c->writes && !c->sf))
+        c->state == C_PAUSED || c->state == C_LINGER || (!c->writes && !c->sf))
         cairn__httpd_conn_close(c);
     else
         c->close_after = 1;
@@ -617,6 +629,52 @@ static void queue_resume(struct httpd_conn *c)
     c->resume_next = srv->resume;
     srv->resume = c;
     uv_idle_start(&srv->resume_idle, on_resume_idle);
+}
+
+/* --- streamed bodies: pause and resume ------------------------------- */
+
+void cairn__httpd_pause_apply(struct httpd_conn *c)
+{
+    stop_reading(c);
+    c->state = C_PAUSED;
+    c->deadline = 0; /* a busy consumer is not a slow client */
+}
+
+/* A streamed request whose head stage or body is in progress. */
+static int streaming(const struct cairn_httpd_req *req)
+{
+    return req && req->stream && req->conn && !req->conn->closing &&
+           (req->state == R_HEAD || req->state == R_READING);
+}
+
+void cairn_httpd_req_pause(struct cairn_httpd_req *req)
+{
+    if (!streaming(req)) {
+        LOG_WARN("httpd: pause of a request that is not streaming: ignored");
+        return;
+    }
+    if (req->paused)
+        return;
+    req->paused = 1;
+    /* Inside its own head or body callback, the server applies it when the
+     * callback returns, at a point where the parser can stop. */
+    if (!req->conn->in_feed && req->conn->state == C_BODY)
+        cairn__httpd_pause_apply(req->conn);
+}
+
+void cairn_httpd_req_resume(struct cairn_httpd_req *req)
+{
+    struct httpd_conn *c;
+
+    if (!req || !req->paused || !streaming(req))
+        return;
+    req->paused = 0;
+    c = req->conn;
+    if (c->state != C_PAUSED)
+        return; /* not applied yet: nothing stopped */
+    c->state = C_BODY;
+    c->deadline = now_ms(c->srv) + c->srv->cfg.body_timeout_ms;
+    queue_resume(c);
 }
 
 void cairn__httpd_response_done(struct httpd_conn *c, int keep_alive)

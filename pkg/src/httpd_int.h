@@ -50,12 +50,17 @@ struct httpd_route {
     size_t nseg;
     struct httpd_seg *seg;
     cairn_httpd_handler_fn fn;
+    cairn_httpd_head_fn head;   /* NULL: none */
+    cairn_httpd_body_fn body;   /* NULL: buffered body */
+    cairn_httpd_abort_fn abort; /* NULL: none */
     void *arg;
     uint64_t max_body;
     struct httpd_counts counts;
 };
 
-enum req_state { R_READING, R_HANDLING, R_PARKED, R_DEAD };
+/* R_HEAD: in the route's head hook. R_READING covers the head and the
+ * body; a streamed request may be answered then (see can_respond). */
+enum req_state { R_READING, R_HEAD, R_HANDLING, R_PARKED, R_DEAD };
 
 enum req_last { L_NONE, L_URL, L_FIELD, L_VALUE };
 
@@ -80,11 +85,16 @@ struct cairn_httpd_req {
     uint8_t state, last;
     uint8_t method; /* enum http_method */
     uint8_t keep_alive, head_only, headers_done, http10;
-    uint16_t fail_status; /* set while parsing: answer this, not the route */
-    uint8_t fail_fatal;   /* ...and close (the body was not read) */
-    uint16_t allow;       /* methods of routes matching the path, for 405 */
+    uint8_t stream;        /* the body goes to the route's body callback */
+    uint8_t paused;        /* the owner asked for no more body pieces */
+    uint8_t abort_pending; /* past the head stage, handler not yet run */
+    uint16_t fail_status;  /* set while parsing: answer this, not the route */
+    uint8_t fail_fatal;    /* ...and close (the body was not read) */
+    uint16_t allow;        /* methods of routes matching the path, for 405 */
     uint32_t trailer_bytes;
     uint64_t body_held; /* bytes of srv->body_held this request reserved */
+    uint64_t body_seen; /* body bytes received so far */
+    void *data;         /* the owner's, cairn_httpd_req_set_data */
     const char *fail_msg;
     cairn_httpd_park_fn park_fn;
     void *park_arg;
@@ -94,6 +104,7 @@ enum conn_state {
     C_IDLE,     /* between requests */
     C_HEAD,     /* a request's head is arriving */
     C_BODY,     /* its body is arriving */
+    C_PAUSED,   /* a streamed body's owner paused it: not reading */
     C_HANDLING, /* its handler runs (transient) */
     C_PARKED,   /* handler parked it */
     C_SENDFILE, /* a file response streams */
@@ -118,6 +129,10 @@ struct httpd_conn {
     uint8_t state;
     unsigned closing : 1, in_feed : 1, reading : 1, eof : 1, close_after : 1,
         resume_queued : 1, keep_after : 1;
+    unsigned complete : 1;  /* the parser paused at a message's end */
+    unsigned early : 1;     /* a callback answered mid-parse: the parser
+                               was stopped on purpose, not by an error */
+    unsigned timed_out : 1; /* closing for the header/body timeout */
 };
 
 struct cairn_httpd {
@@ -158,6 +173,7 @@ void cairn__httpd_count(struct cairn_httpd *srv, struct httpd_route *route,
                         int status);
 void cairn__httpd_touch_write(struct httpd_conn *c);
 void cairn__httpd_handle_closed(struct cairn_httpd *srv);
+void cairn__httpd_pause_apply(struct httpd_conn *c);
 int cairn__httpd_stream_fd(struct httpd_conn *c);
 
 /* httpd_req.c */
@@ -165,6 +181,8 @@ extern const http_parser_settings cairn__httpd_parser_settings;
 struct cairn_httpd_req *cairn__httpd_req_get(struct cairn_httpd *srv);
 void cairn__httpd_req_put(struct cairn_httpd *srv, struct cairn_httpd_req *req);
 void cairn__httpd_route_free(struct httpd_route *r);
+void cairn__httpd_req_abort(struct cairn_httpd_req *req,
+                            enum cairn_httpd_abort_reason why);
 unsigned cairn__httpd_method_bit(unsigned http_method);
 size_t cairn__httpd_allow_str(unsigned methods, char *buf, size_t n);
 

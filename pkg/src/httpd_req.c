@@ -39,7 +39,9 @@ static void req_reset(struct cairn_httpd_req *req, struct cairn_httpd *srv)
     req->keep_alive = req->head_only = req->headers_done = req->http10 = 0;
     req->fail_status = req->allow = 0;
     req->trailer_bytes = 0;
-    req->body_held = 0;
+    req->body_held = req->body_seen = 0;
+    req->stream = req->paused = req->abort_pending = 0;
+    req->data = NULL;
     req->fail_fatal = 0;
     req->fail_msg = NULL;
     req->park_fn = NULL;
@@ -149,6 +151,24 @@ void cairn__httpd_route_free(struct httpd_route *r)
     free(r->name);
 }
 
+/* Tell the route's owner that req will not reach its handler. State and
+ * connection read as gone during the call, so that it cannot respond. */
+void cairn__httpd_req_abort(struct cairn_httpd_req *req,
+                            enum cairn_httpd_abort_reason why)
+{
+    struct httpd_conn *c = req->conn;
+    uint8_t state = req->state;
+
+    if (!req->abort_pending)
+        return;
+    req->abort_pending = 0;
+    req->state = R_DEAD;
+    req->conn = NULL;
+    req->route->abort(req, why, req->route->arg);
+    req->state = state;
+    req->conn = c;
+}
+
 static int param_name_ok(const char *s, size_t n)
 {
     size_t i;
@@ -216,6 +236,17 @@ int cairn_httpd_route(struct cairn_httpd *srv, unsigned methods,
                       const struct cairn_httpd_route_opts *opts,
                       struct cairn_diag *d)
 {
+    return cairn_httpd_route_hooks(srv, methods, pattern, fn, arg, opts, NULL,
+                                   d);
+}
+
+int cairn_httpd_route_hooks(struct cairn_httpd *srv, unsigned methods,
+                            const char *pattern, cairn_httpd_handler_fn fn,
+                            void *arg,
+                            const struct cairn_httpd_route_opts *opts,
+                            const struct cairn_httpd_route_hooks *hooks,
+                            struct cairn_diag *d)
+{
     struct httpd_route r;
 
     if (!srv || !pattern || !fn || !(methods & 0x7fu))
@@ -237,6 +268,11 @@ int cairn_httpd_route(struct cairn_httpd *srv, unsigned methods,
         r.methods |= CAIRN_HTTPD_HEAD;
     r.fn = fn;
     r.arg = arg;
+    if (hooks) {
+        r.head = hooks->head;
+        r.body = hooks->body;
+        r.abort = hooks->abort;
+    }
     r.max_body =
         opts && opts->max_body ? opts->max_body : srv->cfg.max_body_bytes;
     srv->routes = cairn_xrealloc(srv->routes, (srv->nroutes + 1) * sizeof(r));
@@ -419,8 +455,10 @@ static int on_message_begin(http_parser *p)
 {
     struct httpd_conn *c = p->data;
 
-    if (c->req)
+    if (c->req) {
+        cairn__httpd_req_abort(c->req, CAIRN_HTTPD_ABORT_CLOSED);
         cairn__httpd_req_put(c->srv, c->req);
+    }
     c->req = cairn__httpd_req_get(c->srv);
     c->req->conn = c;
     c->state = C_HEAD;
@@ -603,21 +641,25 @@ static void route_request(struct cairn_httpd *srv, struct cairn_httpd_req *req)
     }
 }
 
-/* Expect: 100-continue (curl sends it before large bodies). */
-static int handle_expect(struct httpd_conn *c, struct cairn_httpd_req *req,
-                         int has_body)
+/* Expect: only 100-continue is known (curl sends it before large bodies).
+ * Checked before the head hook; the 100 itself goes out after it, so that
+ * a refused request gets its final answer instead. */
+static void check_expect(struct cairn_httpd_req *req, int has_body)
 {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     const char *e = cairn_httpd_req_header(req, "Expect");
 
-    if (!e)
-        return 0;
-    if (strcasecmp(e, "100-continue") != 0)
-        return req_fail(req, 417, "unsupported expectation", has_body);
-    if (has_body && !req->fail_status && c->parser.http_minor >= 1)
+    if (e && strcasecmp(e, "100-continue") != 0)
+        req_fail(req, 417, "unsupported expectation", has_body);
+}
+
+static void send_continue(struct httpd_conn *c, struct cairn_httpd_req *req)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+    if (!req->fail_status && c->parser.http_minor >= 1 &&
+        cairn_httpd_req_header(req, "Expect"))
         cairn__httpd_conn_write(c, cont, sizeof(cont) - 1, NULL, 0, NULL, NULL,
                                 0);
-    return 0;
 }
 
 /* Make the request's share of the server-wide body budget at least total
@@ -637,6 +679,51 @@ static int body_reserve(struct httpd_conn *c, uint64_t total)
                         1);
     srv->body_held += more;
     req->body_held = total;
+    return 0;
+}
+
+/* The route's head hook. 1 when it answered: req is gone then. */
+static int run_head(struct httpd_conn *c, struct cairn_httpd_req *req,
+                    int has_body)
+{
+    struct httpd_route *r = req->route;
+    uint8_t keep = req->keep_alive, cstate = c->state;
+    uint64_t deadline = c->deadline;
+
+    req->state = R_HEAD;
+    c->state = C_HANDLING;
+    c->deadline = 0;
+    /* An answer now leaves the body unread, so the connection cannot carry
+     * another request: it closes after the answer (RFC 9112 9.6). */
+    if (has_body)
+        req->keep_alive = 0;
+    r->head(req, r->arg);
+    if (c->req != req) {
+        c->srv->stats.requests++;
+        return 1;
+    }
+    req->keep_alive = keep;
+    req->state = R_READING;
+    c->state = cstate;
+    c->deadline = deadline;
+    return 0;
+}
+
+/* A routed request without errors: the head hook, then what its body
+ * needs. 1 when the hook answered. */
+static int head_stage(struct httpd_conn *c, struct cairn_httpd_req *req,
+                      int has_body)
+{
+    struct httpd_route *r = req->route;
+
+    req->stream = r->body != NULL;
+    if (r->head && run_head(c, req, has_body))
+        return 1;
+    req->abort_pending = r->abort != NULL;
+    /* Only buffered bodies are held, so only they count against the
+     * server-wide budget. */
+    if (!req->stream && (c->parser.flags & F_CONTENTLENGTH))
+        body_reserve(c, c->parser.content_length);
     return 0;
 }
 
@@ -669,13 +756,47 @@ static int on_headers_complete(http_parser *p)
         req->fail_fatal = 1; /* do not read a body nobody will use */
     else if ((p->flags & F_CONTENTLENGTH) && p->content_length > max)
         req_fail(req, 413, "request body too large", 1);
-    else if (p->flags & F_CONTENTLENGTH)
-        body_reserve(c, p->content_length);
-    if (handle_expect(c, req, has_body) || req->fail_fatal || c->closing)
+    check_expect(req, has_body);
+    if (!req->fail_status && head_stage(c, req, has_body)) {
+        /* Answered by the hook: with a body, stop the parser here (the
+         * connection closes); without, the message ends normally. */
+        if (!has_body)
+            return 0;
+        c->early = 1;
         return -1;
-    if (has_body) {
-        c->state = C_BODY;
-        c->deadline = uv_now(srv->loop) + srv->cfg.body_timeout_ms;
+    }
+    if (req->fail_fatal || c->closing)
+        return -1;
+    if (!has_body)
+        return 0;
+    send_continue(c, req);
+    c->state = C_BODY;
+    c->deadline = uv_now(srv->loop) + srv->cfg.body_timeout_ms;
+    if (req->paused) { /* by the head hook: before the first byte */
+        cairn__httpd_pause_apply(c);
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+/* A piece of a streamed body to the route's callback. */
+static int body_stream(struct httpd_conn *c, struct cairn_httpd_req *req,
+                       const char *at, size_t n)
+{
+    struct httpd_route *r = req->route;
+
+    if (n > r->max_body - req->body_seen)
+        return req_fail(req, 413, "request body too large", 1);
+    req->body_seen += n;
+    c->deadline = uv_now(c->srv->loop) + c->srv->cfg.body_timeout_ms;
+    r->body(req, at, n, r->arg);
+    if (c->req != req) { /* answered: the rest of the body is not read */
+        c->early = 1;
+        return -1;
+    }
+    if (req->paused) {
+        cairn__httpd_pause_apply(c);
+        http_parser_pause(&c->parser, 1);
     }
     return 0;
 }
@@ -686,8 +807,11 @@ static int on_body(http_parser *p, const char *at, size_t n)
 
     if (c->closing)
         return -1;
+    if (c->req->stream)
+        return body_stream(c, c->req, at, n);
     if (cairn_buf_append(&c->req->body, at, n))
         return req_fail(c->req, 413, "request body too large", 1);
+    c->req->body_seen += n;
     if (body_reserve(c, c->req->body.len))
         return -1;
     c->deadline = uv_now(c->srv->loop) + c->srv->cfg.body_timeout_ms;
@@ -696,8 +820,11 @@ static int on_body(http_parser *p, const char *at, size_t n)
 
 static int on_message_complete(http_parser *p)
 {
+    struct httpd_conn *c = p->data;
+
     /* Stop here: the request is handled before the next one is parsed, so
      * that responses go out in order (pipelining). */
+    c->complete = 1;
     http_parser_pause(p, 1);
     return 0;
 }
@@ -793,6 +920,21 @@ const char *cairn_httpd_req_body(const struct cairn_httpd_req *req, size_t *len)
     if (len)
         *len = req->body.len;
     return req->body.data ? req->body.data : "";
+}
+
+void cairn_httpd_req_set_data(struct cairn_httpd_req *req, void *data)
+{
+    req->data = data;
+}
+
+void *cairn_httpd_req_data(const struct cairn_httpd_req *req)
+{
+    return req->data;
+}
+
+uint64_t cairn_httpd_req_body_seen(const struct cairn_httpd_req *req)
+{
+    return req->body_seen;
 }
 
 int cairn_httpd_req_peer(const struct cairn_httpd_req *req,

@@ -139,10 +139,13 @@ static size_t build_head(struct cairn_httpd *srv, const struct cairn_buf *rhead,
 
 /* --- finishing a request ---------------------------------------------- */
 
+/* Handlers and parked requests may be answered; so may a request in its
+ * head hook, and a streamed one while its body arrives. */
 static int can_respond(const struct cairn_httpd_req *req)
 {
-    if (req && (req->state == R_HANDLING || req->state == R_PARKED) &&
-        req->conn && !req->conn->closing)
+    if (req && req->conn && !req->conn->closing &&
+        (req->state == R_HANDLING || req->state == R_PARKED ||
+         req->state == R_HEAD || (req->state == R_READING && req->stream)))
         return 1;
     LOG_WARN("httpd: response to a request that is finished or gone: ignored");
     return 0;
@@ -156,8 +159,12 @@ static struct httpd_conn *finish_req(struct cairn_httpd_req *req,
     struct httpd_conn *c = req->conn;
     struct cairn_httpd *srv = req->srv;
 
-    h->keep_alive = req->keep_alive && !srv->stopping && !c->eof;
+    /* Answered before its body was read whole: the connection cannot be
+     * reused (the rest of the body would parse as a request). */
+    h->keep_alive =
+        req->keep_alive && !srv->stopping && !c->eof && req->state != R_READING;
     h->http10 = req->http10;
+    req->abort_pending = 0; /* the owner answered: it knows */
     *hlen = build_head(srv, &req->rhead, h);
     if (req->state == R_PARKED)
         srv->stats.parked--;
@@ -381,6 +388,8 @@ void cairn__httpd_fail(struct httpd_conn *c, int status, const char *msg)
 
     if (status != 404 && status != 405)
         srv->stats.parse_errors++;
+    if (req)
+        cairn__httpd_req_abort(req, CAIRN_HTTPD_ABORT_REFUSED);
     if (status == 503) {
         h.extra = "Retry-After: 1\r\n";
         h.elen = strlen(h.extra);
@@ -421,6 +430,9 @@ void cairn__httpd_dispatch(struct httpd_conn *c)
     c->state = C_HANDLING;
     c->deadline = 0;
     c->srv->stats.requests++;
+    if (req->fail_status) /* (failures past the head stage are fatal) */
+        cairn__httpd_req_abort(req, CAIRN_HTTPD_ABORT_REFUSED);
+    req->abort_pending = 0;
     if (req->fail_status == 405) {
         cairn__httpd_allow_str(req->allow, allow, sizeof(allow));
         cairn_httpd_method_not_allowed(req, allow);
@@ -499,7 +511,8 @@ int cairn_httpd_resp_header(struct cairn_httpd_req *req, const char *name,
                                            "Date"};
     size_t i, nl, vl;
 
-    if (!req || req->state == R_DEAD || req->state == R_READING)
+    if (!req || req->state == R_DEAD ||
+        (req->state == R_READING && !req->stream))
         return CAIRN_ESTATE;
     if (!name || !value || !token_ok(name) || !header_value_ok(value))
         return CAIRN_EINVAL;

@@ -2,8 +2,10 @@
  * Fuzz target: bytes from a client into cairn's HTTP server. Each input is
  * one connection to a fresh server on 127.0.0.1: written, half-closed, and
  * every response read until the server closes. Routes cover responses,
- * bodies, parameters, queries, headers, parking (aborted by the EOF) and a
- * file with Range/If-None-Match handling.
+ * bodies, parameters, queries, headers, parking (aborted by the EOF), a
+ * file with Range/If-None-Match handling, and a streamed body behind a head
+ * hook that refuses, pauses and resumes (its per-request state is freed by
+ * the handler or the abort callback: the leak check proves one runs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,8 +68,100 @@ static void h_file(struct cairn_httpd_req *req, void *arg)
         cairn_httpd_not_found(req, "x");
 }
 
+/* --- the streamed route ---------------------------------------------- */
+
+struct sstate {
+    size_t bytes;
+    struct cairn_httpd_req *paused;
+};
+
+static uv_timer_t resumer;
+static struct sstate *resume_me;
+
+static void on_resume(uv_timer_t *t)
+{
+    struct sstate *s = resume_me;
+
+    (void)t;
+    resume_me = NULL;
+    if (s && s->paused) {
+        struct cairn_httpd_req *req = s->paused;
+
+        s->paused = NULL;
+        cairn_httpd_req_resume(req);
+    }
+}
+
+static void pause_now(struct cairn_httpd_req *req, struct sstate *s)
+{
+    s->paused = req;
+    resume_me = s;
+    cairn_httpd_req_pause(req);
+    uv_timer_start(&resumer, on_resume, 0, 0);
+}
+
+static void s_head(struct cairn_httpd_req *req, void *arg)
+{
+    struct sstate *s;
+
+    (void)arg;
+    if (cairn_httpd_req_header(req, "x-no")) {
+        cairn_httpd_unauthorized(req, "no");
+        return;
+    }
+    s = calloc(1, sizeof(*s));
+    cairn_httpd_req_set_data(req, s);
+    if (cairn_httpd_req_query(req, "p"))
+        pause_now(req, s);
+}
+
+static void s_body(struct cairn_httpd_req *req, const char *d, size_t n,
+                   void *arg)
+{
+    struct sstate *s = cairn_httpd_req_data(req);
+
+    (void)arg;
+    (void)d;
+    s->bytes += n;
+    if (cairn_httpd_req_query(req, "fail") && s->bytes > 100) {
+        if (resume_me == s)
+            resume_me = NULL;
+        free(s);
+        cairn_httpd_respond_error(req, 507, "full");
+        return;
+    }
+    if (s->bytes & 1)
+        pause_now(req, s);
+}
+
+static void s_abort(struct cairn_httpd_req *req,
+                    enum cairn_httpd_abort_reason why, void *arg)
+{
+    struct sstate *s = cairn_httpd_req_data(req);
+
+    (void)why;
+    (void)arg;
+    if (resume_me == s)
+        resume_me = NULL;
+    free(s);
+}
+
+static void s_done(struct cairn_httpd_req *req, void *arg)
+{
+    struct sstate *s = cairn_httpd_req_data(req);
+    char out[32];
+    int k = snprintf(out, sizeof(out), "%zu", s->bytes);
+
+    (void)arg;
+    if (resume_me == s)
+        resume_me = NULL;
+    free(s);
+    cairn_httpd_respond(req, 200, "text/plain", out, (size_t)k);
+}
+
 static int setup(uv_loop_t *loop, struct cairn_httpd **out)
 {
+    struct cairn_httpd_route_hooks sh = {s_head, s_body, s_abort};
     struct cairn_httpd_config cfg = {.max_header_bytes = 2048,
                                      .max_headers = 16,
                                      .max_body_bytes = 4096,
@@ -83,6 +177,9 @@ static int setup(uv_loop_t *loop, struct cairn_httpd **out)
         cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/p", h_park, NULL, NULL, NULL);
     rc |=
         cairn_httpd_route(srv, CAIRN_HTTPD_GET, "/f", h_file, NULL, NULL, NULL);
+    rc |= cairn_httpd_route_hooks(srv, CAIRN_HTTPD_POST, "/s", s_done, NULL,
+                                  NULL, &sh, NULL);
+    uv_timer_init(loop, &resumer);
     rc |= cairn_httpd_listen(srv, "127.0.0.1", 0, NULL);
     *out = srv;
     return rc;
@@ -186,6 +283,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (i > 100)
             usleep(100);
     close(fd);
+    uv_close((uv_handle_t *)&resumer, NULL);
+    resume_me = NULL;
     cairn_httpd_stop(srv, on_done, &done);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (!done)

@@ -37,6 +37,16 @@ struct fx {
     int stop_done;
     int released;
     int stop_now;
+    /* streamed bodies (one streamed request at a time) */
+    uv_timer_t resumer;
+    struct sreq *cur;  /* the paused request the resumer serves */
+    int heads;         /* head hook calls */
+    int delivered;     /* body bytes handed to body callbacks, all requests */
+    int pieces_paused; /* pieces delivered while their request was paused */
+    int handled;       /* streamed handlers run */
+    int aborts[3];     /* by enum cairn_httpd_abort_reason */
+    int held;          /* "hold" mode: paused and waiting for release */
+    int release;       /* set by the client: let the held request go on */
 };
 
 static int aload(const int *p)
@@ -236,6 +246,153 @@ static void h_errors(struct cairn_httpd_req *req, void *arg)
     }
 }
 
+/* --- streamed bodies and head hooks (loop thread) ---------------------- */
+
+/* One streamed request's state: made by the head hook, freed by the
+ * handler or the abort callback (ASan's leak check proves one of them
+ * always runs). */
+struct sreq {
+    struct fx *f;
+    struct cairn_httpd_req *req;
+    uint64_t bytes;
+    uint32_t hash; /* FNV-1a of the body */
+    int pieces;
+    int paused;
+    int mode;         /* 0, 'e' pause after each piece, 'h' hold at 1 MiB,
+                         'k' paused by the head hook */
+    uint64_t fail_at; /* respond 507 from the body callback past this */
+};
+
+static uint32_t fnv(uint32_t h, const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
+static void sreq_free(struct sreq *s)
+{
+    if (s->f->cur == s)
+        s->f->cur = NULL;
+    free(s);
+}
+
+/* Stands in for a consumer's thread-pool write finishing. */
+static void on_resumer(uv_timer_t *t)
+{
+    struct fx *f = t->data;
+    struct sreq *s = f->cur;
+
+    if (!s || !s->paused)
+        return;
+    if (s->mode == 'h' && !aload(&f->release)) {
+        uv_timer_start(&f->resumer, on_resumer, 10, 0);
+        return;
+    }
+    s->paused = 0;
+    f->cur = NULL;
+    cairn_httpd_req_resume(s->req);
+}
+
+static void spause(struct sreq *s, uint64_t ms)
+{
+    s->paused = 1;
+    s->f->cur = s;
+    cairn_httpd_req_pause(s->req);
+    uv_timer_start(&s->f->resumer, on_resumer, ms, 0);
+}
+
+/* Refuse without "Authorization: Bearer good", before any body byte. */
+static void h_up_head(struct cairn_httpd_req *req, void *arg)
+{
+    struct fx *f = arg;
+    const char *auth = cairn_httpd_req_header(req, "Authorization");
+    const char *mode = cairn_httpd_req_query(req, "mode");
+    struct sreq *s;
+
+    ainc(&f->heads);
+    if (!auth || strcmp(auth, "Bearer good") != 0) {
+        if (cairn_httpd_resp_header(req, "WWW-Authenticate", "Bearer") != 0)
+            abort();
+        cairn_httpd_unauthorized(req, "bad token");
+        return;
+    }
+    s = calloc(1, sizeof(*s));
+    s->f = f;
+    s->req = req;
+    s->hash = 2166136261u;
+    s->mode = mode ? mode[0] : 0;
+    s->fail_at = qnum(req, "fail");
+    cairn_httpd_req_set_data(req, s);
+    if (s->mode == 'k')
+        spause(s, 50);
+}
+
+static void h_up_body(struct cairn_httpd_req *req, const char *data, size_t len,
+                      void *arg)
+{
+    struct fx *f = arg;
+    struct sreq *s = cairn_httpd_req_data(req);
+
+    if (s->paused)
+        ainc(&f->pieces_paused);
+    s->bytes += len;
+    s->hash = fnv(s->hash, data, len);
+    s->pieces++;
+    __atomic_add_fetch(&f->delivered, (int)len, __ATOMIC_SEQ_CST);
+    if (s->fail_at && s->bytes > s->fail_at) {
+        cairn_httpd_respond_error(req, 507, "disk full");
+        sreq_free(s);
+        return;
+    }
+    if (s->mode == 'e')
+        spause(s, 1);
+    else if (s->mode == 'h' && s->bytes >= (1u << 20) && !aload(&f->held)) {
+        spause(s, 10);
+        ainc(&f->held);
+    }
+}
+
+static void h_up_abort(struct cairn_httpd_req *req,
+                       enum cairn_httpd_abort_reason why, void *arg)
+{
+    struct fx *f = arg;
+    struct sreq *s = cairn_httpd_req_data(req);
+
+    /* Responding is refused here. */
+    cairn_httpd_respond(req, 200, NULL, NULL, 0);
+    ainc(&f->aborts[why]);
+    sreq_free(s);
+}
+
+/* After a streamed body: what arrived, and that nothing was buffered. */
+static void h_up(struct cairn_httpd_req *req, void *arg)
+{
+    struct fx *f = arg;
+    struct sreq *s = cairn_httpd_req_data(req);
+    size_t blen;
+    char out[256];
+    int n;
+
+    cairn_httpd_req_body(req, &blen);
+    n = snprintf(out, sizeof(out),
+                 "bytes=%llu hash=%08x body=%zu seen=%llu pieces=%d",
+                 (unsigned long long)s->bytes, s->hash, blen,
+                 (unsigned long long)cairn_httpd_req_body_seen(req), s->pieces);
+    ainc(&f->handled);
+    sreq_free(s);
+    cairn_httpd_respond(req, 200, "text/plain", out, (size_t)n);
+}
+
+/* A buffered route with the same head hook: echo the body. */
+static void h_buf_hooked(struct cairn_httpd_req *req, void *arg)
+{
+    sreq_free(cairn_httpd_req_data(req));
+    h_echo(req, arg);
+}
+
 /* --- fixture ----------------------------------------------------------- */
 
 static void on_client_done(uv_async_t *a)
@@ -244,6 +401,7 @@ static void on_client_done(uv_async_t *a)
 
     uv_close((uv_handle_t *)&f->async, NULL);
     uv_close((uv_handle_t *)&f->answer, NULL);
+    uv_close((uv_handle_t *)&f->resumer, NULL);
     cairn_httpd_stop(f->srv, on_stopped, f);
 }
 
@@ -254,6 +412,25 @@ static void *client_main(void *arg)
     f->client(f);
     uv_async_send(&f->async);
     return NULL;
+}
+
+static int add_stream_routes(struct fx *f)
+{
+    struct cairn_httpd_route_opts big = {.max_body = 128u << 20, .name = "up"};
+    struct cairn_httpd_route_opts small = {.max_body = 65536,
+                                           .name = "up-small"};
+    struct cairn_httpd_route_opts buf = {.max_body = 1u << 20};
+    struct cairn_httpd_route_hooks st = {h_up_head, h_up_body, h_up_abort};
+    struct cairn_httpd_route_hooks hb = {h_up_head, NULL, h_up_abort};
+    int rc = 0;
+
+    rc |= cairn_httpd_route_hooks(f->srv, CAIRN_HTTPD_POST | CAIRN_HTTPD_PUT,
+                                  "/up", h_up, f, &big, &st, NULL);
+    rc |= cairn_httpd_route_hooks(f->srv, CAIRN_HTTPD_POST, "/up-small", h_up,
+                                  f, &small, &st, NULL);
+    rc |= cairn_httpd_route_hooks(f->srv, CAIRN_HTTPD_POST, "/buf-hooked",
+                                  h_buf_hooked, f, &buf, &hb, NULL);
+    return rc;
 }
 
 static void add_routes(struct fx *f)
@@ -281,6 +458,7 @@ static void add_routes(struct fx *f)
                             NULL);
     rc |= cairn_httpd_route(f->srv, CAIRN_HTTPD_GET, "/errors", h_errors, f,
                             NULL, NULL);
+    rc |= add_stream_routes(f);
     if (rc) {
         fprintf(stderr, "route registration failed\n");
         abort();
@@ -324,6 +502,8 @@ static void run(const struct cairn_httpd_config *cfg,
     f.async.data = &f;
     uv_timer_init(&f.loop, &f.answer);
     f.answer.data = &f;
+    uv_timer_init(&f.loop, &f.resumer);
+    f.resumer.data = &f;
     f.client = client;
     pthread_create(&f.th, NULL, client_main, &f);
     uv_run(&f.loop, UV_RUN_DEFAULT);
@@ -1296,6 +1476,415 @@ static void test_stop(void)
     run(NULL, c_stop, after_stop);
 }
 
+/* --- head hooks and streamed bodies -------------------------------------- */
+
+static char pat(uint64_t i)
+{
+    return (char)(i * 31 + (i >> 12));
+}
+
+static uint32_t pat_hash(uint64_t from, uint64_t n)
+{
+    uint32_t h = 2166136261u;
+    uint64_t i;
+
+    for (i = from; i < from + n; i++)
+        h = (h ^ (uint8_t)pat(i)) * 16777619u;
+    return h;
+}
+
+/* Send pattern bytes [off, off + n). */
+static void send_pat(struct cli *c, uint64_t off, uint64_t n)
+{
+    char buf[65536];
+
+    while (n) {
+        size_t k = n < sizeof(buf) ? (size_t)n : sizeof(buf), i;
+
+        for (i = 0; i < k; i++)
+            buf[i] = pat(off + i);
+        cli_send_n(c, buf, k);
+        off += k;
+        n -= k;
+    }
+}
+
+/* Send pattern bytes [off, off + n) as chunks of the given sizes (cycled). */
+static void send_pat_chunked(struct cli *c, uint64_t off, uint64_t n,
+                             const size_t *sizes, size_t nsizes)
+{
+    char line[32];
+    size_t k = 0;
+
+    while (n) {
+        size_t sz = sizes[k++ % nsizes];
+
+        if (sz > n)
+            sz = (size_t)n;
+        snprintf(line, sizeof(line), "%zx\r\n", sz);
+        cli_send(c, line);
+        send_pat(c, off, sz);
+        cli_send(c, "\r\n");
+        off += sz;
+        n -= sz;
+    }
+}
+
+static void up_head(struct cli *c, const char *target, const char *token,
+                    uint64_t len, const char *extra)
+{
+    char h[512];
+
+    snprintf(h, sizeof(h),
+             "POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+             "Content-Length: %llu\r\n%s\r\n",
+             target, token, (unsigned long long)len, extra ? extra : "");
+    cli_send(c, h);
+}
+
+static void up_head_chunked(struct cli *c, const char *target,
+                            const char *extra)
+{
+    char h[512];
+
+    snprintf(h, sizeof(h),
+             "POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer good\r\n"
+             "Transfer-Encoding: chunked\r\n%s\r\n",
+             target, extra ? extra : "");
+    cli_send(c, h);
+}
+
+/* The streamed handler's summary says n bytes of the pattern from 0, none
+ * buffered; pieces_min: at least that many callbacks. */
+static void check_up(const struct resp *r, uint64_t n, int pieces_min)
+{
+    char want[160];
+    const char *p;
+
+    CHECK_INT_EQ(r->status, 200);
+    snprintf(want, sizeof(want), "bytes=%llu hash=%08x body=0 seen=%llu ",
+             (unsigned long long)n, pat_hash(0, n), (unsigned long long)n);
+    CHECK_STR_HAS(r->body, want);
+    p = r->body ? strstr(r->body, "pieces=") : NULL;
+    CHECK(p && strtol(p + 7, NULL, 10) >= pieces_min);
+}
+
+static void c_stream(struct fx *f)
+{
+    static const size_t odd[] = {1, 2, 3, 100000, 70000, 5, 65536, 7};
+    static const size_t k32[] = {32768};
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+
+    /* Content-Length: 4 MiB arrives in many pieces, none buffered. */
+    up_head(c, "/up", "good", 4u << 20, NULL);
+    send_pat(c, 0, 4u << 20);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, 4u << 20, 32);
+    CHECK(hget(&r, "Connection", (char[64]){0}, 64) == NULL);
+    /* Chunked, odd chunk sizes, a trailer; same connection. */
+    up_head_chunked(c, "/up", NULL);
+    send_pat_chunked(c, 0, 1000000, odd, CAIRN_ARRAY_LEN(odd));
+    cli_send(c, "0\r\nX-Trailer: t\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, 1000000, 8);
+    /* Paused after every piece, resumed 1 ms later (a consumer whose
+     * writes run on a thread pool): no piece arrives while paused. */
+    up_head_chunked(c, "/up?mode=e", NULL);
+    send_pat_chunked(c, 0, 2u << 20, k32, 1);
+    cli_send(c, "0\r\n\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, 2u << 20, 64);
+    /* The same with Content-Length, where the last piece's pause falls
+     * right before the message's end: the request behind it parses. */
+    up_head(c, "/up?mode=e", "good", 1000000, NULL);
+    send_pat(c, 0, 1000000);
+    cli_send(c, GET("/echo-query?a=after"));
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, 1000000, 16);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_HAS(r.body, "a=after|");
+    /* Paused by the head hook before the first byte; a pipelined request
+     * behind it waits its turn. */
+    up_head(c, "/up?mode=k", "good", 300000, NULL);
+    send_pat(c, 0, 300000);
+    cli_send(c, GET("/hello"));
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, 300000, 1);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_EQ(r.body, "hello");
+    /* An empty streamed body still reaches the handler. */
+    up_head(c, "/up", "good", 0, NULL);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, 0, 0);
+    CHECK_INT_EQ(aload(&f->pieces_paused), 0);
+    CHECK_INT_EQ(aload(&f->handled), 6);
+    CHECK_INT_EQ(aload(&f->heads), 6);
+    free(r.body);
+    cli_close(c);
+}
+
+static void after_stream(struct fx *f)
+{
+    CHECK_INT_EQ(f->aborts[0] + f->aborts[1] + f->aborts[2], 0);
+}
+
+static void test_stream(void)
+{
+    run(NULL, c_stream, after_stream);
+}
+
+/* Non-blocking: send pattern bytes from off until the socket has refused
+ * more for 300 ms; returns the bytes sent. */
+static uint64_t send_until_blocked(struct cli *c, uint64_t off, uint64_t max)
+{
+    char buf[65536];
+    uint64_t sent = 0;
+    int idle_ms = 0;
+
+    while (sent < max && idle_ms < 300) {
+        size_t k = max - sent < sizeof(buf) ? (size_t)(max - sent)
+                                            : sizeof(buf),
+               i;
+        ssize_t w;
+
+        for (i = 0; i < k; i++)
+            buf[i] = pat(off + sent + i);
+        w = send(c->fd, buf, k, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            sent += (uint64_t)w;
+            idle_ms = 0;
+        } else {
+            msleep(10);
+            idle_ms += 10;
+        }
+    }
+    return sent;
+}
+
+/* While the consumer is busy the server reads nothing more: delivery
+ * stops, the client's sends block (TCP pushes back; 64 MiB is more than
+ * every kernel buffer on the way), and nothing is lost once it goes on. */
+static void c_backpressure(struct fx *f)
+{
+    const uint64_t total = 64u << 20;
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+    uint64_t sent;
+    int d1, d2;
+
+    up_head(c, "/up?mode=h", "good", total, NULL);
+    sent = send_until_blocked(c, 0, total);
+    REQUIRE(await_int(&f->held, 1));
+    d1 = aload(&f->delivered);
+    msleep(300);
+    d2 = aload(&f->delivered);
+    CHECK_INT_EQ(d1, d2);
+    CHECK(d1 >= 1 << 20 && d1 < 2 << 20);
+    CHECK(sent < total);
+    CHECK(sent > (uint64_t)d1);
+    __atomic_store_n(&f->release, 1, __ATOMIC_SEQ_CST);
+    send_pat(c, sent, total - sent);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, total, 64);
+    CHECK_INT_EQ(aload(&f->pieces_paused), 0);
+    free(r.body);
+    cli_close(c);
+}
+
+static void test_backpressure(void)
+{
+    run(NULL, c_backpressure, NULL);
+}
+
+static void c_early(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+    char v[128];
+
+    /* A bad token is refused as soon as the headers are in: the client has
+     * sent no body byte and gets its answer. */
+    up_head(c, "/up", "bad", 1u << 20, NULL);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 401);
+    CHECK_STR_EQ(hget(&r, "WWW-Authenticate", v, sizeof(v)), "Bearer");
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    /* With Expect: 100-continue the final answer comes instead of 100. */
+    c = cli_open(f);
+    up_head(c, "/up", "bad", 1u << 20, "Expect: 100-continue\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 401);
+    CHECK(cli_closed(c));
+    cli_close(c);
+    /* A client that sends the body anyway still reads its answer: the
+     * server discards the rest instead of resetting the connection. */
+    c = cli_open(f);
+    up_head(c, "/up", "bad", 1u << 20, NULL);
+    send_pat(c, 0, 1u << 20);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 401);
+    cli_close(c);
+    /* Without a body the connection stays up. */
+    c = cli_open(f);
+    up_head(c, "/up", "bad", 0, NULL);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 401);
+    CHECK(hget(&r, "Connection", v, sizeof(v)) == NULL);
+    REQUIRE(get(c, GET("/hello"), &r) == 0);
+    CHECK_STR_EQ(r.body, "hello");
+    /* Accepted: 100, then the body. */
+    up_head(c, "/up", "good", 3, "Expect: 100-continue\r\n");
+    REQUIRE(cli_resp(c, &r, 1) == 0);
+    CHECK_INT_EQ(r.status, 100);
+    send_pat(c, 0, 3);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, 3, 1);
+    /* A buffered route with a head hook: refused early, or buffered. */
+    up_head(c, "/buf-hooked", "good", 3, NULL);
+    cli_send(c, "abc");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_STR_EQ(r.body, "abc");
+    up_head(c, "/buf-hooked", "bad", 3, "Expect: 100-continue\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 401);
+    cli_close(c);
+    /* No hook for requests that fail routing or size checks. */
+    c = cli_open(f);
+    REQUIRE(get(c, GET("/up"), &r) == 0);
+    CHECK_INT_EQ(r.status, 405);
+    up_head(c, "/up-small", "good", 1u << 20, "Expect: 100-continue\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 413);
+    cli_close(c);
+    CHECK_INT_EQ(aload(&f->heads), 7);
+    CHECK_INT_EQ(aload(&f->delivered), 3);
+    free(r.body);
+}
+
+static void after_early(struct fx *f)
+{
+    struct cairn_httpd_stats st;
+
+    /* Answered in the hook: the owner knows, no abort. */
+    CHECK_INT_EQ(f->aborts[0] + f->aborts[1] + f->aborts[2], 0);
+    CHECK_INT_EQ(f->handled, 1);
+    cairn_httpd_stats(f->srv, &st);
+    CHECK_INT_EQ(st.connections, 0);
+}
+
+static void test_early(void)
+{
+    run(NULL, c_early, after_early);
+}
+
+static void c_stream_abort(struct fx *f)
+{
+    static const size_t k4[] = {4096};
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+
+    /* The client leaves mid-body: abort CLOSED, no handler. */
+    up_head(c, "/up", "good", 1u << 20, NULL);
+    send_pat(c, 0, 200000);
+    REQUIRE(await_int(&f->delivered, 200000));
+    cli_close(c);
+    REQUIRE(await_int(&f->aborts[CAIRN_HTTPD_ABORT_CLOSED], 1));
+    /* ... also while paused: noticed once the consumer resumes. */
+    c = cli_open(f);
+    up_head(c, "/up?mode=h", "good", 4u << 20, NULL);
+    send_pat(c, 0, 1500000);
+    REQUIRE(await_int(&f->held, 1));
+    cli_close(c);
+    msleep(100);
+    CHECK_INT_EQ(aload(&f->aborts[CAIRN_HTTPD_ABORT_CLOSED]), 1);
+    __atomic_store_n(&f->release, 1, __ATOMIC_SEQ_CST);
+    REQUIRE(await_int(&f->aborts[CAIRN_HTTPD_ABORT_CLOSED], 2));
+    /* A chunked body over the route's cap: 413, abort REFUSED. */
+    c = cli_open(f);
+    up_head_chunked(c, "/up-small", NULL);
+    send_pat_chunked(c, 0, 70000, k4, 1);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 413);
+    CHECK(cli_closed(c));
+    cli_close(c);
+    CHECK(await_int(&f->aborts[CAIRN_HTTPD_ABORT_REFUSED], 1));
+    /* Broken chunk framing mid-body: 400, abort REFUSED. */
+    c = cli_open(f);
+    up_head_chunked(c, "/up", NULL);
+    send_pat_chunked(c, 0, 10000, k4, 1);
+    cli_send(c, "zz\r\n");
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 400);
+    cli_close(c);
+    CHECK(await_int(&f->aborts[CAIRN_HTTPD_ABORT_REFUSED], 2));
+    /* The consumer answers mid-body (507): the connection closes after
+     * the answer, the rest of the body is discarded, no abort. */
+    c = cli_open(f);
+    up_head(c, "/up?fail=100000", "good", 1u << 20, NULL);
+    send_pat(c, 0, 1u << 20);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    CHECK_INT_EQ(r.status, 507);
+    CHECK_STR_HAS(r.head, "Connection: close");
+    CHECK(cli_closed(c));
+    cli_close(c);
+    /* A buffered route's owner is told too. */
+    c = cli_open(f);
+    up_head(c, "/buf-hooked", "good", 100000, NULL);
+    send_pat(c, 0, 5000);
+    msleep(50);
+    cli_close(c);
+    REQUIRE(await_int(&f->aborts[CAIRN_HTTPD_ABORT_CLOSED], 3));
+    free(r.body);
+}
+
+static void after_stream_abort(struct fx *f)
+{
+    CHECK_INT_EQ(f->aborts[CAIRN_HTTPD_ABORT_CLOSED], 3);
+    CHECK_INT_EQ(f->aborts[CAIRN_HTTPD_ABORT_REFUSED], 2);
+    CHECK_INT_EQ(f->aborts[CAIRN_HTTPD_ABORT_TIMEOUT], 0);
+    CHECK_INT_EQ(f->handled, 0);
+}
+
+static void test_stream_abort(void)
+{
+    run(NULL, c_stream_abort, after_stream_abort);
+}
+
+/* A stalled body times out (abort TIMEOUT); a paused one does not: the
+ * consumer, not the client, is slow. */
+static void c_stream_timeout(struct fx *f)
+{
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+
+    up_head(c, "/up", "good", 1000, NULL);
+    send_pat(c, 0, 10);
+    CHECK(cli_closed(c));
+    cli_close(c);
+    CHECK(await_int(&f->aborts[CAIRN_HTTPD_ABORT_TIMEOUT], 1));
+    c = cli_open(f);
+    up_head(c, "/up?mode=h", "good", 2u << 20, NULL);
+    send_pat(c, 0, 1u << 20);
+    REQUIRE(await_int(&f->held, 1));
+    msleep(800);
+    __atomic_store_n(&f->release, 1, __ATOMIC_SEQ_CST);
+    send_pat(c, 1u << 20, 1u << 20);
+    REQUIRE(cli_resp(c, &r, 0) == 0);
+    check_up(&r, 2u << 20, 2);
+    free(r.body);
+    cli_close(c);
+}
+
+static void test_stream_timeout(void)
+{
+    struct cairn_httpd_config cfg = {.body_timeout_ms = 300};
+
+    run(&cfg, c_stream_timeout, NULL);
+}
+
 /* --- without sockets ---------------------------------------------------- */
 
 static void dummy(struct cairn_httpd_req *req, void *arg)
@@ -1374,6 +1963,16 @@ int main(int argc, char **argv)
         cairn_log_set_level(CAIRN_LOG_DEBUG);
         if (strcmp(argv[1], "sendfile") == 0)
             RUN(test_sendfile);
+        if (strcmp(argv[1], "stream") == 0)
+            RUN(test_stream);
+        if (strcmp(argv[1], "backpressure") == 0)
+            RUN(test_backpressure);
+        if (strcmp(argv[1], "early") == 0)
+            RUN(test_early);
+        if (strcmp(argv[1], "abort") == 0)
+            RUN(test_stream_abort);
+        if (strcmp(argv[1], "timeout") == 0)
+            RUN(test_stream_timeout);
         return test_done();
     }
     RUN(test_etag_match);
@@ -1393,5 +1992,10 @@ int main(int argc, char **argv)
     RUN(test_write_timeout);
     RUN(test_park);
     RUN(test_stop);
+    RUN(test_stream);
+    RUN(test_backpressure);
+    RUN(test_early);
+    RUN(test_stream_abort);
+    RUN(test_stream_timeout);
     return test_done();
 }

@@ -12,6 +12,11 @@
  *   - parks it (cairn_httpd_park) and responds later from any loop callback.
  * A handler that returns doing neither gets a 500 and a log line.
  *
+ * A route may also have a head hook, run when the request's headers are
+ * complete and before any body byte is read (to refuse it early: bad
+ * token, unknown site), and may take its body as a stream of pieces
+ * instead of one buffer (uploads). See cairn_httpd_route_hooks.
+ *
  * A req pointer is valid from the handler call until the response call
  * returns, or until its park callback reports CAIRN_HTTPD_PARK_ABORTED; every
  * string the accessors return lives exactly as long. The response functions
@@ -52,9 +57,10 @@ struct cairn_httpd_config {
     uint32_t max_headers;      /* 64 header lines, 431 past it (max 64) */
     uint64_t max_body_bytes;   /* 1 MiB: body cap of routes without their own */
     uint64_t max_body_total;   /* 256 MiB: request body bytes held at once by
-                                  all connections together (bodies are
-                                  buffered whole); a request that would pass
-                                  it gets 503 and its connection closes */
+                                  all connections together (buffered bodies;
+                                  streamed ones hold none); a request that
+                                  would pass it gets 503 and its connection
+                                  closes */
     uint32_t header_timeout_ms; /* 10000: from accept or a request's first
                                    byte until its headers are complete */
     uint32_t idle_timeout_ms;  /* 75000: keep-alive wait for the next request */
@@ -71,9 +77,67 @@ void cairn_httpd_config_default(struct cairn_httpd_config *cfg);
 
 typedef void (*cairn_httpd_handler_fn)(struct cairn_httpd_req *req, void *arg);
 
+/* Head hook: called once the request line and headers are complete and
+ * routed, before any body byte is read (and before "100 Continue" is sent).
+ * Every accessor but the body works. The hook either
+ *   - returns without responding: the request goes on (body, handler), or
+ *   - responds (any response function): the request ends there; no 100
+ *     Continue is sent, the body is never read. A request that declared a
+ *     body gets "Connection: close" and its connection is closed after the
+ *     response (input that still arrives is discarded for linger_ms, never
+ *     buffered); one without a body keeps its connection.
+ * It must not park. It may attach its own state with cairn_httpd_req_set_data
+ * (see the abort callback for who frees it) and, on a streaming route,
+ * pause the body before it starts (cairn_httpd_req_pause). */
+typedef void (*cairn_httpd_head_fn)(struct cairn_httpd_req *req, void *arg);
+
+/* Streaming: one piece of the request body, in order, as it arrives
+ * (Content-Length and chunked bodies alike; chunk framing and trailers are
+ * the server's). data is valid only during the call: copy what is kept.
+ * The callback may pause the body (cairn_httpd_req_pause) to push back
+ * on the client, or respond to end the request early (e.g. 507 when the
+ * disk is full): then the connection is closed after the response. */
+typedef void (*cairn_httpd_body_fn)(struct cairn_httpd_req *req,
+                                    const char *data, size_t len, void *arg);
+
+/* Why a request ended before its handler ran. */
+enum cairn_httpd_abort_reason {
+    CAIRN_HTTPD_ABORT_CLOSED,  /* the client went away (EOF, reset), or the
+                                  server force-closed the connection (stop) */
+    CAIRN_HTTPD_ABORT_TIMEOUT, /* the body stalled past body_timeout_ms */
+    CAIRN_HTTPD_ABORT_REFUSED, /* the server answered an error itself: body
+                                  over max_body, malformed chunked framing,
+                                  no room in max_body_total */
+};
+
+/* Abort: called exactly once for a request that got past its head stage
+ * (the head hook returned without responding, or the route has none) but
+ * will never reach its handler, so that the owner of the request's data
+ * (a temp file, a buffer) can release it. Not called when the owner
+ * itself responded (from the head hook, a body callback or later). req is
+ * valid during the call only: accessors work (not req_peer), responding
+ * is refused. */
+typedef void (*cairn_httpd_abort_fn)(struct cairn_httpd_req *req,
+                                     enum cairn_httpd_abort_reason why,
+                                     void *arg);
+
 struct cairn_httpd_route_opts {
-    uint64_t max_body; /* 0: the server's max_body_bytes; 413 past it */
+    uint64_t max_body; /* 0: the server's max_body_bytes; 413 past it (at
+                          once for a declared Content-Length; a chunked
+                          body when it passes it) */
     const char *name;  /* metrics label; NULL: the pattern */
+};
+
+/* A route's callbacks besides its handler; each may be NULL. All get the
+ * route's arg and run on the loop thread. (A separate struct, so that the
+ * many positional route_opts initializers stay complete.) */
+struct cairn_httpd_route_hooks {
+    cairn_httpd_head_fn head;   /* NULL: no head hook */
+    cairn_httpd_body_fn body;   /* NULL: the body is buffered whole and read
+                                   with cairn_httpd_req_body; else streamed
+                                   to it (req_body is then "") and the
+                                   handler runs once the body is complete */
+    cairn_httpd_abort_fn abort; /* NULL: not told */
 };
 
 /* Create a server on loop with cfg (NULL: defaults; copied). Aborts on OOM.
@@ -94,6 +158,15 @@ CAIRN_WUR int cairn_httpd_route(struct cairn_httpd *srv, unsigned methods,
                                 void *arg,
                                 const struct cairn_httpd_route_opts *opts,
                                 struct cairn_diag *d);
+
+/* cairn_httpd_route with a head hook, a streamed body and/or an abort
+ * callback (hooks copied; NULL: same as cairn_httpd_route). Same errors. */
+CAIRN_WUR int
+cairn_httpd_route_hooks(struct cairn_httpd *srv, unsigned methods,
+                        const char *pattern, cairn_httpd_handler_fn fn,
+                        void *arg, const struct cairn_httpd_route_opts *opts,
+                        const struct cairn_httpd_route_hooks *hooks,
+                        struct cairn_diag *d);
 
 /* Listen on host ("127.0.0.1", "::1", "0.0.0.0") and port (0: ephemeral,
  * see cairn_httpd_port). CAIRN_EINVAL (bad address), CAIRN_ENET (bind or
@@ -145,6 +218,13 @@ const char *cairn_httpd_req_header(const struct cairn_httpd_req *req,
  * be NULL). Never NULL: "" when there is no body. */
 const char *cairn_httpd_req_body(const struct cairn_httpd_req *req,
                                  size_t *len);
+/* The caller's pointer for this request (NULL until set): a head hook
+ * hands its state to the body callback, abort callback and handler with
+ * it. The server never dereferences or frees it. */
+void cairn_httpd_req_set_data(struct cairn_httpd_req *req, void *data);
+void *cairn_httpd_req_data(const struct cairn_httpd_req *req);
+/* Bytes of body seen so far (streamed or buffered). */
+uint64_t cairn_httpd_req_body_seen(const struct cairn_httpd_req *req);
 /* Peer address into out (getpeername on demand). CAIRN_ENET when the
  * connection is gone. */
 CAIRN_WUR int cairn_httpd_req_peer(const struct cairn_httpd_req *req,
@@ -265,6 +345,23 @@ typedef void (*cairn_httpd_park_fn)(struct cairn_httpd_req *req,
  * 1.5 KiB with the request's headers) and no timer. */
 void cairn_httpd_park(struct cairn_httpd_req *req, uint32_t timeout_ms,
                       cairn_httpd_park_fn fn, void *arg);
+
+/* --- Streamed bodies: backpressure --- */
+
+/* Hand over no more body pieces of req (a request on a streaming route
+ * whose body is still arriving) until cairn_httpd_req_resume: the server
+ * stops reading the connection, so TCP pushes back on the client, and the
+ * body timeout is suspended (a busy consumer is not a slow client). Bytes
+ * already read stay in a per-connection stash (at most one read, 64 KiB).
+ * Called from the body callback, it takes effect after that piece; from
+ * the head hook, before the first. Ignored (with a warning) on other
+ * requests; a second pause is a no-op. */
+void cairn_httpd_req_pause(struct cairn_httpd_req *req);
+
+/* Undo cairn_httpd_req_pause. Delivery restarts on a later loop turn,
+ * never inside this call, so a consumer may resume from any callback
+ * (a thread-pool job's after_work). No-op when not paused. */
+void cairn_httpd_req_resume(struct cairn_httpd_req *req);
 
 /* --- Statistics and metrics --- */
 
