@@ -396,9 +396,14 @@ static void print_intervals(json_t *iv, FILE *out)
 {
     json_t *v;
     size_t i;
+    int w = 8; /* strlen("WORKLOAD"): the column fits the longest name */
 
-    fprintf(out, "\nmodels run (from the verified reports)\n  %-10s %-20s %-12s  %-30s %s\n",
-            "WORKLOAD", "MODEL", "SHA256", "FROM", "TO");
+    json_array_foreach(iv, i, v) {
+        int n = (int)strlen(str(v, "workload"));
+        w = n > w ? n : w;
+    }
+    fprintf(out, "\nmodels run (from the verified reports)\n  %-*s %-20s %-12s  %-30s %s\n",
+            w, "WORKLOAD", "MODEL", "SHA256", "FROM", "TO");
     json_array_foreach(iv, i, v) {
         char model[160], from[64], to[80];
 
@@ -408,7 +413,7 @@ static void print_intervals(json_t *iv, FILE *out)
         snprintf(to, sizeof(to), "%s%s (seq %lld)",
                  json_is_true(json_object_get(v, "open")) ? "still running at " : "",
                  str(v, "to"), (long long)json_integer_value(json_object_get(v, "toSeq")));
-        fprintf(out, "  %-10s %-20s %.12s  %-30s %s\n", str(v, "workload"), model,
+        fprintf(out, "  %-*s %-20s %.12s  %-30s %s\n", w, str(v, "workload"), model,
                 str(v, "sha256"), from, to);
     }
 }
