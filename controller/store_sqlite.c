@@ -3,18 +3,9 @@
  * (the HTTP side) never wait for the render transaction, synchronous=FULL
  * so a committed generation survives power loss. Schema versions are
  * PRAGMA user_version, migrated forward one step at a time.
- *
- * Checkpoints (copying the WAL's pages into the database file) run on a
- * thread of the store's own with a second connection, instead of inside
- * the COMMIT that grew the WAL past its threshold: a full render writes
- * ~80 MB, and copying it back took longer than the rest of the commit.
- * A commit is durable once its WAL frames are synced, so this changes
- * when the pages reach the main file, not whether an accepted commit
- * survives a crash.
  */
 #include "store.h"
 
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,26 +83,12 @@ static const char *const stmt_sql[S_COUNT] = {
         " WHERE site = ?1)",
 };
 
-/* WAL frames (pages) after which a checkpoint is due: SQLite's own
- * default for automatic checkpoints. */
-#define CHECKPOINT_FRAMES 1000
-
-/* The checkpointing thread and its connection. */
-struct ckpt {
-    sqlite3 *db;
-    pthread_t th;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int due, quit;
-};
-
 struct sq {
     struct cairn_store base;
     sqlite3 *db;
     char *path;
     sqlite3_stmt *st[S_COUNT];
     int in_tx;
-    struct ckpt *ck; /* NULL: SQLite checkpoints inside COMMIT */
 };
 
 static struct sq *SQ(struct cairn_store *s)
@@ -500,14 +477,11 @@ static int sq_count(struct cairn_store *s, const char *what, int64_t *out,
     return cairn_diag_set(d, rc, "count: unknown table %s", what);
 }
 
-static void ckpt_stop(struct ckpt *ck);
-
 static void sq_close(struct cairn_store *s)
 {
     struct sq *q = SQ(s);
 
     sq_rollback(s);
-    ckpt_stop(q->ck);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(q->st[i]);
     sqlite3_close(q->db);
@@ -626,92 +600,6 @@ static int configure(struct sq *q, struct cairn_diag *d)
     return 0;
 }
 
-/* ---- checkpoints off the committing thread ------------------------------ */
-
-static void *ckpt_main(void *arg)
-{
-    struct ckpt *ck = arg;
-
-    pthread_mutex_lock(&ck->lock);
-    for (;;) {
-        while (!ck->due && !ck->quit)
-            pthread_cond_wait(&ck->cond, &ck->lock);
-        if (ck->quit)
-            break;
-        ck->due = 0;
-        pthread_mutex_unlock(&ck->lock);
-        /* PASSIVE never blocks the writer or readers; what it could not
-         * copy now is copied on the next round. A failure (busy, I/O)
-         * leaves the WAL as it is, which is still a consistent state. */
-        sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                  NULL, NULL);
-        pthread_mutex_lock(&ck->lock);
-    }
-    pthread_mutex_unlock(&ck->lock);
-    return NULL;
-}
-
-/* After each commit (sqlite3_wal_hook): hand a long WAL to the thread. */
-static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
-{
-    struct ckpt *ck = arg;
-
-    (void)db;
-    (void)name;
-    if (frames >= CHECKPOINT_FRAMES) {
-        pthread_mutex_lock(&ck->lock);
-        ck->due = 1;
-        pthread_cond_signal(&ck->cond);
-        pthread_mutex_unlock(&ck->lock);
-    }
-    return SQLITE_OK;
-}
-
-static void ckpt_stop(struct ckpt *ck)
-{
-    if (!ck)
-        return;
-    pthread_mutex_lock(&ck->lock);
-    ck->quit = 1;
-    pthread_cond_signal(&ck->cond);
-    pthread_mutex_unlock(&ck->lock);
-    pthread_join(ck->th, NULL);
-    pthread_cond_destroy(&ck->cond);
-    pthread_mutex_destroy(&ck->lock);
-    sqlite3_close(ck->db);
-    free(ck);
-}
-
-/* Start the thread; when anything fails the store keeps SQLite's own
- * checkpoints inside COMMIT (slower, same result). */
-static void ckpt_start(struct sq *q)
-{
-    struct ckpt *ck = cairn_xcalloc(1, sizeof(*ck));
-
-    if (sqlite3_open_v2(q->path, &ck->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK ||
-        sqlite3_exec(ck->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) !=
-            SQLITE_OK) {
-        sqlite3_close(ck->db);
-        free(ck);
-        return;
-    }
-    sqlite3_busy_timeout(ck->db, 5000);
-    pthread_mutex_init(&ck->lock, NULL);
-    pthread_cond_init(&ck->cond, NULL);
-    if (pthread_create(&ck->th, NULL, ckpt_main, ck) != 0) {
-        pthread_cond_destroy(&ck->cond);
-        pthread_mutex_destroy(&ck->lock);
-        sqlite3_close(ck->db);
-        free(ck);
-        return;
-    }
-    q->ck = ck;
-    /* replaces the automatic checkpoint (itself a WAL hook) */
-    sqlite3_wal_hook(q->db, ckpt_hook, ck);
-}
-
 int cairn_store_sqlite_open(const char *path, struct cairn_store **out,
                             struct cairn_diag *d)
 {
@@ -737,9 +625,6 @@ int cairn_store_sqlite_open(const char *path, struct cairn_store **out,
             rc = db_err(q, d, "prepare");
     if (rc)
         goto fail;
-    if (strcmp(path, ":memory:") != 0 && sqlite3_db_filename(q->db, "main") &&
-        *sqlite3_db_filename(q->db, "main"))
-        ckpt_start(q);
     *out = &q->base;
     return 0;
 fail:

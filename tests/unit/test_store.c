@@ -2,10 +2,7 @@
 #include "test.h"
 
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "cairn/mem.h"
 #include "store.h"
 
 static char *dir;
@@ -186,59 +183,6 @@ static void test_rollback_publishes_nothing(void)
     cairn_store_close(s);
 }
 
-/* The store replaces SQLite's automatic checkpoint with its own thread:
- * a commit that grows the WAL past the threshold still gets copied into
- * the database file (without it the WAL would grow for ever and the main
- * file not at all), rows read back, and closing right after a big commit
- * waits for the thread and loses nothing. */
-static void test_background_checkpoint(void)
-{
-    struct cairn_store *s = NULL;
-    struct cairn_render_rec r, got;
-    struct cairn_diag d;
-    struct stat st;
-    char *env = cairn_xmalloc(6001), site[32];
-    off_t before;
-    int polls = 0;
-
-    memset(env, 'e', 6000);
-    env[6000] = '\0';
-    cairn_diag_init(&d);
-    REQUIRE(cairn_store_open(db_path("ckpt.db"), &s, &d) == 0);
-    REQUIRE(stat(db_path("ckpt.db"), &st) == 0);
-    before = st.st_size;
-    REQUIRE(cairn_store_begin(s, &d) == 0);
-    for (int i = 0; i < 1500; i++) { /* ~3000 pages */
-        snprintf(site, sizeof(site), "site-%04d", i);
-        r = rec(site, 1, env);
-        REQUIRE(cairn_store_render_put(s, &r, 1, &d) == 0);
-    }
-    REQUIRE(cairn_store_commit(s, &d) == 0);
-    /* the copy happens on the other thread, soon */
-    while (stat(db_path("ckpt.db"), &st) == 0 &&
-           st.st_size < before + 1500 * 6000 && polls++ < 500)
-        usleep(10000);
-    CHECK(st.st_size >= before + 1500 * 6000);
-    REQUIRE(cairn_store_render_get(s, "site-1234", &got, &d) == 0);
-    CHECK_INT_EQ(got.envelope_len, 6000);
-    cairn_render_rec_free(&got);
-    /* a second big commit, closed at once: close waits for the thread */
-    REQUIRE(cairn_store_begin(s, &d) == 0);
-    for (int i = 0; i < 1500; i++) {
-        snprintf(site, sizeof(site), "site-%04d", i);
-        r = rec(site, 2, env);
-        REQUIRE(cairn_store_render_put(s, &r, 1, &d) == 0);
-    }
-    REQUIRE(cairn_store_commit(s, &d) == 0);
-    cairn_store_close(s);
-    REQUIRE(cairn_store_open(db_path("ckpt.db"), &s, &d) == 0);
-    REQUIRE(cairn_store_render_get(s, "site-0007", &got, &d) == 0);
-    CHECK_INT_EQ(got.generation, 2);
-    cairn_render_rec_free(&got);
-    cairn_store_close(s);
-    free(env);
-}
-
 int main(void)
 {
     dir = test_tmpdir();
@@ -246,7 +190,6 @@ int main(void)
     RUN(test_commits_and_heads);
     RUN(test_renders);
     RUN(test_rollback_publishes_nothing);
-    RUN(test_background_checkpoint);
     test_rm_rf(dir);
     free(dir);
     return test_done();
