@@ -43,7 +43,9 @@ struct par {
     struct slot *slots;
     size_t next;     /* next site to claim */
     size_t consumed; /* the caller is done with slots below */
-    int stop;        /* on_site failed: claim no more */
+    size_t wait_for; /* the slot the caller sleeps on, if it does */
+    int waiting;
+    int stop; /* on_site failed: claim no more */
     pthread_mutex_t lock;
     pthread_cond_t ready, room;
 };
@@ -51,6 +53,25 @@ struct par {
 /* Workers run at most this far ahead of the caller, which bounds the
  * memory of rendered-but-not-stored sites. */
 #define WINDOW 256
+/* Storing a site is much quicker than rendering and signing one, so the
+ * caller mostly waits. It is woken when the slot it needs and the next
+ * BATCH - 1 are done rather than for each (a futex wake, a context switch
+ * and, on two cores, a worker preempted per site). Less than WINDOW, so
+ * the workers can always claim that far. */
+#define BATCH 32
+
+/* The caller waits and can now take a batch (p->lock held). */
+static int batch_ready(const struct par *p)
+{
+    size_t end = p->n - p->wait_for > BATCH ? p->wait_for + BATCH : p->n;
+
+    if (!p->waiting)
+        return 0;
+    for (size_t k = p->wait_for; k < end; k++)
+        if (!p->slots[k].done)
+            return 0;
+    return 1;
+}
 
 static int claim(struct par *p, size_t *idx)
 {
@@ -87,7 +108,9 @@ static void *work(void *arg)
         pthread_mutex_lock(&p->lock);
         s->rc = rc;
         s->done = 1;
-        pthread_cond_broadcast(&p->ready);
+        /* after a stop the batch may never fill: wake it for each */
+        if (p->stop || batch_ready(p))
+            pthread_cond_broadcast(&p->ready);
         pthread_mutex_unlock(&p->lock);
     }
     return NULL;
@@ -100,8 +123,12 @@ static int wait_slot(struct par *p, size_t i)
     int done;
 
     pthread_mutex_lock(&p->lock);
-    while (!p->slots[i].done && (!p->stop || i < p->next))
+    while (!p->slots[i].done && (!p->stop || i < p->next)) {
+        p->wait_for = i;
+        p->waiting = 1;
         pthread_cond_wait(&p->ready, &p->lock);
+    }
+    p->waiting = 0;
     done = p->slots[i].done;
     pthread_mutex_unlock(&p->lock);
     return done;

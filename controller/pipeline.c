@@ -269,17 +269,25 @@ static void prepare_site(const struct cairn_fleet *f, struct cairn_rendered *rd,
     struct prepared *pr;
     double t0 = cairn__now_ms();
 
-    if (old && strcmp(old->sha, rd->sha256) == 0)
-        return;
-    pr = cairn_xcalloc(1, sizeof(*pr));
-    pr->gen = next_generation(r->p, rd->site, old);
-    cairn_publish_sign_content(rd->canon, rd->size, rd->site, pr->gen, r->now,
-                               r->now + f->ttl_hours * 3600, &src, r->p->o.key,
-                               &pr->sig);
-    pr->models = cairn_content_models(rd->content);
-    pr->sign_ms = cairn__now_ms() - t0;
-    rd->extra = pr;
-    rd->extra_free = prepared_free;
+    if (!old || strcmp(old->sha, rd->sha256) != 0) {
+        pr = cairn_xcalloc(1, sizeof(*pr));
+        pr->gen = next_generation(r->p, rd->site, old);
+        cairn_publish_sign_content(rd->canon, rd->size, rd->site, pr->gen,
+                                   r->now, r->now + f->ttl_hours * 3600, &src,
+                                   r->p->o.key, &pr->sig);
+        pr->models = cairn_content_models(rd->content);
+        pr->sign_ms = cairn__now_ms() - t0;
+        rd->extra = pr;
+        rd->extra_free = prepared_free;
+    }
+    /* publish_site needs neither. Freed here, on the thread that made
+     * them (a few hundred jansson nodes a site), they go back to this
+     * thread's malloc arena and cache instead of the calling thread
+     * taking the arena's lock against this worker for each one. */
+    json_decref(rd->content);
+    rd->content = NULL;
+    free(rd->canon);
+    rd->canon = NULL;
 }
 
 static int store_render(struct run *r, const struct cairn_fleet *f,

@@ -6,8 +6,10 @@
 #include <time.h>
 
 #include "cairn/dsse.h"
+#include "cairn/json.h"
 #include "cairn/mem.h"
 #include "jptr.h"
+#include "render.h"
 
 void cairn_time_format(int64_t t, char out[CAIRN_TIME_LEN + 1])
 {
@@ -122,51 +124,93 @@ static void sign_bytes(const char *bytes, size_t len,
     out->envelope_len = strlen(out->envelope);
 }
 
+static void put(struct cairn_buf *b, const char *s, size_t n)
+{
+    if (cairn_buf_append(b, s, n) != 0)
+        abort(); /* uncapped buffers only */
+}
+
+static void put_str(struct cairn_buf *b, const char *s)
+{
+    if (cairn_json_append_string(b, s, strlen(s)) != 0)
+        abort();
+}
+
+/* `{"kind":"cairn.desired/v1","site":<site>` and `,"workloads":`: the
+ * head render.c's content starts with. */
+static void content_head(struct cairn_buf *b, const char *site)
+{
+    static const char kind[] = "{\"kind\":\"" CAIRN_DESIRED_KIND "\",\"site\":";
+
+    put(b, kind, sizeof(kind) - 1);
+    put_str(b, site);
+    put(b, ",\"workloads\":", 13);
+}
+
+/* `{"expires":..,"generation":..,"issued":..,` */
+static void payload_times(struct cairn_buf *b, int64_t generation,
+                          int64_t issued, int64_t expires)
+{
+    char is[CAIRN_TIME_LEN + 1], ex[CAIRN_TIME_LEN + 1];
+
+    cairn_time_format(issued, is);
+    cairn_time_format(expires, ex);
+    if (cairn_buf_appendf(b,
+                          "{\"expires\":\"%s\",\"generation\":%lld,"
+                          "\"issued\":\"%s\",",
+                          ex, (long long)generation, is) != 0)
+        abort();
+}
+
+/* `,"source":{"commit":..,"repo":..,"signer":..|null}` */
+static void payload_source(struct cairn_buf *b, const struct cairn_source *src)
+{
+    put(b, ",\"source\":{\"commit\":", 20);
+    put_str(b, src->commit);
+    put(b, ",\"repo\":", 8);
+    put_str(b, src->repo ? src->repo : "");
+    put(b, ",\"signer\":", 10);
+    if (src->signer && *src->signer)
+        put_str(b, src->signer);
+    else
+        put(b, "null", 4);
+}
+
 void cairn_publish_sign_content(const char *canon, size_t len, const char *site,
                                 int64_t generation, int64_t issued,
                                 int64_t expires, const struct cairn_source *src,
                                 const struct cairn_seckey *key,
                                 struct cairn_signed *out)
 {
-    char *prefix = cairn_xasprintf(
-        "{\"kind\":\"cairn.desired/v1\",\"site\":\"%s\",\"workloads\":", site);
-    size_t plen = strlen(prefix);
-    json_t *source, *content;
-    char is[CAIRN_TIME_LEN + 1], ex[CAIRN_TIME_LEN + 1], *stext, *head;
-    struct cairn_buf b;
+    struct cairn_buf head, b;
+    size_t plen;
+    json_t *payload, *content;
 
-    if (len < plen || memcmp(canon, prefix, plen) != 0) {
+    cairn_buf_init(&head, 0);
+    content_head(&head, site);
+    plen = head.len;
+    if (len < plen || memcmp(canon, head.data, plen) != 0) {
         /* not the shape render.c writes: take the slow, general way */
         content = json_loadb(canon, len, 0, NULL);
-        source =
+        payload =
             cairn_publish_payload(content, generation, issued, expires, src);
-        cairn_publish_sign(source, key, out);
-        json_decref(source);
+        cairn_publish_sign(payload, key, out);
+        json_decref(payload);
         json_decref(content);
-        free(prefix);
+        cairn_buf_free(&head);
         return;
     }
-    source = json_pack("{s:s, s:s, s:o}", "repo", src->repo ? src->repo : "",
-                       "commit", src->commit, "signer",
-                       src->signer && *src->signer ? json_string(src->signer)
-                                                   : json_null());
-    stext = cairn__json_canon(source, NULL);
-    cairn_time_format(issued, is);
-    cairn_time_format(expires, ex);
-    head = cairn_xasprintf(
-        "{\"expires\":\"%s\",\"generation\":%lld,\"issued\":\"%s\","
-        "%.*s,\"source\":%s,\"workloads\":",
-        ex, (long long)generation, is, (int)(plen - 14), prefix + 1, stext);
+    /* the payload is the head's fields in key order around content's
+     * kind and site; its workloads text is copied once, into place */
     cairn_buf_init(&b, 0);
-    if (cairn_buf_append(&b, head, strlen(head)) ||
-        cairn_buf_append(&b, canon + plen, len - plen))
-        abort();
+    payload_times(&b, generation, issued, expires);
+    put(&b, head.data + 1, plen - 14); /* "kind":..,"site":.. */
+    payload_source(&b, src);
+    put(&b, "}", 1);
+    put(&b, canon + plen - 13, len - plen + 13); /* ,"workloads":... */
     sign_bytes(b.data, b.len, key, out);
     cairn_buf_free(&b);
-    free(head);
-    free(stext);
-    json_decref(source);
-    free(prefix);
+    cairn_buf_free(&head);
 }
 
 int64_t cairn_publish_refresh_at(const char *site, int64_t issued,

@@ -37,18 +37,16 @@ uint8_t *cairn_dsse_pae(const char *type, const uint8_t *payload, size_t n, size
     return out;
 }
 
-static json_t *sig_object(const struct cairn_seckey *k, const uint8_t *pae, size_t pae_len)
+static void put(struct cairn_buf *b, const char *s, size_t n)
 {
-    uint8_t sig[CAIRN_ED25519_SIG_LEN];
-    char *b64;
-    json_t *o = json_object();
+    if (cairn_buf_append(b, s, n) != 0)
+        abort(); /* an uncapped buffer: only an absurd size fails */
+}
 
-    cairn_ed25519_sign(k, pae, pae_len, sig);
-    b64 = cairn_base64_encode(sig, sizeof(sig));
-    json_object_set_new(o, "keyid", json_string(k->pub.id));
-    json_object_set_new(o, "sig", json_string(b64));
-    free(b64);
-    return o;
+static void put_str(struct cairn_buf *b, const char *s)
+{
+    if (cairn_json_append_string(b, s, strlen(s)) != 0)
+        abort();
 }
 
 static int distinct_keys(const struct cairn_seckey *const *keys, size_t nkeys)
@@ -60,32 +58,60 @@ static int distinct_keys(const struct cairn_seckey *const *keys, size_t nkeys)
     return 1;
 }
 
+/* Everything after the payload's base64: `","payloadType":T,"signatures":
+ * [{"keyid":K,"sig":S},...]}`. */
+static void envelope_tail(struct cairn_buf *b, const char *type, const uint8_t *pae,
+                          size_t pae_len, const struct cairn_seckey *const *keys,
+                          size_t nkeys)
+{
+    uint8_t sig[CAIRN_ED25519_SIG_LEN];
+    char b64[CAIRN_ED25519_SIG_LEN / 3 * 4 + 8];
+
+    put(b, "\",\"payloadType\":", 16);
+    put_str(b, type);
+    put(b, ",\"signatures\":[", 15);
+    for (size_t i = 0; i < nkeys; i++) {
+        cairn_ed25519_sign(keys[i], pae, pae_len, sig);
+        cairn_base64_encode_to(sig, sizeof(sig), b64);
+        put(b, i ? ",{\"keyid\":" : "{\"keyid\":", i ? 10 : 9);
+        put_str(b, keys[i]->pub.id);
+        put(b, ",\"sig\":\"", 8);
+        put(b, b64, strlen(b64));
+        put(b, "\"}", 2);
+    }
+    put(b, "]}", 2);
+}
+
+/* The envelope is written directly rather than built as a jansson object
+ * and rendered: the keys sort as payload < payloadType < signatures and
+ * keyid < sig, and base64 needs no escaping, so the bytes are those
+ * cairn_json_canonical gives for the same object (the tests compare),
+ * without copying and scanning a payload's base64 three more times. */
 char *cairn_dsse_sign(const char *type, const uint8_t *payload, size_t n,
                       const struct cairn_seckey *const *keys, size_t nkeys)
 {
-    json_t *env, *sigs, *jtype;
+    json_t *jtype;
+    struct cairn_buf tail;
     uint8_t *pae;
-    size_t pae_len;
-    char *b64, *out;
+    size_t pae_len, b64_len;
+    char *out;
 
     if (!type || nkeys == 0 || nkeys > CAIRN_DSSE_MAX_SIGS || !distinct_keys(keys, nkeys))
         return NULL;
     jtype = json_string(type); /* NULL when type is not UTF-8 */
     if (!jtype)
         return NULL;
+    json_decref(jtype);
     pae = cairn_dsse_pae(type, payload, n, &pae_len);
-    sigs = json_array();
-    for (size_t i = 0; i < nkeys; i++)
-        json_array_append_new(sigs, sig_object(keys[i], pae, pae_len));
-    b64 = cairn_base64_encode(payload, n);
-    env = json_object();
-    json_object_set_new(env, "payloadType", jtype);
-    json_object_set_new(env, "payload", json_string(b64));
-    json_object_set_new(env, "signatures", sigs);
-    out = cairn_json_canonical(env);
-    json_decref(env);
-    free(b64);
+    cairn_buf_init(&tail, 0);
+    envelope_tail(&tail, type, pae, pae_len, keys, nkeys);
     free(pae);
+    b64_len = cairn_base64_encoded_len(n) - 1;
+    out = cairn_xmalloc(12 + b64_len + tail.len + 1);
+    memcpy(out, "{\"payload\":\"", 12);
+    cairn_base64_encode_to(payload, n, out + 12);
+    memcpy(out + 12 + b64_len, tail.data, tail.len + 1);
+    cairn_buf_free(&tail);
     return out;
 }
 

@@ -27,6 +27,13 @@ size_t cairn_base64_encoded_len(size_t n)
 char *cairn_base64_encode(const uint8_t *in, size_t n)
 {
     char *out = cairn_xmalloc(cairn_base64_encoded_len(n));
+
+    cairn_base64_encode_to(in, n, out);
+    return out;
+}
+
+void cairn_base64_encode_to(const uint8_t *in, size_t n, char *out)
+{
     size_t i = 0, o = 0;
 
     for (; n - i >= 3; i += 3) {
@@ -51,7 +58,6 @@ char *cairn_base64_encode(const uint8_t *in, size_t n)
         out[o++] = '=';
     }
     out[o] = '\0';
-    return out;
 }
 
 /* Value of one alphabet character, -1 for anything else (incl. '='). */

@@ -7,6 +7,7 @@
  */
 #include "cairn/json.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,39 +26,92 @@ static void puts_(struct cairn_buf *b, const char *s)
     put(b, s, strlen(s));
 }
 
-static void put_string(struct cairn_buf *b, const char *s, size_t n)
+/* Eight bytes at once: non-zero when one of them is below 0x20, '"' or
+ * '\\' (exact as a yes/no answer; which byte is found bytewise). Most
+ * strings cairn signs are long runs of base64 with nothing to escape. */
+static uint64_t needs_escape8(const char *s)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t x, q, bs;
+
+    memcpy(&x, s, 8);
+    q = x ^ (ones * '"');
+    bs = x ^ (ones * '\\');
+    /* (v - ones) & ~v & high is non-zero iff a byte of v is 0; with
+     * ones * 0x20 in place of ones, iff a byte is below 0x20 */
+    return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) |
+            ((bs - ones) & ~bs)) &
+           high;
+}
+
+/* The escape of c (one that needs it) into esc; its length. */
+static size_t escape(unsigned char c, char esc[6])
 {
     static const char hex[] = "0123456789abcdef";
-    size_t run = 0;
 
-    put(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-        size_t elen = 2;
+    esc[0] = '\\';
+    switch (c) {
+    case '"': esc[1] = '"'; return 2;
+    case '\\': esc[1] = '\\'; return 2;
+    case '\b': esc[1] = 'b'; return 2;
+    case '\f': esc[1] = 'f'; return 2;
+    case '\n': esc[1] = 'n'; return 2;
+    case '\r': esc[1] = 'r'; return 2;
+    case '\t': esc[1] = 't'; return 2;
+    default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 15];
+        return 6;
+    }
+}
 
+/* Runs of bytes that need no escape are appended whole. */
+static int string_rc(struct cairn_buf *b, const char *s, size_t n)
+{
+    size_t run = 0, i = 0;
+    int rc = cairn_buf_append(b, "\"", 1);
+
+    while (rc == 0 && i < n) {
+        unsigned char c;
+        char esc[6];
+
+        if (n - i >= 8 && !needs_escape8(s + i)) {
+            i += 8;
+            continue;
+        }
+        c = (unsigned char)s[i++];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        put(b, s + run, i - run);
-        run = i + 1;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
-        }
-        put(b, esc, elen);
+        rc = cairn_buf_append(b, s + run, i - 1 - run);
+        if (rc == 0)
+            rc = cairn_buf_append(b, esc, escape(c, esc));
+        run = i;
     }
-    put(b, s + run, n - run);
-    put(b, "\"", 1);
+    if (rc == 0)
+        rc = cairn_buf_append(b, s + run, n - run);
+    if (rc == 0)
+        rc = cairn_buf_append(b, "\"", 1);
+    return rc;
+}
+
+static void put_string(struct cairn_buf *b, const char *s, size_t n)
+{
+    if (string_rc(b, s, n) != 0)
+        abort(); /* the buffer has no cap here */
+}
+
+int cairn_json_append_string(struct cairn_buf *b, const char *s, size_t n)
+{
+    size_t mark = b->len;
+    int rc = string_rc(b, s, n);
+
+    if (rc) {
+        b->len = mark; /* as it was */
+        if (b->data)
+            b->data[mark] = '\0';
+    }
+    return rc;
 }
 
 /* Shortest "%.*e" text of v that reads back as exactly v. */

@@ -1,4 +1,6 @@
 #include "cairn/dsse.h"
+#include "cairn/encoding.h"
+#include "cairn/json.h"
 #include "cairn/hash.h"
 #include "cairn/mem.h"
 #include "test.h"
@@ -82,6 +84,60 @@ static void test_sign_known_answer(void)
     env = cairn_dsse_sign(CAIRN_DSSE_DESIRED, (const uint8_t *)p2, strlen(p2), two, 2);
     CHECK_STR_EQ(env, kat2);
     free(env);
+}
+
+/* The envelope is written without jansson: it must be, byte for byte,
+ * the canonical JSON of the same object built as a tree (the way it was
+ * made before), also for a type that needs escapes, an empty or binary
+ * payload and several signers. */
+static char *envelope_by_tree(const char *type, const uint8_t *payload, size_t n,
+                              const struct cairn_seckey *const *keys, size_t nkeys)
+{
+    size_t pae_len;
+    uint8_t *pae = cairn_dsse_pae(type, payload, n, &pae_len);
+    json_t *env = json_object(), *sigs = json_array();
+    char *b64 = cairn_base64_encode(payload, n), *out;
+
+    for (size_t i = 0; i < nkeys; i++) {
+        uint8_t sig[CAIRN_ED25519_SIG_LEN];
+        char *s64;
+
+        cairn_ed25519_sign(keys[i], pae, pae_len, sig);
+        s64 = cairn_base64_encode(sig, sizeof(sig));
+        json_array_append_new(sigs, json_pack("{s:s, s:s}", "keyid", keys[i]->pub.id, "sig", s64));
+        free(s64);
+    }
+    json_object_set_new(env, "payloadType", json_string(type));
+    json_object_set_new(env, "payload", json_string(b64));
+    json_object_set_new(env, "signatures", sigs);
+    out = cairn_json_canonical(env);
+    json_decref(env);
+    free(b64);
+    free(pae);
+    return out;
+}
+
+static void test_sign_equals_tree(void)
+{
+    const struct cairn_seckey *one[] = {&k1}, *two[] = {&k2, &k1};
+    static const char *const types[] = {CAIRN_DSSE_DESIRED, "q\"uote\\back\nnl\x01 é", ""};
+    uint8_t bin[1000];
+    const uint8_t *payloads[] = {(const uint8_t *)"", (const uint8_t *)"{\"a\":1}", bin};
+    const size_t lens[] = {0, 7, sizeof(bin)};
+
+    for (size_t i = 0; i < sizeof(bin); i++)
+        bin[i] = (uint8_t)(i * 7 + 3);
+    for (size_t t = 0; t < CAIRN_ARRAY_LEN(types); t++)
+        for (size_t p = 0; p < CAIRN_ARRAY_LEN(payloads); p++)
+            for (size_t k = 1; k <= 2; k++) {
+                const struct cairn_seckey *const *keys = k == 1 ? one : two;
+                char *got = cairn_dsse_sign(types[t], payloads[p], lens[p], keys, k);
+                char *want = envelope_by_tree(types[t], payloads[p], lens[p], keys, k);
+
+                CHECK_STR_EQ(got, want);
+                free(got);
+                free(want);
+            }
 }
 
 static void test_sign_refuses(void)
@@ -339,6 +395,7 @@ int main(void)
     k2 = key_from_seed(SEED2, PK2);
     RUN(test_pae);
     RUN(test_sign_known_answer);
+    RUN(test_sign_equals_tree);
     RUN(test_sign_refuses);
     RUN(test_parse_fields);
     RUN(test_parse_refuses);

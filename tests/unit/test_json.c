@@ -1,4 +1,6 @@
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "cairn/json.h"
 #include "cairn/mem.h"
@@ -50,6 +52,84 @@ static void test_strings(void)
                 "\"q\\\"b\\\\s/ é é € 😀 😀\"");
     CHECK_CANON("\"\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\"",
                 "\"\\b\\f\\n\\r\\t\\u0001\\u001f\x7f\"");
+}
+
+/* The reference escaper, one byte at a time (the spec in json.h). */
+static void ref_string(struct cairn_buf *b, const char *s, size_t n)
+{
+    CHECK(cairn_buf_append(b, "\"", 1) == 0);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e[8];
+
+        if (c == '"' || c == '\\')
+            snprintf(e, sizeof(e), "\\%c", c);
+        else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            snprintf(e, sizeof(e), "\\%c", "bfnrt"[strchr("\b\f\n\r\t", c) - "\b\f\n\r\t"]);
+        else if (c < 0x20)
+            snprintf(e, sizeof(e), "\\u%04x", c);
+        else
+            snprintf(e, sizeof(e), "%c", c);
+        CHECK(cairn_buf_append(b, e, strlen(e)) == 0);
+    }
+    CHECK(cairn_buf_append(b, "\"", 1) == 0);
+}
+
+/* Strings are scanned eight bytes at a time: every byte that needs an
+ * escape (and its neighbours that don't: 0x1f/0x20, '!'/'#', '['/']',
+ * 0x7f, 0x80, 0xff), at every offset and length around the word size. */
+static void test_append_string_every_offset(void)
+{
+    static const unsigned char probe[] = {0x00, 0x01, 0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x1f,
+                                          0x20, '!',  '"',  '#',  '[',  '\\', ']',  0x7f,
+                                          0x80, 0xa2, 0xdc, 0xff};
+    char s[40];
+    struct cairn_buf got, want;
+
+    cairn_buf_init(&got, 0);
+    cairn_buf_init(&want, 0);
+    for (size_t len = 0; len <= sizeof(s); len++)
+        for (size_t at = 0; at < len || (len == 0 && at == 0); at++)
+            for (size_t p = 0; p < sizeof(probe); p++) {
+                memset(s, 'A' + (int)(len % 26), sizeof(s));
+                if (len)
+                    s[at] = (char)probe[p];
+                if (len > 17)
+                    s[len - 1] = '"'; /* a second escape in another word */
+                cairn_buf_reset(&got);
+                cairn_buf_reset(&want);
+                CHECK(cairn_json_append_string(&got, s, len) == 0);
+                ref_string(&want, s, len);
+                CHECK_INT_EQ(got.len, want.len);
+                CHECK(memcmp(got.data, want.data, want.len) == 0);
+            }
+    cairn_buf_free(&got);
+    cairn_buf_free(&want);
+}
+
+static void test_append_string_cap(void)
+{
+    struct cairn_buf b;
+    json_t *v = json_string("tab\there, quote \" and a long tail of plain text");
+    char *canon = cairn_json_canonical(v);
+
+    /* the same bytes as the canonical renderer */
+    cairn_buf_init(&b, 0);
+    CHECK(cairn_json_append_string(&b, json_string_value(v), json_string_length(v)) == 0);
+    CHECK_STR_EQ(b.data, canon);
+    cairn_buf_free(&b);
+    /* past the cap: an error and the buffer as it was */
+    cairn_buf_init(&b, 20);
+    CHECK(cairn_buf_append(&b, "head:", 5) == 0);
+    CHECK_INT_EQ(cairn_json_append_string(&b, json_string_value(v), json_string_length(v)),
+                 CAIRN_ETOOBIG);
+    CHECK_INT_EQ(b.len, 5);
+    CHECK_STR_EQ(b.data, "head:");
+    CHECK(cairn_json_append_string(&b, "ok", 2) == 0);
+    CHECK_STR_EQ(b.data, "head:\"ok\"");
+    cairn_buf_free(&b);
+    free(canon);
+    json_decref(v);
 }
 
 static void test_integers_exact(void)
@@ -264,6 +344,8 @@ int main(void)
     RUN(test_compact_sorted);
     RUN(test_keys_sorted_bytewise);
     RUN(test_strings);
+    RUN(test_append_string_every_offset);
+    RUN(test_append_string_cap);
     RUN(test_integers_exact);
     RUN(test_reals_shortest);
     RUN(test_matches_python);

@@ -74,6 +74,32 @@ static void test_splice_equals_canonical(void)
     }
 }
 
+/* The splice escapes what canonical JSON escapes: a site name and a repo
+ * URL with a quote, a backslash and a control character. */
+static void test_splice_escapes(void)
+{
+    struct cairn_source src = {"file:///a \"b\"\\c\td",
+                               "0123456789012345678901234567890123456789",
+                               "abcdef0123456789"};
+    json_t *c = json_pack("{s:s, s:s, s:[]}", "kind", "cairn.desired/v1",
+                          "site", "q\"s\\\x01", "workloads");
+    json_t *p = cairn_publish_payload(c, 2, 1700000000, 1700003600, &src);
+    struct cairn_signed a, b;
+    size_t len;
+    char *canon = cairn__json_canon(c, &len);
+
+    cairn_publish_sign(p, &key, &a);
+    cairn_publish_sign_content(canon, len, "q\"s\\\x01", 2, 1700000000,
+                               1700003600, &src, &key, &b);
+    CHECK_STR_EQ(a.payload_sha256, b.payload_sha256);
+    CHECK_STR_EQ(a.envelope, b.envelope);
+    cairn_signed_free(&a);
+    cairn_signed_free(&b);
+    free(canon);
+    json_decref(p);
+    json_decref(c);
+}
+
 static void test_payload_fields(void)
 {
     struct cairn_source src = {"r", "0123456789012345678901234567890123456789",
@@ -139,6 +165,7 @@ int main(void)
         abort();
     RUN(test_times);
     RUN(test_splice_equals_canonical);
+    RUN(test_splice_escapes);
     RUN(test_payload_fields);
     RUN(test_reissue);
     return test_done();

@@ -2,6 +2,8 @@
  * attest.c, build.c), on an in-memory repository. */
 #include "test.h"
 
+#include <time.h>
+
 #include "build.h"
 #include "fleet_fixture.h"
 #include "jptr.h"
@@ -396,6 +398,44 @@ static void test_threads_change_nothing(void)
     }
 }
 
+/* The caller sleeps until a batch of slots is done. A slot that takes
+ * long while the other workers fill the whole window ahead of it must
+ * still wake the caller (a lost wake-up here hangs the build). */
+static void slow_prepare(const struct cairn_fleet *f, struct cairn_rendered *r,
+                         void *arg)
+{
+    struct timespec ts = {0, 150 * 1000 * 1000};
+
+    (void)f;
+    (void)arg;
+    if (strcmp(r->site, "s040") == 0 || strcmp(r->site, "s500") == 0 ||
+        strcmp(r->site, "s699") == 0)
+        nanosleep(&ts, NULL);
+}
+
+static void test_threads_slow_slot(void)
+{
+    struct fx_repo r;
+    struct many m = {NULL, 0};
+    struct cairn_loader *ld = NULL;
+    struct cairn_src *src;
+    struct cairn_build_hooks h = {NULL, NULL, slow_prepare, NULL, concat, &m, 3};
+    struct cairn_errlist errs;
+
+    fx_init(&r);
+    add_sites(&r, 700, 0);
+    src = fx_src(&r, 1);
+    REQUIRE(cairn_loader_new(&ld, NULL) == 0);
+    cairn_errlist_init(&errs, 0);
+    CHECK(cairn_build_run(ld, src, &h, &errs, NULL, NULL) == 0);
+    CHECK_INT_EQ(m.n, 702);
+    cairn_errlist_free(&errs);
+    cairn_src_free(src);
+    cairn_loader_free(ld);
+    free(m.all);
+    fx_free(&r);
+}
+
 /* ---- every bad input, with its exact located message ---- */
 
 static char *errors_after(void (*mutate)(struct fx_repo *))
@@ -730,6 +770,7 @@ int main(void)
     RUN(test_byte_identical);
     RUN(test_parse_cache);
     RUN(test_threads_change_nothing);
+    RUN(test_threads_slow_slot);
     RUN(test_errors);
     RUN(test_render_errors);
     return test_done();

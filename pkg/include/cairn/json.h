@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "cairn/diag.h"
+#include "cairn/mem.h"
 
 /* Canonical text of v: no whitespace, object members sorted by the bytes of
  * their keys, strings as UTF-8 with only '"', '\' and control characters
@@ -19,6 +20,13 @@
  * Fresh NUL-terminated string (free()); NULL when v is NULL; aborts on OOM.
  * Any thread; v is not modified. */
 char *cairn_json_canonical(const json_t *v);
+
+/* Append to b the canonical text of the string s (n bytes of valid UTF-8,
+ * not checked; NUL bytes allowed), quotes included: the bytes
+ * cairn_json_canonical writes for it. For writers that emit a fixed shape
+ * of canonical JSON without building a jansson tree. 0, or CAIRN_ETOOBIG
+ * when b's cap is reached (b is then as it was). Any thread. */
+CAIRN_WUR int cairn_json_append_string(struct cairn_buf *b, const char *s, size_t n);
 
 /* Parse exactly len bytes of buf as one JSON value (any type at the top).
  * Refuses: len > cap (CAIRN_ETOOBIG), NUL bytes raw or as \u0000, duplicate
