@@ -87,22 +87,6 @@ void cairn_sha512(const void *data, size_t n, uint8_t out[CAIRN_SHA512_LEN])
     must(EVP_Digest(data, n, out, &len, EVP_sha512(), NULL), "EVP_Digest");
 }
 
-void cairn_sha512_parts(const void *const *part, const size_t *len, size_t n,
-                        uint8_t out[CAIRN_SHA512_LEN])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int olen = 0;
-
-    must(ctx != NULL, "EVP_MD_CTX_new");
-    must(EVP_DigestInit_ex(ctx, EVP_sha512(), NULL), "EVP_DigestInit_ex");
-    for (size_t i = 0; i < n; i++)
-        if (len[i])
-            must(EVP_DigestUpdate(ctx, part[i], len[i]), "EVP_DigestUpdate");
-    must(EVP_DigestFinal_ex(ctx, out, &olen), "EVP_DigestFinal_ex");
-    must(olen == CAIRN_SHA512_LEN, "SHA-512 length");
-    EVP_MD_CTX_free(ctx); /* cleanses the state */
-}
-
 /* Read fd to the end into h; 0 or CAIRN_EIO. */
 static int hash_fd(int fd, struct cairn_sha256 *h, uint64_t *total)
 {

@@ -84,53 +84,10 @@ void cairn_seckey_wipe(struct cairn_seckey *sk)
         sodium_memzero(sk->sk, sizeof(sk->sk));
 }
 
-/*
- * RFC 8032 Ed25519 signing, step by step with libsodium's scalar and
- * base-point operations, so that the message is hashed by OpenSSL's
- * SHA-512 (assembly, ~1.7x libsodium's portable C one). Signing hashes
- * the message twice and a desired state is ~5 KB, so that is a fifth of
- * what signing 10,000 of them costs. Ed25519 is deterministic: the bytes
- * are crypto_sign_detached's (a test compares on random keys and
- * messages), and the secret scalar only meets libsodium's constant-time
- * scalar code.
- */
 void cairn_ed25519_sign(const struct cairn_seckey *sk, const void *msg, size_t n,
                         uint8_t sig[CAIRN_ED25519_SIG_LEN])
 {
-    uint8_t az[64], nonce[64], hram[64], r[32], k[32], ka[32];
-    const void *part[3];
-    size_t len[3];
-
-    crypto_hash_sha512(az, sk->sk, 32); /* seed -> scalar a, prefix */
-    az[0] &= 248;
-    az[31] &= 127;
-    az[31] |= 64;
-    part[0] = az + 32;
-    len[0] = 32;
-    part[1] = msg;
-    len[1] = n;
-    cairn_sha512_parts(part, len, 2, nonce);
-    crypto_core_ed25519_scalar_reduce(r, nonce);
-    /* R = rB; fails only for r = 0 (probability 2^-252) */
-    if (crypto_scalarmult_ed25519_base_noclamp(sig, r) != 0) {
-        crypto_sign_detached(sig, NULL, msg, n, sk->sk);
-        goto out;
-    }
-    part[0] = sig;
-    len[0] = 32;
-    part[1] = sk->sk + 32; /* the public key */
-    len[1] = 32;
-    part[2] = msg;
-    len[2] = n;
-    cairn_sha512_parts(part, len, 3, hram);
-    crypto_core_ed25519_scalar_reduce(k, hram);
-    crypto_core_ed25519_scalar_mul(ka, k, az); /* S = r + k a mod L */
-    crypto_core_ed25519_scalar_add(sig + 32, ka, r);
-out:
-    sodium_memzero(az, sizeof(az));
-    sodium_memzero(nonce, sizeof(nonce));
-    sodium_memzero(r, sizeof(r));
-    sodium_memzero(ka, sizeof(ka));
+    crypto_sign_detached(sig, NULL, msg, n, sk->sk);
 }
 
 int cairn_ed25519_verify(const struct cairn_pubkey *pk, const void *msg, size_t n,

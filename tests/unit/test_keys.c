@@ -1,8 +1,6 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
-#include <sodium.h>
-
 #include "cairn/encoding.h"
 #include "cairn/hash.h"
 #include "cairn/keys.h"
@@ -194,29 +192,6 @@ static void test_rfc8032_vectors(void)
         }
         free(msg);
     }
-}
-
-/* cairn_ed25519_sign is assembled from libsodium's scalar operations and
- * OpenSSL's SHA-512: it must give libsodium's crypto_sign_detached bytes
- * for any key and message (and those verify). */
-static void test_sign_equals_libsodium(void)
-{
-    static const size_t big[] = {5000, 65536 + 17};
-    uint8_t *msg = cairn_xmalloc(65536 + 17), sig[64], want[64];
-
-    randombytes_buf(msg, 65536 + 17);
-    for (size_t i = 0; i < 300 + CAIRN_ARRAY_LEN(big); i++) {
-        size_t n = i < 300 ? i : big[i - 300];
-        struct cairn_seckey k;
-
-        REQUIRE(cairn_seckey_generate("t", &k) == 0);
-        cairn_ed25519_sign(&k, msg, n, sig);
-        crypto_sign_detached(want, NULL, msg, n, k.sk);
-        CHECK(memcmp(sig, want, 64) == 0);
-        CHECK_INT_EQ(cairn_ed25519_verify(&k.pub, msg, n, sig), 0);
-        cairn_seckey_wipe(&k);
-    }
-    free(msg);
 }
 
 static void test_keyid(void)
@@ -799,7 +774,6 @@ int main(void)
         return 1;
     CHECK_INT_EQ(cairn_keys_init(), 0); /* idempotent */
     RUN(test_rfc8032_vectors);
-    RUN(test_sign_equals_libsodium);
     RUN(test_keyid);
     RUN(test_pubkey_parse_format);
     RUN(test_pubkey_parse_refuses);

@@ -26,12 +26,6 @@ void cairn_sha256_free(struct cairn_sha256 *h);
 
 void cairn_sha256(const void *data, size_t n, uint8_t out[CAIRN_SHA256_LEN]);
 void cairn_sha512(const void *data, size_t n, uint8_t out[CAIRN_SHA512_LEN]);
-/* SHA-512 of the concatenation of n parts (part[i], len[i] bytes; a part
- * of length 0 may be NULL), without joining them first. OpenSSL's
- * SHA-512 is the fastest on hand; Ed25519 signing hashes its message
- * with it (keys.c). Any thread; the state is wiped after use. */
-void cairn_sha512_parts(const void *const *part, const size_t *len, size_t n,
-                        uint8_t out[CAIRN_SHA512_LEN]);
 
 /* SHA-256 of a whole file, streamed; returns 0, CAIRN_EIO or CAIRN_ENOENT.
  * size_out (may be NULL) receives the byte count. */
