@@ -805,11 +805,26 @@ static void queue_fill(struct cairn_download *dl)
         dl->wnext = ch;
 }
 
+/* Bytes the buffers can still take: the rest of the one being filled, then
+ * the free ones (the first of which may end early, at a BUF_SIZE boundary
+ * of the file, when no buffer is being filled). */
+static uint64_t room_for(const struct cairn_download *dl)
+{
+    uint64_t first;
+
+    if (dl->fill)
+        return dl->fill->cap - dl->fill->len + (uint64_t)dl->nfree * BUF_SIZE;
+    if (!dl->nfree)
+        return 0;
+    first = BUF_SIZE - dl->recv_off % BUF_SIZE;
+    return first + (uint64_t)(dl->nfree - 1) * BUF_SIZE;
+}
+
 static int on_data(struct cairn_httpc_req *r, const void *data, size_t n, void *arg)
 {
     struct cairn_download *dl = arg;
     const uint8_t *p = data;
-    size_t room = dl->fill ? dl->fill->cap - dl->fill->len : 0, k;
+    size_t k;
 
     (void)r;
     if (dl->canceled || dl->io_err)
@@ -821,7 +836,7 @@ static int on_data(struct cairn_httpc_req *r, const void *data, size_t n, void *
                  " bytes expected", dl->urls[dl->url_i], dl->expect_end);
         return CAIRN_ETOOBIG;
     }
-    if (room + (uint64_t)dl->nfree * BUF_SIZE < n) {
+    if (room_for(dl) < n) {
         dl->paused = 1; /* the disk is behind: hold the network */
         return CAIRN_HTTPC_PAUSE;
     }
