@@ -17,21 +17,28 @@
 #define ATTESTATION_CAP (64 * 1024)
 #define MAX_PATH_LEN 1024
 
-const struct cairn_schema *cairn_accept_schema(void)
+struct cairn_schema *cairn_accept_schema_compile(void)
 {
-    static struct cairn_schema *schema;
+    struct cairn_schema *schema = NULL;
     const char *text;
     json_t *doc = NULL;
     size_t len = 0;
 
-    if (schema)
-        return schema;
     text = cairn_embedded_get("desired.schema.json", &len);
     if (!text || cairn_json_parse(text, len, len, &doc, NULL) != 0)
         return NULL;
     if (cairn_schema_compile(doc, &schema, NULL) != 0)
         schema = NULL;
     json_decref(doc);
+    return schema;
+}
+
+const struct cairn_schema *cairn_accept_schema(void)
+{
+    static struct cairn_schema *schema;
+
+    if (!schema)
+        schema = cairn_accept_schema_compile();
     return schema;
 }
 

@@ -63,6 +63,10 @@ void cairn_accepted_free(struct cairn_accepted *a);
 /* The compiled desired.schema.json (embedded), compiled once; NULL only if
  * the embedded schema is broken (a build error). Never freed. */
 const struct cairn_schema *cairn_accept_schema(void);
+/* The same, compiled afresh: the caller frees it (cairn_schema_free). The
+ * daemon compiles it for each document it judges rather than keeping it
+ * (documents are rare; see docs/agent.md, "Footprint"). NULL as above. */
+struct cairn_schema *cairn_accept_schema_compile(void);
 
 /* Check a workload's `model` object: its `attestation` is a DSSE in-toto
  * Statement (predicateType cairn.dev/model/v1) signed by a pinned publisher

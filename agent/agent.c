@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,10 @@ static void emit(struct agent *a, const struct cairn_report_event *ev)
 out:
     json_decref(wls);
     json_decref(conds);
+    /* Reports come every reportIntervalSeconds while nothing else happens:
+     * give the pages their temporary objects used back to the system, so
+     * that the idle agent keeps only what it holds. */
+    malloc_trim(0);
 }
 
 static void emit_event(struct agent *a, const char *type, int64_t gen,
@@ -261,19 +266,21 @@ static void judge(struct agent *a, const char *env, size_t len)
 {
     struct cairn_accept_ctx ctx;
     struct cairn_accepted acc;
+    struct cairn_schema *schema = cairn_accept_schema_compile();
     struct cairn_diag d;
     int rc;
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.site = a->cfg->site;
     ctx.controller_keys = &a->ctl_keys;
-    ctx.schema = cairn_accept_schema();
+    ctx.schema = schema; /* NULL: refused below, as a broken build */
     ctx.max_bytes = (size_t)a->cfg->max_desired_bytes;
     ctx.now = cairn__time_now();
     ctx.accepted_gen = a->st.accepted_gen;
     ctx.accepted_issued = a->st.accepted_issued;
     cairn_diag_init(&d);
     rc = cairn_accept(&ctx, env, len, &acc, &d);
+    cairn_schema_free(schema);
     if (rc == 0) {
         take_accepted(a, &acc, env, len);
         cairn_accepted_free(&acc);
@@ -486,6 +493,7 @@ static void on_signal(uv_signal_t *s, int signum)
 static int load_identity(struct agent *a, struct cairn_diag *d)
 {
     int rc = cairn_keys_init();
+    struct cairn_schema *schema;
 
     if (rc)
         return cairn_diag_set(d, rc, "no source of randomness");
@@ -495,9 +503,11 @@ static int load_identity(struct agent *a, struct cairn_diag *d)
         (rc = cairn_agent_load_keys(a->cfg->publisher_keys, &a->pub_keys, d)) !=
             0)
         return rc;
-    if (!cairn_accept_schema())
+    schema = cairn_accept_schema_compile(); /* compiled again per document */
+    if (!schema)
         return cairn_diag_set(d, CAIRN_ESCHEMA,
                               "the built-in desired-state schema is broken");
+    cairn_schema_free(schema);
     return 0;
 }
 
@@ -625,6 +635,20 @@ static void agent_free(struct agent *a)
     free(a);
 }
 
+void cairn_agent_process_init(void)
+{
+    /* One pool thread is plenty for the downloads' disk jobs. */
+    setenv("UV_THREADPOOL_SIZE", "1", 0);
+    /* glibc malloc: one arena, shared by the pool thread (a second arena
+     * would hold on to its own free memory), and a fixed mmap threshold:
+     * blocks of 128 KiB and more (download buffers, curl's receive
+     * buffer) are mapped and unmapped, instead of glibc raising the
+     * threshold after the first large free and keeping such blocks in the
+     * heap for good. */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 int cairn_agent_run(const struct cairn_agent_config *cfg)
 {
     struct agent *a = cairn_xcalloc(1, sizeof(*a));
@@ -637,8 +661,7 @@ int cairn_agent_run(const struct cairn_agent_config *cfg)
     cairn_keyset_init(&a->pub_keys);
     cairn_state_init(&a->st);
     cairn_diag_init(&d);
-    /* One pool thread is plenty for the downloads' disk jobs. */
-    setenv("UV_THREADPOOL_SIZE", "1", 0);
+    cairn_agent_process_init();
     if ((rc = load_identity(a, &d)) != 0 || (rc = load_state(a, &d)) != 0) {
         LOG_ERROR("cannot start: %s", cairn_diag_msg(&d));
         agent_free(a);

@@ -22,6 +22,13 @@
  * corrupt state.json, unusable state directory). */
 int cairn_agent_run(const struct cairn_agent_config *cfg);
 
+/* Process-wide settings the daemon runs with (the libuv thread pool size,
+ * malloc tuning; see docs/agent.md, "Footprint"), applied before any loop
+ * or thread exists. cairn_agent_run calls it; a tool that drives agent
+ * modules on its own calls it first to run them as the agent does.
+ * Idempotent. */
+void cairn_agent_process_init(void);
+
 /* Subcommands (main.c dispatches): each returns an exit code. */
 int cairn_agent_init_main(int argc, char **argv);
 int cairn_agent_status_main(int argc, char **argv);

@@ -46,6 +46,10 @@ struct cairn_download_opts {
     long low_speed_time;      /* seconds below it before a cut; 0: 30 */
     uint32_t retry_delay_ms;  /* first pause after a failed try, doubling up
                                  to 30 s; 0: 1000 */
+    /* 1: never write with O_DIRECT, always through the page cache (the
+     * agent leaves it 0: direct I/O is used where the file system has it,
+     * see docs/internals/download.md). */
+    int buffered_only;
 };
 
 struct cairn_download_result {
@@ -56,6 +60,8 @@ struct cairn_download_result {
     unsigned attempts;      /* HTTP requests made */
     uint32_t bad_urls;      /* bit i: urls[i] served a wrong object */
     uint64_t resumed_from;  /* length of the .partial found at start */
+    uint64_t direct_bytes;  /* bytes written with O_DIRECT (the rest went
+                               through the page cache) */
     int already_present;    /* the blob was already installed */
 };
 

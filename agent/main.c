@@ -9,6 +9,19 @@
 #include "agent.h"
 #include "cairn/log.h"
 
+/* libcurl's Debian build links librtmp, which links GnuTLS, whose library
+ * constructor initialises GnuTLS in every process that maps it: about
+ * 1 MiB of resident pages (and /dev/urandom, PKCS#11 set-up) for a TLS
+ * library the agent never uses (its requests are http and https only,
+ * through OpenSSL). GnuTLS's documented opt-out (GNUTLS_SKIP_GLOBAL_INIT
+ * in gnutls.h) is this symbol in the program; the linker exports it
+ * (agent/CMakeLists.txt) so that it overrides GnuTLS's weak default. */
+int _gnutls_global_init_skip(void);
+int _gnutls_global_init_skip(void)
+{
+    return 1;
+}
+
 static int usage(FILE *out, int code)
 {
     fprintf(out,

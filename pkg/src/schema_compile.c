@@ -301,18 +301,13 @@ static int kw_bool(struct cstate *cs, struct cairn__node *n, json_t *v,
 }
 
 static int compile_regex(struct cstate *cs, const char *src, size_t len,
-                         const struct cairn__seg *at, const pcre2_code **out)
+                         const struct cairn__seg *at,
+                         const struct cairn_regex **out)
 {
-    /* ECMA-262 flavour where PCRE2 offers it: "$" only at the very end,
-     * \u escapes, "[]" and "[^]". */
-    const uint32_t opts = PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX |
-                          PCRE2_ALLOW_EMPTY_CLASS | PCRE2_NEVER_BACKSLASH_C;
     struct cairn_schema *s = cs->s;
-    PCRE2_UCHAR text[160];
-    PCRE2_SIZE off;
-    pcre2_code *re;
+    struct cairn_regex *re;
+    struct cairn_diag rd;
     char q[96];
-    int err;
 
     cairn__quote(src, len, q, sizeof(q));
     if (len > CAIRN__SCHEMA_PATTERN_MAX)
@@ -320,15 +315,10 @@ static int compile_regex(struct cstate *cs, const char *src, size_t len,
                           "regular expression %s is longer than %d "
                           "bytes",
                           q, CAIRN__SCHEMA_PATTERN_MAX);
-    re = pcre2_compile((PCRE2_SPTR)src, len, opts, &err, &off, NULL);
-    if (!re) {
-        pcre2_get_error_message(err, text, sizeof(text));
-        return schema_err(cs, at,
-                          "invalid regular expression %s at offset "
-                          "%zu: %s",
-                          q, (size_t)off, (char *)text);
-    }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional speed-up */
+    cairn_diag_init(&rd);
+    if (cairn_regex_compile(src, len, &re, &rd) != 0)
+        return schema_err(cs, at, "invalid regular expression %s %s", q,
+                          cairn_diag_msg(&rd));
     if (s->nregex == s->aregex) {
         s->aregex = s->aregex ? 2 * s->aregex : 8;
         s->regex = cairn_xrealloc(s->regex, s->aregex * sizeof(*s->regex));
@@ -856,13 +846,10 @@ int cairn_schema_compile(json_t *schema, struct cairn_schema **out,
     s = cairn_xcalloc(1, sizeof(*s));
     /* A private copy: nobody can change the strings the nodes point to. */
     s->doc = json_deep_copy(schema);
-    s->mctx = pcre2_match_context_create(NULL);
-    if (!s->doc || !s->mctx) {
+    if (!s->doc) {
         rc = cairn_diag_set(d, CAIRN_ENOMEM, "schema: out of memory");
         goto out;
     }
-    pcre2_set_match_limit(s->mctx, CAIRN__SCHEMA_MATCH_LIMIT);
-    pcre2_set_depth_limit(s->mctx, CAIRN__SCHEMA_MATCH_LIMIT / 10);
     cs.s = s;
     cs.d = d;
     if ((rc = check_draft(&cs, s->doc)) != 0 ||
@@ -885,13 +872,12 @@ void cairn_schema_free(struct cairn_schema *s)
     if (!s)
         return;
     for (size_t i = 0; i < s->nregex; i++)
-        pcre2_code_free(s->regex[i]);
+        cairn_regex_free(s->regex[i]);
     free(s->regex);
     for (c = s->arena; c; c = next) {
         next = c->next;
         free(c);
     }
-    pcre2_match_context_free(s->mctx);
     json_decref(s->doc);
     free(s);
 }

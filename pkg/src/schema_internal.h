@@ -6,13 +6,12 @@
 #ifndef CAIRN_SCHEMA_INTERNAL_H
 #define CAIRN_SCHEMA_INTERNAL_H
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
-#include <pcre2.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cairn/regex.h"
 #include "cairn/schema.h"
 
 /* Limits. Each one turns a hostile schema or instance into an error instead
@@ -20,7 +19,6 @@
 #define CAIRN__SCHEMA_COMPILE_DEPTH 128  /* nesting of schema objects */
 #define CAIRN__SCHEMA_EVAL_DEPTH 512     /* nested evaluations, $ref included */
 #define CAIRN__SCHEMA_STEPS 4000000UL    /* subschema evaluations per call */
-#define CAIRN__SCHEMA_MATCH_LIMIT 200000 /* PCRE2 backtracking per match */
 #define CAIRN__SCHEMA_PATTERN_MAX 4096   /* bytes of one regular expression */
 #define CAIRN__SCHEMA_FILE_MAX (4u << 20) /* cairn_schema_load() input */
 #define CAIRN__SCHEMA_EQ_DEPTH 4096 /* nesting compared by JSON equality */
@@ -97,7 +95,7 @@ struct cairn__prop {
 };
 
 struct cairn__pprop {
-    const pcre2_code *re;
+    const struct cairn_regex *re;
     struct cairn__node *node;
 };
 
@@ -120,7 +118,7 @@ struct cairn__node {
     struct cairn__num minimum, maximum, xminimum, xmaximum, multiple;
     struct cairn__dec multiple_dec;
     size_t min_length, max_length; /* max: SIZE_MAX when absent */
-    const pcre2_code *pattern;
+    const struct cairn_regex *pattern;
     const char *pattern_src;
     enum cairn__format format;
     size_t min_items, max_items;
@@ -151,9 +149,8 @@ struct cairn_schema {
     json_t *doc; /* private deep copy: strings and values point into it */
     struct cairn__node *root;
     struct cairn__chunk *arena;
-    pcre2_code **regex;
+    struct cairn_regex **regex;
     size_t nregex, aregex;
-    pcre2_match_context *mctx; /* read-only once compiled */
 };
 
 /* A step of a JSON pointer, chained through the C stack so that building

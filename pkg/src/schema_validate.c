@@ -10,8 +10,8 @@
  *
  * Instance paths are chains of cairn__seg on the C stack, formatted only
  * when an error is reported. Nothing is allocated while validating except
- * the PCRE2 match data (once per call), propertyNames' key strings and
- * uniqueItems' index of large arrays.
+ * propertyNames' key strings, uniqueItems' index of large arrays and the
+ * work space of a regular expression over 128 instructions.
  */
 #include "schema_internal.h"
 
@@ -59,7 +59,6 @@ struct vctx {
     unsigned depth;
     unsigned long steps;
     const struct rframe *refs;
-    pcre2_match_data *md;
     bool aborted; /* a limit was hit: the whole validation fails */
     char abort_kw[32];
     char abort_ptr[512];
@@ -328,25 +327,11 @@ static bool check_number(struct vctx *c, const struct cairn__node *n,
 
 /* ---- strings ---- */
 
-/* 1 match, 0 no match, -1 the match could not be run (validation
- * aborted). */
-static int re_match(struct vctx *c, const pcre2_code *re, const char *s,
-                    size_t len, const struct cairn__seg *path, const char *kw)
+/* 1 match, 0 no match. cairn_regex_search runs in linear time, so it has
+ * no limit to hit. */
+static int re_match(const struct cairn_regex *re, const char *s, size_t len)
 {
-    PCRE2_UCHAR text[128];
-    int rc;
-
-    if (!c->md && !(c->md = pcre2_match_data_create(1, NULL)))
-        abort(); /* out of memory, as cairn_xmalloc would */
-    rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, c->md, c->s->mctx);
-    if (rc >= 0)
-        return 1;
-    if (rc == PCRE2_ERROR_NOMATCH)
-        return 0;
-    pcre2_get_error_message(rc, text, sizeof(text));
-    abort_validation(c, path, kw, "cannot match the regular expression: %s",
-                     (char *)text);
-    return -1;
+    return cairn_regex_search(re, s, len);
 }
 
 static bool check_string(struct vctx *c, const struct cairn__node *n,
@@ -375,8 +360,7 @@ static bool check_string(struct vctx *c, const struct cairn__node *n,
                         val, cps, n->max_length));
     }
     if (n->pattern) {
-        if ((m = re_match(c, n->pattern, s, len, path, "pattern")) < 0)
-            return false;
+        m = re_match(n->pattern, s, len);
         if (!m && !wants(c))
             return silent(c);
         if (!m) {
@@ -555,9 +539,7 @@ static bool check_member(struct vctx *c, const struct cairn__node *n,
     if (sub)
         STEP(validate(c, sub, child, &el));
     for (size_t i = 0; i < n->npprops; i++) {
-        m = re_match(c, n->pprops[i].re, key, klen, &el, "patternProperties");
-        if (m < 0)
-            return false;
+        m = re_match(n->pprops[i].re, key, klen);
         if (m) {
             matched = true;
             STEP(validate(c, n->pprops[i].node, child, &el));
@@ -890,6 +872,5 @@ int cairn_schema_validate(const struct cairn_schema *s, json_t *instance,
         emit(c, c->abort_ptr, c->abort_ptr, c->abort_kw, c->abort_msg);
     if (!ok && c->nerrors == 0) /* cannot happen; never report "valid" */
         cairn_diag_set(d, CAIRN_ESCHEMA, "/: invalid");
-    pcre2_match_data_free(c->md);
     return ok && !c->aborted ? 0 : CAIRN_ESCHEMA;
 }

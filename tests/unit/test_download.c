@@ -40,6 +40,7 @@ struct dlres {
     unsigned attempts;
     uint32_t bad;
     int present;
+    uint64_t direct;
 };
 
 static void dl_cb(struct cairn_download *dl, const struct cairn_download_result *r,
@@ -58,6 +59,7 @@ static void dl_cb(struct cairn_download *dl, const struct cairn_download_result 
     out->attempts = r->attempts;
     out->bad = r->bad_urls;
     out->present = r->already_present;
+    out->direct = r->direct_bytes;
 }
 
 static void closed_cb(void *arg)
@@ -201,6 +203,28 @@ static void write_partial(const struct blob *b, const void *data, size_t n)
     free(pp);
 }
 
+/* Does the state directory's file system take O_DIRECT writes? Then
+ * aligned buffers must be written that way. */
+static int direct_io_here(void)
+{
+    char *p = cairn_xasprintf("%s/direct-probe", state);
+    void *buf = NULL;
+    int fd, ok = 0;
+
+    mkdir(state, 0700);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0600);
+    if (fd >= 0 && posix_memalign(&buf, 4096, 4096) == 0) {
+        memset(buf, 0, 4096);
+        ok = pwrite(fd, buf, 4096, 0) == 4096;
+    }
+    if (fd >= 0)
+        close(fd);
+    unlink(p);
+    free(buf);
+    free(p);
+    return ok;
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_plain_install(void)
@@ -219,6 +243,8 @@ static void test_plain_install(void)
     CHECK_INT_EQ(r.fetched, big.len);
     CHECK_INT_EQ(r.resumed_from, 0);
     CHECK_INT_EQ(r.bad, 0);
+    /* every whole MiB with O_DIRECT, the 12345-byte tail through the cache */
+    CHECK_INT_EQ(r.direct, direct_io_here() ? 5u << 20 : 0);
     check_installed(&big);
     CHECK_INT_EQ(fakeserver_count(&srv, "GET /f/big -"), 1);
 
@@ -268,6 +294,7 @@ static void test_cuts_resumed(void)
     CHECK_INT_EQ(r.err, 0);
     CHECK_INT_EQ(r.attempts, 6);
     CHECK_INT_EQ(r.fetched, big.len);
+    CHECK_INT_EQ(r.direct % (1u << 20), 0); /* whole, aligned MiBs only */
     check_installed(&big);
     /* Each resumed request asked for exactly the next byte. */
     for (i = 0; i < 5; i++) {
@@ -444,6 +471,9 @@ static void test_crash_resume(void)
     CHECK_INT_EQ(r.attempts, 1);
     snprintf(needle, sizeof(needle), " bytes=%zu-\n", k);
     CHECK_INT_EQ(fakeserver_count(&srv, needle), 1);
+    /* the first buffer fills up to the 2 MiB boundary (through the page
+     * cache), then MiBs 2..4 are aligned and go direct */
+    CHECK_INT_EQ(r.direct, direct_io_here() ? 3u << 20 : 0);
     check_installed(&big);
 
     /* A damaged partial: the digest fails, the partial goes, the URL is not
@@ -470,6 +500,25 @@ static void test_crash_resume(void)
     CHECK_INT_EQ(r.fetched, big.len);
     check_installed(&big);
     free(junk);
+    free(url);
+}
+
+/* buffered_only: the same install, every byte through the page cache. */
+static void test_buffered_only(void)
+{
+    char *url = u("/f/big");
+    const char *urls[] = {url};
+    struct cairn_download_opts o;
+    struct dlres r;
+
+    clean_state();
+    opts_for(&o, &big, urls, 1);
+    o.buffered_only = 1;
+    REQUIRE(run_dl(&o, &r) == 0);
+    CHECK_INT_EQ(r.err, 0);
+    CHECK_INT_EQ(r.direct, 0);
+    CHECK_INT_EQ(r.fetched, big.len);
+    check_installed(&big);
     free(url);
 }
 
@@ -694,6 +743,7 @@ int main(void)
     RUN(test_wrong_digest_next_url);
     RUN(test_all_urls_bad);
     RUN(test_crash_resume);
+    RUN(test_buffered_only);
     RUN(test_range_ignored_restarts);
     RUN(test_bad_content_range);
     RUN(test_no_space);
