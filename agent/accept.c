@@ -121,7 +121,8 @@ static int check_files(json_t *w, size_t wi, struct cairn_diag *d)
     size_t i, j;
     int rc;
 
-    json_array_foreach(files, i, f) {
+    json_array_foreach(files, i, f)
+    {
         snprintf(where, sizeof(where), "workloads[%zu].files[%zu]", wi, i);
         if ((rc = check_path(json_object_get(f, "path"), where, d)) != 0 ||
             (rc = check_file_digest(f, where, d)) != 0)
@@ -145,7 +146,8 @@ static int check_secrets(json_t *w, size_t wi, struct cairn_diag *d)
     size_t i;
     int rc;
 
-    json_array_foreach(secrets, i, s) {
+    json_array_foreach(secrets, i, s)
+    {
         json_t *name = json_object_get(s, "name");
         snprintf(where, sizeof(where), "workloads[%zu].secrets[%zu].name", wi,
                  i);
@@ -165,7 +167,8 @@ static int check_workloads(json_t *payload, struct cairn_diag *d)
     size_t i, j;
     int rc;
 
-    json_array_foreach(ws, i, w) {
+    json_array_foreach(ws, i, w)
+    {
         for (j = 0; j < i; j++)
             if (json_equal(json_object_get(w, "name"),
                            json_object_get(json_array_get(ws, j), "name")))

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,11 +44,17 @@
 #define MAX_DELAY_MS 30000u
 #define MAX_RETRY_AFTER_S 300u
 #define PROGRESS_MIN (64u * 1024) /* an attempt that got less used a try */
-#define SRC_NONE (-1)  /* the partial is empty */
+#define SRC_NONE (-1)             /* the partial is empty */
 #define SRC_MIXED (-2) /* bytes from several URLs, or from before a restart */
 
-enum state { ST_PREPARING, ST_FETCHING, ST_WAITING, ST_FINALIZING,
-             ST_DISCARDING, ST_DONE };
+enum state {
+    ST_PREPARING,
+    ST_FETCHING,
+    ST_WAITING,
+    ST_FINALIZING,
+    ST_DISCARDING,
+    ST_DONE
+};
 enum job { J_NONE, J_PREPARE, J_WRITE, J_DISCARD, J_FINALIZE };
 
 struct chunk {
@@ -149,7 +154,8 @@ char *cairn_download_partial_path(const char *state_dir, const char *hex)
     return cairn_xasprintf("%s/downloads/%s.partial", state_dir, hex);
 }
 
-static void setmsg(char *dst, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void setmsg(char *dst, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void setmsg(char *dst, const char *fmt, ...)
 {
@@ -272,7 +278,8 @@ static int set_direct(struct cairn_download *dl, int on)
     if (dl->dio_on == on)
         return 0;
     fl = fcntl(dl->fd, F_GETFL);
-    if (fl < 0 || fcntl(dl->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) != 0) {
+    if (fl < 0 ||
+        fcntl(dl->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) != 0) {
         dl->dio_align = 0;
         return -1;
     }
@@ -280,7 +287,8 @@ static int set_direct(struct cairn_download *dl, int on)
     return 0;
 }
 
-/* ---- jobs (thread pool) --------------------------------------------------- */
+/* ---- jobs (thread pool) ---------------------------------------------------
+ */
 
 /* Open and lock the partial, check space, rebuild the hash state from what
  * is already on disk. */
@@ -289,7 +297,8 @@ static int open_partial(struct cairn_download *dl, struct stat *st)
     int tries;
 
     for (tries = 0; tries < 2; tries++) {
-        dl->fd = open(dl->partial, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        dl->fd =
+            open(dl->partial, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (dl->fd >= 0)
             break;
         /* A symlink is never followed; a 0444 partial is left by an install
@@ -303,8 +312,10 @@ static int open_partial(struct cairn_download *dl, struct stat *st)
     if (flock(dl->fd, LOCK_EX | LOCK_NB) != 0) {
         close_partial(dl);
         dl->job_err = CAIRN_EAGAIN;
-        setmsg(dl->job_msg, "%s is locked: another download of this blob "
-               "is running", dl->partial);
+        setmsg(dl->job_msg,
+               "%s is locked: another download of this blob "
+               "is running",
+               dl->partial);
         return CAIRN_EAGAIN;
     }
     if (fstat(dl->fd, st) != 0)
@@ -337,9 +348,10 @@ static int check_space(struct cairn_download *dl, uint64_t have)
     need = need > UINT64_MAX - dl->margin ? UINT64_MAX : need + dl->margin;
     if (avail < need) {
         dl->job_err = CAIRN_ENOSPC;
-        setmsg(dl->job_msg, "%s: %" PRIu64 " bytes free, need %" PRIu64
-               " (%" PRIu64 " to fetch + %" PRIu64 " margin)", dl->dl_dir,
-               avail, need, dl->size - have, dl->margin);
+        setmsg(dl->job_msg,
+               "%s: %" PRIu64 " bytes free, need %" PRIu64 " (%" PRIu64
+               " to fetch + %" PRIu64 " margin)",
+               dl->dl_dir, avail, need, dl->size - have, dl->margin);
         return CAIRN_ENOSPC;
     }
     /* Reserve the blocks now so a full disk shows here, not mid-way;
@@ -392,7 +404,8 @@ static void job_prepare(struct cairn_download *dl)
         }
         unlink(dl->blob); /* not ours: a blob is only installed verified */
     }
-    if (open_partial(dl, &st) != 0 || check_space(dl, (uint64_t)st.st_size) != 0 ||
+    if (open_partial(dl, &st) != 0 ||
+        check_space(dl, (uint64_t)st.st_size) != 0 ||
         rehash(dl, (uint64_t)st.st_size) != 0) {
         if (dl->fd >= 0 && st.st_size == 0)
             unlink(dl->partial); /* we just made it: leave nothing behind */
@@ -451,7 +464,8 @@ static int write_chunk(struct cairn_download *dl, const struct chunk *ch)
      * Only a hint: waiting here for older ranges (to bound dirty memory)
      * measured slower on a busy disk, and the kernel's dirty limits bound
      * it anyway. */
-    sync_file_range(dl->fd, (off_t)ch->off, (off_t)ch->len, SYNC_FILE_RANGE_WRITE);
+    sync_file_range(dl->fd, (off_t)ch->off, (off_t)ch->len,
+                    SYNC_FILE_RANGE_WRITE);
     return 0;
 }
 
@@ -478,7 +492,8 @@ static void job_write(struct cairn_download *dl, struct chunk *ch)
 /* The hash stage: in order, in parallel with the write stage. */
 static void hash_cb(uv_work_t *w)
 {
-    struct cairn_download *dl = cairn_container_of(w, struct cairn_download, hwork);
+    struct cairn_download *dl =
+        cairn_container_of(w, struct cairn_download, hwork);
     struct chunk *ch = dl->hash_chunk;
 
     if (ch->restart) {
@@ -507,8 +522,8 @@ static void job_finalize(struct cairn_download *dl)
     if (fstat(dl->fd, &st) != 0 || (uint64_t)st.st_size != dl->size ||
         dl->hashed != dl->size) {
         dl->job_err = CAIRN_ESIZE;
-        setmsg(dl->job_msg, "%s is %jd bytes, signed size %" PRIu64, dl->partial,
-               (intmax_t)st.st_size, dl->size);
+        setmsg(dl->job_msg, "%s is %jd bytes, signed size %" PRIu64,
+               dl->partial, (intmax_t)st.st_size, dl->size);
         return;
     }
     cairn_sha256_final(dl->h, got);
@@ -536,7 +551,8 @@ static void job_finalize(struct cairn_download *dl)
 
 static void work_cb(uv_work_t *w)
 {
-    struct cairn_download *dl = cairn_container_of(w, struct cairn_download, work);
+    struct cairn_download *dl =
+        cairn_container_of(w, struct cairn_download, work);
 
     switch (dl->job) {
     case J_PREPARE:
@@ -567,7 +583,8 @@ static void run_job(struct cairn_download *dl, enum job j)
     uv_queue_work(dl->loop, &dl->work, work_cb, after_work);
 }
 
-/* ---- finishing ------------------------------------------------------------- */
+/* ---- finishing -------------------------------------------------------------
+ */
 
 static void free_dl(uv_handle_t *h)
 {
@@ -604,9 +621,9 @@ static void finish(struct cairn_download *dl, int err, const char *msg)
     memset(&res, 0, sizeof(res));
     res.err = err;
     if (err) {
-        snprintf(full, sizeof(full), "download sha256:%.12s (%" PRIu64
-                 " bytes, %u attempt(s)): %s", dl->hex, dl->size, dl->attempts,
-                 msg);
+        snprintf(full, sizeof(full),
+                 "download sha256:%.12s (%" PRIu64 " bytes, %u attempt(s)): %s",
+                 dl->hex, dl->size, dl->attempts, msg);
         res.msg = full;
     } else {
         res.msg = "";
@@ -661,14 +678,17 @@ static void schedule_next(struct cairn_download *dl, int progress)
     }
     if (dl->tries >= dl->max_tries || dl->attempts >= dl->max_attempts) {
         char msg[MSG_MAX + 64];
-        snprintf(msg, sizeof(msg), "gave up after %u attempts (%u without "
-                 "progress); last: %s", dl->attempts, dl->tries, dl->last_msg);
+        snprintf(msg, sizeof(msg),
+                 "gave up after %u attempts (%u without "
+                 "progress); last: %s",
+                 dl->attempts, dl->tries, dl->last_msg);
         finish(dl, dl->last_err, msg);
         return;
     }
     if (!progress) {
         delay = dl->delay_ms;
-        dl->delay_ms = dl->delay_ms > MAX_DELAY_MS / 2 ? MAX_DELAY_MS : dl->delay_ms * 2;
+        dl->delay_ms =
+            dl->delay_ms > MAX_DELAY_MS / 2 ? MAX_DELAY_MS : dl->delay_ms * 2;
         dl->url_i = (dl->url_i + 1) % dl->n_urls;
     } else {
         dl->delay_ms = dl->delay0;
@@ -681,7 +701,8 @@ static void schedule_next(struct cairn_download *dl, int progress)
     uv_timer_start(&dl->timer, on_retry, delay, 0);
 }
 
-/* ---- the transfer ------------------------------------------------------------ */
+/* ---- the transfer
+ * ------------------------------------------------------------ */
 
 static void att_fail(struct cairn_download *dl, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -704,13 +725,16 @@ static int head_206(struct cairn_download *dl, const struct cairn_httpc_head *h)
     uint64_t first, last, total;
 
     if (dl->recv_off == 0 ||
-        cairn_httpc_parse_content_range(h->content_range, &first, &last, &total) != 0 ||
+        cairn_httpc_parse_content_range(h->content_range, &first, &last,
+                                        &total) != 0 ||
         first != dl->recv_off || last >= dl->size ||
         (total != dl->size && total != UINT64_MAX) ||
-        (h->content_length >= 0 && (uint64_t)h->content_length != last - first + 1)) {
-        att_fail(dl, CAIRN_EHTTP, "%s: 206 with Content-Range \"%s\", asked "
-                 "bytes=%" PRIu64 "- of %" PRIu64, url, h->content_range,
-                 dl->recv_off, dl->size);
+        (h->content_length >= 0 &&
+         (uint64_t)h->content_length != last - first + 1)) {
+        att_fail(dl, CAIRN_EHTTP,
+                 "%s: 206 with Content-Range \"%s\", asked "
+                 "bytes=%" PRIu64 "- of %" PRIu64,
+                 url, h->content_range, dl->recv_off, dl->size);
         return CAIRN_EHTTP;
     }
     dl->expect_end = last + 1;
@@ -725,8 +749,9 @@ static int head_200(struct cairn_download *dl, const struct cairn_httpc_head *h)
         /* Content-addressed: another length is another object. */
         dl->att_bad = 1;
         dl->att_discard = (uint64_t)h->content_length > dl->size;
-        att_fail(dl, (uint64_t)h->content_length > dl->size ? CAIRN_ETOOBIG
-                                                             : CAIRN_ESIZE,
+        att_fail(dl,
+                 (uint64_t)h->content_length > dl->size ? CAIRN_ETOOBIG
+                                                        : CAIRN_ESIZE,
                  "%s: Content-Length %" PRId64 ", signed size %" PRIu64, url,
                  h->content_length, dl->size);
         return dl->att_err;
@@ -820,7 +845,8 @@ static uint64_t room_for(const struct cairn_download *dl)
     return first + (uint64_t)(dl->nfree - 1) * BUF_SIZE;
 }
 
-static int on_data(struct cairn_httpc_req *r, const void *data, size_t n, void *arg)
+static int on_data(struct cairn_httpc_req *r, const void *data, size_t n,
+                   void *arg)
 {
     struct cairn_download *dl = arg;
     const uint8_t *p = data;
@@ -832,8 +858,9 @@ static int on_data(struct cairn_httpc_req *r, const void *data, size_t n, void *
     if (n > dl->expect_end - dl->recv_off) {
         dl->att_bad = 1;
         dl->att_discard = 1;
-        att_fail(dl, CAIRN_ETOOBIG, "%s: server sent more than the %" PRIu64
-                 " bytes expected", dl->urls[dl->url_i], dl->expect_end);
+        att_fail(dl, CAIRN_ETOOBIG,
+                 "%s: server sent more than the %" PRIu64 " bytes expected",
+                 dl->urls[dl->url_i], dl->expect_end);
         return CAIRN_ETOOBIG;
     }
     if (room_for(dl) < n) {
@@ -844,7 +871,8 @@ static int on_data(struct cairn_httpc_req *r, const void *data, size_t n, void *
     while (n) {
         if (!dl->fill)
             dl->fill = take_buffer(dl);
-        k = dl->fill->cap - dl->fill->len < n ? dl->fill->cap - dl->fill->len : n;
+        k = dl->fill->cap - dl->fill->len < n ? dl->fill->cap - dl->fill->len
+                                              : n;
         memcpy(dl->fill->data + dl->fill->len, p, k);
         dl->fill->len += k;
         dl->recv_off += k;
@@ -857,8 +885,8 @@ static int on_data(struct cairn_httpc_req *r, const void *data, size_t n, void *
     return 0;
 }
 
-static void on_req_done(struct cairn_httpc_req *r, const struct cairn_httpc_result *res,
-                        void *arg)
+static void on_req_done(struct cairn_httpc_req *r,
+                        const struct cairn_httpc_result *res, void *arg)
 {
     struct cairn_download *dl = arg;
 
@@ -869,8 +897,9 @@ static void on_req_done(struct cairn_httpc_req *r, const struct cairn_httpc_resu
     if (res->err)
         att_fail(dl, res->err, "%s", res->msg);
     else if (dl->recv_off < dl->expect_end)
-        att_fail(dl, CAIRN_ENET, "%s: connection closed after %" PRIu64 " of %"
-                 PRIu64 " bytes", dl->urls[dl->url_i], dl->recv_off, dl->expect_end);
+        att_fail(dl, CAIRN_ENET,
+                 "%s: connection closed after %" PRIu64 " of %" PRIu64 " bytes",
+                 dl->urls[dl->url_i], dl->recv_off, dl->expect_end);
     queue_fill(dl);
     kick(dl);
     if (drained(dl))
@@ -940,7 +969,8 @@ static void attempt_over(struct cairn_download *dl)
     schedule_next(dl, dl->att_bytes >= PROGRESS_MIN && !dl->att_bad);
 }
 
-/* ---- job completions ------------------------------------------------------- */
+/* ---- job completions -------------------------------------------------------
+ */
 
 /* Start each stage on its next chunk, if it is idle. */
 static void kick(struct cairn_download *dl)
@@ -987,7 +1017,8 @@ static void chunks_moved(struct cairn_download *dl)
 
 static void after_hash(uv_work_t *w, int status)
 {
-    struct cairn_download *dl = cairn_container_of(w, struct cairn_download, hwork);
+    struct cairn_download *dl =
+        cairn_container_of(w, struct cairn_download, hwork);
 
     (void)status;
     dl->hbusy = 0;
@@ -1073,7 +1104,8 @@ static void finalize_done(struct cairn_download *dl)
 
 static void after_work(uv_work_t *w, int status)
 {
-    struct cairn_download *dl = cairn_container_of(w, struct cairn_download, work);
+    struct cairn_download *dl =
+        cairn_container_of(w, struct cairn_download, work);
     enum job j = dl->job;
 
     (void)status;
@@ -1111,23 +1143,29 @@ static int validate(const struct cairn_download_opts *o, struct cairn_diag *d)
     if (!o || !o->state_dir || !o->state_dir[0])
         return cairn_diag_set(d, CAIRN_EINVAL, "download: no state directory");
     if (!o->sha256 || !cairn_is_sha256_hex(o->sha256))
-        return cairn_diag_set(d, CAIRN_EINVAL, "download: sha256 \"%.80s\" is not "
-                              "64 lower-case hex digits", o->sha256 ? o->sha256 : "");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "download: sha256 \"%.80s\" is not "
+                              "64 lower-case hex digits",
+                              o->sha256 ? o->sha256 : "");
     if (o->size == 0 || o->size > (uint64_t)INT64_MAX)
-        return cairn_diag_set(d, CAIRN_EINVAL, "download: size %" PRIu64
-                              " out of range", o->size);
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "download: size %" PRIu64 " out of range",
+                              o->size);
     if (!o->urls || o->n_urls == 0 || o->n_urls > CAIRN_DOWNLOAD_MAX_URLS)
         return cairn_diag_set(d, CAIRN_EINVAL, "download: %zu URLs (1..%d)",
                               o->n_urls, CAIRN_DOWNLOAD_MAX_URLS);
     for (i = 0; i < o->n_urls; i++)
         if (!o->urls[i])
-            return cairn_diag_set(d, CAIRN_EINVAL, "download: URL %zu is NULL", i);
+            return cairn_diag_set(d, CAIRN_EINVAL, "download: URL %zu is NULL",
+                                  i);
     if (o->low_speed_limit < 0 || o->low_speed_time < 0)
-        return cairn_diag_set(d, CAIRN_EINVAL, "download: negative low-speed option");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "download: negative low-speed option");
     return 0;
 }
 
-static void copy_opts(struct cairn_download *dl, const struct cairn_download_opts *o)
+static void copy_opts(struct cairn_download *dl,
+                      const struct cairn_download_opts *o)
 {
     size_t i, n = 0;
 
@@ -1158,7 +1196,8 @@ static void copy_opts(struct cairn_download *dl, const struct cairn_download_opt
     dl->blob = cairn_download_blob_path(o->state_dir, dl->hex);
 }
 
-int cairn_download_start(struct cairn_httpc *c, const struct cairn_download_opts *o,
+int cairn_download_start(struct cairn_httpc *c,
+                         const struct cairn_download_opts *o,
                          cairn_download_cb cb, void *arg,
                          struct cairn_download **out, struct cairn_diag *d)
 {
@@ -1167,7 +1206,8 @@ int cairn_download_start(struct cairn_httpc *c, const struct cairn_download_opts
     int rc;
 
     if (!c || !cb)
-        return cairn_diag_set(d, CAIRN_EINVAL, "download: no client or callback");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "download: no client or callback");
     rc = validate(o, d);
     if (rc)
         return rc;

@@ -29,9 +29,9 @@
 struct cairn_download;
 
 struct cairn_download_opts {
-    const char *state_dir; /* STATE: downloads/ and blobs/sha256/ under it */
-    const char *sha256;    /* signed digest, 64 lower-case hex */
-    uint64_t size;         /* signed size in bytes, > 0 */
+    const char *state_dir;   /* STATE: downloads/ and blobs/sha256/ under it */
+    const char *sha256;      /* signed digest, 64 lower-case hex */
+    uint64_t size;           /* signed size in bytes, > 0 */
     const char *const *urls; /* tried in turn, 1..CAIRN_DOWNLOAD_MAX_URLS */
     size_t n_urls;
     /* Extra request headers ("Authorization: Bearer ..."), NULL-terminated;
@@ -40,12 +40,12 @@ struct cairn_download_opts {
     /* Failed attempts that received nothing before giving up; 0: 3 per URL.
      * Attempts that made progress (a cut after some bytes) do not count. */
     unsigned max_tries;
-    unsigned max_attempts;    /* hard cap on requests; 0: 64 */
-    uint64_t space_margin;    /* free bytes to keep beyond the blob; 0: 64 MiB */
-    long low_speed_limit;     /* bytes/s; 0: 1024 */
-    long low_speed_time;      /* seconds below it before a cut; 0: 30 */
-    uint32_t retry_delay_ms;  /* first pause after a failed try, doubling up
-                                 to 30 s; 0: 1000 */
+    unsigned max_attempts;   /* hard cap on requests; 0: 64 */
+    uint64_t space_margin;   /* free bytes to keep beyond the blob; 0: 64 MiB */
+    long low_speed_limit;    /* bytes/s; 0: 1024 */
+    long low_speed_time;     /* seconds below it before a cut; 0: 30 */
+    uint32_t retry_delay_ms; /* first pause after a failed try, doubling up
+                                to 30 s; 0: 1000 */
     /* 1: never write with O_DIRECT, always through the page cache (the
      * agent leaves it 0: direct I/O is used where the file system has it,
      * see docs/internals/download.md). */
@@ -53,9 +53,9 @@ struct cairn_download_opts {
 };
 
 struct cairn_download_result {
-    int err;         /* 0: installed (or was already) */
-    const char *msg; /* fit for a report; "" on success */
-    const char *blob_path; /* STATE/blobs/sha256/<hex> when err is 0 */
+    int err;                /* 0: installed (or was already) */
+    const char *msg;        /* fit for a report; "" on success */
+    const char *blob_path;  /* STATE/blobs/sha256/<hex> when err is 0 */
     uint64_t bytes_fetched; /* body bytes accepted from the network */
     unsigned attempts;      /* HTTP requests made */
     uint32_t bad_urls;      /* bit i: urls[i] served a wrong object */

@@ -192,7 +192,8 @@ static int values_match(const json_t *want, const json_t *got)
     if (json_is_object(want)) {
         if (json_object_size(want) != json_object_size(got))
             return 0;
-        json_object_foreach((json_t *)want, k, v) {
+        json_object_foreach((json_t *)want, k, v)
+        {
             if (!json_object_get(got, k) ||
                 !values_match(v, json_object_get(got, k)))
                 return 0;
@@ -228,7 +229,8 @@ static void golden_verdict(struct cairn_health_gate *g, const char *body,
                reply ? "another JSON value" : cairn_diag_msg(&d));
         goto out;
     }
-    json_object_foreach(g->expect, k, want) {
+    json_object_foreach(g->expect, k, want)
+    {
         const json_t *got = json_object_get(reply, k);
 
         show(want, a, sizeof(a));

@@ -55,7 +55,8 @@ static json_t *doc_entry(const json_t *doc, const char *name)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(doc), i, e) {
+    json_array_foreach(doc_workloads(doc), i, e)
+    {
         if (strcmp(entry_name(e), name) == 0)
             return e;
     }
@@ -262,7 +263,8 @@ static size_t model_urls(const struct cairn_reconcile *rec, const json_t *model,
     json_t *list = json_object_get(model, "urls"), *u;
     size_t i, n = 0;
 
-    json_array_foreach(list, i, u) {
+    json_array_foreach(list, i, u)
+    {
         if (n < max && json_is_string(u))
             urls[n++] = cairn_xstrdup(json_string_value(u));
     }
@@ -319,7 +321,8 @@ static int check_attestations(struct cairn_reconcile *rec)
     json_t *e, *model;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         model = json_object_get(e, "model");
         if (!model)
             continue;
@@ -344,7 +347,8 @@ static void step_fetch(struct cairn_reconcile *rec)
     rec->dl_failed_hard = 0;
     if (rec->rollback == MODE_FORWARD && check_attestations(rec) != 0)
         return;
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         model = json_object_get(e, "model");
         if (!model || blob_present(rec, entry_hex(e)))
             continue;
@@ -461,7 +465,8 @@ static int prepare_all(struct cairn_reconcile *rec)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         cairn_diag_init(&d);
         if (cairn_apply_prepare(rec->state_dir, e, (uint64_t)target_gen(rec),
                                 rec->site_key, &d) != 0) {
@@ -489,7 +494,8 @@ static void step_stop(struct cairn_reconcile *rec)
     }
     /* Every workload of the target gets a supervisor (it stops a leftover
      * of an earlier agent process recorded in worker.pid). */
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         cairn_diag_init(&d);
         if (!wl_get(rec, entry_name(e), &d))
             LOG_ERROR("reconcile: workload %s: %s", entry_name(e),
@@ -533,7 +539,8 @@ static int switch_links(struct cairn_reconcile *rec)
     json_t *e;
     size_t i;
 
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         cairn_diag_init(&d);
         if (cairn_apply_switch(rec->state_dir, entry_name(e),
                                (uint64_t)target_gen(rec), entry_hex(e),
@@ -571,7 +578,8 @@ static void step_switch(struct cairn_reconcile *rec)
             rec->w[i]->entry = NULL;
         }
     }
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         cairn_diag_init(&d);
         if (start_worker(rec, e, &d) != 0) {
             step_fail(rec, d.code, "workload %s: start: %s", entry_name(e),
@@ -623,7 +631,8 @@ static void step_gate(struct cairn_reconcile *rec)
     rec->step = CAIRN_REC_GATE_DONE;
     if (rec->step_err) /* a worker did not even start */
         return;
-    json_array_foreach(doc_workloads(rec->target), i, e) {
+    json_array_foreach(doc_workloads(rec->target), i, e)
+    {
         wl = wl_find(rec, entry_name(e));
         if (!wl)
             continue;
@@ -825,7 +834,8 @@ static int hex_kept(const struct cairn_reconcile *rec, const char *hex)
     size_t i;
 
     for (size_t k = 0; k < CAIRN_ARRAY_LEN(docs); k++)
-        json_array_foreach(doc_workloads(docs[k]), i, e) {
+        json_array_foreach(doc_workloads(docs[k]), i, e)
+        {
             if (entry_hex(e) && strcmp(entry_hex(e), hex) == 0)
                 return 1;
         }

@@ -155,7 +155,8 @@ static int only_keys(json_t *obj, const char *where, const char *const *keys,
 
     if (!json_is_object(obj))
         return BAD(d, "%s: expected an object", where);
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         size_t i;
         for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
             ;
@@ -190,7 +191,8 @@ static int load_failed(json_t *root, struct cairn_state *s,
     if (!json_is_array(a) || json_array_size(a) > CAIRN_STATE_MAX_FAILED)
         return BAD(d, "failed: expected an array of at most %d generations",
                    CAIRN_STATE_MAX_FAILED);
-    json_array_foreach(a, i, v) {
+    json_array_foreach(a, i, v)
+    {
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return BAD(d, "failed[%zu]: expected a generation", i);
         s->failed[s->nfailed++] = json_integer_value(v);

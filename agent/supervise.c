@@ -1052,7 +1052,8 @@ static int build_user_env(const json_t *exec, struct envb *e, int *has_path,
         return 0;
     if (!json_is_object(env))
         return cairn_diag_set(d, CAIRN_EINVAL, "exec.env: not an object");
-    json_object_foreach((json_t *)env, k, v) {
+    json_object_foreach((json_t *)env, k, v)
+    {
         if (!env_name_ok(k))
             return cairn_diag_set(d, CAIRN_EINVAL,
                                   "exec.env: \"%s\" is not a variable "

@@ -203,7 +203,8 @@ static void send_next(struct cairn_uploader *u)
 
     if (u->stopped || u->req || !cairn_sync_token(u->sync)[0])
         return;
-    json_array_foreach(json_object_get(u->doc, "workloads"), i, e) {
+    json_array_foreach(json_object_get(u->doc, "workloads"), i, e)
+    {
         dir = NULL;
         if (cairn_apply_upload_dir(u->state_dir, e, &dir, NULL) != 0 || !dir)
             continue;

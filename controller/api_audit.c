@@ -42,11 +42,11 @@ struct ajob {
     char site[CAIRN_SITE_MAX + 1];
     int64_t after, now;
     size_t limit;
-    int known;                   /* the daemon knows the site */
-    struct cairn_seckey key;     /* a copy: the thread signs */
+    int known;               /* the daemon knows the site */
+    struct cairn_seckey key; /* a copy: the thread signs */
     char *store_path, *records_path;
     /* filled on the thread */
-    json_t *items, *rcpt;        /* listed items, receipt items */
+    json_t *items, *rcpt; /* listed items, receipt items */
     int64_t last;
     size_t bytes;
     int status;
@@ -96,15 +96,16 @@ static json_t *envelope_json(const char *text, size_t len, const char *type,
     return v;
 }
 
-/* ---- on the thread pool ------------------------------------------------------------ */
+/* ---- on the thread pool
+ * ------------------------------------------------------------ */
 
 /* 1 stops the listing: the page is full. */
 static int on_gen(const struct cairn_audit_gen *g, void *arg)
 {
     struct ajob *j = arg;
     char sha[CAIRN_SHA256_HEX_LEN + 1] = "";
-    json_t *env = g->envelope ? envelope_json(g->envelope, g->envelope_len, CAIRN_DSSE_DESIRED,
-                                              sha)
+    json_t *env = g->envelope ? envelope_json(g->envelope, g->envelope_len,
+                                              CAIRN_DSSE_DESIRED, sha)
                               : NULL;
 
     if (j->bytes > PAGE_BYTES && json_array_size(j->items)) {
@@ -113,16 +114,18 @@ static int on_gen(const struct cairn_audit_gen *g, void *arg)
     }
     j->bytes += g->envelope_len;
     j->last = g->generation;
-    json_array_append_new(j->items,
-                          json_pack("{s:I,s:s,s:o,s:o,s:s,s:b,s:o}", "generation",
-                                    (json_int_t)g->generation, "commit", g->commit, "issued",
-                                    time_json(g->issued), "expires", time_json(g->expires),
-                                    "models", g->models, "removed", g->removed, "envelope",
-                                    env ? env : json_null()));
-    json_array_append_new(j->rcpt, json_pack("{s:I,s:s,s:s?,s:b}", "generation",
-                                              (json_int_t)g->generation, "commit", g->commit,
-                                              "payloadSha256", sha[0] ? sha : NULL, "removed",
-                                              g->removed));
+    json_array_append_new(
+        j->items,
+        json_pack("{s:I,s:s,s:o,s:o,s:s,s:b,s:o}", "generation",
+                  (json_int_t)g->generation, "commit", g->commit, "issued",
+                  time_json(g->issued), "expires", time_json(g->expires),
+                  "models", g->models, "removed", g->removed, "envelope",
+                  env ? env : json_null()));
+    json_array_append_new(
+        j->rcpt,
+        json_pack("{s:I,s:s,s:s?,s:b}", "generation", (json_int_t)g->generation,
+                  "commit", g->commit, "payloadSha256", sha[0] ? sha : NULL,
+                  "removed", g->removed));
     return 0;
 }
 
@@ -130,7 +133,8 @@ static int on_report(const struct cairn_audit_report *r, void *arg)
 {
     struct ajob *j = arg;
     char sha[CAIRN_SHA256_HEX_LEN + 1];
-    json_t *env = envelope_json(r->envelope, r->envelope_len, CAIRN_DSSE_REPORT, sha);
+    json_t *env =
+        envelope_json(r->envelope, r->envelope_len, CAIRN_DSSE_REPORT, sha);
 
     if (j->bytes > PAGE_BYTES && json_array_size(j->items)) {
         json_decref(env);
@@ -138,12 +142,14 @@ static int on_report(const struct cairn_audit_report *r, void *arg)
     }
     j->bytes += r->envelope_len;
     j->last = r->seq;
-    json_array_append_new(j->items, json_pack("{s:I,s:o,s:o}", "seq", (json_int_t)r->seq,
-                                              "received", time_json(r->received), "envelope",
-                                              env ? env : json_null()));
-    json_array_append_new(j->rcpt, json_pack("{s:I,s:s?,s:o}", "seq", (json_int_t)r->seq,
-                                              "payloadSha256", sha[0] ? sha : NULL, "received",
-                                              time_json(r->received)));
+    json_array_append_new(j->items,
+                          json_pack("{s:I,s:o,s:o}", "seq", (json_int_t)r->seq,
+                                    "received", time_json(r->received),
+                                    "envelope", env ? env : json_null()));
+    json_array_append_new(j->rcpt,
+                          json_pack("{s:I,s:s?,s:o}", "seq", (json_int_t)r->seq,
+                                    "payloadSha256", sha[0] ? sha : NULL,
+                                    "received", time_json(r->received)));
     return 0;
 }
 
@@ -151,15 +157,18 @@ static int on_report(const struct cairn_audit_report *r, void *arg)
 static json_t *receipt(struct ajob *j, int complete)
 {
     const struct cairn_seckey *keys[] = {&j->key};
-    json_t *p = json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:o,s:O}", "kind", CAIRN_RECEIPT_KIND,
-                          "site", j->site, "of", j->what == HISTORY ? "generations" : "reports",
-                          "after", (json_int_t)j->after, "last", (json_int_t)j->last,
-                          "complete", complete, "issued", time_json(j->now), "items", j->rcpt);
+    json_t *p = json_pack(
+        "{s:s,s:s,s:s,s:I,s:I,s:b,s:o,s:O}", "kind", CAIRN_RECEIPT_KIND, "site",
+        j->site, "of", j->what == HISTORY ? "generations" : "reports", "after",
+        (json_int_t)j->after, "last", (json_int_t)j->last, "complete", complete,
+        "issued", time_json(j->now), "items", j->rcpt);
     char *text = cairn_json_canonical(p), *env;
     json_t *v = NULL;
 
-    env = cairn_dsse_sign(CAIRN_DSSE_RECEIPT, (const uint8_t *)text, strlen(text), keys, 1);
-    if (!env || cairn_json_parse(env, strlen(env), ENVELOPE_MAX * 4, &v, NULL) != 0)
+    env = cairn_dsse_sign(CAIRN_DSSE_RECEIPT, (const uint8_t *)text,
+                          strlen(text), keys, 1);
+    if (!env ||
+        cairn_json_parse(env, strlen(env), ENVELOPE_MAX * 4, &v, NULL) != 0)
         v = NULL;
     free(env);
     free(text);
@@ -197,10 +206,11 @@ static void on_work(uv_work_t *w)
     if (rc == 0 && j->what == HISTORY)
         rc = site_key(j, a, &sk, &d);
     if (rc == 0)
-        rc = j->what == HISTORY ? cairn_store_audit_generations(a, j->site, j->after, j->limit,
-                                                                on_gen, j, &more, &d)
-                                : cairn_store_audit_reports(a, j->site, j->after, j->limit,
-                                                            on_report, j, &more, &d);
+        rc = j->what == HISTORY
+                 ? cairn_store_audit_generations(a, j->site, j->after, j->limit,
+                                                 on_gen, j, &more, &d)
+                 : cairn_store_audit_reports(a, j->site, j->after, j->limit,
+                                             on_report, j, &more, &d);
     more |= rc > 0;
     cairn_store_audit_close(a);
     if (rc < 0) {
@@ -214,9 +224,10 @@ static void on_work(uv_work_t *w)
         j->status = 500;
         snprintf(j->msg, sizeof(j->msg), "cannot sign the receipt");
     } else {
-        res = json_pack("{s:s,s:O,s:o,s:o}", "site", j->site,
-                        j->what == HISTORY ? "generations" : "reports", j->items, "next",
-                        more ? json_integer(j->last) : json_null(), "receipt", rc_env);
+        res = json_pack(
+            "{s:s,s:O,s:o,s:o}", "site", j->site,
+            j->what == HISTORY ? "generations" : "reports", j->items, "next",
+            more ? json_integer(j->last) : json_null(), "receipt", rc_env);
         if (j->what == HISTORY)
             json_object_set(res, "siteKey", sk);
         j->body = cairn_json_canonical(res);
@@ -225,7 +236,8 @@ static void on_work(uv_work_t *w)
     json_decref(sk);
 }
 
-/* ---- on the loop ----------------------------------------------------------------------- */
+/* ---- on the loop
+ * ----------------------------------------------------------------------- */
 
 static void on_done(uv_work_t *w, int status)
 {
@@ -242,7 +254,8 @@ static void on_done(uv_work_t *w, int status)
     job_free(j);
 }
 
-static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev, void *arg)
+static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
+                    void *arg)
 {
     struct ajob *j = arg;
 
@@ -250,14 +263,17 @@ static void on_park(struct cairn_httpd_req *req, enum cairn_httpd_park_event ev,
         j->req = NULL;
         return;
     }
-    cairn_httpd_unavailable(req, 5, ev == CAIRN_HTTPD_PARK_TIMEOUT ? "audit query too slow"
-                                                                   : "the controller is stopping");
+    cairn_httpd_unavailable(req, 5,
+                            ev == CAIRN_HTTPD_PARK_TIMEOUT
+                                ? "audit query too slow"
+                                : "the controller is stopping");
     j->req = NULL;
 }
 
 /* A non-negative integer query parameter (def when absent), -1 when
  * malformed. */
-static int64_t query_num(struct cairn_httpd_req *req, const char *name, int64_t def)
+static int64_t query_num(struct cairn_httpd_req *req, const char *name,
+                         int64_t def)
 {
     const char *v = cairn_httpd_req_query(req, name);
     int64_t n = 0;
@@ -274,16 +290,19 @@ static int64_t query_num(struct cairn_httpd_req *req, const char *name, int64_t 
     return n;
 }
 
-static void start(struct cairn__ctrl *c, struct cairn_httpd_req *req, enum what what)
+static void start(struct cairn__ctrl *c, struct cairn_httpd_req *req,
+                  enum what what)
 {
     const char *site = cairn_httpd_req_param(req, "site");
-    int64_t after = query_num(req, "after", 0), limit = query_num(req, "limit", PAGE_DEFAULT);
+    int64_t after = query_num(req, "after", 0),
+            limit = query_num(req, "limit", PAGE_DEFAULT);
     struct ajob *j;
 
     if (cairn__auth_operator(c, req) != 0)
         return;
     if (after < 0 || limit < 1) {
-        cairn_httpd_bad_request(req, "after and limit are integers (limit at least 1)");
+        cairn_httpd_bad_request(
+            req, "after and limit are integers (limit at least 1)");
         return;
     }
     if (strlen(site) > CAIRN_SITE_MAX) {
@@ -291,7 +310,8 @@ static void start(struct cairn__ctrl *c, struct cairn_httpd_req *req, enum what 
         return;
     }
     j = cairn_xcalloc(1, sizeof(*j));
-    j->c = c, j->req = req, j->what = what, j->after = after, j->now = cairn__now();
+    j->c = c, j->req = req, j->what = what, j->after = after,
+    j->now = cairn__now();
     j->limit = (size_t)(limit > PAGE_MAX ? PAGE_MAX : limit);
     snprintf(j->site, sizeof(j->site), "%s", site);
     j->known = cairn__site_get(c, site) != NULL;
@@ -300,7 +320,8 @@ static void start(struct cairn__ctrl *c, struct cairn_httpd_req *req, enum what 
     j->records_path = cairn_xasprintf("%s/records.db", c->cfg.state_dir);
     j->items = json_array(), j->rcpt = json_array();
     if (!j->store_path) {
-        cairn_httpd_respond_error(req, 501, "the audit trail needs the SQLite store");
+        cairn_httpd_respond_error(req, 501,
+                                  "the audit trail needs the SQLite store");
         job_free(j);
         return;
     }
@@ -324,7 +345,8 @@ static void on_reports(struct cairn_httpd_req *req, void *arg)
 
 int cairn__api_audit(struct cairn__ctrl *c, struct cairn_diag *d)
 {
-    struct cairn_httpd_route_opts ho = {0, "audit_history"}, ro = {0, "audit_reports"};
+    struct cairn_httpd_route_opts ho = {0, "audit_history"},
+                                  ro = {0, "audit_reports"};
     char *path = cairn_store_audit_path(c->cfg.store);
     int rc = 0;
 
@@ -332,13 +354,16 @@ int cairn__api_audit(struct cairn__ctrl *c, struct cairn_diag *d)
     if (path)
         rc = cairn_store_audit_install(path, d);
     else
-        LOG_WARN("store %s is not SQLite: no audit trail of desired states", c->cfg.store);
+        LOG_WARN("store %s is not SQLite: no audit trail of desired states",
+                 c->cfg.store);
     free(path);
     if (rc == 0)
-        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/sites/{site}/history", on_history,
-                               c, &ho, d);
+        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET,
+                               "/v1/sites/{site}/history", on_history, c, &ho,
+                               d);
     if (rc == 0)
-        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET, "/v1/sites/{site}/reports", on_reports,
-                               c, &ro, d);
+        rc = cairn_httpd_route(c->srv, CAIRN_HTTPD_GET,
+                               "/v1/sites/{site}/reports", on_reports, c, &ro,
+                               d);
     return rc;
 }

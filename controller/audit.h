@@ -53,9 +53,9 @@ struct cairn__commit_obj {
     char tree[CAIRN_GIT_OID_HEXLEN + 1];
     char parent[CAIRN_GIT_OID_HEXLEN + 1]; /* first parent, "" for a root */
     int64_t committer_time;
-    char *sig;            /* gpgsig value, continuation lines joined; NULL */
+    char *sig; /* gpgsig value, continuation lines joined; NULL */
     size_t sig_len;
-    char *signed_data;    /* the object without the gpgsig header */
+    char *signed_data; /* the object without the gpgsig header */
     size_t signed_len;
 };
 
@@ -67,8 +67,10 @@ struct cairn__commit_obj {
  * cairn__commit_obj_free.
  */
 CAIRN_WUR int cairn__commit_obj_parse(const uint8_t *raw, size_t len,
-                                      struct cairn__commit_obj *out, struct cairn_diag *d);
-void cairn__commit_obj_free(struct cairn__commit_obj *c); /* contents; NULL ok */
+                                      struct cairn__commit_obj *out,
+                                      struct cairn_diag *d);
+void cairn__commit_obj_free(
+    struct cairn__commit_obj *c); /* contents; NULL ok */
 
 /* Check the commit's signature like `git verify-commit` (namespace "git",
  * at the committer time). Always fills *res. */
@@ -79,20 +81,23 @@ void cairn__commit_obj_verify(const struct cairn__commit_obj *c,
 /* The entry called name in a raw tree object: its id and mode (octal
  * value, e.g. 0100644, 040000). CAIRN_ENOENT (no such entry),
  * CAIRN_EPARSE (malformed tree). */
-CAIRN_WUR int cairn__tree_entry(const uint8_t *raw, size_t len, const char *name,
-                                char oid[CAIRN_GIT_OID_HEXLEN + 1], unsigned *mode,
-                                struct cairn_diag *d);
+CAIRN_WUR int cairn__tree_entry(const uint8_t *raw, size_t len,
+                                const char *name,
+                                char oid[CAIRN_GIT_OID_HEXLEN + 1],
+                                unsigned *mode, struct cairn_diag *d);
 
 /* ---- fleet files (audit_fleet.c) ------------------------------------ */
 
 /* policy.trustedPublishers of a fleet.yaml text (file names it in
  * messages); keys are added to ks (initialised by the caller). A fleet
  * without the list adds none. CAIRN_EPARSE / CAIRN_EKEY. */
-CAIRN_WUR int cairn__audit_trusted(const char *file, const char *text, size_t len,
-                                   struct cairn_keyset *ks, struct cairn_diag *d);
+CAIRN_WUR int cairn__audit_trusted(const char *file, const char *text,
+                                   size_t len, struct cairn_keyset *ks,
+                                   struct cairn_diag *d);
 /* publicKey of a sites/<site>.yaml text. CAIRN_EPARSE / CAIRN_EKEY. */
-CAIRN_WUR int cairn__audit_site_key(const char *file, const char *text, size_t len,
-                                    struct cairn_pubkey *out, struct cairn_diag *d);
+CAIRN_WUR int cairn__audit_site_key(const char *file, const char *text,
+                                    size_t len, struct cairn_pubkey *out,
+                                    struct cairn_diag *d);
 
 /* A model release as its Model file states it. */
 struct cairn__model_file {
@@ -104,8 +109,9 @@ struct cairn__model_file {
 
 /* Read the Model file fields the audit shows. CAIRN_EPARSE naming the
  * field. */
-CAIRN_WUR int cairn__audit_model_file(const char *file, const char *text, size_t len,
-                                      struct cairn__model_file *out, struct cairn_diag *d);
+CAIRN_WUR int cairn__audit_model_file(const char *file, const char *text,
+                                      size_t len, struct cairn__model_file *out,
+                                      struct cairn_diag *d);
 
 /*
  * An attestation envelope's verdict: publisher (the key id that verified,
@@ -114,23 +120,25 @@ CAIRN_WUR int cairn__audit_model_file(const char *file, const char *text, size_t
  * whose predicate name/version are these); else 0 and why (one line).
  * Never fails: a malformed envelope is a verdict.
  */
-void cairn__audit_attestation(const char *json, size_t len, const struct cairn_keyset *trusted,
-                              const char *sha256, const char *name, const char *version,
-                              char publisher[CAIRN_KEYID_LEN + 1], int *ok, char *why,
-                              size_t why_len);
+void cairn__audit_attestation(const char *json, size_t len,
+                              const struct cairn_keyset *trusted,
+                              const char *sha256, const char *name,
+                              const char *version,
+                              char publisher[CAIRN_KEYID_LEN + 1], int *ok,
+                              char *why, size_t why_len);
 
 /* ---- the controller's audit endpoints (audit_client.c) -------------- */
 
 struct cairn__audit_remote {
-    const char *base;  /* "http://host:port" (no trailing path) */
-    char *token;       /* operator token or NULL */
-    long timeout_ms;   /* per request */
+    const char *base; /* "http://host:port" (no trailing path) */
+    char *token;      /* operator token or NULL */
+    long timeout_ms;  /* per request */
 };
 
 /* Read an operator token file (first line, at most 4 KiB) into r->token.
  * CAIRN_ENOENT / CAIRN_EIO / CAIRN_EPARSE (empty). */
-CAIRN_WUR int cairn__audit_token(struct cairn__audit_remote *r, const char *path,
-                                 struct cairn_diag *d);
+CAIRN_WUR int cairn__audit_token(struct cairn__audit_remote *r,
+                                 const char *path, struct cairn_diag *d);
 
 /*
  * Everything the controller holds about site, every page followed:
@@ -141,8 +149,9 @@ CAIRN_WUR int cairn__audit_token(struct cairn__audit_remote *r, const char *path
  * only on success. CAIRN_ENET / CAIRN_EHTTP (status and the controller's
  * error text) / CAIRN_EPARSE / CAIRN_ETOOBIG.
  */
-CAIRN_WUR int cairn__audit_fetch(const struct cairn__audit_remote *r, const char *site,
-                                 json_t **history, json_t **reports, struct cairn_diag *d);
+CAIRN_WUR int cairn__audit_fetch(const struct cairn__audit_remote *r,
+                                 const char *site, json_t **history,
+                                 json_t **reports, struct cairn_diag *d);
 
 /* ---- the verbs ------------------------------------------------------- */
 
@@ -159,7 +168,7 @@ int cairn__audit_models(const struct cairn__audit_models_opts *o, FILE *out);
 struct cairn__audit_site_opts {
     const char *site;
     struct cairn__audit_remote remote;
-    const char *repo;            /* NULL: site key from the controller */
+    const char *repo;                   /* NULL: site key from the controller */
     const char *const *controller_keys; /* NULL-terminated; may be NULL */
     int json;
 };

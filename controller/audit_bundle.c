@@ -55,8 +55,8 @@ static json_t *payload_of(json_t *env, const char *type)
     struct cairn_dsse *e = NULL;
     json_t *p = NULL;
 
-    if (text && cairn_dsse_parse(text, strlen(text), CAIRN_AUDIT_MAX_ENVELOPE, type, &e, NULL) ==
-                    0)
+    if (text && cairn_dsse_parse(text, strlen(text), CAIRN_AUDIT_MAX_ENVELOPE,
+                                 type, &e, NULL) == 0)
         (void)!cairn_json_parse((const char *)e->payload, e->payload_len,
                                 CAIRN_AUDIT_MAX_ENVELOPE, &p, NULL);
     cairn_dsse_free(e);
@@ -64,9 +64,11 @@ static json_t *payload_of(json_t *env, const char *type)
     return p;
 }
 
-/* ---- git objects ------------------------------------------------------------ */
+/* ---- git objects ------------------------------------------------------------
+ */
 
-static int add_object(struct bctx *b, const char *sha, const char *type, struct cairn_diag *d)
+static int add_object(struct bctx *b, const char *sha, const char *type,
+                      struct cairn_diag *d)
 {
     struct cairn_git_oid id;
     uint8_t *data = NULL;
@@ -76,12 +78,14 @@ static int add_object(struct bctx *b, const char *sha, const char *type, struct 
     if (json_object_get(b->seen_objects, sha))
         return 0;
     snprintf(id.hex, sizeof(id.hex), "%s", sha);
-    rc = cairn_git_object_raw(b->g, &id, type, CAIRN_AUDIT_MAX_TREE, &data, &len, d);
+    rc = cairn_git_object_raw(b->g, &id, type, CAIRN_AUDIT_MAX_TREE, &data,
+                              &len, d);
     if (rc)
         return rc;
     json_object_set_new(b->seen_objects, sha, json_true());
-    json_array_append_new(b->objects, json_pack("{s:s,s:s,s:o}", "sha", sha, "type", type,
-                                                "data", b64(data, len)));
+    json_array_append_new(b->objects,
+                          json_pack("{s:s,s:s,s:o}", "sha", sha, "type", type,
+                                    "data", b64(data, len)));
     free(data);
     return 0;
 }
@@ -89,8 +93,8 @@ static int add_object(struct bctx *b, const char *sha, const char *type, struct 
 /* path at commit (whose tree is tree), with every tree on the way and the
  * blob. A missing file is not an error: the bundle lacks it, and verify
  * says what that costs. */
-static int prove_file(struct bctx *b, const char *commit, const char *tree, const char *path,
-                      struct cairn_diag *d)
+static int prove_file(struct bctx *b, const char *commit, const char *tree,
+                      const char *path, struct cairn_diag *d)
 {
     char cur[CAIRN_GIT_OID_HEXLEN + 1];
     const char *p = path;
@@ -99,7 +103,8 @@ static int prove_file(struct bctx *b, const char *commit, const char *tree, cons
     snprintf(cur, sizeof(cur), "%s", tree);
     while (rc == 0) {
         const char *slash = strchr(p, '/');
-        char *name = slash ? cairn_xstrndup(p, (size_t)(slash - p)) : cairn_xstrdup(p);
+        char *name =
+            slash ? cairn_xstrndup(p, (size_t)(slash - p)) : cairn_xstrdup(p);
         struct cairn_git_oid id;
         uint8_t *raw = NULL;
         size_t len;
@@ -108,7 +113,8 @@ static int prove_file(struct bctx *b, const char *commit, const char *tree, cons
         snprintf(id.hex, sizeof(id.hex), "%s", cur);
         rc = add_object(b, cur, "tree", d);
         if (rc == 0)
-            rc = cairn_git_object_raw(b->g, &id, "tree", CAIRN_AUDIT_MAX_TREE, &raw, &len, d);
+            rc = cairn_git_object_raw(b->g, &id, "tree", CAIRN_AUDIT_MAX_TREE,
+                                      &raw, &len, d);
         if (rc == 0)
             rc = cairn__tree_entry(raw, len, name, cur, &mode, NULL);
         free(raw);
@@ -118,8 +124,9 @@ static int prove_file(struct bctx *b, const char *commit, const char *tree, cons
         if (rc == 0 && !slash) {
             rc = add_object(b, cur, "blob", d);
             if (rc == 0)
-                json_array_append_new(b->files, json_pack("{s:s,s:s,s:s}", "commit", commit,
-                                                          "path", path, "blob", cur));
+                json_array_append_new(
+                    b->files, json_pack("{s:s,s:s,s:s}", "commit", commit,
+                                        "path", path, "blob", cur));
             return rc;
         }
         p = slash ? slash + 1 : p;
@@ -145,7 +152,8 @@ static int add_commit(struct bctx *b, const char *sha, struct cairn_diag *d)
         cairn_diag_prefix(d, "%s (is the repository up to date?)", b->o->repo);
         return rc;
     }
-    json_array_append_new(b->commits, json_pack("{s:s,s:o}", "sha", sha, "object", b64(raw, len)));
+    json_array_append_new(b->commits, json_pack("{s:s,s:o}", "sha", sha,
+                                                "object", b64(raw, len)));
     rc = cairn__commit_obj_parse(raw, len, &c, d);
     free(raw);
     if (rc)
@@ -159,7 +167,8 @@ static int add_commit(struct bctx *b, const char *sha, struct cairn_diag *d)
     return rc;
 }
 
-/* ---- desired states and their attestations ------------------------------------- */
+/* ---- desired states and their attestations
+ * ------------------------------------- */
 
 static void add_attestations(struct bctx *b, json_t *p)
 {
@@ -167,7 +176,8 @@ static void add_attestations(struct bctx *b, json_t *p)
     json_t *w;
     size_t i;
 
-    json_array_foreach(json_object_get(p, "workloads"), i, w) {
+    json_array_foreach(json_object_get(p, "workloads"), i, w)
+    {
         json_t *m = json_object_get(w, "model");
         char *key;
 
@@ -176,35 +186,40 @@ static void add_attestations(struct bctx *b, json_t *p)
         key = cairn_xasprintf("%s/%s", commit, str(m, "sha256"));
         if (!json_object_get(b->seen_atts, key)) {
             json_object_set_new(b->seen_atts, key, json_true());
-            json_array_append_new(b->atts, json_pack("{s:s,s:O,s:O,s:O,s:O}", "commit", commit,
-                                                     "model", json_object_get(m, "name"),
-                                                     "version", json_object_get(m, "version"),
-                                                     "sha256", json_object_get(m, "sha256"),
-                                                     "envelope",
-                                                     json_object_get(m, "attestation")));
+            json_array_append_new(
+                b->atts,
+                json_pack("{s:s,s:O,s:O,s:O,s:O}", "commit", commit, "model",
+                          json_object_get(m, "name"), "version",
+                          json_object_get(m, "version"), "sha256",
+                          json_object_get(m, "sha256"), "envelope",
+                          json_object_get(m, "attestation")));
         }
         free(key);
     }
 }
 
-static int add_generations(struct bctx *b, json_t *history, struct cairn_diag *d)
+static int add_generations(struct bctx *b, json_t *history,
+                           struct cairn_diag *d)
 {
     json_t *g;
     size_t i;
     int rc = 0;
 
-    json_array_foreach(json_object_get(history, "generations"), i, g) {
+    json_array_foreach(json_object_get(history, "generations"), i, g)
+    {
         json_t *env = json_object_get(g, "envelope"), *p;
 
         if (rc || !json_is_object(env))
             continue;
-        json_array_append_new(b->desired, json_pack("{s:O,s:O}", "generation",
-                                                    json_object_get(g, "generation"),
-                                                    "envelope", env));
+        json_array_append_new(b->desired,
+                              json_pack("{s:O,s:O}", "generation",
+                                        json_object_get(g, "generation"),
+                                        "envelope", env));
         rc = add_commit(b, str(g, "commit"), d);
         p = payload_of(env, CAIRN_DSSE_DESIRED);
         /* the signed commit, should the record and the document disagree */
-        if (rc == 0 && p && strlen(str(json_object_get(p, "source"), "commit")) == 40)
+        if (rc == 0 && p &&
+            strlen(str(json_object_get(p, "source"), "commit")) == 40)
             rc = add_commit(b, str(json_object_get(p, "source"), "commit"), d);
         if (p)
             add_attestations(b, p);
@@ -213,7 +228,8 @@ static int add_generations(struct bctx *b, json_t *history, struct cairn_diag *d
     return rc;
 }
 
-/* ---- the verb ---------------------------------------------------------------------- */
+/* ---- the verb
+ * ---------------------------------------------------------------------- */
 
 static json_t *bundle(struct bctx *b, json_t *history, json_t *reports)
 {
@@ -223,22 +239,25 @@ static json_t *bundle(struct bctx *b, json_t *history, json_t *reports)
     cairn__audit_time((int64_t)time(NULL), now);
     json_array_extend(receipts, json_object_get(history, "receipts"));
     json_array_extend(receipts, json_object_get(reports, "receipts"));
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:o}", "kind",
-                     CAIRN_BUNDLE_KIND, "site", b->o->site, "created", now, "controller",
-                     b->o->remote.base, "repo", b->o->repo, "commits", b->commits, "objects",
-                     b->objects, "files", b->files, "desired", b->desired, "attestations",
-                     b->atts, "reports", json_object_get(reports, "reports"), "receipts",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:o}",
+                     "kind", CAIRN_BUNDLE_KIND, "site", b->o->site, "created",
+                     now, "controller", b->o->remote.base, "repo", b->o->repo,
+                     "commits", b->commits, "objects", b->objects, "files",
+                     b->files, "desired", b->desired, "attestations", b->atts,
+                     "reports", json_object_get(reports, "reports"), "receipts",
                      receipts);
 }
 
-static int write_out(const struct cairn__audit_export_opts *o, json_t *v, struct cairn_diag *d)
+static int write_out(const struct cairn__audit_export_opts *o, json_t *v,
+                     struct cairn_diag *d)
 {
     struct stat st;
     char *text, *line;
     int rc;
 
     if (!o->force && lstat(o->out, &st) == 0)
-        return cairn_diag_set(d, CAIRN_EEXIST, "%s exists (use --force to replace it)", o->out);
+        return cairn_diag_set(d, CAIRN_EEXIST,
+                              "%s exists (use --force to replace it)", o->out);
     text = cairn_json_canonical(v);
     line = cairn_xasprintf("%s\n", text);
     rc = cairn_fs_write_durable(o->out, line, strlen(line), 0644, d);
@@ -258,7 +277,8 @@ int cairn__audit_export(const struct cairn__audit_export_opts *o, FILE *out)
     b.o = o;
     b.commits = json_array(), b.objects = json_array(), b.files = json_array();
     b.desired = json_array(), b.atts = json_array();
-    b.seen_commits = json_object(), b.seen_objects = json_object(), b.seen_atts = json_object();
+    b.seen_commits = json_object(), b.seen_objects = json_object(),
+    b.seen_atts = json_object();
     cairn_diag_init(&d);
     rc = cairn_git_open(o->repo, NULL, NULL, &b.g, &d);
     if (rc == 0)
@@ -270,11 +290,13 @@ int cairn__audit_export(const struct cairn__audit_export_opts *o, FILE *out)
         rc = write_out(o, v, &d);
     }
     if (rc == 0)
-        fprintf(out, "%s: site %s, %zu desired state(s), %zu report(s), %zu commit(s), "
-                     "%zu attestation(s)\n",
-                o->out, o->site, json_array_size(b.desired),
-                json_array_size(json_object_get(v, "reports")), json_array_size(b.commits),
-                json_array_size(b.atts));
+        fprintf(
+            out,
+            "%s: site %s, %zu desired state(s), %zu report(s), %zu commit(s), "
+            "%zu attestation(s)\n",
+            o->out, o->site, json_array_size(b.desired),
+            json_array_size(json_object_get(v, "reports")),
+            json_array_size(b.commits), json_array_size(b.atts));
     else
         fprintf(stderr, "cairnctl audit export: %s\n", cairn_diag_msg(&d));
     json_decref(v);
@@ -282,7 +304,8 @@ int cairn__audit_export(const struct cairn__audit_export_opts *o, FILE *out)
     json_decref(reports);
     json_decref(b.commits), json_decref(b.objects), json_decref(b.files);
     json_decref(b.desired), json_decref(b.atts);
-    json_decref(b.seen_commits), json_decref(b.seen_objects), json_decref(b.seen_atts);
+    json_decref(b.seen_commits), json_decref(b.seen_objects),
+        json_decref(b.seen_atts);
     cairn_git_free(b.g);
     return rc ? 2 : 0;
 }

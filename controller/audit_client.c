@@ -18,7 +18,8 @@
 
 #define PAGE_LIMIT 500
 
-int cairn__audit_token(struct cairn__audit_remote *r, const char *path, struct cairn_diag *d)
+int cairn__audit_token(struct cairn__audit_remote *r, const char *path,
+                       struct cairn_diag *d)
 {
     char *t = NULL;
     int rc = cairn_fs_read(path, 4096, &t, NULL, d);
@@ -48,7 +49,8 @@ struct get {
     char msg[512];
 };
 
-static void on_done(struct cairn_httpc_req *req, const struct cairn_httpc_result *res, void *arg)
+static void on_done(struct cairn_httpc_req *req,
+                    const struct cairn_httpc_result *res, void *arg)
 {
     struct get *g = arg;
 
@@ -77,10 +79,13 @@ static void error_text(const struct get *g, char *out, size_t n)
 }
 
 /* GET base+path as JSON. */
-static int get_json(struct session *s, const char *path, json_t **out, struct cairn_diag *d)
+static int get_json(struct session *s, const char *path, json_t **out,
+                    struct cairn_diag *d)
 {
     char *url = cairn_xasprintf("%s%s", s->r->base, path);
-    char *auth = s->r->token ? cairn_xasprintf("Authorization: Bearer %s", s->r->token) : NULL;
+    char *auth = s->r->token
+                     ? cairn_xasprintf("Authorization: Bearer %s", s->r->token)
+                     : NULL;
     const char *headers[] = {"Accept: application/json", auth, NULL};
     struct cairn_httpc_request rq;
     struct get g;
@@ -100,8 +105,10 @@ static int get_json(struct session *s, const char *path, json_t **out, struct ca
         rc = cairn_diag_set(d, g.err, "%s", g.msg);
     else if (rc == 0 && g.status != 200) {
         error_text(&g, why, sizeof(why));
-        rc = cairn_diag_set(d, CAIRN_EHTTP, "GET %s: %ld %s", url, g.status, why);
-    } else if (rc == 0 && (rc = cairn_json_parse(g.body, g.len, CAIRN_AUDIT_MAX_PAGE, out, d)))
+        rc = cairn_diag_set(d, CAIRN_EHTTP, "GET %s: %ld %s", url, g.status,
+                            why);
+    } else if (rc == 0 && (rc = cairn_json_parse(g.body, g.len,
+                                                 CAIRN_AUDIT_MAX_PAGE, out, d)))
         cairn_diag_prefix(d, "GET %s", url);
     free(g.body);
     free(auth);
@@ -116,7 +123,8 @@ static int valid_site(const char *s)
     if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '-'))
             return 0;
     return 1;
 }
@@ -146,15 +154,18 @@ static int valid_item(const char *key, json_t *it)
                json_is_boolean(json_object_get(it, "removed")) &&
                (json_is_null(env) || json_is_object(env));
     return json_is_integer(json_object_get(it, "seq")) &&
-           json_is_string(json_object_get(it, "received")) && json_is_object(env);
+           json_is_string(json_object_get(it, "received")) &&
+           json_is_object(env);
 }
 
 static int valid_page(const char *key, json_t *page)
 {
-    json_t *list = json_object_get(page, key), *it, *sk = json_object_get(page, "siteKey");
+    json_t *list = json_object_get(page, key), *it,
+           *sk = json_object_get(page, "siteKey");
     size_t i;
 
-    if (!json_is_array(list) || !json_is_object(json_object_get(page, "receipt")))
+    if (!json_is_array(list) ||
+        !json_is_object(json_object_get(page, "receipt")))
         return 0;
     if (sk && !json_is_null(sk) &&
         (!json_is_string(json_object_get(sk, "publicKey")) ||
@@ -167,28 +178,32 @@ static int valid_page(const char *key, json_t *page)
 /* Follow the pages of one listing: items of each page's `key` appended to
  * items, each page's receipt to receipts; the first page is kept in
  * *first (for fields outside the list). */
-static int pages(struct session *s, const char *site, const char *what, const char *key,
-                 json_t *items, json_t *receipts, json_t **first, struct cairn_diag *d)
+static int pages(struct session *s, const char *site, const char *what,
+                 const char *key, json_t *items, json_t *receipts,
+                 json_t **first, struct cairn_diag *d)
 {
     json_int_t after = 0;
     int rc = 0;
 
     for (unsigned n = 0; rc == 0; n++) {
-        char *path = cairn_xasprintf("/v1/sites/%s/%s?after=%lld&limit=%d", site, what,
-                                     (long long)after, PAGE_LIMIT);
+        char *path = cairn_xasprintf("/v1/sites/%s/%s?after=%lld&limit=%d",
+                                     site, what, (long long)after, PAGE_LIMIT);
         json_t *page = NULL, *next;
 
-        rc = n < CAIRN_AUDIT_MAX_PAGES ? get_json(s, path, &page, d)
-                                       : cairn_diag_set(d, CAIRN_ETOOBIG, "%s: over %u pages",
-                                                        what, CAIRN_AUDIT_MAX_PAGES);
+        rc = n < CAIRN_AUDIT_MAX_PAGES
+                 ? get_json(s, path, &page, d)
+                 : cairn_diag_set(d, CAIRN_ETOOBIG, "%s: over %u pages", what,
+                                  CAIRN_AUDIT_MAX_PAGES);
         free(path);
         if (rc)
             break;
         next = json_object_get(page, "next");
         if (!valid_page(key, page) ||
-            !(json_is_null(next) || (json_is_integer(next) && json_integer_value(next) > after)))
-            rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: malformed page after %lld", what,
-                                (long long)after);
+            !(json_is_null(next) ||
+              (json_is_integer(next) && json_integer_value(next) > after)))
+            rc =
+                cairn_diag_set(d, CAIRN_EPARSE, "%s: malformed page after %lld",
+                               what, (long long)after);
         else {
             json_array_extend(items, json_object_get(page, key));
             json_array_append(receipts, json_object_get(page, "receipt"));
@@ -210,11 +225,12 @@ static void closed(void *arg)
     (void)arg;
 }
 
-int cairn__audit_fetch(const struct cairn__audit_remote *r, const char *site, json_t **history,
-                       json_t **reports, struct cairn_diag *d)
+int cairn__audit_fetch(const struct cairn__audit_remote *r, const char *site,
+                       json_t **history, json_t **reports, struct cairn_diag *d)
 {
     struct session s;
-    json_t *gens = json_array(), *reps = json_array(), *hr = json_array(), *rr = json_array();
+    json_t *gens = json_array(), *reps = json_array(), *hr = json_array(),
+           *rr = json_array();
     json_t *first = NULL, *rfirst = NULL;
     int rc;
 
@@ -239,7 +255,8 @@ int cairn__audit_fetch(const struct cairn__audit_remote *r, const char *site, js
         json_t *key = json_object_get(first, "siteKey");
 
         *history = json_pack("{s:s,s:O,s:O,s:O}", "site", site, "siteKey",
-                             key ? key : json_null(), "generations", gens, "receipts", hr);
+                             key ? key : json_null(), "generations", gens,
+                             "receipts", hr);
         *reports = json_pack("{s:O,s:O}", "reports", reps, "receipts", rr);
     }
     json_decref(first);

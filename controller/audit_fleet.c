@@ -14,8 +14,9 @@
 #include "cairn/dsse.h"
 #include "cairn/yaml.h"
 
-static int load(const char *file, const char *text, size_t len, struct cairn_yaml_doc **doc,
-                json_t **root, struct cairn_diag *d)
+static int load(const char *file, const char *text, size_t len,
+                struct cairn_yaml_doc **doc, json_t **root,
+                struct cairn_diag *d)
 {
     int rc = cairn_yaml_parse(file, text, len, NULL, doc, d);
 
@@ -39,19 +40,24 @@ int cairn__audit_trusted(const char *file, const char *text, size_t len,
 
     if (rc)
         return rc;
-    list = json_object_get(json_object_get(root, "policy"), "trustedPublishers");
+    list =
+        json_object_get(json_object_get(root, "policy"), "trustedPublishers");
     if (list && !json_is_array(list))
-        rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: policy.trustedPublishers is not a list",
-                            file);
-    json_array_foreach(list, i, k) {
+        rc = cairn_diag_set(d, CAIRN_EPARSE,
+                            "%s: policy.trustedPublishers is not a list", file);
+    json_array_foreach(list, i, k)
+    {
         struct cairn_pubkey pk;
 
         if (rc)
             break;
         if (!json_is_string(k)) {
-            rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: policy.trustedPublishers[%zu] is not "
-                                "a string", file, i);
-        } else if ((rc = cairn_pubkey_parse(json_string_value(k), &pk, d)) != 0) {
+            rc = cairn_diag_set(d, CAIRN_EPARSE,
+                                "%s: policy.trustedPublishers[%zu] is not "
+                                "a string",
+                                file, i);
+        } else if ((rc = cairn_pubkey_parse(json_string_value(k), &pk, d)) !=
+                   0) {
             cairn_diag_prefix(d, "%s: policy.trustedPublishers[%zu]", file, i);
         } else {
             cairn_keyset_add(ks, &pk);
@@ -82,7 +88,8 @@ int cairn__audit_site_key(const char *file, const char *text, size_t len,
     return rc;
 }
 
-static int field(json_t *root, const char *a, const char *b, char *out, size_t cap)
+static int field(json_t *root, const char *a, const char *b, char *out,
+                 size_t cap)
 {
     json_t *v = json_object_get(root, a);
     const char *s;
@@ -108,14 +115,19 @@ int cairn__audit_model_file(const char *file, const char *text, size_t len,
         return rc;
     memset(&m, 0, sizeof(m));
     if (field(root, "name", NULL, m.name, sizeof(m.name)))
-        rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: name is not a short string", file);
+        rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: name is not a short string",
+                            file);
     else if (field(root, "version", NULL, m.version, sizeof(m.version)))
-        rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: version is not a short string", file);
+        rc = cairn_diag_set(d, CAIRN_EPARSE,
+                            "%s: version is not a short string", file);
     else if (field(root, "artifact", "sha256", m.sha256, sizeof(m.sha256)))
-        rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: artifact.sha256 missing", file);
-    else if (field(root, "attestation", NULL, m.attestation, sizeof(m.attestation)) ||
+        rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: artifact.sha256 missing",
+                            file);
+    else if (field(root, "attestation", NULL, m.attestation,
+                   sizeof(m.attestation)) ||
              strchr(m.attestation, '/'))
-        rc = cairn_diag_set(d, CAIRN_EPARSE, "%s: attestation is not a file name", file);
+        rc = cairn_diag_set(d, CAIRN_EPARSE,
+                            "%s: attestation is not a file name", file);
     cairn_yaml_free(doc);
     if (rc == 0)
         *out = m;
@@ -124,20 +136,25 @@ int cairn__audit_model_file(const char *file, const char *text, size_t len,
 
 /* The first signature's key id, for naming who signed an attestation that
  * does not verify. */
-static void first_signer(const char *json, size_t len, char out[CAIRN_KEYID_LEN + 1])
+static void first_signer(const char *json, size_t len,
+                         char out[CAIRN_KEYID_LEN + 1])
 {
     struct cairn_dsse *env = NULL;
 
     out[0] = '\0';
-    if (cairn_dsse_parse(json, len, CAIRN_FLEET_MAX_ATT, NULL, &env, NULL) == 0 && env->nsigs)
+    if (cairn_dsse_parse(json, len, CAIRN_FLEET_MAX_ATT, NULL, &env, NULL) ==
+            0 &&
+        env->nsigs)
         memcpy(out, env->sigs[0].keyid, CAIRN_KEYID_LEN + 1);
     cairn_dsse_free(env);
 }
 
-void cairn__audit_attestation(const char *json, size_t len, const struct cairn_keyset *trusted,
-                              const char *sha256, const char *name, const char *version,
-                              char publisher[CAIRN_KEYID_LEN + 1], int *ok, char *why,
-                              size_t why_len)
+void cairn__audit_attestation(const char *json, size_t len,
+                              const struct cairn_keyset *trusted,
+                              const char *sha256, const char *name,
+                              const char *version,
+                              char publisher[CAIRN_KEYID_LEN + 1], int *ok,
+                              char *why, size_t why_len)
 {
     struct cairn_model_claim c;
     struct cairn_diag d;

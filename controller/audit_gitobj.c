@@ -18,7 +18,8 @@ void cairn__audit_time(int64_t t, char out[32])
     time_t tt = (time_t)t;
     struct tm tm;
 
-    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (!gmtime_r(&tt, &tm) ||
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(out, 32, "@%lld", (long long)t);
 }
 
@@ -82,8 +83,8 @@ struct cparse {
 
 /* One header line (without its newline) and its continuation lines
  * [cont, cont_end): take what the audit needs. */
-static int header(struct cparse *s, const char *line, size_t len, const char *cont,
-                  size_t cont_len, struct cairn_diag *d)
+static int header(struct cparse *s, const char *line, size_t len,
+                  const char *cont, size_t cont_len, struct cairn_diag *d)
 {
     const char *sp = memchr(line, ' ', len);
     size_t klen = sp ? (size_t)(sp - line) : len;
@@ -92,24 +93,29 @@ static int header(struct cparse *s, const char *line, size_t len, const char *co
 
     if (klen == 4 && memcmp(line, "tree", 4) == 0 && !s->have_tree) {
         if (!is_hex40(v, vlen))
-            return cairn_diag_set(d, CAIRN_EPARSE, "commit object: bad tree line");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "commit object: bad tree line");
         memcpy(s->c.tree, v, vlen);
         s->have_tree = 1;
     } else if (klen == 6 && memcmp(line, "parent", 6) == 0) {
         if (!is_hex40(v, vlen))
-            return cairn_diag_set(d, CAIRN_EPARSE, "commit object: bad parent line");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "commit object: bad parent line");
         if (!s->c.parent[0])
             memcpy(s->c.parent, v, vlen);
     } else if (klen == 9 && memcmp(line, "committer", 9) == 0) {
         if (person_time(v, vlen, &s->c.committer_time) != 0)
-            return cairn_diag_set(d, CAIRN_EPARSE, "commit object: bad committer line");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "commit object: bad committer line");
         s->have_committer = 1;
     } else if (klen == 6 && memcmp(line, "gpgsig", 6) == 0) {
         if (s->have_sig)
-            return cairn_diag_set(d, CAIRN_EPARSE, "commit object: two gpgsig headers");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "commit object: two gpgsig headers");
         s->have_sig = 1;
         if (cairn_buf_append(&s->sig, v, vlen) != 0)
-            return cairn_diag_set(d, CAIRN_ETOOBIG, "commit object: signature too long");
+            return cairn_diag_set(d, CAIRN_ETOOBIG,
+                                  "commit object: signature too long");
         /* continuation lines lose their leading space, keep their newline */
         for (size_t i = 0; i < cont_len;) {
             const char *nl = memchr(cont + i, '\n', cont_len - i);
@@ -117,7 +123,8 @@ static int header(struct cparse *s, const char *line, size_t len, const char *co
 
             if (cairn_buf_append(&s->sig, "\n", 1) != 0 ||
                 cairn_buf_append(&s->sig, cont + i + 1, l - 1) != 0)
-                return cairn_diag_set(d, CAIRN_ETOOBIG, "commit object: signature too long");
+                return cairn_diag_set(d, CAIRN_ETOOBIG,
+                                      "commit object: signature too long");
             i += l + 1;
         }
         return 1; /* left out of the signed data */
@@ -136,7 +143,8 @@ static int headers(struct cparse *s, size_t *body, struct cairn_diag *d)
         int rc;
 
         if (!nl)
-            return cairn_diag_set(d, CAIRN_EPARSE, "commit object: no message separator");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "commit object: no message separator");
         len = (size_t)(nl - line);
         if (len == 0) {
             *body = i;
@@ -147,7 +155,8 @@ static int headers(struct cparse *s, size_t *body, struct cairn_diag *d)
             const char *n2 = memchr(s->p + j, '\n', s->n - j);
 
             if (!n2)
-                return cairn_diag_set(d, CAIRN_EPARSE, "commit object: truncated header");
+                return cairn_diag_set(d, CAIRN_EPARSE,
+                                      "commit object: truncated header");
             j = (size_t)(n2 - s->p) + 1;
         }
         rc = header(s, line, len, s->p + i + len + 1, j - (i + len + 1), d);
@@ -157,11 +166,12 @@ static int headers(struct cparse *s, size_t *body, struct cairn_diag *d)
             return cairn_diag_set(d, CAIRN_ETOOBIG, "commit object too big");
         i = j;
     }
-    return cairn_diag_set(d, CAIRN_EPARSE, "commit object: no message separator");
+    return cairn_diag_set(d, CAIRN_EPARSE,
+                          "commit object: no message separator");
 }
 
-int cairn__commit_obj_parse(const uint8_t *raw, size_t len, struct cairn__commit_obj *out,
-                            struct cairn_diag *d)
+int cairn__commit_obj_parse(const uint8_t *raw, size_t len,
+                            struct cairn__commit_obj *out, struct cairn_diag *d)
 {
     struct cparse s;
     size_t body = 0;
@@ -207,14 +217,16 @@ void cairn__commit_obj_verify(const struct cairn__commit_obj *c,
                               const struct cairn_sshsig_signers *signers,
                               struct cairn_sshsig_result *res)
 {
-    cairn_sshsig_verify(signers, c->sig, c->sig ? c->sig_len : 0, c->signed_data,
-                        c->signed_len, CAIRN_SSHSIG_NS_GIT, c->committer_time, res);
+    cairn_sshsig_verify(signers, c->sig, c->sig ? c->sig_len : 0,
+                        c->signed_data, c->signed_len, CAIRN_SSHSIG_NS_GIT,
+                        c->committer_time, res);
 }
 
 /* ---- trees ---------------------------------------------------------- */
 
 int cairn__tree_entry(const uint8_t *raw, size_t len, const char *name,
-                      char oid[CAIRN_GIT_OID_HEXLEN + 1], unsigned *mode, struct cairn_diag *d)
+                      char oid[CAIRN_GIT_OID_HEXLEN + 1], unsigned *mode,
+                      struct cairn_diag *d)
 {
     size_t i = 0, nlen = strlen(name);
 
@@ -226,13 +238,16 @@ int cairn__tree_entry(const uint8_t *raw, size_t len, const char *name,
         while (i < len && raw[i] >= '0' && raw[i] <= '7' && m < 01000000)
             m = m * 8 + (unsigned)(raw[i++] - '0');
         if (i >= len || raw[i] != ' ')
-            return cairn_diag_set(d, CAIRN_EPARSE, "tree object: bad entry mode");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "tree object: bad entry mode");
         start = ++i;
         nul = memchr(raw + i, '\0', len - i);
         if (!nul || (size_t)(nul - raw) + 1 + 20 > len || nul == raw + start)
-            return cairn_diag_set(d, CAIRN_EPARSE, "tree object: truncated entry");
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "tree object: truncated entry");
         i = (size_t)(nul - raw) + 1;
-        if ((size_t)(nul - (raw + start)) == nlen && memcmp(raw + start, name, nlen) == 0) {
+        if ((size_t)(nul - (raw + start)) == nlen &&
+            memcmp(raw + start, name, nlen) == 0) {
             for (size_t k = 0; k < 20; k++)
                 snprintf(oid + 2 * k, 3, "%02x", raw[i + k]);
             *mode = m;

@@ -26,8 +26,8 @@
 
 struct rcache {
     char sha[CAIRN_GIT_OID_HEXLEN + 1];
-    json_t *map;  /* {site: {workload: {name, version, sha256}}}; NULL: failed */
-    char *error;  /* why it did not render */
+    json_t *map; /* {site: {workload: {name, version, sha256}}}; NULL: failed */
+    char *error; /* why it did not render */
     unsigned used;
 };
 
@@ -42,20 +42,23 @@ struct mctx {
 
 /* ---- rendering a commit into {site: {workload: model}} ---------------- */
 
-static int on_site(const struct cairn_fleet *f, struct cairn_rendered *r, void *arg)
+static int on_site(const struct cairn_fleet *f, struct cairn_rendered *r,
+                   void *arg)
 {
     json_t *map = arg, *wl = json_object(), *w;
     size_t i;
 
     (void)f;
-    json_array_foreach(json_object_get(r->content, "workloads"), i, w) {
+    json_array_foreach(json_object_get(r->content, "workloads"), i, w)
+    {
         json_t *m = json_object_get(w, "model");
 
         if (json_is_object(m))
-            json_object_set_new(wl, json_string_value(json_object_get(w, "name")),
-                                json_pack("{s:O,s:O,s:O}", "name", json_object_get(m, "name"),
-                                          "version", json_object_get(m, "version"), "sha256",
-                                          json_object_get(m, "sha256")));
+            json_object_set_new(
+                wl, json_string_value(json_object_get(w, "name")),
+                json_pack("{s:O,s:O,s:O}", "name", json_object_get(m, "name"),
+                          "version", json_object_get(m, "version"), "sha256",
+                          json_object_get(m, "sha256")));
     }
     json_object_set_new(map, r->site, wl);
     cairn_rendered_free(r);
@@ -78,13 +81,16 @@ static void render(struct mctx *m, const char *sha, struct rcache *e)
     cairn_diag_init(&d);
     rc = cairn_offline_checkout(m->off, sha, &d);
     if (rc == 0)
-        rc = cairn_offline_build(m->off, NULL, NULL, on_site, map, &errs, NULL, &d);
+        rc = cairn_offline_build(m->off, NULL, NULL, on_site, map, &errs, NULL,
+                                 &d);
     if (rc || cairn_errlist_count(&errs)) {
         size_t n = cairn_errlist_count(&errs);
-        char *text = n ? cairn_errlist_format(&errs, 0) : cairn_xstrdup(cairn_diag_msg(&d));
+        char *text = n ? cairn_errlist_format(&errs, 0)
+                       : cairn_xstrdup(cairn_diag_msg(&d));
 
         first_line(text);
-        e->error = n > 1 ? cairn_xasprintf("%s (and %zu more)", text, n - 1) : text;
+        e->error =
+            n > 1 ? cairn_xasprintf("%s (and %zu more)", text, n - 1) : text;
         if (n > 1)
             free(text);
         json_decref(map);
@@ -149,28 +155,32 @@ static int same_model(json_t *a, json_t *b)
 
 static int model_named(json_t *m, const char *name)
 {
-    return !name || (m && strcmp(json_string_value(json_object_get(m, "name")), name) == 0);
+    return !name || (m && strcmp(json_string_value(json_object_get(m, "name")),
+                                 name) == 0);
 }
 
-static void site_changes(const struct mctx *m, json_t *base, json_t *cur, json_t *out)
+static void site_changes(const struct mctx *m, json_t *base, json_t *cur,
+                         json_t *out)
 {
     size_t ns, nw;
     const char **sites = keys_of(base, cur, &ns);
 
     for (size_t i = 0; i < ns; i++) {
-        json_t *bw = json_object_get(base, sites[i]), *cw = json_object_get(cur, sites[i]);
+        json_t *bw = json_object_get(base, sites[i]),
+               *cw = json_object_get(cur, sites[i]);
         const char **wls = keys_of(bw, cw, &nw);
 
         for (size_t j = 0; j < nw; j++) {
-            json_t *b = json_object_get(bw, wls[j]), *c = json_object_get(cw, wls[j]);
+            json_t *b = json_object_get(bw, wls[j]),
+                   *c = json_object_get(cw, wls[j]);
 
-            if (same_model(b, c) || (!model_named(b, m->o->model) &&
-                                     !model_named(c, m->o->model)))
+            if (same_model(b, c) ||
+                (!model_named(b, m->o->model) && !model_named(c, m->o->model)))
                 continue;
-            json_array_append_new(out, json_pack("{s:s,s:s,s:O,s:O}", "site", sites[i],
-                                                 "workload", wls[j], "before",
-                                                 b ? b : json_null(), "after",
-                                                 c ? c : json_null()));
+            json_array_append_new(out, json_pack("{s:s,s:s,s:O,s:O}", "site",
+                                                 sites[i], "workload", wls[j],
+                                                 "before", b ? b : json_null(),
+                                                 "after", c ? c : json_null()));
         }
         free(wls);
     }
@@ -197,7 +207,8 @@ static int accepted(struct mctx *m, const char *sha, struct rcache *e)
  * the render of the nearest first-parent ancestor the controller accepts
  * (its parent, unless the parent does not render or, with allowed
  * signers, is not signed by one). NULL: none (a root commit). */
-static json_t *base_of(struct mctx *m, const char *parent, char base_sha[41], json_t *res)
+static json_t *base_of(struct mctx *m, const char *parent, char base_sha[41],
+                       json_t *res)
 {
     char sha[CAIRN_GIT_OID_HEXLEN + 1];
     struct cairn_git_commit *c = NULL;
@@ -210,12 +221,14 @@ static json_t *base_of(struct mctx *m, const char *parent, char base_sha[41], js
         if (accepted(m, sha, e)) {
             snprintf(base_sha, 41, "%s", sha);
             if (step > 0)
-                json_object_set_new(res, "baseNote",
-                                    json_sprintf("compared with %.12s, the last ancestor the "
-                                                 "controller accepts%s", sha,
-                                                 m->signers ? " (rendered and signed by an "
-                                                              "allowed signer)"
-                                                            : " (rendered)"));
+                json_object_set_new(
+                    res, "baseNote",
+                    json_sprintf("compared with %.12s, the last ancestor the "
+                                 "controller accepts%s",
+                                 sha,
+                                 m->signers ? " (rendered and signed by an "
+                                              "allowed signer)"
+                                            : " (rendered)"));
             return e->map;
         }
         snprintf(id.hex, sizeof(id.hex), "%s", sha);
@@ -233,14 +246,15 @@ static json_t *base_of(struct mctx *m, const char *parent, char base_sha[41], js
 
 /* {version: {"yaml": blob, "att": blob, "file": Model fields | "error"}} of
  * models/<name>/ at commit (empty when absent). */
-static json_t *model_dir(struct mctx *m, const struct cairn_git_oid *commit, const char *name)
+static json_t *model_dir(struct mctx *m, const struct cairn_git_oid *commit,
+                         const char *name)
 {
     struct cairn_git_tree *t = NULL;
     json_t *out = json_object();
     char *prefix = cairn_xasprintf("models/%s", name);
 
-    if (commit && cairn_git_tree_read(m->off->g, commit, prefix, NULL, CAIRN_GIT_CONTENT, &t,
-                                      NULL) == 0) {
+    if (commit && cairn_git_tree_read(m->off->g, commit, prefix, NULL,
+                                      CAIRN_GIT_CONTENT, &t, NULL) == 0) {
         for (size_t i = 0; i < t->n; i++) {
             const struct cairn_git_file *f = &t->files[i];
             const char *base = f->path + strlen(prefix) + 1;
@@ -249,26 +263,33 @@ static json_t *model_dir(struct mctx *m, const struct cairn_git_oid *commit, con
             struct cairn_diag d;
             json_t *v;
 
-            if (strchr(base, '/') || bl <= 5 || strcmp(base + bl - 5, ".yaml") != 0)
+            if (strchr(base, '/') || bl <= 5 ||
+                strcmp(base + bl - 5, ".yaml") != 0)
                 continue;
             cairn_diag_init(&d);
             v = json_pack("{s:s,s:s}", "path", f->path, "yaml", f->blob.hex);
-            if (cairn__audit_model_file(f->path, (const char *)f->data, f->size, &mf, &d) != 0) {
-                json_object_set_new(v, "error", json_string(cairn_diag_msg(&d)));
+            if (cairn__audit_model_file(f->path, (const char *)f->data, f->size,
+                                        &mf, &d) != 0) {
+                json_object_set_new(v, "error",
+                                    json_string(cairn_diag_msg(&d)));
             } else {
                 char *ap = cairn_xasprintf("%s/%s", prefix, mf.attestation);
                 const struct cairn_git_file *af = cairn_git_tree_find(t, ap);
 
                 json_object_set_new(v, "sha256", json_string(mf.sha256));
                 json_object_set_new(v, "attPath", json_string(ap));
-                json_object_set_new(v, "att", json_string(af ? af->blob.hex : ""));
+                json_object_set_new(v, "att",
+                                    json_string(af ? af->blob.hex : ""));
                 if (af)
-                    json_object_set_new(v, "attText",
-                                        json_stringn((const char *)af->data, af->size));
+                    json_object_set_new(
+                        v, "attText",
+                        json_stringn((const char *)af->data, af->size));
                 free(ap);
             }
-            json_object_set_new(out, json_string_value(json_object_get(v, "path")) +
-                                         strlen(prefix) + 1, v);
+            json_object_set_new(out,
+                                json_string_value(json_object_get(v, "path")) +
+                                    strlen(prefix) + 1,
+                                v);
         }
     }
     cairn_git_tree_free(t);
@@ -276,7 +297,8 @@ static json_t *model_dir(struct mctx *m, const struct cairn_git_oid *commit, con
     return out;
 }
 
-static json_t *attestation_verdict(json_t *cur, const struct cairn_keyset *trusted,
+static json_t *attestation_verdict(json_t *cur,
+                                   const struct cairn_keyset *trusted,
                                    const char *name, const char *version)
 {
     const char *text = json_string_value(json_object_get(cur, "attText"));
@@ -288,20 +310,24 @@ static json_t *attestation_verdict(json_t *cur, const struct cairn_keyset *trust
         snprintf(why, sizeof(why), "%s not found",
                  json_string_value(json_object_get(cur, "attPath")));
     else
-        cairn__audit_attestation(text, strlen(text), trusted, sha, name, version, publisher,
-                                 &ok, why, sizeof(why));
-    return json_pack("{s:O,s:s?,s:b,s:s}", "file", json_object_get(cur, "attPath"),
-                     "publisher", publisher[0] ? publisher : NULL, "verified", ok, "detail",
+        cairn__audit_attestation(text, strlen(text), trusted, sha, name,
+                                 version, publisher, &ok, why, sizeof(why));
+    return json_pack("{s:O,s:s?,s:b,s:s}", "file",
+                     json_object_get(cur, "attPath"), "publisher",
+                     publisher[0] ? publisher : NULL, "verified", ok, "detail",
                      why);
 }
 
-static void trusted_at(struct mctx *m, const struct cairn_git_oid *commit, struct cairn_keyset *ks)
+static void trusted_at(struct mctx *m, const struct cairn_git_oid *commit,
+                       struct cairn_keyset *ks)
 {
     uint8_t *text = NULL;
     size_t len;
 
-    if (cairn_git_read_file(m->off->g, commit, "fleet.yaml", 0, &text, &len, NULL) == 0 &&
-        cairn__audit_trusted("fleet.yaml", (const char *)text, len, ks, NULL) != 0) {
+    if (cairn_git_read_file(m->off->g, commit, "fleet.yaml", 0, &text, &len,
+                            NULL) == 0 &&
+        cairn__audit_trusted("fleet.yaml", (const char *)text, len, ks, NULL) !=
+            0) {
         cairn_keyset_free(ks);
         cairn_keyset_init(ks);
     }
@@ -309,26 +335,31 @@ static void trusted_at(struct mctx *m, const struct cairn_git_oid *commit, struc
 }
 
 /* One model folder's changes into out. */
-static void dir_changes(struct mctx *m, const char *name, const struct cairn_git_oid *commit,
-                        const struct cairn_git_oid *parent, const struct cairn_keyset *trusted,
-                        json_t *out)
+static void dir_changes(struct mctx *m, const char *name,
+                        const struct cairn_git_oid *commit,
+                        const struct cairn_git_oid *parent,
+                        const struct cairn_keyset *trusted, json_t *out)
 {
     json_t *cd = model_dir(m, commit, name), *pd = model_dir(m, parent, name);
     size_t n;
     const char **files = keys_of(pd, cd, &n);
 
     for (size_t i = 0; i < n; i++) {
-        json_t *c = json_object_get(cd, files[i]), *p = json_object_get(pd, files[i]), *e;
+        json_t *c = json_object_get(cd, files[i]),
+               *p = json_object_get(pd, files[i]), *e;
         char *version = cairn_xstrndup(files[i], strlen(files[i]) - 5);
         const char *change = !p ? "added" : !c ? "removed" : "changed";
 
-        if (c && p && json_equal(json_object_get(c, "yaml"), json_object_get(p, "yaml")) &&
+        if (c && p &&
+            json_equal(json_object_get(c, "yaml"),
+                       json_object_get(p, "yaml")) &&
             json_equal(json_object_get(c, "att"), json_object_get(p, "att"))) {
             free(version);
             continue;
         }
-        e = json_pack("{s:s,s:s,s:s,s:O?}", "name", name, "version", version, "change", change,
-                      "sha256", json_object_get(c ? c : p, "sha256"));
+        e = json_pack("{s:s,s:s,s:s,s:O?}", "name", name, "version", version,
+                      "change", change, "sha256",
+                      json_object_get(c ? c : p, "sha256"));
         if (c && json_object_get(c, "error")) {
             json_object_set(e, "error", json_object_get(c, "error"));
             m->problems++;
@@ -359,7 +390,8 @@ static json_t *touched_models(const struct cairn_git_diff *df)
 
         if (strncmp(p, "models/", 7) != 0 || !(slash = strchr(p + 7, '/')))
             continue;
-        json_object_setn_new(names, p + 7, (size_t)(slash - (p + 7)), json_true());
+        json_object_setn_new(names, p + 7, (size_t)(slash - (p + 7)),
+                             json_true());
     }
     v = keys_of(names, NULL, &n);
     for (size_t i = 0; i < n; i++)
@@ -371,8 +403,8 @@ static json_t *touched_models(const struct cairn_git_diff *df)
 
 static int relevant(const struct cairn_git_diff *df)
 {
-    static const char *const pre[] = {"fleet.yaml", "groups/", "sites/", "models/",
-                                      "workloads/"};
+    static const char *const pre[] = {"fleet.yaml", "groups/", "sites/",
+                                      "models/", "workloads/"};
 
     for (size_t i = 0; i < df->n; i++)
         for (size_t k = 0; k < CAIRN_ARRAY_LEN(pre); k++)
@@ -397,20 +429,23 @@ static json_t *signature(struct mctx *m, const struct cairn_git_commit *c)
     struct cairn_sshsig_result r;
 
     if (!m->signers)
-        return json_pack("{s:s}", "status", c->has_signature ? "unchecked" : "unsigned");
+        return json_pack("{s:s}", "status",
+                         c->has_signature ? "unchecked" : "unsigned");
     if (cairn_git_verify_commit(m->off->g, &c->id, m->signers, &r, NULL) != 0) {
         r.status = CAIRN_SSHSIG_BAD;
         snprintf(r.text, sizeof(r.text), "commit unreadable");
     }
     if (r.status != CAIRN_SSHSIG_VERIFIED)
         m->problems++;
-    return json_pack("{s:s,s:s?,s:s?,s:s?,s:s}", "status", cairn_sshsig_status_name(r.status),
-                     "principal", r.principal[0] ? r.principal : NULL, "keyid",
+    return json_pack("{s:s,s:s?,s:s?,s:s?,s:s}", "status",
+                     cairn_sshsig_status_name(r.status), "principal",
+                     r.principal[0] ? r.principal : NULL, "keyid",
                      r.keyid[0] ? r.keyid : NULL, "fingerprint",
                      r.fingerprint[0] ? r.fingerprint : NULL, "detail", r.text);
 }
 
-static void sites_of(struct mctx *m, const struct cairn_git_commit *c, json_t *e)
+static void sites_of(struct mctx *m, const struct cairn_git_commit *c,
+                     json_t *e)
 {
     struct rcache *cur = rendered(m, c->id.hex);
     json_t *sites = json_array(), *render = json_object(), *base = NULL;
@@ -428,7 +463,8 @@ static void sites_of(struct mctx *m, const struct cairn_git_commit *c, json_t *e
         site_changes(m, base, map, sites);
         json_decref(map);
         json_object_set_new(render, "ok", json_true());
-        json_object_set_new(render, "base", base_sha[0] ? json_string(base_sha) : json_null());
+        json_object_set_new(render, "base",
+                            base_sha[0] ? json_string(base_sha) : json_null());
     }
     json_object_set_new(e, "render", render);
     json_object_set_new(e, "sites", sites);
@@ -448,29 +484,33 @@ static json_t *one_commit(struct mctx *m, const struct cairn_git_oid *id)
     cairn_keyset_init(&trusted);
     if (cairn_git_commit_get(m->off->g, id, &c, NULL) != 0 ||
         c->committer.time < m->o->since ||
-        cairn_git_diff(m->off->g, c->nparents ? &c->parents[0] : NULL, id, 0, &df, NULL) != 0)
+        cairn_git_diff(m->off->g, c->nparents ? &c->parents[0] : NULL, id, 0,
+                       &df, NULL) != 0)
         goto out;
     /* A commit that touches no fleet file changes no site, unless its
      * parent is one the controller refuses: then this commit is the one
      * that carries the parent's changes to the sites. */
     if (!relevant(df) &&
-        (!c->nparents || accepted(m, c->parents[0].hex, rendered(m, c->parents[0].hex))))
+        (!c->nparents ||
+         accepted(m, c->parents[0].hex, rendered(m, c->parents[0].hex))))
         goto out;
     models = json_array();
     names = touched_models(df);
     if (json_array_size(names))
         trusted_at(m, id, &trusted);
-    json_array_foreach(names, i, nm) {
+    json_array_foreach(names, i, nm)
+    {
         if (!m->o->model || strcmp(json_string_value(nm), m->o->model) == 0)
-            dir_changes(m, json_string_value(nm), id, c->nparents ? &c->parents[0] : NULL,
-                        &trusted, models);
+            dir_changes(m, json_string_value(nm), id,
+                        c->nparents ? &c->parents[0] : NULL, &trusted, models);
     }
     json_decref(names);
     e = json_pack("{s:s,s:s,s:o,s:o,s:o}", "commit", c->id.hex, "summary",
-                  c->summary ? c->summary : "", "author", person(&c->author), "committer",
-                  person(&c->committer), "models", models);
+                  c->summary ? c->summary : "", "author", person(&c->author),
+                  "committer", person(&c->committer), "models", models);
     sites_of(m, c, e);
-    if (json_array_size(models) == 0 && json_array_size(json_object_get(e, "sites")) == 0) {
+    if (json_array_size(models) == 0 &&
+        json_array_size(json_object_get(e, "sites")) == 0) {
         json_decref(e);
         e = NULL;
         goto out;
@@ -498,12 +538,14 @@ static void print_signature(json_t *s, FILE *out)
 
     fprintf(out, "  signature  ");
     if (strcmp(st, "verified") == 0)
-        fprintf(out, "verified: %s (key %s)\n", str(s, "principal"), str(s, "keyid"));
+        fprintf(out, "verified: %s (key %s)\n", str(s, "principal"),
+                str(s, "keyid"));
     else if (strcmp(st, "key-not-allowed") == 0)
-        fprintf(out, "key-not-allowed: %s (key %s): %s\n", str(s, "principal"), str(s, "keyid"),
-                str(s, "detail"));
+        fprintf(out, "key-not-allowed: %s (key %s): %s\n", str(s, "principal"),
+                str(s, "keyid"), str(s, "detail"));
     else if (strcmp(st, "unknown-key") == 0)
-        fprintf(out, "unknown-key: key %s (%s)\n", str(s, "keyid"), str(s, "fingerprint"));
+        fprintf(out, "unknown-key: key %s (%s)\n", str(s, "keyid"),
+                str(s, "fingerprint"));
     else if (strcmp(st, "bad") == 0)
         fprintf(out, "bad: %s\n", str(s, "detail"));
     else if (strcmp(st, "unchecked") == 0)
@@ -516,16 +558,23 @@ static void print_model(json_t *m, FILE *out)
 {
     json_t *a = json_object_get(m, "attestation");
 
-    fprintf(out, "  model      %s@%s %s", str(m, "name"), str(m, "version"), str(m, "change"));
+    fprintf(out, "  model      %s@%s %s", str(m, "name"), str(m, "version"),
+            str(m, "change"));
     if (json_object_get(m, "error"))
         fprintf(out, ": unreadable: %s\n", str(m, "error"));
     else
         fprintf(out, ", sha256 %s\n", str(m, "sha256"));
     if (a)
-        fprintf(out, "             attestation %s: publisher %s, %s%s\n", str(a, "file"),
-                json_is_string(json_object_get(a, "publisher")) ? str(a, "publisher") : "none",
-                json_is_true(json_object_get(a, "verified")) ? "verified" : "NOT verified: ",
-                json_is_true(json_object_get(a, "verified")) ? "" : str(a, "detail"));
+        fprintf(out, "             attestation %s: publisher %s, %s%s\n",
+                str(a, "file"),
+                json_is_string(json_object_get(a, "publisher"))
+                    ? str(a, "publisher")
+                    : "none",
+                json_is_true(json_object_get(a, "verified")) ? "verified"
+                                                             : "NOT verified: ",
+                json_is_true(json_object_get(a, "verified"))
+                    ? ""
+                    : str(a, "detail"));
 }
 
 static void model_text(json_t *m, char *buf, size_t n)
@@ -533,7 +582,8 @@ static void model_text(json_t *m, char *buf, size_t n)
     if (!json_is_object(m))
         snprintf(buf, n, "none");
     else
-        snprintf(buf, n, "%s@%s (%.12s)", str(m, "name"), str(m, "version"), str(m, "sha256"));
+        snprintf(buf, n, "%s@%s (%.12s)", str(m, "name"), str(m, "version"),
+                 str(m, "sha256"));
 }
 
 static void print_sites(json_t *e, FILE *out)
@@ -543,7 +593,9 @@ static void print_sites(json_t *e, FILE *out)
     size_t i;
 
     if (!json_is_true(json_object_get(r, "ok"))) {
-        fprintf(out, "  sites      not rendered (the controller refuses this commit): %s\n",
+        fprintf(out,
+                "  sites      not rendered (the controller refuses this "
+                "commit): %s\n",
                 str(r, "error"));
         return;
     }
@@ -552,14 +604,17 @@ static void print_sites(json_t *e, FILE *out)
     if (json_array_size(json_object_get(e, "sites")) == 0)
         fprintf(out, "  sites      no site's model changed\n");
     else if (strcmp(sig, "verified") != 0 && strcmp(sig, "unchecked") != 0)
-        fprintf(out, "  note       refused where commit signatures are required: a later "
+        fprintf(out, "  note       refused where commit signatures are "
+                     "required: a later "
                      "signed commit carries these changes\n");
-    json_array_foreach(json_object_get(e, "sites"), i, s) {
+    json_array_foreach(json_object_get(e, "sites"), i, s)
+    {
         char b[160], a[160];
 
         model_text(json_object_get(s, "before"), b, sizeof(b));
         model_text(json_object_get(s, "after"), a, sizeof(a));
-        fprintf(out, "  site       %s/%s: %s -> %s\n", str(s, "site"), str(s, "workload"), b, a);
+        fprintf(out, "  site       %s/%s: %s -> %s\n", str(s, "site"),
+                str(s, "workload"), b, a);
     }
 }
 
@@ -568,15 +623,19 @@ static void print_human(json_t *res, FILE *out)
     json_t *e, *m;
     size_t i, j;
 
-    json_array_foreach(json_object_get(res, "commits"), i, e) {
+    json_array_foreach(json_object_get(res, "commits"), i, e)
+    {
         json_t *au = json_object_get(e, "author");
 
         fprintf(out, "%scommit %s\n", i ? "\n" : "", str(e, "commit"));
-        fprintf(out, "  date       %s\n", str(json_object_get(e, "committer"), "date"));
-        fprintf(out, "  author     %s <%s>\n", str(au, "name"), str(au, "email"));
+        fprintf(out, "  date       %s\n",
+                str(json_object_get(e, "committer"), "date"));
+        fprintf(out, "  author     %s <%s>\n", str(au, "name"),
+                str(au, "email"));
         print_signature(json_object_get(e, "signature"), out);
         fprintf(out, "  summary    %s\n", str(e, "summary"));
-        json_array_foreach(json_object_get(e, "models"), j, m) print_model(m, out);
+        json_array_foreach(json_object_get(e, "models"), j, m)
+            print_model(m, out);
         print_sites(e, out);
     }
     fprintf(out, "%s%zu commit(s), %lld problem(s)\n",
@@ -587,8 +646,8 @@ static void print_human(json_t *res, FILE *out)
 
 /* ---- the verb ------------------------------------------------------------ */
 
-static int walk(struct mctx *m, const struct cairn_git_oid *head, json_t *commits,
-                struct cairn_diag *d)
+static int walk(struct mctx *m, const struct cairn_git_oid *head,
+                json_t *commits, struct cairn_diag *d)
 {
     struct cairn_git_log *log = NULL;
     int truncated = 0;
@@ -604,7 +663,8 @@ static int walk(struct mctx *m, const struct cairn_git_oid *head, json_t *commit
     }
     cairn_git_log_free(log);
     if (truncated)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "history longer than %u commits",
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "history longer than %u commits",
                               CAIRN_GIT_MAX_LOG);
     return 0;
 }
@@ -632,9 +692,9 @@ int cairn__audit_models(const struct cairn__audit_models_opts *o, FILE *out)
         rc = 2;
         goto out;
     }
-    res = json_pack("{s:s,s:s,s:s?,s:s?,s:O,s:i}", "repo", o->repo, "head", head.hex,
-                    "allowedSigners", o->allowed_signers, "model", o->model, "commits",
-                    commits, "problems", m.problems);
+    res = json_pack("{s:s,s:s,s:s?,s:s?,s:O,s:i}", "repo", o->repo, "head",
+                    head.hex, "allowedSigners", o->allowed_signers, "model",
+                    o->model, "commits", commits, "problems", m.problems);
     if (o->json) {
         char *text = cairn_json_canonical(res);
 

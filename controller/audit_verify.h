@@ -30,9 +30,10 @@ struct vctx {
     const char *site;
     struct cairn_sshsig_signers *signers;
     struct cairn_keyset ctrl;
-    json_t *problems;  /* [{"record", "problem"}] */
-    json_t *summary;   /* section -> counts and notes */
-    /* commits: sha -> {"index", "tree", "status", "keyid", "principal"} (hash ok only) */
+    json_t *problems; /* [{"record", "problem"}] */
+    json_t *summary;  /* section -> counts and notes */
+    /* commits: sha -> {"index", "tree", "status", "keyid", "principal"} (hash
+     * ok only) */
     json_t *commits;
     struct vobj *objs; /* hashed ok, sorted by sha */
     size_t nobjs;
@@ -42,10 +43,11 @@ struct vctx {
     json_t *site_key_info; /* [{"keyid", "commit"}] */
     /* receipts: "generations"/"reports" -> {"<n>": {"sha256", ...}} */
     json_t *rcpt_gen, *rcpt_rep;
-    /* verified desired states: "<generation>" -> {"payload", "index", "models": {workload:
+    /* verified desired states: "<generation>" -> {"payload", "index", "models":
+     * {workload:
      * {"sha256", "attested": bool, "publisher"}}} */
     json_t *gens;
-    json_t *payloads; /* verified report payloads, seq order */
+    json_t *payloads;  /* verified report payloads, seq order */
     json_t *seen_seqs; /* "<seq>" of each verified report */
 };
 
@@ -60,6 +62,7 @@ void cairn__v_files(struct vctx *v);
 void cairn__v_free_git(struct vctx *v);
 /* Trusted publishers at commit, NULL when the bundle proves no fleet.yaml
  * there. */
-const struct cairn_keyset *cairn__v_trusted(const struct vctx *v, const char *commit);
+const struct cairn_keyset *cairn__v_trusted(const struct vctx *v,
+                                            const char *commit);
 
 #endif

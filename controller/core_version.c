@@ -1,3 +1,6 @@
 #include "ctl.h"
 
-const char *cairn__version(void) { return CAIRN_VERSION; }
+const char *cairn__version(void)
+{
+    return CAIRN_VERSION;
+}

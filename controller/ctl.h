@@ -29,10 +29,10 @@ int cairn__ctl_verify_model(int argc, char **argv); /* ctl_model.c */
 int cairn__ctl_seal(int argc, char **argv);         /* ctl_seal.c */
 int cairn__ctl_unseal(int argc, char **argv);       /* ctl_seal.c */
 /* The controller's HTTP API (docs/controller-daemon.md). */
-int cairn__ctl_status(int argc, char **argv);       /* ctl_status.c */
-int cairn__ctl_token(int argc, char **argv);        /* ctl_token.c */
+int cairn__ctl_status(int argc, char **argv); /* ctl_status.c */
+int cairn__ctl_token(int argc, char **argv);  /* ctl_token.c */
 /* Audit trail: models, site, export, verify (docs/audit.md). */
-int cairn__ctl_audit(int argc, char **argv);        /* ctl_audit.c */
+int cairn__ctl_audit(int argc, char **argv); /* ctl_audit.c */
 
 /* The fleet repository as the controller sees it (docs/cairnctl.md). */
 int cairn__ctl_validate(int argc, char **argv); /* ctl_validate.c */
@@ -45,22 +45,24 @@ int cairn__ctl_diff(int argc, char **argv);     /* ctl_diff.c */
 void cairn__ctl_err(const char *verb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Report the option getopt_long just refused ('?' or ':'); returns 2. */
-int cairn__ctl_bad_option(const char *verb, char **argv, int optind_now, int optopt_now);
+int cairn__ctl_bad_option(const char *verb, char **argv, int optind_now,
+                          int optopt_now);
 /* Whole regular file of at most cap bytes into a fresh NUL-terminated
  * buffer (free()). CAIRN_ENOENT / CAIRN_EIO / CAIRN_ETOOBIG, "path: why". */
-CAIRN_WUR int cairn__ctl_read(const char *path, size_t cap, char **out, size_t *out_len,
-                              struct cairn_diag *d);
+CAIRN_WUR int cairn__ctl_read(const char *path, size_t cap, char **out,
+                              size_t *out_len, struct cairn_diag *d);
 /* Write an output file durably (temp file, fsync, rename) with mode. Without
  * force an existing path is never replaced: CAIRN_EEXIST "path exists (use
  * --force to replace it)". CAIRN_ENOENT / CAIRN_EIO otherwise. */
-CAIRN_WUR int cairn__ctl_write(const char *path, const void *data, size_t n, mode_t mode,
-                               int force, struct cairn_diag *d);
+CAIRN_WUR int cairn__ctl_write(const char *path, const void *data, size_t n,
+                               mode_t mode, int force, struct cairn_diag *d);
 
 /* One HTTP request run to completion (ctl_http.c): *status and the body (a
  * fresh NUL-terminated buffer, free()) of any answer; an error only when
  * no answer came (CAIRN_ENET, CAIRN_ETIMEOUT... with the reason in d). */
-CAIRN_WUR int cairn__ctl_http(const char *method, const char *url, const char *const *headers,
-                              const void *body, size_t len, long *status, char **out,
+CAIRN_WUR int cairn__ctl_http(const char *method, const char *url,
+                              const char *const *headers, const void *body,
+                              size_t len, long *status, char **out,
                               size_t *out_len, struct cairn_diag *d);
 /* The controller's base URL without a trailing '/': opt, else
  * $CAIRN_CONTROLLER, else http://127.0.0.1:8440. Fresh string (free()). */

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cairn/mem.h"
 #include "cairn/fs.h"
+#include "cairn/mem.h"
 #include "ctl.h"
 
 void cairn__ctl_err(const char *verb, const char *fmt, ...)
@@ -27,15 +27,19 @@ void cairn__ctl_err(const char *verb, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-int cairn__ctl_bad_option(const char *verb, char **argv, int optind_now, int optopt_now)
+int cairn__ctl_bad_option(const char *verb, char **argv, int optind_now,
+                          int optopt_now)
 {
     const char *arg = optind_now > 0 ? argv[optind_now - 1] : "?";
 
     if (optopt_now && strncmp(arg, "--", 2) != 0)
-        cairn__ctl_err(verb, "bad or incomplete option -%c (see cairnctl %s --help)",
+        cairn__ctl_err(verb,
+                       "bad or incomplete option -%c (see cairnctl %s --help)",
                        optopt_now, verb);
     else
-        cairn__ctl_err(verb, "bad or incomplete option %s (see cairnctl %s --help)", arg, verb);
+        cairn__ctl_err(verb,
+                       "bad or incomplete option %s (see cairnctl %s --help)",
+                       arg, verb);
     return 2;
 }
 
@@ -45,8 +49,8 @@ int cairn__ctl_read(const char *path, size_t cap, char **out, size_t *out_len,
     return cairn_fs_read_secret(path, cap, 0, out, out_len, d);
 }
 
-int cairn__ctl_write(const char *path, const void *data, size_t n, mode_t mode, int force,
-                     struct cairn_diag *d)
+int cairn__ctl_write(const char *path, const void *data, size_t n, mode_t mode,
+                     int force, struct cairn_diag *d)
 {
     struct cairn_diag inner;
     int rc;
@@ -56,7 +60,8 @@ int cairn__ctl_write(const char *path, const void *data, size_t n, mode_t mode, 
     cairn_diag_init(&inner);
     rc = cairn_fs_write_new(path, data, n, mode, &inner);
     if (rc == CAIRN_EEXIST)
-        return cairn_diag_set(d, rc, "%s exists (use --force to replace it)", path);
+        return cairn_diag_set(d, rc, "%s exists (use --force to replace it)",
+                              path);
     if (rc)
         cairn_diag_set(d, rc, "%s", cairn_diag_msg(&inner));
     return rc;

@@ -16,17 +16,19 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cairnctl keygen --out PREFIX [--comment TEXT] [--force]\n"
-            "\n"
-            "Generate an Ed25519 key pair. Writes PREFIX.key (unencrypted OpenSSH\n"
-            "private key, mode 0600) and PREFIX.pub (one OpenSSH public key line),\n"
-            "and prints the key id. The files work with ssh-keygen and git SSH\n"
-            "signing too.\n"
-            "\n"
-            "  --out PREFIX     path prefix of the two files (required)\n"
-            "  --comment TEXT   key comment (default: the last part of PREFIX)\n"
-            "  --force          replace existing PREFIX.key / PREFIX.pub\n");
+    fprintf(
+        out,
+        "usage: cairnctl keygen --out PREFIX [--comment TEXT] [--force]\n"
+        "\n"
+        "Generate an Ed25519 key pair. Writes PREFIX.key (unencrypted OpenSSH\n"
+        "private key, mode 0600) and PREFIX.pub (one OpenSSH public key "
+        "line),\n"
+        "and prints the key id. The files work with ssh-keygen and git SSH\n"
+        "signing too.\n"
+        "\n"
+        "  --out PREFIX     path prefix of the two files (required)\n"
+        "  --comment TEXT   key comment (default: the last part of PREFIX)\n"
+        "  --force          replace existing PREFIX.key / PREFIX.pub\n");
 }
 
 struct opts {
@@ -38,8 +40,10 @@ struct opts {
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct option longs[] = {
-        {"out", required_argument, NULL, 'o'},  {"comment", required_argument, NULL, 'c'},
-        {"force", no_argument, NULL, 'f'},      {"help", no_argument, NULL, 'h'},
+        {"out", required_argument, NULL, 'o'},
+        {"comment", required_argument, NULL, 'c'},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -47,20 +51,31 @@ static int parse_args(int argc, char **argv, struct opts *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
-        case 'o': o->out = optarg; break;
-        case 'c': o->comment = optarg; break;
-        case 'f': o->force = 1; break;
-        case 'h': usage(stdout); return -1;
-        default: return cairn__ctl_bad_option(VERB, argv, optind, optopt);
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'c':
+            o->comment = optarg;
+            break;
+        case 'f':
+            o->force = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return cairn__ctl_bad_option(VERB, argv, optind, optopt);
         }
     }
     if (optind != argc) {
-        cairn__ctl_err(VERB, "unexpected argument '%s' (see cairnctl keygen --help)",
+        cairn__ctl_err(VERB,
+                       "unexpected argument '%s' (see cairnctl keygen --help)",
                        argv[optind]);
         return 2;
     }
     if (!o->out || !*o->out) {
-        cairn__ctl_err(VERB, "--out PREFIX is required (see cairnctl keygen --help)");
+        cairn__ctl_err(VERB,
+                       "--out PREFIX is required (see cairnctl keygen --help)");
         return 2;
     }
     return 0;
@@ -75,18 +90,21 @@ static int prepare_paths(const char *key, const char *pub, int force)
 
     for (size_t i = 0; i < 2; i++) {
         if (!force && lstat(paths[i], &st) == 0) {
-            cairn__ctl_err(VERB, "%s exists (use --force to replace it)", paths[i]);
+            cairn__ctl_err(VERB, "%s exists (use --force to replace it)",
+                           paths[i]);
             return 2;
         }
         if (force && unlink(paths[i]) != 0 && errno != ENOENT) {
-            cairn__ctl_err(VERB, "%s: cannot remove: %s", paths[i], strerror(errno));
+            cairn__ctl_err(VERB, "%s: cannot remove: %s", paths[i],
+                           strerror(errno));
             return 2;
         }
     }
     return 0;
 }
 
-static int write_pair(const struct cairn_seckey *k, const char *keyp, const char *pubp)
+static int write_pair(const struct cairn_seckey *k, const char *keyp,
+                      const char *pubp)
 {
     struct cairn_diag d;
     char *line = cairn_pubkey_format(&k->pub), *text;
@@ -122,7 +140,8 @@ int cairn__ctl_keygen(int argc, char **argv)
     if (!o.comment)
         o.comment = basename(base);
     if (cairn_seckey_generate(o.comment, &k) != 0) {
-        cairn__ctl_err(VERB, "bad --comment: at most 127 bytes, no control characters");
+        cairn__ctl_err(
+            VERB, "bad --comment: at most 127 bytes, no control characters");
         free(base);
         return 2;
     }

@@ -27,22 +27,27 @@
 
 static void sign_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cairnctl sign-model --key KEY --name NAME --version VERSION\n"
-            "                           [--url URL]... [--out ATT] [--force] FILE\n"
-            "\n"
-            "Sign a model artifact: writes FILE.att.json, a DSSE envelope around an\n"
-            "in-toto Statement (predicateType " MODEL_PREDICATE ") naming FILE's\n"
-            "sha256 and size, and prints the models/NAME/VERSION.yaml to commit.\n"
-            "\n"
-            "  --key KEY          publisher's OpenSSH ed25519 private key (mode 0600)\n"
-            "  --name NAME        model name: a DNS label (a-z 0-9 -)\n"
-            "  --version VERSION  model version: A-Z a-z 0-9 . _ + -, starting alphanumeric\n"
-            "  --url URL          where agents may download FILE (http:// or https://;\n"
-            "                     repeatable, at most %d)\n"
-            "  --out ATT          attestation path (default FILE.att.json)\n"
-            "  --force            replace an existing attestation file\n",
-            MAX_URLS);
+    fprintf(
+        out,
+        "usage: cairnctl sign-model --key KEY --name NAME --version VERSION\n"
+        "                           [--url URL]... [--out ATT] [--force] FILE\n"
+        "\n"
+        "Sign a model artifact: writes FILE.att.json, a DSSE envelope around "
+        "an\n"
+        "in-toto Statement (predicateType " MODEL_PREDICATE ") naming FILE's\n"
+        "sha256 and size, and prints the models/NAME/VERSION.yaml to commit.\n"
+        "\n"
+        "  --key KEY          publisher's OpenSSH ed25519 private key (mode "
+        "0600)\n"
+        "  --name NAME        model name: a DNS label (a-z 0-9 -)\n"
+        "  --version VERSION  model version: A-Z a-z 0-9 . _ + -, starting "
+        "alphanumeric\n"
+        "  --url URL          where agents may download FILE (http:// or "
+        "https://;\n"
+        "                     repeatable, at most %d)\n"
+        "  --out ATT          attestation path (default FILE.att.json)\n"
+        "  --force            replace an existing attestation file\n",
+        MAX_URLS);
 }
 
 struct sign_opts {
@@ -75,10 +80,12 @@ static int valid_version(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > 64 || !(is_lower_alnum(s[0]) || (s[0] >= 'A' && s[0] <= 'Z')))
+    if (n == 0 || n > 64 ||
+        !(is_lower_alnum(s[0]) || (s[0] >= 'A' && s[0] <= 'Z')))
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!is_lower_alnum(s[i]) && !(s[i] >= 'A' && s[i] <= 'Z') && !strchr("._+-", s[i]))
+        if (!is_lower_alnum(s[i]) && !(s[i] >= 'A' && s[i] <= 'Z') &&
+            !strchr("._+-", s[i]))
             return 0;
     return 1;
 }
@@ -89,7 +96,8 @@ static int valid_url(const char *u)
 {
     size_t n = strlen(u);
 
-    if (n > MAX_URL_LEN || (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0))
+    if (n > MAX_URL_LEN ||
+        (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0))
         return 0;
     if (n <= (u[4] == 's' ? 8u : 7u))
         return 0;
@@ -102,24 +110,32 @@ static int valid_url(const char *u)
 static int check_sign_opts(const struct sign_opts *o)
 {
     if (!o->key || !o->name || !o->version || !o->file) {
-        cairn__ctl_err("sign-model", "--key, --name, --version and FILE are required "
-                                     "(see cairnctl sign-model --help)");
+        cairn__ctl_err("sign-model",
+                       "--key, --name, --version and FILE are required "
+                       "(see cairnctl sign-model --help)");
         return 2;
     }
     if (!valid_name(o->name)) {
-        cairn__ctl_err("sign-model", "bad --name '%s': a DNS label (1-63 of a-z 0-9 -, "
-                       "starting and ending with a letter or digit)", o->name);
+        cairn__ctl_err("sign-model",
+                       "bad --name '%s': a DNS label (1-63 of a-z 0-9 -, "
+                       "starting and ending with a letter or digit)",
+                       o->name);
         return 2;
     }
     if (!valid_version(o->version)) {
-        cairn__ctl_err("sign-model", "bad --version '%s': 1-64 of A-Z a-z 0-9 . _ + -, "
-                       "starting with a letter or digit", o->version);
+        cairn__ctl_err("sign-model",
+                       "bad --version '%s': 1-64 of A-Z a-z 0-9 . _ + -, "
+                       "starting with a letter or digit",
+                       o->version);
         return 2;
     }
     for (size_t i = 0; i < o->nurls; i++)
         if (!valid_url(o->urls[i])) {
-            cairn__ctl_err("sign-model", "bad --url '%s': need http:// or https://, no blanks, "
-                           "quotes or backslashes", o->urls[i]);
+            cairn__ctl_err(
+                "sign-model",
+                "bad --url '%s': need http:// or https://, no blanks, "
+                "quotes or backslashes",
+                o->urls[i]);
             return 2;
         }
     return 0;
@@ -128,22 +144,38 @@ static int check_sign_opts(const struct sign_opts *o)
 static int parse_sign_args(int argc, char **argv, struct sign_opts *o)
 {
     static const struct option longs[] = {
-        {"key", required_argument, NULL, 'k'},     {"name", required_argument, NULL, 'n'},
-        {"version", required_argument, NULL, 'v'}, {"url", required_argument, NULL, 'u'},
-        {"out", required_argument, NULL, 'o'},     {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"key", required_argument, NULL, 'k'},
+        {"name", required_argument, NULL, 'n'},
+        {"version", required_argument, NULL, 'v'},
+        {"url", required_argument, NULL, 'u'},
+        {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
-        case 'k': o->key = optarg; break;
-        case 'n': o->name = optarg; break;
-        case 'v': o->version = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 'f': o->force = 1; break;
-        case 'h': sign_usage(stdout); return -1;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'n':
+            o->name = optarg;
+            break;
+        case 'v':
+            o->version = optarg;
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'f':
+            o->force = 1;
+            break;
+        case 'h':
+            sign_usage(stdout);
+            return -1;
         case 'u':
             if (o->nurls == MAX_URLS) {
                 cairn__ctl_err("sign-model", "at most %d --url", MAX_URLS);
@@ -151,11 +183,13 @@ static int parse_sign_args(int argc, char **argv, struct sign_opts *o)
             }
             o->urls[o->nurls++] = optarg;
             break;
-        default: return cairn__ctl_bad_option("sign-model", argv, optind, optopt);
+        default:
+            return cairn__ctl_bad_option("sign-model", argv, optind, optopt);
         }
     }
     if (argc - optind > 1) {
-        cairn__ctl_err("sign-model", "one FILE only (got '%s' too)", argv[optind + 1]);
+        cairn__ctl_err("sign-model", "one FILE only (got '%s' too)",
+                       argv[optind + 1]);
         return 2;
     }
     o->file = optind < argc ? argv[optind] : NULL;
@@ -164,8 +198,8 @@ static int parse_sign_args(int argc, char **argv, struct sign_opts *o)
 
 /* The canonical in-toto Statement for the artifact; NULL when the file
  * name is not UTF-8. */
-static char *statement(const char *subject, const char *hex, const struct sign_opts *o,
-                       uint64_t size)
+static char *statement(const char *subject, const char *hex,
+                       const struct sign_opts *o, uint64_t size)
 {
     json_t *st, *subj, *digest, *pred, *name = json_string(subject);
     char *out;
@@ -191,59 +225,68 @@ static char *statement(const char *subject, const char *hex, const struct sign_o
     return out;
 }
 
-static void print_stanza(const struct sign_opts *o, const char *hex, uint64_t size)
+static void print_stanza(const struct sign_opts *o, const char *hex,
+                         uint64_t size)
 {
-    printf("kind: Model\nname: \"%s\"\nversion: \"%s\"\nartifact:\n", o->name, o->version);
+    printf("kind: Model\nname: \"%s\"\nversion: \"%s\"\nartifact:\n", o->name,
+           o->version);
     if (o->nurls == 0)
         printf("  urls: []\n");
     else
         printf("  urls:\n");
     for (size_t i = 0; i < o->nurls; i++)
         printf("    - \"%s\"\n", o->urls[i]);
-    printf("  sha256: %s\n  size: %" PRIu64 "\nattestation: %s.att.json\n", hex, size,
-           o->version);
+    printf("  sha256: %s\n  size: %" PRIu64 "\nattestation: %s.att.json\n", hex,
+           size, o->version);
 }
 
 /* Hash FILE; 0 or the exit code. */
-static int hash_artifact(const char *verb, const char *file, char hex[CAIRN_SHA256_HEX_LEN + 1],
-                         uint64_t *size)
+static int hash_artifact(const char *verb, const char *file,
+                         char hex[CAIRN_SHA256_HEX_LEN + 1], uint64_t *size)
 {
     uint8_t digest[CAIRN_SHA256_LEN];
     int rc = cairn_sha256_file(file, digest, size);
 
     if (rc) {
         cairn__ctl_err(verb, "%s: %s", file,
-                       rc == CAIRN_ENOENT ? "no such file" : "cannot read (not a readable "
-                                                             "regular file)");
+                       rc == CAIRN_ENOENT ? "no such file"
+                                          : "cannot read (not a readable "
+                                            "regular file)");
         return 2;
     }
     cairn_hex_encode(digest, sizeof(digest), hex);
     return 0;
 }
 
-static int sign_and_write(const struct sign_opts *o, const struct cairn_seckey *k,
-                          const char *hex, uint64_t size)
+static int sign_and_write(const struct sign_opts *o,
+                          const struct cairn_seckey *k, const char *hex,
+                          uint64_t size)
 {
     const struct cairn_seckey *keys[] = {k};
-    char *copy = cairn_xstrdup(o->file), *payload, *env = NULL, *text = NULL, *out;
+    char *copy = cairn_xstrdup(o->file), *payload, *env = NULL, *text = NULL,
+         *out;
     struct cairn_diag d;
     int rc = 2;
 
     payload = statement(basename(copy), hex, o, size);
     if (!payload) {
-        cairn__ctl_err("sign-model", "%s: file name is not valid UTF-8", o->file);
+        cairn__ctl_err("sign-model", "%s: file name is not valid UTF-8",
+                       o->file);
         goto out;
     }
-    env = cairn_dsse_sign(CAIRN_DSSE_INTOTO, (const uint8_t *)payload, strlen(payload), keys, 1);
+    env = cairn_dsse_sign(CAIRN_DSSE_INTOTO, (const uint8_t *)payload,
+                          strlen(payload), keys, 1);
     text = cairn_xasprintf("%s\n", env);
-    out = o->out ? cairn_xstrdup(o->out) : cairn_xasprintf("%s.att.json", o->file);
+    out = o->out ? cairn_xstrdup(o->out)
+                 : cairn_xasprintf("%s.att.json", o->file);
     cairn_diag_init(&d);
     if (cairn__ctl_write(out, text, strlen(text), 0644, o->force, &d) != 0)
         cairn__ctl_err("sign-model", "%s", cairn_diag_msg(&d));
     else
         rc = 0;
     if (rc == 0)
-        fprintf(stderr, "cairnctl sign-model: wrote %s (signed by %s); commit it as "
+        fprintf(stderr,
+                "cairnctl sign-model: wrote %s (signed by %s); commit it as "
                 "models/%s/%s.att.json next to this models/%s/%s.yaml:\n",
                 out, k->pub.id, o->name, o->version, o->name, o->version);
     free(out);
@@ -294,15 +337,19 @@ int cairn__ctl_sign_model(int argc, char **argv)
 
 static void verify_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cairnctl verify-model --pub PUBFILE --attestation ATT FILE\n"
-            "\n"
-            "Check that ATT is a model attestation signed by the key in PUBFILE and\n"
-            "that its sha256 and size match FILE. Exit 0 when everything matches,\n"
-            "1 with one line saying what failed, 2 for usage or unreadable inputs.\n"
-            "\n"
-            "  --pub PUBFILE      publisher's OpenSSH public key (.pub, one line)\n"
-            "  --attestation ATT  the DSSE attestation (e.g. models/NAME/VERSION.att.json)\n");
+    fprintf(
+        out,
+        "usage: cairnctl verify-model --pub PUBFILE --attestation ATT FILE\n"
+        "\n"
+        "Check that ATT is a model attestation signed by the key in PUBFILE "
+        "and\n"
+        "that its sha256 and size match FILE. Exit 0 when everything matches,\n"
+        "1 with one line saying what failed, 2 for usage or unreadable "
+        "inputs.\n"
+        "\n"
+        "  --pub PUBFILE      publisher's OpenSSH public key (.pub, one line)\n"
+        "  --attestation ATT  the DSSE attestation (e.g. "
+        "models/NAME/VERSION.att.json)\n");
 }
 
 struct verify_opts {
@@ -322,15 +369,23 @@ static int parse_verify_args(int argc, char **argv, struct verify_opts *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
-        case 'p': o->pub = optarg; break;
-        case 'a': o->att = optarg; break;
-        case 'h': verify_usage(stdout); return -1;
-        default: return cairn__ctl_bad_option("verify-model", argv, optind, optopt);
+        case 'p':
+            o->pub = optarg;
+            break;
+        case 'a':
+            o->att = optarg;
+            break;
+        case 'h':
+            verify_usage(stdout);
+            return -1;
+        default:
+            return cairn__ctl_bad_option("verify-model", argv, optind, optopt);
         }
     }
     if (argc - optind != 1 || !o->pub || !o->att) {
-        cairn__ctl_err("verify-model", "--pub, --attestation and one FILE are required "
-                                       "(see cairnctl verify-model --help)");
+        cairn__ctl_err("verify-model",
+                       "--pub, --attestation and one FILE are required "
+                       "(see cairnctl verify-model --help)");
         return 2;
     }
     o->file = argv[optind];
@@ -350,11 +405,13 @@ static int claim_subject(json_t *st, struct model_claim *c)
     json_t *subject = json_object_get(st, "subject"), *first, *sha;
 
     if (!json_is_array(subject) || json_array_size(subject) != 1)
-        return VFAIL("malformed statement: subject must be an array of one artifact");
+        return VFAIL(
+            "malformed statement: subject must be an array of one artifact");
     first = json_array_get(subject, 0);
     sha = json_object_get(json_object_get(first, "digest"), "sha256");
     if (!json_is_string(sha) || !cairn_is_sha256_hex(json_string_value(sha)))
-        return VFAIL("malformed statement: subject[0].digest.sha256 must be 64 lower-case "
+        return VFAIL("malformed statement: subject[0].digest.sha256 must be 64 "
+                     "lower-case "
                      "hex digits");
     c->sha256 = json_string_value(sha);
     return 0;
@@ -363,14 +420,17 @@ static int claim_subject(json_t *st, struct model_claim *c)
 /* Read the claim out of the Statement; 0 or exit code 1 (printed). */
 static int read_claim(json_t *st, struct model_claim *c)
 {
-    json_t *type = json_object_get(st, "_type"), *ptype = json_object_get(st, "predicateType");
+    json_t *type = json_object_get(st, "_type"),
+           *ptype = json_object_get(st, "predicateType");
     json_t *pred = json_object_get(st, "predicate"), *size;
 
     if (!json_is_object(st))
         return VFAIL("malformed statement: not a JSON object");
-    if (!json_is_string(type) || strcmp(json_string_value(type), STATEMENT_TYPE) != 0)
+    if (!json_is_string(type) ||
+        strcmp(json_string_value(type), STATEMENT_TYPE) != 0)
         return VFAIL("malformed statement: _type is not " STATEMENT_TYPE);
-    if (!json_is_string(ptype) || strcmp(json_string_value(ptype), MODEL_PREDICATE) != 0)
+    if (!json_is_string(ptype) ||
+        strcmp(json_string_value(ptype), MODEL_PREDICATE) != 0)
         return VFAIL("wrong predicateType (got %s, want " MODEL_PREDICATE ")",
                      json_is_string(ptype) ? json_string_value(ptype) : "none");
     if (claim_subject(st, c) != 0)
@@ -378,14 +438,17 @@ static int read_claim(json_t *st, struct model_claim *c)
     size = json_object_get(pred, "size");
     c->name = json_string_value(json_object_get(pred, "name"));
     c->version = json_string_value(json_object_get(pred, "version"));
-    if (!json_is_integer(size) || json_integer_value(size) < 0 || !c->name || !c->version)
-        return VFAIL("malformed statement: predicate needs name, version and size");
+    if (!json_is_integer(size) || json_integer_value(size) < 0 || !c->name ||
+        !c->version)
+        return VFAIL(
+            "malformed statement: predicate needs name, version and size");
     c->size = json_integer_value(size);
     return 0;
 }
 
 /* Signed by the pinned key? 0 or exit code 1 (printed). */
-static int check_signature(const struct cairn_dsse *env, const struct cairn_pubkey *pub)
+static int check_signature(const struct cairn_dsse *env,
+                           const struct cairn_pubkey *pub)
 {
     struct cairn_keyset ks;
     struct cairn_diag d;
@@ -395,11 +458,12 @@ static int check_signature(const struct cairn_dsse *env, const struct cairn_pubk
 
     for (size_t i = 0; i < env->nsigs; i++) {
         listed |= strcmp(env->sigs[i].keyid, pub->id) == 0;
-        o += (size_t)snprintf(signers + o, sizeof(signers) - o, "%s%s", i ? " " : "",
-                              env->sigs[i].keyid);
+        o += (size_t)snprintf(signers + o, sizeof(signers) - o, "%s%s",
+                              i ? " " : "", env->sigs[i].keyid);
     }
     if (!listed)
-        return VFAIL("unknown key (signed by %s, trusted %s)", signers, pub->id);
+        return VFAIL("unknown key (signed by %s, trusted %s)", signers,
+                     pub->id);
     cairn_keyset_init(&ks);
     cairn_keyset_add(&ks, pub);
     cairn_diag_init(&d);
@@ -430,7 +494,8 @@ static int load_envelope(const char *path, struct cairn_dsse **env)
 }
 
 /* Statement checks and the artifact comparison; 0 or exit code. */
-static int check_artifact(const struct cairn_dsse *env, const char *file, const char *signer)
+static int check_artifact(const struct cairn_dsse *env, const char *file,
+                          const char *signer)
 {
     struct model_claim c;
     struct cairn_diag d;
@@ -440,20 +505,21 @@ static int check_artifact(const struct cairn_dsse *env, const char *file, const 
     int rc;
 
     cairn_diag_init(&d);
-    if (cairn_json_parse((const char *)env->payload, env->payload_len, env->payload_len, &st,
-                         &d) != 0)
+    if (cairn_json_parse((const char *)env->payload, env->payload_len,
+                         env->payload_len, &st, &d) != 0)
         return VFAIL("malformed statement: %s", cairn_diag_msg(&d));
     rc = read_claim(st, &c);
     if (rc == 0)
         rc = hash_artifact("verify-model", file, hex, &size);
     if (rc == 0 && (uint64_t)c.size != size)
-        rc = VFAIL("size mismatch (want %" JSON_INTEGER_FORMAT ", got %" PRIu64 ")", c.size,
-                   size);
+        rc = VFAIL("size mismatch (want %" JSON_INTEGER_FORMAT ", got %" PRIu64
+                   ")",
+                   c.size, size);
     if (rc == 0 && strcmp(c.sha256, hex) != 0)
         rc = VFAIL("digest mismatch (want %s, got %s)", c.sha256, hex);
     if (rc == 0)
-        printf("ok: %s %s sha256:%s size %" PRIu64 ", signed by %s\n", c.name, c.version, hex,
-               size, signer);
+        printf("ok: %s %s sha256:%s size %" PRIu64 ", signed by %s\n", c.name,
+               c.version, hex, size, signer);
     json_decref(st);
     return rc;
 }

@@ -24,36 +24,44 @@ struct seal_opts {
 
 static void seal_usage(FILE *out)
 {
-    fprintf(out, "usage: cairnctl seal --to SITE.pub [--out OUT] [--force] FILE\n"
-                 "\n"
-                 "Seal FILE (at most 1 MiB) to a site's public key: only the holder of\n"
-                 "the site's private key can open it. Writes FILE.sealed (base64 of a\n"
-                 "libsodium sealed box), safe to commit.\n"
-                 "\n"
-                 "  --to SITE.pub  the site's OpenSSH ed25519 public key file\n"
-                 "  --out OUT      output path (default FILE.sealed)\n"
-                 "  --force        replace an existing output file\n");
+    fprintf(
+        out,
+        "usage: cairnctl seal --to SITE.pub [--out OUT] [--force] FILE\n"
+        "\n"
+        "Seal FILE (at most 1 MiB) to a site's public key: only the holder of\n"
+        "the site's private key can open it. Writes FILE.sealed (base64 of a\n"
+        "libsodium sealed box), safe to commit.\n"
+        "\n"
+        "  --to SITE.pub  the site's OpenSSH ed25519 public key file\n"
+        "  --out OUT      output path (default FILE.sealed)\n"
+        "  --force        replace an existing output file\n");
 }
 
 static void unseal_usage(FILE *out)
 {
-    fprintf(out, "usage: cairnctl unseal --key SITE.key [--out OUT] [--force] FILE\n"
-                 "\n"
-                 "Open a sealed secret with the site's private key and write the secret\n"
-                 "to stdout, or to OUT (mode 0600).\n"
-                 "\n"
-                 "  --key SITE.key  the site's OpenSSH ed25519 private key (mode 0600)\n"
-                 "  --out OUT       output path (default: stdout)\n"
-                 "  --force         replace an existing output file\n");
+    fprintf(
+        out,
+        "usage: cairnctl unseal --key SITE.key [--out OUT] [--force] FILE\n"
+        "\n"
+        "Open a sealed secret with the site's private key and write the "
+        "secret\n"
+        "to stdout, or to OUT (mode 0600).\n"
+        "\n"
+        "  --key SITE.key  the site's OpenSSH ed25519 private key (mode 0600)\n"
+        "  --out OUT       output path (default: stdout)\n"
+        "  --force         replace an existing output file\n");
 }
 
 /* Shared option parsing; keyopt is "to" or "key". 0, -1 (help shown) or 2. */
-static int parse_args(const char *verb, const char *keyopt, void (*usage)(FILE *), int argc,
-                      char **argv, struct seal_opts *o)
+static int parse_args(const char *verb, const char *keyopt,
+                      void (*usage)(FILE *), int argc, char **argv,
+                      struct seal_opts *o)
 {
     const struct option longs[] = {
-        {keyopt, required_argument, NULL, 'k'}, {"out", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},      {"help", no_argument, NULL, 'h'},
+        {keyopt, required_argument, NULL, 'k'},
+        {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -61,16 +69,26 @@ static int parse_args(const char *verb, const char *keyopt, void (*usage)(FILE *
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
-        case 'k': o->key = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 'f': o->force = 1; break;
-        case 'h': usage(stdout); return -1;
-        default: return cairn__ctl_bad_option(verb, argv, optind, optopt);
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'f':
+            o->force = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return cairn__ctl_bad_option(verb, argv, optind, optopt);
         }
     }
     if (argc - optind != 1 || !o->key) {
-        cairn__ctl_err(verb, "--%s and one FILE are required (see cairnctl %s --help)", keyopt,
-                       verb);
+        cairn__ctl_err(
+            verb, "--%s and one FILE are required (see cairnctl %s --help)",
+            keyopt, verb);
         return 2;
     }
     o->file = argv[optind];
@@ -96,7 +114,8 @@ static int seal_file(const struct seal_opts *o, const struct cairn_pubkey *to)
     }
     b64 = cairn_base64_encode(box, blen);
     text = cairn_xasprintf("%s\n", b64);
-    out = o->out ? cairn_xstrdup(o->out) : cairn_xasprintf("%s.sealed", o->file);
+    out =
+        o->out ? cairn_xstrdup(o->out) : cairn_xasprintf("%s.sealed", o->file);
     if (cairn__ctl_write(out, text, strlen(text), 0644, o->force, &d) != 0) {
         cairn__ctl_err("seal", "%s", cairn_diag_msg(&d));
         goto out;
@@ -135,8 +154,9 @@ int cairn__ctl_seal(int argc, char **argv)
 }
 
 /* Decode and open the sealed text; 0 or exit code 1 (printed). */
-static int open_sealed(const char *file, char *text, size_t n, const struct cairn_seckey *k,
-                       uint8_t **plain, size_t *plen)
+static int open_sealed(const char *file, char *text, size_t n,
+                       const struct cairn_seckey *k, uint8_t **plain,
+                       size_t *plen)
 {
     uint8_t *box = NULL;
     size_t blen = 0;
@@ -148,14 +168,17 @@ static int open_sealed(const char *file, char *text, size_t n, const struct cair
     if (n > 0 && text[n - 1] == '\r')
         n--;
     if (cairn_base64_decode(text, n, &box, &blen) != 0) {
-        cairn__ctl_err("unseal", "%s: not a sealed file (want one line of base64)", file);
+        cairn__ctl_err("unseal",
+                       "%s: not a sealed file (want one line of base64)", file);
         return 1;
     }
     rc = cairn_unseal(k, box, blen, plain, plen);
     free(box);
     if (rc) {
-        cairn__ctl_err("unseal", "%s: cannot open: sealed to another key than %s, or altered",
-                       file, k->pub.id);
+        cairn__ctl_err(
+            "unseal",
+            "%s: cannot open: sealed to another key than %s, or altered", file,
+            k->pub.id);
         return 1;
     }
     return 0;

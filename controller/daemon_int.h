@@ -25,14 +25,15 @@
 #include "strmap.h"
 #include "token.h"
 
-#define CAIRN__RECENT_SEQS 8 /* (seq, payload hash) kept per site for dedupe   \
-                              */
+#define CAIRN__RECENT_SEQS                                                     \
+    8 /* (seq, payload hash) kept per site for dedupe                          \
+       */
 #define CAIRN__COMMITS_KEPT 100 /* commits listed by /v1/commits */
 #define CAIRN__NONCE_TTL 600    /* a session nonce is remembered this long */
 #define CAIRN__CLOCK_SKEW 300   /* session timestamps this far off are stale */
 #define CAIRN__MAX_NONCES 1000000
 #define CAIRN__MAX_PENDING_REPORTS                                             \
-    20000                    /* waiting for their batch; 503 past it */
+    20000 /* waiting for their batch; 503 past it */
 /* uploads streaming at once (under 1 MiB of buffers each); 429 past it */
 #define CAIRN__MAX_UPLOADS 32
 
@@ -313,8 +314,10 @@ CAIRN_WUR int cairn__api_artifacts(struct cairn__ctrl *c, struct cairn_diag *d);
 CAIRN_WUR int cairn__api_fleet(struct cairn__ctrl *c, struct cairn_diag *d);
 CAIRN_WUR int cairn__api_hooks(struct cairn__ctrl *c, struct cairn_diag *d);
 CAIRN_WUR int cairn__api_metrics(struct cairn__ctrl *c, struct cairn_diag *d);
-CAIRN_WUR int cairn__api_audit(struct cairn__ctrl *c, struct cairn_diag *d); /* api_audit.c */
-CAIRN_WUR int cairn__api_models(struct cairn__ctrl *c, struct cairn_diag *d); /* api_models.c */
+CAIRN_WUR int cairn__api_audit(struct cairn__ctrl *c,
+                               struct cairn_diag *d); /* api_audit.c */
+CAIRN_WUR int cairn__api_models(struct cairn__ctrl *c,
+                                struct cairn_diag *d); /* api_models.c */
 
 /* Respond with a JSON value (consumed) and status. */
 void cairn__respond_json(struct cairn_httpd_req *req, int status, json_t *v);

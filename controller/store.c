@@ -116,8 +116,9 @@ void cairn_render_rec_free(struct cairn_render_rec *r)
     r->models = NULL;
 }
 
-int cairn_store_commit_list(struct cairn_store *s, size_t max, cairn_store_commit_cb cb,
-                            void *arg, struct cairn_diag *d)
+int cairn_store_commit_list(struct cairn_store *s, size_t max,
+                            cairn_store_commit_cb cb, void *arg,
+                            struct cairn_diag *d)
 {
     return s->ops->commit_list(s, max, cb, arg, d);
 }

@@ -84,8 +84,8 @@ struct cairn_store_ops {
     void (*close)(struct cairn_store *s);
     /* added for the daemon (listing commits for /v1/commits) */
     int (*commit_list)(struct cairn_store *s, size_t max,
-                       int (*cb)(const struct cairn_commit_rec *r, void *arg), void *arg,
-                       struct cairn_diag *d);
+                       int (*cb)(const struct cairn_commit_rec *r, void *arg),
+                       void *arg, struct cairn_diag *d);
 };
 
 struct cairn_store {
@@ -171,7 +171,8 @@ void cairn_render_rec_free(
 /* Commit records, the most recently processed first, at most max (0 =
  * 100): cb gets each (strings valid during the call); cb returning
  * non-zero stops the listing and becomes the result. */
-typedef int (*cairn_store_commit_cb)(const struct cairn_commit_rec *r, void *arg);
+typedef int (*cairn_store_commit_cb)(const struct cairn_commit_rec *r,
+                                     void *arg);
 CAIRN_WUR int cairn_store_commit_list(struct cairn_store *s, size_t max,
                                       cairn_store_commit_cb cb, void *arg,
                                       struct cairn_diag *d);

@@ -17,12 +17,15 @@
  * and overwrite a generation's first envelope with its re-issues. */
 static const char *const install_sql =
     "CREATE TABLE IF NOT EXISTS audit_desired("
-    "  site TEXT NOT NULL, generation INTEGER NOT NULL, commit_sha TEXT NOT NULL,"
+    "  site TEXT NOT NULL, generation INTEGER NOT NULL, commit_sha TEXT NOT "
+    "NULL,"
     "  issued INTEGER NOT NULL, envelope BLOB NOT NULL,"
     "  PRIMARY KEY(site, generation)) WITHOUT ROWID;"
     "CREATE TRIGGER IF NOT EXISTS audit_desired_keep AFTER INSERT ON renders"
-    " BEGIN INSERT INTO audit_desired(site, generation, commit_sha, issued, envelope)"
-    "  SELECT NEW.site, NEW.generation, NEW.commit_sha, NEW.issued, NEW.envelope"
+    " BEGIN INSERT INTO audit_desired(site, generation, commit_sha, issued, "
+    "envelope)"
+    "  SELECT NEW.site, NEW.generation, NEW.commit_sha, NEW.issued, "
+    "NEW.envelope"
     "  WHERE NOT EXISTS (SELECT 1 FROM audit_desired"
     "   WHERE site = NEW.site AND generation = NEW.generation); END;"
     "INSERT INTO audit_desired(site, generation, commit_sha, issued, envelope)"
@@ -39,7 +42,8 @@ char *cairn_store_audit_path(const char *url)
     return cairn_xstrdup(url);
 }
 
-static int db_err(sqlite3 *db, const char *path, const char *what, struct cairn_diag *d)
+static int db_err(sqlite3 *db, const char *path, const char *what,
+                  struct cairn_diag *d)
 {
     return cairn_diag_set(d, CAIRN_EDB, "%s: %s: %s", path, what,
                           db ? sqlite3_errmsg(db) : "cannot open");
@@ -131,8 +135,10 @@ static int has_table(sqlite3 *db, const char *name)
     sqlite3_stmt *st = NULL;
     int yes = 0;
 
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         yes = sqlite3_step(st) == SQLITE_ROW;
     }
@@ -161,9 +167,10 @@ static int gen_row(sqlite3_stmt *st, cairn_audit_gen_cb cb, void *arg)
 
 /* Run a listing query (?1 site, ?2 after, ?3 limit + 1): rows to row(),
  * one past the limit only sets *more. */
-static int listing(sqlite3 *db, const char *path, const char *sql, const char *site,
-                   int64_t after, size_t limit, int (*row)(sqlite3_stmt *, void *, void *),
-                   void *cb, void *arg, int *more, struct cairn_diag *d)
+static int listing(sqlite3 *db, const char *path, const char *sql,
+                   const char *site, int64_t after, size_t limit,
+                   int (*row)(sqlite3_stmt *, void *, void *), void *cb,
+                   void *arg, int *more, struct cairn_diag *d)
 {
     sqlite3_stmt *st = NULL;
     size_t n = 0;
@@ -195,22 +202,29 @@ static int gen_row_cb(sqlite3_stmt *st, void *cb, void *arg)
     return gen_row(st, *(cairn_audit_gen_cb *)cb, arg);
 }
 
-int cairn_store_audit_generations(struct cairn_store_audit *a, const char *site, int64_t after,
-                                  size_t limit, cairn_audit_gen_cb cb, void *arg, int *more,
+int cairn_store_audit_generations(struct cairn_store_audit *a, const char *site,
+                                  int64_t after, size_t limit,
+                                  cairn_audit_gen_cb cb, void *arg, int *more,
                                   struct cairn_diag *d)
 {
     const char *sql =
         a->store && has_table(a->store, "audit_desired")
-            ? "SELECT h.generation, h.commit_sha, coalesce(h.issued, 0), coalesce(h.expires, 0),"
-              " coalesce(h.models, ''), h.removed, a.envelope FROM render_history h"
-              " LEFT JOIN audit_desired a ON a.site = h.site AND a.generation = h.generation"
-              " WHERE h.site = ?1 AND h.generation > ?2 ORDER BY h.generation LIMIT ?3"
-            : "SELECT generation, commit_sha, coalesce(issued, 0), coalesce(expires, 0),"
+            ? "SELECT h.generation, h.commit_sha, coalesce(h.issued, 0), "
+              "coalesce(h.expires, 0),"
+              " coalesce(h.models, ''), h.removed, a.envelope FROM "
+              "render_history h"
+              " LEFT JOIN audit_desired a ON a.site = h.site AND a.generation "
+              "= h.generation"
+              " WHERE h.site = ?1 AND h.generation > ?2 ORDER BY h.generation "
+              "LIMIT ?3"
+            : "SELECT generation, commit_sha, coalesce(issued, 0), "
+              "coalesce(expires, 0),"
               " coalesce(models, ''), removed, NULL FROM render_history"
-              " WHERE site = ?1 AND generation > ?2 ORDER BY generation LIMIT ?3";
+              " WHERE site = ?1 AND generation > ?2 ORDER BY generation LIMIT "
+              "?3";
 
-    return listing(a->store, a->store_path, sql, site, after, limit, gen_row_cb, &cb, arg, more,
-                   d);
+    return listing(a->store, a->store_path, sql, site, after, limit, gen_row_cb,
+                   &cb, arg, more, d);
 }
 
 static int report_row_cb(sqlite3_stmt *st, void *cb, void *arg)
@@ -224,26 +238,31 @@ static int report_row_cb(sqlite3_stmt *st, void *cb, void *arg)
     return (*(cairn_audit_report_cb *)cb)(&r, arg);
 }
 
-int cairn_store_audit_reports(struct cairn_store_audit *a, const char *site, int64_t after,
-                              size_t limit, cairn_audit_report_cb cb, void *arg, int *more,
+int cairn_store_audit_reports(struct cairn_store_audit *a, const char *site,
+                              int64_t after, size_t limit,
+                              cairn_audit_report_cb cb, void *arg, int *more,
                               struct cairn_diag *d)
 {
     return listing(a->records, a->records_path,
-                   "SELECT seq, received, envelope FROM reports WHERE site = ?1 AND seq > ?2"
+                   "SELECT seq, received, envelope FROM reports WHERE site = "
+                   "?1 AND seq > ?2"
                    " ORDER BY seq LIMIT ?3",
                    site, after, limit, report_row_cb, &cb, arg, more, d);
 }
 
-int cairn_store_audit_site_key(struct cairn_store_audit *a, const char *site, char **key,
-                               char commit[41], struct cairn_diag *d)
+int cairn_store_audit_site_key(struct cairn_store_audit *a, const char *site,
+                               char **key, char commit[41],
+                               struct cairn_diag *d)
 {
     sqlite3_stmt *st = NULL;
     int rc = CAIRN_ENOENT;
 
     if (!a->records)
         return rc;
-    if (sqlite3_prepare_v2(a->records, "SELECT public_key, commit_sha FROM site_keys"
-                                       " WHERE site = ?1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(a->records,
+                           "SELECT public_key, commit_sha FROM site_keys"
+                           " WHERE site = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
         return db_err(a->records, a->records_path, "site key", d);
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     switch (sqlite3_step(st)) {

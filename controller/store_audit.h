@@ -43,8 +43,10 @@ struct cairn_store_audit;
 /* Read-only connections to the store at store_path and the records at
  * records_path (either may not exist yet: its queries then return
  * nothing). *out only on success. CAIRN_EDB. */
-CAIRN_WUR int cairn_store_audit_open(const char *store_path, const char *records_path,
-                                     struct cairn_store_audit **out, struct cairn_diag *d);
+CAIRN_WUR int cairn_store_audit_open(const char *store_path,
+                                     const char *records_path,
+                                     struct cairn_store_audit **out,
+                                     struct cairn_diag *d);
 void cairn_store_audit_close(struct cairn_store_audit *a); /* NULL ok */
 
 struct cairn_audit_gen {
@@ -59,29 +61,34 @@ struct cairn_audit_gen {
 
 struct cairn_audit_report {
     int64_t seq, received;
-    const char *envelope;    /* as received */
+    const char *envelope; /* as received */
     size_t envelope_len;
 };
 
 /* Callbacks get values valid during the call; non-zero stops the listing
  * and becomes the result. */
 typedef int (*cairn_audit_gen_cb)(const struct cairn_audit_gen *g, void *arg);
-typedef int (*cairn_audit_report_cb)(const struct cairn_audit_report *r, void *arg);
+typedef int (*cairn_audit_report_cb)(const struct cairn_audit_report *r,
+                                     void *arg);
 
 /* site's generations above after, in order, at most limit; *more is set
  * when more follow. */
-CAIRN_WUR int cairn_store_audit_generations(struct cairn_store_audit *a, const char *site,
-                                            int64_t after, size_t limit,
-                                            cairn_audit_gen_cb cb, void *arg, int *more,
+CAIRN_WUR int cairn_store_audit_generations(struct cairn_store_audit *a,
+                                            const char *site, int64_t after,
+                                            size_t limit, cairn_audit_gen_cb cb,
+                                            void *arg, int *more,
                                             struct cairn_diag *d);
 /* site's stored reports with seq above after, in order, at most limit. */
-CAIRN_WUR int cairn_store_audit_reports(struct cairn_store_audit *a, const char *site,
-                                        int64_t after, size_t limit, cairn_audit_report_cb cb,
-                                        void *arg, int *more, struct cairn_diag *d);
+CAIRN_WUR int cairn_store_audit_reports(struct cairn_store_audit *a,
+                                        const char *site, int64_t after,
+                                        size_t limit, cairn_audit_report_cb cb,
+                                        void *arg, int *more,
+                                        struct cairn_diag *d);
 /* The site key the records hold (the publicKey line of sites/<site>.yaml
  * at the commit the controller last accepted): fresh *key (free()) and
  * commit. CAIRN_ENOENT when none. */
-CAIRN_WUR int cairn_store_audit_site_key(struct cairn_store_audit *a, const char *site,
-                                         char **key, char commit[41], struct cairn_diag *d);
+CAIRN_WUR int cairn_store_audit_site_key(struct cairn_store_audit *a,
+                                         const char *site, char **key,
+                                         char commit[41], struct cairn_diag *d);
 
 #endif

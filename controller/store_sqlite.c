@@ -491,17 +491,20 @@ static void sq_close(struct cairn_store *s)
 
 /* Most recently processed first: INSERT OR REPLACE gives a re-processed
  * commit a new rowid. */
-static int sq_commit_list(struct cairn_store *s, size_t max, cairn_store_commit_cb cb,
-                          void *arg, struct cairn_diag *d)
+static int sq_commit_list(struct cairn_store *s, size_t max,
+                          cairn_store_commit_cb cb, void *arg,
+                          struct cairn_diag *d)
 {
     struct sq *q = SQ(s);
     struct cairn_commit_rec r;
     sqlite3_stmt *st;
     int rc = 0, step = SQLITE_DONE;
 
-    if (sqlite3_prepare_v2(q->db, "SELECT sha, seen, signer, principal, accepted, error,"
-                           " sites_changed FROM commits ORDER BY rowid DESC LIMIT ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db,
+            "SELECT sha, seen, signer, principal, accepted, error,"
+            " sites_changed FROM commits ORDER BY rowid DESC LIMIT ?1",
+            -1, &st, NULL) != SQLITE_OK)
         return db_err(q, d, "list commits");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(max ? max : 100));
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {

@@ -22,70 +22,71 @@ static int test__failures;
 static int test__checks;
 static int test__cur_failed;
 
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        test__checks++;                                                       \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,  \
-                    #cond);                                                   \
-            test__cur_failed = 1;                                             \
-        }                                                                     \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        test__checks++;                                                        \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            test__cur_failed = 1;                                              \
+        }                                                                      \
     } while (0)
 
-#define REQUIRE(cond)                                                         \
-    do {                                                                      \
-        test__checks++;                                                       \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__,          \
-                    __LINE__, #cond);                                         \
-            test__cur_failed = 1;                                             \
-            return;                                                           \
-        }                                                                     \
+#define REQUIRE(cond)                                                          \
+    do {                                                                       \
+        test__checks++;                                                        \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, \
+                    #cond);                                                    \
+            test__cur_failed = 1;                                              \
+            return;                                                            \
+        }                                                                      \
     } while (0)
 
-#define CHECK_INT_EQ(a, b)                                                    \
-    do {                                                                      \
-        long long test__a = (long long)(a), test__b = (long long)(b);         \
-        test__checks++;                                                       \
-        if (test__a != test__b) {                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", \
-                    __FILE__, __LINE__, #a, #b, test__a, test__b);            \
-            test__cur_failed = 1;                                             \
-        }                                                                     \
+#define CHECK_INT_EQ(a, b)                                                     \
+    do {                                                                       \
+        long long test__a = (long long)(a), test__b = (long long)(b);          \
+        test__checks++;                                                        \
+        if (test__a != test__b) {                                              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",  \
+                    __FILE__, __LINE__, #a, #b, test__a, test__b);             \
+            test__cur_failed = 1;                                              \
+        }                                                                      \
     } while (0)
 
-#define CHECK_STR_EQ(a, b)                                                    \
-    do {                                                                      \
-        const char *test__a = (a), *test__b = (b);                            \
-        test__checks++;                                                       \
-        if (!test__a || !test__b || strcmp(test__a, test__b) != 0) {          \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s\n  got:  %s\n  want: %s\n", \
-                    __FILE__, __LINE__, #a, #b, test__a ? test__a : "(null)", \
-                    test__b ? test__b : "(null)");                            \
-            test__cur_failed = 1;                                             \
-        }                                                                     \
+#define CHECK_STR_EQ(a, b)                                                     \
+    do {                                                                       \
+        const char *test__a = (a), *test__b = (b);                             \
+        test__checks++;                                                        \
+        if (!test__a || !test__b || strcmp(test__a, test__b) != 0) {           \
+            fprintf(stderr,                                                    \
+                    "%s:%d: CHECK failed: %s == %s\n  got:  %s\n  want: %s\n", \
+                    __FILE__, __LINE__, #a, #b, test__a ? test__a : "(null)",  \
+                    test__b ? test__b : "(null)");                             \
+            test__cur_failed = 1;                                              \
+        }                                                                      \
     } while (0)
 
 /* a contains b */
-#define CHECK_STR_HAS(a, b)                                                   \
-    do {                                                                      \
-        const char *test__a = (a), *test__b = (b);                            \
-        test__checks++;                                                       \
-        if (!test__a || !strstr(test__a, test__b)) {                          \
-            fprintf(stderr, "%s:%d: CHECK failed: \"%s\" contains \"%s\"\n",  \
-                    __FILE__, __LINE__, test__a ? test__a : "(null)",         \
-                    test__b);                                                 \
-            test__cur_failed = 1;                                             \
-        }                                                                     \
+#define CHECK_STR_HAS(a, b)                                                    \
+    do {                                                                       \
+        const char *test__a = (a), *test__b = (b);                             \
+        test__checks++;                                                        \
+        if (!test__a || !strstr(test__a, test__b)) {                           \
+            fprintf(stderr, "%s:%d: CHECK failed: \"%s\" contains \"%s\"\n",   \
+                    __FILE__, __LINE__, test__a ? test__a : "(null)",          \
+                    test__b);                                                  \
+            test__cur_failed = 1;                                              \
+        }                                                                      \
     } while (0)
 
-#define RUN(fn)                                                               \
-    do {                                                                      \
-        test__cur_failed = 0;                                                 \
-        fn();                                                                 \
-        fprintf(stderr, "%s %s\n", test__cur_failed ? "FAIL" : "ok  ", #fn);  \
-        if (test__cur_failed)                                                 \
-            test__failures++;                                                 \
+#define RUN(fn)                                                                \
+    do {                                                                       \
+        test__cur_failed = 0;                                                  \
+        fn();                                                                  \
+        fprintf(stderr, "%s %s\n", test__cur_failed ? "FAIL" : "ok  ", #fn);   \
+        if (test__cur_failed)                                                  \
+            test__failures++;                                                  \
     } while (0)
 
 static inline int test_done(void)

@@ -17,8 +17,8 @@ static void *field(void *target, const struct cairn_config_row *r)
     return (char *)target + r->offset;
 }
 
-static const struct cairn_config_row *find_row(const struct cairn_config_row *rows,
-                                               const char *key)
+static const struct cairn_config_row *
+find_row(const struct cairn_config_row *rows, const char *key)
 {
     for (; rows->key; rows++)
         if (strcmp(rows->key, key) == 0)
@@ -48,7 +48,8 @@ static int parse_int(const struct cairn_config_row *r, const char *text,
                               r->key, text);
     if (v < r->min || v > r->max)
         return cairn_diag_set(d, CAIRN_EINVAL,
-                              "%s: %lld is out of range [%" PRId64 ", %" PRId64 "]",
+                              "%s: %lld is out of range [%" PRId64 ", %" PRId64
+                              "]",
                               r->key, v, r->min, r->max);
     *out = v;
     return 0;
@@ -243,12 +244,13 @@ int cairn_config_load(const struct cairn_config_row *rows, void *target,
     if (json_is_null(root))
         goto out;
     if (!json_is_object(root)) {
-        rc = cairn_diag_set(d, CAIRN_EINVAL, "%s:1:1: expected a map of settings",
-                            path);
+        rc = cairn_diag_set(d, CAIRN_EINVAL,
+                            "%s:1:1: expected a map of settings", path);
         goto out;
     }
     base = dir_of(path);
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         rc = load_key(rows, target, doc, key, v, base, d);
         if (rc)
             break;
@@ -320,7 +322,8 @@ static const char *type_name(const struct cairn_config_row *r)
 
 void cairn_config_print_doc(const struct cairn_config_row *rows, FILE *out)
 {
-    fprintf(out, "| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
+    fprintf(out,
+            "| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
     for (; rows->key; rows++) {
         fprintf(out, "| `%s` | %s", rows->key, type_name(rows));
         if (rows->type == CAIRN_CFG_INT)

@@ -14,7 +14,8 @@
 
 #define PAE_PREFIX "DSSEv1"
 
-uint8_t *cairn_dsse_pae(const char *type, const uint8_t *payload, size_t n, size_t *out_len)
+uint8_t *cairn_dsse_pae(const char *type, const uint8_t *payload, size_t n,
+                        size_t *out_len)
 {
     char head[128];
     size_t tlen = strlen(type);
@@ -60,9 +61,9 @@ static int distinct_keys(const struct cairn_seckey *const *keys, size_t nkeys)
 
 /* Everything after the payload's base64: `","payloadType":T,"signatures":
  * [{"keyid":K,"sig":S},...]}`. */
-static void envelope_tail(struct cairn_buf *b, const char *type, const uint8_t *pae,
-                          size_t pae_len, const struct cairn_seckey *const *keys,
-                          size_t nkeys)
+static void envelope_tail(struct cairn_buf *b, const char *type,
+                          const uint8_t *pae, size_t pae_len,
+                          const struct cairn_seckey *const *keys, size_t nkeys)
 {
     uint8_t sig[CAIRN_ED25519_SIG_LEN];
     char b64[CAIRN_ED25519_SIG_LEN / 3 * 4 + 8];
@@ -96,7 +97,8 @@ char *cairn_dsse_sign(const char *type, const uint8_t *payload, size_t n,
     size_t pae_len, b64_len;
     char *out;
 
-    if (!type || nkeys == 0 || nkeys > CAIRN_DSSE_MAX_SIGS || !distinct_keys(keys, nkeys))
+    if (!type || nkeys == 0 || nkeys > CAIRN_DSSE_MAX_SIGS ||
+        !distinct_keys(keys, nkeys))
         return NULL;
     jtype = json_string(type); /* NULL when type is not UTF-8 */
     if (!jtype)
@@ -135,29 +137,38 @@ static int is_keyid(const char *s)
 }
 
 /* One element of "signatures": exactly {"keyid": 16 hex, "sig": b64(64)}. */
-static int parse_sig(json_t *o, size_t i, struct cairn_dsse_sig *out, struct cairn_diag *d)
+static int parse_sig(json_t *o, size_t i, struct cairn_dsse_sig *out,
+                     struct cairn_diag *d)
 {
-    json_t *keyid = json_object_get(o, "keyid"), *sig = json_object_get(o, "sig");
+    json_t *keyid = json_object_get(o, "keyid"),
+           *sig = json_object_get(o, "sig");
     uint8_t *raw = NULL;
     size_t raw_len = 0;
     const char *k;
     json_t *v;
 
     if (!json_is_object(o))
-        return cairn_diag_set(d, CAIRN_EPARSE, "signatures[%zu] is not an object", i);
-    json_object_foreach(o, k, v)
-        if (strcmp(k, "keyid") != 0 && strcmp(k, "sig") != 0)
-            return cairn_diag_set(d, CAIRN_EPARSE, "signatures[%zu]: unknown field '%s'", i, k);
-    if (!json_is_string(keyid) || !is_keyid(json_string_value(keyid)))
         return cairn_diag_set(d, CAIRN_EPARSE,
-                              "signatures[%zu].keyid must be a key id (16 lower-case hex digits)",
-                              i);
+                              "signatures[%zu] is not an object", i);
+    json_object_foreach(o, k, v) if (
+        strcmp(k, "keyid") != 0 &&
+        strcmp(k, "sig") !=
+            0) return cairn_diag_set(d, CAIRN_EPARSE,
+                                     "signatures[%zu]: unknown field '%s'", i,
+                                     k);
+    if (!json_is_string(keyid) || !is_keyid(json_string_value(keyid)))
+        return cairn_diag_set(
+            d, CAIRN_EPARSE,
+            "signatures[%zu].keyid must be a key id (16 lower-case hex digits)",
+            i);
     if (!json_is_string(sig) ||
-        cairn_base64_decode(json_string_value(sig), json_string_length(sig), &raw, &raw_len) != 0 ||
+        cairn_base64_decode(json_string_value(sig), json_string_length(sig),
+                            &raw, &raw_len) != 0 ||
         raw_len != CAIRN_ED25519_SIG_LEN) {
         free(raw);
-        return cairn_diag_set(d, CAIRN_EPARSE,
-                              "signatures[%zu].sig must be base64 of a 64-byte signature", i);
+        return cairn_diag_set(
+            d, CAIRN_EPARSE,
+            "signatures[%zu].sig must be base64 of a 64-byte signature", i);
     }
     memcpy(out->keyid, json_string_value(keyid), CAIRN_KEYID_LEN + 1);
     memcpy(out->sig, raw, CAIRN_ED25519_SIG_LEN);
@@ -171,7 +182,8 @@ static int parse_sigs(json_t *arr, struct cairn_dsse *env, struct cairn_diag *d)
     int rc;
 
     if (!json_is_array(arr) || n == 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "signatures must be a non-empty array");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "signatures must be a non-empty array");
     if (n > CAIRN_DSSE_MAX_SIGS)
         return cairn_diag_set(d, CAIRN_EPARSE, "%zu signatures (at most %d)", n,
                               CAIRN_DSSE_MAX_SIGS);
@@ -181,7 +193,8 @@ static int parse_sigs(json_t *arr, struct cairn_dsse *env, struct cairn_diag *d)
             return rc;
         for (size_t j = 0; j < i; j++)
             if (strcmp(env->sigs[i].keyid, env->sigs[j].keyid) == 0)
-                return cairn_diag_set(d, CAIRN_EPARSE, "signatures[%zu]: duplicate keyid %s", i,
+                return cairn_diag_set(d, CAIRN_EPARSE,
+                                      "signatures[%zu]: duplicate keyid %s", i,
                                       env->sigs[i].keyid);
     }
     env->nsigs = n;
@@ -189,35 +202,40 @@ static int parse_sigs(json_t *arr, struct cairn_dsse *env, struct cairn_diag *d)
 }
 
 /* The three top-level fields, nothing else. */
-static int parse_top(json_t *root, const char *expected_type, struct cairn_dsse *env,
-                     struct cairn_diag *d)
+static int parse_top(json_t *root, const char *expected_type,
+                     struct cairn_dsse *env, struct cairn_diag *d)
 {
     json_t *type = json_object_get(root, "payloadType"), *payload, *v;
     const char *k;
 
     if (!json_is_object(root))
         return cairn_diag_set(d, CAIRN_EPARSE, "not a JSON object");
-    json_object_foreach(root, k, v)
-        if (strcmp(k, "payloadType") != 0 && strcmp(k, "payload") != 0 &&
-            strcmp(k, "signatures") != 0)
-            return cairn_diag_set(d, CAIRN_EPARSE, "unknown field '%s'", k);
+    json_object_foreach(
+        root, k, v) if (strcmp(k, "payloadType") != 0 &&
+                        strcmp(k, "payload") != 0 &&
+                        strcmp(k, "signatures") !=
+                            0) return cairn_diag_set(d, CAIRN_EPARSE,
+                                                     "unknown field '%s'", k);
     if (!json_is_string(type))
         return cairn_diag_set(d, CAIRN_EPARSE, "payloadType must be a string");
     if (expected_type && strcmp(json_string_value(type), expected_type) != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "payloadType is '%s', expected '%s'",
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "payloadType is '%s', expected '%s'",
                               json_string_value(type), expected_type);
     payload = json_object_get(root, "payload");
     if (!json_is_string(payload))
         return cairn_diag_set(d, CAIRN_EPARSE, "payload must be a string");
-    if (cairn_base64_decode(json_string_value(payload), json_string_length(payload),
-                            &env->payload, &env->payload_len) != 0)
+    if (cairn_base64_decode(json_string_value(payload),
+                            json_string_length(payload), &env->payload,
+                            &env->payload_len) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE, "payload is not valid base64");
     env->payload_type = cairn_xstrdup(json_string_value(type));
     return parse_sigs(json_object_get(root, "signatures"), env, d);
 }
 
-int cairn_dsse_parse(const char *json, size_t len, size_t max_len, const char *expected_type,
-                     struct cairn_dsse **out, struct cairn_diag *d)
+int cairn_dsse_parse(const char *json, size_t len, size_t max_len,
+                     const char *expected_type, struct cairn_dsse **out,
+                     struct cairn_diag *d)
 {
     struct cairn_dsse *env = NULL;
     struct cairn_diag local;
@@ -233,7 +251,8 @@ int cairn_dsse_parse(const char *json, size_t len, size_t max_len, const char *e
     json_decref(root);
     if (rc) {
         cairn_dsse_free(env);
-        return cairn_diag_set(d, rc, "malformed envelope: %s", cairn_diag_msg(&local));
+        return cairn_diag_set(d, rc, "malformed envelope: %s",
+                              cairn_diag_msg(&local));
     }
     *out = env;
     return 0;
@@ -246,7 +265,8 @@ static void signer_list(const struct cairn_dsse *env, char *buf, size_t cap)
 
     buf[0] = '\0';
     for (size_t i = 0; i < env->nsigs && o < cap; i++) {
-        int w = snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", env->sigs[i].keyid);
+        int w = snprintf(buf + o, cap - o, "%s%s", i ? ", " : "",
+                         env->sigs[i].keyid);
 
         o += w > 0 ? (size_t)w : 0;
     }
@@ -263,22 +283,28 @@ static int counted_before(const struct cairn_dsse *env, size_t i, const int *ok)
     return 0;
 }
 
-int cairn_dsse_verify(const struct cairn_dsse *env, const struct cairn_keyset *trusted,
-                      size_t threshold, char signer_out[CAIRN_KEYID_LEN + 1],
+int cairn_dsse_verify(const struct cairn_dsse *env,
+                      const struct cairn_keyset *trusted, size_t threshold,
+                      char signer_out[CAIRN_KEYID_LEN + 1],
                       struct cairn_diag *d)
 {
     int ok[CAIRN_DSSE_MAX_SIGS] = {0};
-    size_t pae_len, count = 0, first_ok = SIZE_MAX, first_bad = SIZE_MAX, trusted_seen = 0;
+    size_t pae_len, count = 0, first_ok = SIZE_MAX, first_bad = SIZE_MAX,
+                    trusted_seen = 0;
     uint8_t *pae;
     char list[CAIRN_DSSE_MAX_SIGS * (CAIRN_KEYID_LEN + 2) + 8];
 
     if (threshold == 0)
-        return cairn_diag_set(d, CAIRN_EINVAL, "signature threshold must be at least 1");
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "signature threshold must be at least 1");
     if (env->nsigs > CAIRN_DSSE_MAX_SIGS) /* only a hand-built envelope */
-        return cairn_diag_set(d, CAIRN_EINVAL, "more than %d signatures", CAIRN_DSSE_MAX_SIGS);
-    pae = cairn_dsse_pae(env->payload_type, env->payload, env->payload_len, &pae_len);
+        return cairn_diag_set(d, CAIRN_EINVAL, "more than %d signatures",
+                              CAIRN_DSSE_MAX_SIGS);
+    pae = cairn_dsse_pae(env->payload_type, env->payload, env->payload_len,
+                         &pae_len);
     for (size_t i = 0; i < env->nsigs; i++) {
-        const struct cairn_pubkey *k = cairn_keyset_find(trusted, env->sigs[i].keyid);
+        const struct cairn_pubkey *k =
+            cairn_keyset_find(trusted, env->sigs[i].keyid);
 
         if (!k)
             continue; /* untrusted signers neither help nor hurt */
@@ -298,12 +324,15 @@ int cairn_dsse_verify(const struct cairn_dsse *env, const struct cairn_keyset *t
         return 0;
     }
     if (first_bad != SIZE_MAX)
-        return cairn_diag_set(d, CAIRN_ESIG, "bad signature by %s", env->sigs[first_bad].keyid);
+        return cairn_diag_set(d, CAIRN_ESIG, "bad signature by %s",
+                              env->sigs[first_bad].keyid);
     signer_list(env, list, sizeof(list));
     if (trusted_seen == 0)
-        return cairn_diag_set(d, CAIRN_EKEY, "no signature by a trusted key (signed by: %s)",
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "no signature by a trusted key (signed by: %s)",
                               list);
-    return cairn_diag_set(d, CAIRN_ESIG,
-                          "only %zu of %zu required signatures by trusted keys (signed by: %s)",
-                          count, threshold, list);
+    return cairn_diag_set(
+        d, CAIRN_ESIG,
+        "only %zu of %zu required signatures by trusted keys (signed by: %s)",
+        count, threshold, list);
 }

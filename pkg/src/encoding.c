@@ -37,7 +37,8 @@ void cairn_base64_encode_to(const uint8_t *in, size_t n, char *out)
     size_t i = 0, o = 0;
 
     for (; n - i >= 3; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        uint32_t v =
+            (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
 
         out[o++] = alphabet[v >> 18];
         out[o++] = alphabet[(v >> 12) & 63];
@@ -109,7 +110,8 @@ static int decode_last(const char *q, uint8_t *out)
     return 3;
 }
 
-int cairn_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len)
+int cairn_base64_decode(const char *in, size_t len, uint8_t **out,
+                        size_t *out_len)
 {
     uint8_t *buf;
     size_t o = 0;
@@ -120,8 +122,10 @@ int cairn_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_l
     /* +1: a NUL after the bytes, so text payloads can be used as strings. */
     buf = cairn_xmalloc(len / 4 * 3 + 1);
     for (size_t i = 0; i + 4 < len; i += 4) {
-        int a = b64_value((unsigned char)in[i]), b = b64_value((unsigned char)in[i + 1]);
-        int c = b64_value((unsigned char)in[i + 2]), e = b64_value((unsigned char)in[i + 3]);
+        int a = b64_value((unsigned char)in[i]),
+            b = b64_value((unsigned char)in[i + 1]);
+        int c = b64_value((unsigned char)in[i + 2]),
+            e = b64_value((unsigned char)in[i + 3]);
 
         if ((a | b | c | e) < 0)
             goto bad;

@@ -235,7 +235,9 @@ static int place(const char *tmp, const char *path, int noreplace,
                  struct cairn_diag *d)
 {
     if (!noreplace)
-        return rename(tmp, path) == 0 ? 0 : fail(d, errno, "rename into place", path);
+        return rename(tmp, path) == 0
+                   ? 0
+                   : fail(d, errno, "rename into place", path);
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
         return 0;
     if ((errno == EINVAL || errno == ENOSYS) && link(tmp, path) == 0) {
@@ -247,16 +249,15 @@ static int place(const char *tmp, const char *path, int noreplace,
     return fail(d, errno, "rename into place", path);
 }
 
-static int write_file(const char *path, const void *data, size_t n,
-                      mode_t mode, int noreplace, struct cairn_diag *d)
+static int write_file(const char *path, const void *data, size_t n, mode_t mode,
+                      int noreplace, struct cairn_diag *d)
 {
     const char *base;
     char *dir, *tmp;
     int fd, rc = 0;
 
     if (!path || (!data && n))
-        return cairn_diag_set(d, CAIRN_EINVAL,
-                              "cairn_fs_write: NULL argument");
+        return cairn_diag_set(d, CAIRN_EINVAL, "cairn_fs_write: NULL argument");
     dir = dir_of(path, &base);
     if (!*base) {
         rc = cairn_diag_set(d, CAIRN_EINVAL, "%s: not a file name", path);

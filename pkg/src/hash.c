@@ -178,7 +178,8 @@ int cairn_hex_decode(const char *in, uint8_t *out, size_t n)
         if (hex_value(in[i]) < 0)
             return CAIRN_EPARSE;
     for (size_t i = 0; i < n; i++)
-        out[i] = (uint8_t)(hex_value(in[2 * i]) << 4 | hex_value(in[2 * i + 1]));
+        out[i] =
+            (uint8_t)(hex_value(in[2 * i]) << 4 | hex_value(in[2 * i + 1]));
     return 0;
 }
 

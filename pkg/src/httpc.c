@@ -16,9 +16,9 @@
 #include "cairn/log.h"
 #include "cairn/mem.h"
 
-#define HDR_VALUE_MAX 256          /* per header of interest, with NUL */
-#define HDR_TOTAL_MAX (64 * 1024)  /* all response header lines together */
-#define ERR_BODY_MAX 4096          /* non-2xx body kept in streaming mode */
+#define HDR_VALUE_MAX 256         /* per header of interest, with NUL */
+#define HDR_TOTAL_MAX (64 * 1024) /* all response header lines together */
+#define ERR_BODY_MAX 4096         /* non-2xx body kept in streaming mode */
 #define MEM_BODY_DEFAULT (1024 * 1024)
 #define MSG_MAX 512
 
@@ -466,8 +466,8 @@ static int take_header(struct cairn_httpc_req *r, const char *line, size_t n)
     for (i = 0; i < CAIRN_ARRAY_LEN(keep); i++) {
         v = header_value(line, n, keep[i].name, &vlen);
         if (v)
-            return store_value(r, (char *)&r->h + keep[i].off, keep[i].name,
-                               v, vlen);
+            return store_value(r, (char *)&r->h + keep[i].off, keep[i].name, v,
+                               vlen);
     }
     return 0;
 }
@@ -505,7 +505,8 @@ static int head_final(struct cairn_httpc_req *r)
         (uint64_t)r->h.content_length > r->max_body &&
         (!r->on_data || is_2xx(r->h.status))) {
         req_abort(r, CAIRN_ETOOBIG,
-                  "%s %s: Content-Length %" PRId64 " exceeds the cap of %" PRIu64,
+                  "%s %s: Content-Length %" PRId64
+                  " exceeds the cap of %" PRIu64,
                   r->method, r->url, r->h.content_length, r->max_body);
         return -1;
     }
@@ -574,7 +575,8 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         if (rc == CAIRN_HTTPC_PAUSE)
             return CURL_WRITEFUNC_PAUSE;
         if (rc < 0) {
-            req_abort(r, rc, "%s %s: %s", r->method, r->url, cairn_strerror(rc));
+            req_abort(r, rc, "%s %s: %s", r->method, r->url,
+                      cairn_strerror(rc));
             return 0;
         }
         r->body_bytes += n;
@@ -674,8 +676,8 @@ int cairn_httpc_new(uv_loop_t *loop, const struct cairn_httpc_opts *opts,
         return cairn_diag_set(d, CAIRN_ENET, "httpc: curl_multi_init failed");
     }
     c->ca_file = o.ca_file ? cairn_xstrdup(o.ca_file) : NULL;
-    c->user_agent = cairn_xstrdup(o.user_agent ? o.user_agent
-                                               : "cairn/" CAIRN_VERSION);
+    c->user_agent =
+        cairn_xstrdup(o.user_agent ? o.user_agent : "cairn/" CAIRN_VERSION);
     c->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms : 10000;
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
@@ -750,12 +752,16 @@ static int check_url(const char *url, struct cairn_diag *d)
 
     if (!u)
         return cairn_diag_set(d, CAIRN_ENOMEM, "httpc: curl_url failed");
-    if (strlen(url) > 8192 || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+    if (strlen(url) > 8192 ||
+        curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
-        rc = cairn_diag_set(d, CAIRN_EINVAL, "httpc: malformed URL %.200s", url);
+        rc =
+            cairn_diag_set(d, CAIRN_EINVAL, "httpc: malformed URL %.200s", url);
     else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
-        rc = cairn_diag_set(d, CAIRN_EINVAL, "httpc: URL scheme %s not allowed "
-                            "(http, https only)", scheme);
+        rc = cairn_diag_set(d, CAIRN_EINVAL,
+                            "httpc: URL scheme %s not allowed "
+                            "(http, https only)",
+                            scheme);
     curl_free(scheme);
     curl_url_cleanup(u);
     return rc;
@@ -771,8 +777,10 @@ static int build_headers(struct cairn_httpc_req *r,
     for (h = rq->headers; h && *h; h++) {
         if (strlen(*h) > 8192 || strpbrk(*h, "\r\n") || !strchr(*h, ':') ||
             (*h)[0] == ':')
-            return cairn_diag_set(d, CAIRN_EINVAL, "httpc: bad request header "
-                                  "\"%.60s\"", *h);
+            return cairn_diag_set(d, CAIRN_EINVAL,
+                                  "httpc: bad request header "
+                                  "\"%.60s\"",
+                                  *h);
         n = curl_slist_append(r->slist, *h);
         if (!n)
             return cairn_diag_set(d, CAIRN_ENOMEM, "httpc: header list");
@@ -861,7 +869,8 @@ static int validate_request(const struct cairn_httpc_request *rq,
                             cairn_httpc_done_cb done, struct cairn_diag *d)
 {
     if (!rq || !rq->url || !done)
-        return cairn_diag_set(d, CAIRN_EINVAL, "httpc: request needs url and "
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "httpc: request needs url and "
                               "done callback");
     if (rq->method && !valid_method(rq->method))
         return cairn_diag_set(d, CAIRN_EINVAL, "httpc: bad method \"%.20s\"",
@@ -899,7 +908,8 @@ static struct cairn_httpc_req *req_new(struct cairn_httpc *c,
     return r;
 }
 
-int cairn_httpc_start(struct cairn_httpc *c, const struct cairn_httpc_request *rq,
+int cairn_httpc_start(struct cairn_httpc *c,
+                      const struct cairn_httpc_request *rq,
                       cairn_httpc_done_cb done, void *arg,
                       struct cairn_httpc_req **out, struct cairn_diag *d)
 {
@@ -924,7 +934,8 @@ int cairn_httpc_start(struct cairn_httpc *c, const struct cairn_httpc_request *r
     if (c->in_curl) {
         defer(c, r, OP_ADD); /* curl refuses adds from its own callbacks */
     } else if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
-        rc = cairn_diag_set(d, CAIRN_ENET, "httpc: curl_multi_add_handle failed");
+        rc = cairn_diag_set(d, CAIRN_ENET,
+                            "httpc: curl_multi_add_handle failed");
         goto out;
     } else {
         r->added = 1;

@@ -51,13 +51,27 @@ static size_t escape(unsigned char c, char esc[6])
 
     esc[0] = '\\';
     switch (c) {
-    case '"': esc[1] = '"'; return 2;
-    case '\\': esc[1] = '\\'; return 2;
-    case '\b': esc[1] = 'b'; return 2;
-    case '\f': esc[1] = 'f'; return 2;
-    case '\n': esc[1] = 'n'; return 2;
-    case '\r': esc[1] = 'r'; return 2;
-    case '\t': esc[1] = 't'; return 2;
+    case '"':
+        esc[1] = '"';
+        return 2;
+    case '\\':
+        esc[1] = '\\';
+        return 2;
+    case '\b':
+        esc[1] = 'b';
+        return 2;
+    case '\f':
+        esc[1] = 'f';
+        return 2;
+    case '\n':
+        esc[1] = 'n';
+        return 2;
+    case '\r':
+        esc[1] = 'r';
+        return 2;
+    case '\t':
+        esc[1] = 't';
+        return 2;
     default:
         memcpy(esc + 1, "u00", 3);
         esc[4] = hex[c >> 4];
@@ -174,7 +188,8 @@ static void put_real(struct cairn_buf *b, double v)
         put(b, ".", 1);
         put(b, digits + 1, nd - 1);
     }
-    snprintf(tail, sizeof(tail), "e%c%02ld", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    snprintf(tail, sizeof(tail), "e%c%02ld", exp < 0 ? '-' : '+',
+             exp < 0 ? -exp : exp);
     puts_(b, tail);
 }
 
@@ -203,7 +218,8 @@ static void put_object(struct cairn_buf *b, const json_t *v)
     /* jansson's iteration API takes non-const pointers but does not write. */
     json_t *obj = (json_t *)v;
 
-    for (void *it = json_object_iter(obj); it && i < n; it = json_object_iter_next(obj, it)) {
+    for (void *it = json_object_iter(obj); it && i < n;
+         it = json_object_iter_next(obj, it)) {
         m[i].key = json_object_iter_key(it);
         m[i].len = json_object_iter_key_len(it);
         m[i++].val = json_object_iter_value(it);
@@ -242,7 +258,8 @@ static void put_value(struct cairn_buf *b, const json_t *v)
         put_string(b, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
         puts_(b, num);
         break;
     case JSON_REAL:
@@ -279,16 +296,18 @@ int cairn_json_parse(const char *buf, size_t len, size_t cap, json_t **out,
     json_t *v;
 
     if (len > cap)
-        return cairn_diag_set(d, CAIRN_ETOOBIG, "JSON document is %zu bytes, over the cap of %zu",
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "JSON document is %zu bytes, over the cap of %zu",
                               len, cap);
     nul = memchr(buf, '\0', len);
     if (nul)
-        return cairn_diag_set(d, CAIRN_EPARSE, "NUL byte at offset %zu", (size_t)(nul - buf));
+        return cairn_diag_set(d, CAIRN_EPARSE, "NUL byte at offset %zu",
+                              (size_t)(nul - buf));
     /* Without JSON_ALLOW_NUL jansson also refuses "\u0000" in strings. */
     v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!v)
-        return cairn_diag_set(d, CAIRN_EPARSE, "line %d column %d: %s", err.line, err.column,
-                              err.text);
+        return cairn_diag_set(d, CAIRN_EPARSE, "line %d column %d: %s",
+                              err.line, err.column, err.text);
     *out = v;
     return 0;
 }

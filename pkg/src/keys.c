@@ -25,7 +25,8 @@ int cairn_keys_init(void)
     return sodium_init() < 0 ? CAIRN_EIO : 0;
 }
 
-void cairn_keyid(const uint8_t pk[CAIRN_ED25519_PK_LEN], char out[CAIRN_KEYID_LEN + 1])
+void cairn_keyid(const uint8_t pk[CAIRN_ED25519_PK_LEN],
+                 char out[CAIRN_KEYID_LEN + 1])
 {
     uint8_t d[CAIRN_SHA256_LEN];
 
@@ -84,16 +85,17 @@ void cairn_seckey_wipe(struct cairn_seckey *sk)
         sodium_memzero(sk->sk, sizeof(sk->sk));
 }
 
-void cairn_ed25519_sign(const struct cairn_seckey *sk, const void *msg, size_t n,
-                        uint8_t sig[CAIRN_ED25519_SIG_LEN])
+void cairn_ed25519_sign(const struct cairn_seckey *sk, const void *msg,
+                        size_t n, uint8_t sig[CAIRN_ED25519_SIG_LEN])
 {
     crypto_sign_detached(sig, NULL, msg, n, sk->sk);
 }
 
-int cairn_ed25519_verify(const struct cairn_pubkey *pk, const void *msg, size_t n,
-                         const uint8_t sig[CAIRN_ED25519_SIG_LEN])
+int cairn_ed25519_verify(const struct cairn_pubkey *pk, const void *msg,
+                         size_t n, const uint8_t sig[CAIRN_ED25519_SIG_LEN])
 {
-    return crypto_sign_verify_detached(sig, msg, n, pk->pk) == 0 ? 0 : CAIRN_ESIG;
+    return crypto_sign_verify_detached(sig, msg, n, pk->pk) == 0 ? 0
+                                                                 : CAIRN_ESIG;
 }
 
 void cairn_keyset_init(struct cairn_keyset *ks)
@@ -184,20 +186,20 @@ void cairn_random(void *buf, size_t n)
     randombytes_buf(buf, n);
 }
 
-void cairn_auth(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg, size_t n,
-                uint8_t tag[CAIRN_AUTH_TAG_LEN])
+void cairn_auth(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg,
+                size_t n, uint8_t tag[CAIRN_AUTH_TAG_LEN])
 {
     crypto_auth(tag, msg, n, key);
 }
 
-int cairn_auth_verify(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg, size_t n,
-                      const uint8_t tag[CAIRN_AUTH_TAG_LEN])
+int cairn_auth_verify(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg,
+                      size_t n, const uint8_t tag[CAIRN_AUTH_TAG_LEN])
 {
     return crypto_auth_verify(tag, msg, n, key) == 0 ? 0 : CAIRN_ESIG;
 }
 
-void cairn_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
-                       uint8_t out[CAIRN_HMAC_SHA256_LEN])
+void cairn_hmac_sha256(const void *key, size_t keylen, const void *msg,
+                       size_t n, uint8_t out[CAIRN_HMAC_SHA256_LEN])
 {
     crypto_auth_hmacsha256_state st;
 

@@ -5,10 +5,10 @@
 #ifndef CAIRN_KEYS_INTERNAL_H
 #define CAIRN_KEYS_INTERNAL_H
 
-#include <stddef.h>
-#include <stdint.h>
 #include "cairn/diag.h"
 #include "cairn/keys.h"
+#include <stddef.h>
+#include <stdint.h>
 
 /* 1 when pk is a canonical Ed25519 point of the main subgroup (what every
  * honestly generated key is); 0 for small-order and malformed keys. */

@@ -40,9 +40,15 @@ void cairn_log_init(const char *progname)
         max_level = lvl;
 }
 
-void cairn_log_set_level(enum cairn_log_level lvl) { max_level = lvl; }
+void cairn_log_set_level(enum cairn_log_level lvl)
+{
+    max_level = lvl;
+}
 
-enum cairn_log_level cairn_log_get_level(void) { return max_level; }
+enum cairn_log_level cairn_log_get_level(void)
+{
+    return max_level;
+}
 
 int cairn_log_parse_level(const char *s, enum cairn_log_level *out)
 {

@@ -16,10 +16,10 @@
 
 /* Limits. Each one turns a hostile schema or instance into an error instead
  * of a stack overflow, a hang or an allocation storm. */
-#define CAIRN__SCHEMA_COMPILE_DEPTH 128  /* nesting of schema objects */
-#define CAIRN__SCHEMA_EVAL_DEPTH 512     /* nested evaluations, $ref included */
-#define CAIRN__SCHEMA_STEPS 4000000UL    /* subschema evaluations per call */
-#define CAIRN__SCHEMA_PATTERN_MAX 4096   /* bytes of one regular expression */
+#define CAIRN__SCHEMA_COMPILE_DEPTH 128 /* nesting of schema objects */
+#define CAIRN__SCHEMA_EVAL_DEPTH 512    /* nested evaluations, $ref included */
+#define CAIRN__SCHEMA_STEPS 4000000UL   /* subschema evaluations per call */
+#define CAIRN__SCHEMA_PATTERN_MAX 4096  /* bytes of one regular expression */
 #define CAIRN__SCHEMA_FILE_MAX (4u << 20) /* cairn_schema_load() input */
 #define CAIRN__SCHEMA_EQ_DEPTH 4096 /* nesting compared by JSON equality */
 #define CAIRN__PTR_MAX 4096         /* formatted JSON pointers */

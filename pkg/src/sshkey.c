@@ -42,8 +42,8 @@ int cairn__rd_u32(struct cairn__rd *r, uint32_t *v)
 {
     if (r->n < 4)
         return -1;
-    *v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 |
-         r->p[3];
+    *v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 |
+         (uint32_t)r->p[2] << 8 | r->p[3];
     r->p += 4;
     r->n -= 4;
     return 0;
@@ -85,7 +85,8 @@ static void wr_bytes(struct wr *w, const void *s, size_t n)
 
 static void wr_u32(struct wr *w, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
+                    (uint8_t)v};
 
     wr_bytes(w, b, 4);
 }
@@ -103,24 +104,27 @@ static void wr_pub_blob(struct wr *w, const uint8_t pk[CAIRN_ED25519_PK_LEN])
 }
 
 /* Parse "string type, string pk" filling the whole of b. */
-static int parse_pub_blob(const uint8_t *b, size_t n, uint8_t pk[CAIRN_ED25519_PK_LEN],
+static int parse_pub_blob(const uint8_t *b, size_t n,
+                          uint8_t pk[CAIRN_ED25519_PK_LEN],
                           struct cairn_diag *d)
 {
     struct cairn__rd r = {b, n};
     const uint8_t *type, *key;
     size_t tlen, klen;
 
-    if (cairn__rd_string(&r, &type, &tlen) != 0 || cairn__rd_string(&r, &key, &klen) != 0)
+    if (cairn__rd_string(&r, &type, &tlen) != 0 ||
+        cairn__rd_string(&r, &key, &klen) != 0)
         return cairn_diag_set(d, CAIRN_EPARSE, "truncated public key blob");
     if (!cairn__str_is(type, tlen, KEY_TYPE))
-        return cairn_diag_set(d, CAIRN_EKEY, "key blob type is '%.*s', not " KEY_TYPE,
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "key blob type is '%.*s', not " KEY_TYPE,
                               (int)(tlen > 40 ? 40 : tlen), (const char *)type);
     if (klen != CAIRN_ED25519_PK_LEN)
-        return cairn_diag_set(d, CAIRN_EPARSE, "ed25519 public key is %zu bytes, not 32",
-                              klen);
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "ed25519 public key is %zu bytes, not 32", klen);
     if (r.n != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "%zu stray bytes after the public key",
-                              r.n);
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "%zu stray bytes after the public key", r.n);
     memcpy(pk, key, CAIRN_ED25519_PK_LEN);
     return 0;
 }
@@ -128,12 +132,14 @@ static int parse_pub_blob(const uint8_t *b, size_t n, uint8_t pk[CAIRN_ED25519_P
 int cairn__key_comment_check(const char *c, size_t n, struct cairn_diag *d)
 {
     if (n >= sizeof(((struct cairn_pubkey *)0)->comment))
-        return cairn_diag_set(d, CAIRN_EINVAL, "key comment is %zu bytes (at most %zu)", n,
+        return cairn_diag_set(d, CAIRN_EINVAL,
+                              "key comment is %zu bytes (at most %zu)", n,
                               sizeof(((struct cairn_pubkey *)0)->comment) - 1);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
-            return cairn_diag_set(d, CAIRN_EINVAL,
-                                  "key comment has a control character at byte %zu", i);
+            return cairn_diag_set(
+                d, CAIRN_EINVAL,
+                "key comment has a control character at byte %zu", i);
     return 0;
 }
 
@@ -146,7 +152,8 @@ static int finish_pub(struct cairn_pubkey *k, const char *comment, size_t clen,
     if (rc)
         return rc;
     if (!cairn__ed25519_pk_valid(k->pk))
-        return cairn_diag_set(d, CAIRN_EKEY, "public key is not a valid Ed25519 point");
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "public key is not a valid Ed25519 point");
     memcpy(k->comment, comment, clen);
     k->comment[clen] = '\0';
     cairn_keyid(k->pk, k->id);
@@ -167,12 +174,14 @@ static int is_space(char c)
 
 static int unsupported_type(const char *t, size_t n)
 {
-    return (n > 4 && memcmp(t, "ssh-", 4) == 0) || (n > 6 && memcmp(t, "ecdsa-", 6) == 0) ||
+    return (n > 4 && memcmp(t, "ssh-", 4) == 0) ||
+           (n > 6 && memcmp(t, "ecdsa-", 6) == 0) ||
            (n > 3 && memcmp(t, "sk-", 3) == 0);
 }
 
 /* The base64 field of a key line into pk. */
-static int parse_b64_field(const char *b64, size_t len, uint8_t pk[CAIRN_ED25519_PK_LEN],
+static int parse_b64_field(const char *b64, size_t len,
+                           uint8_t pk[CAIRN_ED25519_PK_LEN],
                            struct cairn_diag *d)
 {
     uint8_t *blob = NULL;
@@ -180,15 +189,18 @@ static int parse_b64_field(const char *b64, size_t len, uint8_t pk[CAIRN_ED25519
     int rc;
 
     if (len == 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "public key line has no key data");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "public key line has no key data");
     if (cairn_base64_decode(b64, len, &blob, &blen) != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "public key data is not valid base64");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "public key data is not valid base64");
     rc = parse_pub_blob(blob, blen, pk, d);
     free(blob);
     return rc;
 }
 
-int cairn_pubkey_parse(const char *line, struct cairn_pubkey *out, struct cairn_diag *d)
+int cairn_pubkey_parse(const char *line, struct cairn_pubkey *out,
+                       struct cairn_diag *d)
 {
     struct cairn_pubkey k;
     const char *p = line, *type, *b64, *end;
@@ -201,12 +213,14 @@ int cairn_pubkey_parse(const char *line, struct cairn_pubkey *out, struct cairn_
         ;
     if (!cairn__str_is((const uint8_t *)type, (size_t)(p - type), KEY_TYPE)) {
         if (unsupported_type(type, (size_t)(p - type)))
-            return cairn_diag_set(d, CAIRN_EKEY,
-                                  "key type '%.*s' is not supported (cairn uses " KEY_TYPE ")",
-                                  (int)(p - type > 40 ? 40 : p - type), type);
-        return cairn_diag_set(d, CAIRN_EPARSE,
-                              "not an OpenSSH public key line (expected '" KEY_TYPE
-                              " AAAA... comment')");
+            return cairn_diag_set(
+                d, CAIRN_EKEY,
+                "key type '%.*s' is not supported (cairn uses " KEY_TYPE ")",
+                (int)(p - type > 40 ? 40 : p - type), type);
+        return cairn_diag_set(
+            d, CAIRN_EPARSE,
+            "not an OpenSSH public key line (expected '" KEY_TYPE
+            " AAAA... comment')");
     }
     while (is_blank(*p))
         p++;
@@ -234,7 +248,8 @@ char *cairn_pubkey_format(const struct cairn_pubkey *pk)
 
     wr_pub_blob(&w, pk->pk);
     b64 = cairn_base64_encode(blob, w.n);
-    line = cairn_xasprintf(KEY_TYPE " %s%s%s", b64, pk->comment[0] ? " " : "", pk->comment);
+    line = cairn_xasprintf(KEY_TYPE " %s%s%s", b64, pk->comment[0] ? " " : "",
+                           pk->comment);
     free(b64);
     return line;
 }
@@ -253,7 +268,8 @@ static int read_key_file(const char *path, size_t cap, int secret, char **out,
     return rc;
 }
 
-int cairn_pubkey_load(const char *path, struct cairn_pubkey *out, struct cairn_diag *d)
+int cairn_pubkey_load(const char *path, struct cairn_pubkey *out,
+                      struct cairn_diag *d)
 {
     struct cairn_diag local;
     struct cairn_pubkey k;
@@ -270,10 +286,12 @@ int cairn_pubkey_load(const char *path, struct cairn_pubkey *out, struct cairn_d
         end--;
     *end = '\0';
     if (memchr(text, '\0', (size_t)(end - text)))
-        rc = cairn_diag_set(&local, CAIRN_EPARSE, "NUL byte in a public key file");
-    else if (strncmp(text, "-----BEGIN", 10) == 0)
         rc = cairn_diag_set(&local, CAIRN_EPARSE,
-                            "this is a private key file; pass the public key (.pub) file");
+                            "NUL byte in a public key file");
+    else if (strncmp(text, "-----BEGIN", 10) == 0)
+        rc = cairn_diag_set(
+            &local, CAIRN_EPARSE,
+            "this is a private key file; pass the public key (.pub) file");
     else if (strchr(text, '\n'))
         rc = cairn_diag_set(&local, CAIRN_EPARSE,
                             "more than one line (a .pub file holds one key)");
@@ -289,7 +307,8 @@ int cairn_pubkey_load(const char *path, struct cairn_pubkey *out, struct cairn_d
 /* ---- private key files -------------------------------------------------- */
 
 /* Next line of [*p, end) without its "\n" or "\r\n"; 0 at the end. */
-static int next_line(const char **p, const char *end, const char **ls, size_t *ll)
+static int next_line(const char **p, const char *end, const char **ls,
+                     size_t *ll)
 {
     const char *eol;
 
@@ -319,8 +338,8 @@ static int line_blank(const char *ls, size_t ll)
 
 static int is_b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/' || c == '=';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
 }
 
 /* Strip the armor and decode the base64 body (line breaks removed, then the
@@ -338,41 +357,51 @@ static int unarmor(const char *text, size_t n, uint8_t **bin, size_t *bin_len,
         line++;
         if (state == BEFORE && !line_blank(ls, ll)) {
             if (!line_is(ls, ll, ARMOR_BEGIN))
-                rc = cairn_diag_set(d, CAIRN_EKEY, "not an OpenSSH private key "
-                                    "(line %d is not '" ARMOR_BEGIN "')", line);
+                rc = cairn_diag_set(d, CAIRN_EKEY,
+                                    "not an OpenSSH private key "
+                                    "(line %d is not '" ARMOR_BEGIN "')",
+                                    line);
             state = BODY;
         } else if (state == BODY && line_is(ls, ll, ARMOR_END)) {
             state = AFTER;
         } else if (state == BODY) {
             for (size_t i = 0; i < ll && rc == 0; i++)
                 if (!is_b64_char(ls[i]))
-                    rc = cairn_diag_set(d, CAIRN_EPARSE, "line %d: unexpected character "
-                                        "in the base64 key body", line);
+                    rc = cairn_diag_set(d, CAIRN_EPARSE,
+                                        "line %d: unexpected character "
+                                        "in the base64 key body",
+                                        line);
             memcpy(b64 + m, ls, ll);
             m += ll;
         } else if (state == AFTER && !line_blank(ls, ll)) {
-            rc = cairn_diag_set(d, CAIRN_EPARSE, "line %d: data after '" ARMOR_END "'", line);
+            rc = cairn_diag_set(d, CAIRN_EPARSE,
+                                "line %d: data after '" ARMOR_END "'", line);
         }
     }
     if (rc == 0 && state == BEFORE)
-        rc = cairn_diag_set(d, CAIRN_EKEY, "not an OpenSSH private key (empty file)");
+        rc = cairn_diag_set(d, CAIRN_EKEY,
+                            "not an OpenSSH private key (empty file)");
     if (rc == 0 && state == BODY)
-        rc = cairn_diag_set(d, CAIRN_EPARSE, "truncated: no '" ARMOR_END "' line");
+        rc = cairn_diag_set(d, CAIRN_EPARSE,
+                            "truncated: no '" ARMOR_END "' line");
     if (rc == 0 && cairn_base64_decode(b64, m, bin, bin_len) != 0)
-        rc = cairn_diag_set(d, CAIRN_EPARSE, "the key body is not valid base64 (truncated?)");
+        rc = cairn_diag_set(d, CAIRN_EPARSE,
+                            "the key body is not valid base64 (truncated?)");
     cairn__wipe_free(b64, n + 1);
     return rc;
 }
 
 static int truncated(struct cairn_diag *d, const char *what)
 {
-    return cairn_diag_set(d, CAIRN_EPARSE, "truncated or corrupt key data (at %s)", what);
+    return cairn_diag_set(d, CAIRN_EPARSE,
+                          "truncated or corrupt key data (at %s)", what);
 }
 
 /* The unencrypted outer layer: magic, cipher, kdf, one public key, and the
  * private section (returned in priv). */
-static int parse_outer(const uint8_t *bin, size_t n, uint8_t pk[CAIRN_ED25519_PK_LEN],
-                       struct cairn__rd *priv, struct cairn_diag *d)
+static int parse_outer(const uint8_t *bin, size_t n,
+                       uint8_t pk[CAIRN_ED25519_PK_LEN], struct cairn__rd *priv,
+                       struct cairn_diag *d)
 {
     struct cairn__rd r;
     const uint8_t *s;
@@ -381,24 +410,29 @@ static int parse_outer(const uint8_t *bin, size_t n, uint8_t pk[CAIRN_ED25519_PK
     int rc;
 
     if (n < AUTH_MAGIC_LEN || memcmp(bin, AUTH_MAGIC, AUTH_MAGIC_LEN) != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "bad magic: not an openssh-key-v1 key");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "bad magic: not an openssh-key-v1 key");
     r.p = bin + AUTH_MAGIC_LEN;
     r.n = n - AUTH_MAGIC_LEN;
     if (cairn__rd_string(&r, &s, &len) != 0)
         return truncated(d, "cipher name");
     if (!cairn__str_is(s, len, "none"))
-        return cairn_diag_set(d, CAIRN_EKEY, "key is encrypted (cipher %.*s); cairn needs "
-                              "an unencrypted key", (int)(len > 40 ? 40 : len), (const char *)s);
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "key is encrypted (cipher %.*s); cairn needs "
+                              "an unencrypted key",
+                              (int)(len > 40 ? 40 : len), (const char *)s);
     if (cairn__rd_string(&r, &s, &len) != 0)
         return truncated(d, "kdf name");
     if (!cairn__str_is(s, len, "none"))
-        return cairn_diag_set(d, CAIRN_EKEY, "key uses a kdf; cairn needs an unencrypted key");
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "key uses a kdf; cairn needs an unencrypted key");
     if (cairn__rd_string(&r, &s, &len) != 0 || len != 0)
         return truncated(d, "kdf options");
     if (cairn__rd_u32(&r, &nkeys) != 0)
         return truncated(d, "key count");
     if (nkeys != 1)
-        return cairn_diag_set(d, CAIRN_EKEY, "file holds %u keys, expected 1", nkeys);
+        return cairn_diag_set(d, CAIRN_EKEY, "file holds %u keys, expected 1",
+                              nkeys);
     if (cairn__rd_string(&r, &s, &len) != 0)
         return truncated(d, "public key");
     rc = parse_pub_blob(s, len, pk, d);
@@ -407,16 +441,18 @@ static int parse_outer(const uint8_t *bin, size_t n, uint8_t pk[CAIRN_ED25519_PK
     if (cairn__rd_string(&r, &priv->p, &priv->n) != 0)
         return truncated(d, "private section");
     if (r.n != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "%zu stray bytes after the private section",
-                              r.n);
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "%zu stray bytes after the private section", r.n);
     if (priv->n % BLOCK_SIZE != 0)
-        return cairn_diag_set(d, CAIRN_EPARSE, "private section is not padded to %d bytes",
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "private section is not padded to %d bytes",
                               BLOCK_SIZE);
     return 0;
 }
 
 /* The private section: check ints, the key again, the comment, padding. */
-static int parse_private(struct cairn__rd *r, const uint8_t pk[CAIRN_ED25519_PK_LEN],
+static int parse_private(struct cairn__rd *r,
+                         const uint8_t pk[CAIRN_ED25519_PK_LEN],
                          struct cairn_seckey *k, struct cairn_diag *d)
 {
     const uint8_t *type, *pk2, *sk, *comment;
@@ -426,11 +462,13 @@ static int parse_private(struct cairn__rd *r, const uint8_t pk[CAIRN_ED25519_PK_
     if (cairn__rd_u32(r, &check1) != 0 || cairn__rd_u32(r, &check2) != 0)
         return truncated(d, "check bytes");
     if (check1 != check2)
-        return cairn_diag_set(d, CAIRN_EPARSE, "check bytes differ: corrupt key");
+        return cairn_diag_set(d, CAIRN_EPARSE,
+                              "check bytes differ: corrupt key");
     if (cairn__rd_string(r, &type, &tlen) != 0)
         return truncated(d, "private key type");
     if (!cairn__str_is(type, tlen, KEY_TYPE))
-        return cairn_diag_set(d, CAIRN_EKEY, "private key type is not " KEY_TYPE);
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "private key type is not " KEY_TYPE);
     if (cairn__rd_string(r, &pk2, &pklen) != 0 || pklen != CAIRN_ED25519_PK_LEN)
         return truncated(d, "private section public key");
     if (cairn__rd_string(r, &sk, &sklen) != 0 || sklen != CAIRN_ED25519_SK_LEN)
@@ -444,10 +482,13 @@ static int parse_private(struct cairn__rd *r, const uint8_t pk[CAIRN_ED25519_PK_
         if (r->p[i] != i + 1)
             return cairn_diag_set(d, CAIRN_EPARSE, "bad padding: corrupt key");
     if (memcmp(pk, pk2, CAIRN_ED25519_PK_LEN) != 0 ||
-        memcmp(pk, sk + CAIRN_ED25519_SK_LEN - CAIRN_ED25519_PK_LEN, CAIRN_ED25519_PK_LEN) != 0)
-        return cairn_diag_set(d, CAIRN_EKEY, "the copies of the public key in the file differ");
+        memcmp(pk, sk + CAIRN_ED25519_SK_LEN - CAIRN_ED25519_PK_LEN,
+               CAIRN_ED25519_PK_LEN) != 0)
+        return cairn_diag_set(
+            d, CAIRN_EKEY, "the copies of the public key in the file differ");
     if (!cairn__ed25519_sk_consistent(sk))
-        return cairn_diag_set(d, CAIRN_EKEY, "secret key does not match its public key");
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "secret key does not match its public key");
     memcpy(k->sk, sk, CAIRN_ED25519_SK_LEN);
     memcpy(k->pub.pk, pk, CAIRN_ED25519_PK_LEN);
     return finish_pub(&k->pub, (const char *)comment, clen, d);
@@ -471,7 +512,8 @@ static int parse_seckey_text(const char *text, size_t n, struct cairn_seckey *k,
     return rc;
 }
 
-int cairn_seckey_load(const char *path, struct cairn_seckey *out, struct cairn_diag *d)
+int cairn_seckey_load(const char *path, struct cairn_seckey *out,
+                      struct cairn_diag *d)
 {
     struct cairn_diag local;
     struct cairn_seckey k;
@@ -501,7 +543,8 @@ static uint8_t *build_private(const struct cairn_seckey *k, size_t *n)
     size_t priv = 8 + (4 + KEY_TYPE_LEN) + (4 + CAIRN_ED25519_PK_LEN) +
                   (4 + CAIRN_ED25519_SK_LEN) + (4 + clen);
     size_t pad = (BLOCK_SIZE - priv % BLOCK_SIZE) % BLOCK_SIZE;
-    size_t total = AUTH_MAGIC_LEN + (4 + 4) * 2 + 4 + 4 + (4 + PUB_BLOB_LEN) + 4 + priv + pad;
+    size_t total = AUTH_MAGIC_LEN + (4 + 4) * 2 + 4 + 4 + (4 + PUB_BLOB_LEN) +
+                   4 + priv + pad;
     struct wr w = {cairn_xmalloc(total), 0, total};
     uint32_t check;
 
@@ -550,15 +593,16 @@ static char *armor(const uint8_t *bin, size_t n, size_t *text_len)
     return (char *)w.p;
 }
 
-
-int cairn_seckey_save(const struct cairn_seckey *sk, const char *path, struct cairn_diag *d)
+int cairn_seckey_save(const struct cairn_seckey *sk, const char *path,
+                      struct cairn_diag *d)
 {
     uint8_t *bin;
     char *text;
     size_t n = 0, text_len = 0;
     int rc;
 
-    if (cairn__key_comment_check(sk->pub.comment, strlen(sk->pub.comment), d) != 0)
+    if (cairn__key_comment_check(sk->pub.comment, strlen(sk->pub.comment), d) !=
+        0)
         return CAIRN_EINVAL;
     bin = build_private(sk, &n);
     text = armor(bin, n, &text_len);

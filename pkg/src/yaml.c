@@ -5,8 +5,8 @@
  * and every limit is checked before the work it guards is done.
  * docs/internals/yaml.md has the rules and the reasons.
  */
-#include "cairn/fs.h"
 #include "cairn/yaml.h"
+#include "cairn/fs.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -624,8 +624,6 @@ int cairn_yaml_parse(const char *file, const char *data, size_t len,
     parse_free(&p);
     return rc;
 }
-
-
 
 int cairn_yaml_load(const char *path, const struct cairn_yaml_limits *lim,
                     struct cairn_yaml_doc **out, struct cairn_diag *d)

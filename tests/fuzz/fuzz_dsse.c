@@ -47,9 +47,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char signer[CAIRN_KEYID_LEN + 1];
 
     cairn_diag_init(&d);
-    if (cairn_dsse_parse((const char *)data, size, 1 << 16, NULL, &env, &d) != 0)
+    if (cairn_dsse_parse((const char *)data, size, 1 << 16, NULL, &env, &d) !=
+        0)
         return 0;
-    if (cairn_dsse_verify(env, ks, 1, signer, &d) == 0 && !cairn_keyset_find(ks, signer))
+    if (cairn_dsse_verify(env, ks, 1, signer, &d) == 0 &&
+        !cairn_keyset_find(ks, signer))
         abort(); /* a verified signer must be a trusted key */
     cairn_diag_init(&d);
     if (cairn_dsse_verify(env, ks, 2, NULL, &d) == 0 && env->nsigs < 2)

@@ -22,7 +22,8 @@ static void round_trip(json_t *m)
     const char *k;
 
     cairn_buf_init(&b, 0);
-    json_object_foreach(m, k, v) {
+    json_object_foreach(m, k, v)
+    {
         if (!json_is_real(v) || strlen(k) > CAIRN_METRICS_KEY_MAX)
             abort();
         if (cairn_buf_appendf(&b, "%s %.17g\n", k, json_real_value(v)) != 0)

@@ -25,7 +25,7 @@ struct fakeserver {
 
 /* Returns 0 on success. cert/key may be NULL (plain http). */
 static inline int fakeserver_start(struct fakeserver *s, const char *root,
-                            const char *cert, const char *key)
+                                   const char *cert, const char *key)
 {
     int in[2], out[2];
     char script[4096], line[64];
@@ -130,7 +130,8 @@ static inline char *fakeserver_get(const struct fakeserver *s, const char *path)
 }
 
 /* Count lines of the request log containing needle. */
-static inline int fakeserver_count(const struct fakeserver *s, const char *needle)
+static inline int fakeserver_count(const struct fakeserver *s,
+                                   const char *needle)
 {
     char *log = fakeserver_get(s, "/_log"), *p;
     int n = 0;

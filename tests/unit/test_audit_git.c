@@ -18,13 +18,19 @@ static void setup(void)
     git_env(dir);
     snprintf(repo, sizeof(repo), "%s/repo", dir);
     snprintf(signers_path, sizeof(signers_path), "%s/allowed_signers", dir);
-    SH_OK("cd '%s' && ssh-keygen -q -t ed25519 -N '' -C alice -f alice </dev/null && "
-          "echo \"alice@example.com namespaces=\\\"git\\\" $(cat alice.pub)\" >allowed_signers",
+    SH_OK("cd '%s' && ssh-keygen -q -t ed25519 -N '' -C alice -f alice "
+          "</dev/null && "
+          "echo \"alice@example.com namespaces=\\\"git\\\" $(cat alice.pub)\" "
+          ">allowed_signers",
           dir);
-    SH_OK("git init -q -b main '%s' && mkdir -p '%s/sites' && echo 'kind: Site' >'%s/sites/a.yaml'"
-          " && echo top >'%s/top.txt'", repo, repo, repo, repo);
-    SH_OK("cd '%s' && git add -A && git -c gpg.format=ssh -c user.signingkey='%s/alice' "
-          "commit -q -S -m signed", repo, dir);
+    SH_OK("git init -q -b main '%s' && mkdir -p '%s/sites' && echo 'kind: "
+          "Site' >'%s/sites/a.yaml'"
+          " && echo top >'%s/top.txt'",
+          repo, repo, repo, repo);
+    SH_OK("cd '%s' && git add -A && git -c gpg.format=ssh -c "
+          "user.signingkey='%s/alice' "
+          "commit -q -S -m signed",
+          repo, dir);
 }
 
 /* raw bytes of an object via the CLI, hashed: their id */
@@ -63,21 +69,25 @@ static void test_object_raw_and_id(void)
     CHECK_STR_EQ(id.hex, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
     /* wrong type, unknown type, over the cap, missing */
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_object_raw(g, &head, "tree", 0, &data, &len, &d), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_git_object_raw(g, &head, "tree", 0, &data, &len, &d),
+                 CAIRN_EINVAL);
     CHECK_STR_HAS(cairn_diag_msg(&d), "is a commit");
-    CHECK_INT_EQ(cairn_git_object_raw(g, &head, "tag", 0, &data, &len, NULL), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_git_object_raw(g, &head, "tag", 0, &data, &len, NULL),
+                 CAIRN_EINVAL);
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn_git_object_raw(g, &blob, "blob", 5, &data, &len, &d), CAIRN_ETOOBIG);
+    CHECK_INT_EQ(cairn_git_object_raw(g, &blob, "blob", 5, &data, &len, &d),
+                 CAIRN_ETOOBIG);
     CHECK_STR_HAS(cairn_diag_msg(&d), "more than the 5-byte cap");
     memset(id.hex, 'a', 40);
-    CHECK_INT_EQ(cairn_git_object_raw(g, &id, "blob", 0, &data, &len, NULL), CAIRN_ENOENT);
+    CHECK_INT_EQ(cairn_git_object_raw(g, &id, "blob", 0, &data, &len, NULL),
+                 CAIRN_ENOENT);
     CHECK_INT_EQ(cairn_git_object_id("tag", "x", 1, &id, NULL), CAIRN_EINVAL);
     cairn_git_free(g);
 }
 
 /* Read HEAD's raw commit and parse it. */
-static int parse_head(struct cairn_git *g, struct cairn__commit_obj *c, uint8_t **raw,
-                      size_t *len)
+static int parse_head(struct cairn_git *g, struct cairn__commit_obj *c,
+                      uint8_t **raw, size_t *len)
 {
     struct cairn_git_oid head = rev_parse(repo, "HEAD");
 
@@ -130,7 +140,8 @@ static void test_commit_parse_and_verify(void)
     cairn__commit_obj_free(&c);
     free(raw);
     /* an unsigned child: unsigned, parent set */
-    SH_OK("echo more >>'%s/top.txt' && git -C '%s' commit -qam unsigned", repo, repo);
+    SH_OK("echo more >>'%s/top.txt' && git -C '%s' commit -qam unsigned", repo,
+          repo);
     REQUIRE(parse_head(g, &c, &raw, &len) == 0);
     CHECK_STR_EQ(c.parent, head.hex);
     CHECK(c.sig == NULL);
@@ -147,7 +158,8 @@ static void test_commit_parse_and_verify(void)
 static int parse_text(const char *text, struct cairn_diag *d)
 {
     struct cairn__commit_obj c;
-    int rc = cairn__commit_obj_parse((const uint8_t *)text, strlen(text), &c, d);
+    int rc =
+        cairn__commit_obj_parse((const uint8_t *)text, strlen(text), &c, d);
 
     if (rc == 0)
         cairn__commit_obj_free(&c);
@@ -166,27 +178,34 @@ static void test_commit_malformed(void)
 
     cairn_diag_init(&d);
     CHECK(parse_text(TREE "author A" WHO "committer C" WHO "\nmsg\n", &d) == 0);
-    CHECK_INT_EQ(parse_text("author A" WHO "committer C" WHO "\nmsg\n", &d), CAIRN_EPARSE);
+    CHECK_INT_EQ(parse_text("author A" WHO "committer C" WHO "\nmsg\n", &d),
+                 CAIRN_EPARSE);
     CHECK_STR_HAS(cairn_diag_msg(&d), "no tree line");
     cairn_diag_init(&d);
-    CHECK_INT_EQ(parse_text("tree 123\ncommitter C" WHO "\n", &d), CAIRN_EPARSE);
+    CHECK_INT_EQ(parse_text("tree 123\ncommitter C" WHO "\n", &d),
+                 CAIRN_EPARSE);
     CHECK_STR_HAS(cairn_diag_msg(&d), "bad tree line");
     cairn_diag_init(&d);
     CHECK_INT_EQ(parse_text(TREE "committer C" WHO, &d), CAIRN_EPARSE);
     CHECK_STR_HAS(cairn_diag_msg(&d), "no message separator");
     cairn_diag_init(&d);
-    CHECK_INT_EQ(parse_text(TREE "committer C <a@x> soon +0000\n\n", &d), CAIRN_EPARSE);
+    CHECK_INT_EQ(parse_text(TREE "committer C <a@x> soon +0000\n\n", &d),
+                 CAIRN_EPARSE);
     CHECK_STR_HAS(cairn_diag_msg(&d), "bad committer line");
     cairn_diag_init(&d);
-    CHECK_INT_EQ(parse_text(TREE "committer C" WHO "gpgsig a\ngpgsig b\n\n", &d),
-                 CAIRN_EPARSE);
+    CHECK_INT_EQ(
+        parse_text(TREE "committer C" WHO "gpgsig a\ngpgsig b\n\n", &d),
+        CAIRN_EPARSE);
     CHECK_STR_HAS(cairn_diag_msg(&d), "two gpgsig headers");
     cairn_diag_init(&d);
-    CHECK_INT_EQ(parse_text(TREE "committer C" WHO "gpgsig a\n b", &d), CAIRN_EPARSE);
-    CHECK_INT_EQ(cairn__commit_obj_parse((const uint8_t *)TREE "\0", sizeof(TREE), &c, &d),
+    CHECK_INT_EQ(parse_text(TREE "committer C" WHO "gpgsig a\n b", &d),
+                 CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn__commit_obj_parse((const uint8_t *)TREE "\0",
+                                         sizeof(TREE), &c, &d),
                  CAIRN_EPARSE);
     /* other headers keep their continuation lines in the signed data */
-    REQUIRE(cairn__commit_obj_parse((const uint8_t *)other, strlen(other), &c, NULL) == 0);
+    REQUIRE(cairn__commit_obj_parse((const uint8_t *)other, strlen(other), &c,
+                                    NULL) == 0);
     CHECK_STR_EQ(c.signed_data, other);
     CHECK_INT_EQ(c.committer_time, 1700000000);
     cairn__commit_obj_free(&c);
@@ -212,15 +231,19 @@ static void test_tree_entry(void)
     CHECK_INT_EQ(mode, 0100644);
     CHECK_STR_EQ(oid, rev_parse(repo, "HEAD:top.txt").hex);
     cairn_diag_init(&d);
-    CHECK_INT_EQ(cairn__tree_entry(raw, len, "top", oid, &mode, &d), CAIRN_ENOENT);
+    CHECK_INT_EQ(cairn__tree_entry(raw, len, "top", oid, &mode, &d),
+                 CAIRN_ENOENT);
     CHECK_STR_HAS(cairn_diag_msg(&d), "no entry 'top'");
     /* truncated in the middle of an id, bad mode */
-    CHECK_INT_EQ(cairn__tree_entry(raw, len - 1, "zzz", oid, &mode, NULL), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn__tree_entry(raw, len - 1, "zzz", oid, &mode, NULL),
+                 CAIRN_EPARSE);
     memcpy(bad, "1006x4 a\0", 9);
-    CHECK_INT_EQ(cairn__tree_entry(bad, 9, "a", oid, &mode, NULL), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn__tree_entry(bad, 9, "a", oid, &mode, NULL),
+                 CAIRN_EPARSE);
     memcpy(bad, "100644 \0", 8);
     memset(bad + 8, 1, 20);
-    CHECK_INT_EQ(cairn__tree_entry(bad, 28, "", oid, &mode, NULL), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn__tree_entry(bad, 28, "", oid, &mode, NULL),
+                 CAIRN_EPARSE);
     free(raw);
     cairn_git_free(g);
 }

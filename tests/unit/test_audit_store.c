@@ -55,17 +55,19 @@ static int on_gen(const struct cairn_audit_gen *g, void *arg)
     size_t off = strlen(s->text);
 
     snprintf(s->text + off, sizeof(s->text) - off, "%lld:%.1s:%s:%s:%lld;",
-             (long long)g->generation, g->commit, g->removed ? "removed" : g->models,
+             (long long)g->generation, g->commit,
+             g->removed ? "removed" : g->models,
              g->envelope ? g->envelope : "-", (long long)g->issued);
     s->n++;
     return 0;
 }
 
-static void list(struct cairn_store_audit *a, int64_t after, size_t limit, struct seen *s,
-                 int *more)
+static void list(struct cairn_store_audit *a, int64_t after, size_t limit,
+                 struct seen *s, int *more)
 {
     memset(s, 0, sizeof(*s));
-    if (cairn_store_audit_generations(a, "st-olaf", after, limit, on_gen, s, more, NULL) != 0)
+    if (cairn_store_audit_generations(a, "st-olaf", after, limit, on_gen, s,
+                                      more, NULL) != 0)
         snprintf(s->text, sizeof(s->text), "error");
 }
 
@@ -84,7 +86,8 @@ static void test_envelope_trail(void)
     r = rec(1, "env-1", 1000);
     REQUIRE(cairn_store_render_put(st, &r, 1, &d) == 0);
     REQUIRE(cairn_store_audit_install(path("store.db"), &d) == 0);
-    REQUIRE(cairn_store_audit_install(path("store.db"), &d) == 0); /* idempotent */
+    REQUIRE(cairn_store_audit_install(path("store.db"), &d) ==
+            0); /* idempotent */
     /* a re-issue of generation 1 keeps the first envelope */
     r = rec(1, "env-1-reissued", 1040);
     REQUIRE(cairn_store_render_put(st, &r, 0, &d) == 0);
@@ -95,11 +98,14 @@ static void test_envelope_trail(void)
     cairn_store_rollback(st);
     r = rec(2, "env-2", 1060);
     REQUIRE(cairn_store_render_put(st, &r, 1, &d) == 0);
-    REQUIRE(cairn_store_render_remove(st, "st-olaf", "dddddddddddddddddddddddddddddddddddddddd",
-                                      &d) == 0);
-    REQUIRE(cairn_store_audit_open(path("store.db"), path("none.db"), &a, &d) == 0);
+    REQUIRE(cairn_store_render_remove(
+                st, "st-olaf", "dddddddddddddddddddddddddddddddddddddddd",
+                &d) == 0);
+    REQUIRE(cairn_store_audit_open(path("store.db"), path("none.db"), &a, &d) ==
+            0);
     list(a, 0, 2, &s, &more);
-    CHECK_STR_EQ(s.text, "1:b:pneumonia@v1:env-1:1000;2:c:pneumonia@v1:env-2:1060;");
+    CHECK_STR_EQ(s.text,
+                 "1:b:pneumonia@v1:env-1:1000;2:c:pneumonia@v1:env-2:1060;");
     CHECK_INT_EQ(more, 1);
     list(a, 2, 2, &s, &more);
     CHECK_STR_EQ(s.text, "3:d:removed:-:0;");
@@ -136,9 +142,11 @@ static void test_uninstalled_store(void)
 
     REQUIRE(cairn_store_open(path("plain.db"), &st, NULL) == 0);
     REQUIRE(cairn_store_render_put(st, &r, 1, NULL) == 0);
-    REQUIRE(cairn_store_audit_open(path("plain.db"), path("none.db"), &a, NULL) == 0);
+    REQUIRE(cairn_store_audit_open(path("plain.db"), path("none.db"), &a,
+                                   NULL) == 0);
     list(a, 0, 10, &s, &more);
-    CHECK_STR_EQ(s.text, "1:b:pneumonia@v1:-:1000;"); /* listed, no envelope kept */
+    CHECK_STR_EQ(s.text,
+                 "1:b:pneumonia@v1:-:1000;"); /* listed, no envelope kept */
     cairn_store_audit_close(a);
     cairn_store_close(st);
 }
@@ -148,8 +156,8 @@ static int on_report(const struct cairn_audit_report *r, void *arg)
     struct seen *s = arg;
     size_t off = strlen(s->text);
 
-    snprintf(s->text + off, sizeof(s->text) - off, "%lld@%lld:%s;", (long long)r->seq,
-             (long long)r->received, r->envelope);
+    snprintf(s->text + off, sizeof(s->text) - off, "%lld@%lld:%s;",
+             (long long)r->seq, (long long)r->received, r->envelope);
     return r->seq == 3 ? 7 : 0; /* a callback's result stops the listing */
 }
 
@@ -167,25 +175,31 @@ static void test_records(void)
         char env[16];
 
         snprintf(env, sizeof(env), "env-%d", i);
-        cairn_records_batch_report(b, "st-olaf", i, 100 + i, "s", "{}", env, NULL);
+        cairn_records_batch_report(b, "st-olaf", i, 100 + i, "s", "{}", env,
+                                   NULL);
     }
     cairn_records_batch_report(b, "st-paul", 1, 100, "s", "{}", "other", NULL);
     cairn_records_batch_key(b, "st-olaf", "ssh-ed25519 AAAA k",
                             "cccccccccccccccccccccccccccccccccccccccc");
     REQUIRE(cairn_records_apply(rec_db, b, 100, 1000, NULL) == 0);
-    REQUIRE(cairn_store_audit_open(path("none.db"), path("records.db"), &a, NULL) == 0);
+    REQUIRE(cairn_store_audit_open(path("none.db"), path("records.db"), &a,
+                                   NULL) == 0);
     memset(&s, 0, sizeof(s));
-    CHECK(cairn_store_audit_reports(a, "st-olaf", 0, 2, on_report, &s, &more, NULL) == 0);
+    CHECK(cairn_store_audit_reports(a, "st-olaf", 0, 2, on_report, &s, &more,
+                                    NULL) == 0);
     CHECK_STR_EQ(s.text, "1@101:env-1;2@102:env-2;");
     CHECK_INT_EQ(more, 1);
     memset(&s, 0, sizeof(s));
-    CHECK_INT_EQ(cairn_store_audit_reports(a, "st-olaf", 2, 10, on_report, &s, &more, NULL), 7);
+    CHECK_INT_EQ(cairn_store_audit_reports(a, "st-olaf", 2, 10, on_report, &s,
+                                           &more, NULL),
+                 7);
     CHECK_STR_EQ(s.text, "3@103:env-3;");
     CHECK(cairn_store_audit_site_key(a, "st-olaf", &key, commit, NULL) == 0);
     CHECK_STR_EQ(key, "ssh-ed25519 AAAA k");
     CHECK_STR_EQ(commit, "cccccccccccccccccccccccccccccccccccccccc");
     free(key);
-    CHECK_INT_EQ(cairn_store_audit_site_key(a, "st-paul", &key, commit, NULL), CAIRN_ENOENT);
+    CHECK_INT_EQ(cairn_store_audit_site_key(a, "st-paul", &key, commit, NULL),
+                 CAIRN_ENOENT);
     cairn_store_audit_close(a);
     cairn_records_batch_free(b);
     cairn_records_close(rec_db);

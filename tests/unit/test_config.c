@@ -88,11 +88,14 @@ static void expect_error(const char *text, const char *msg)
 static void test_errors_are_located(void)
 {
     expect_error("listen: x\nbogus: 1\n", "c.yaml:2:1: unknown key \"bogus\"");
-    expect_error("pollIntervalSeconds: 0\n",
-                 "c.yaml:1:22: pollIntervalSeconds: 0 is out of range [1, 3600]");
-    expect_error("pollIntervalSeconds: soon\n",
-                 "c.yaml:1:22: pollIntervalSeconds: wrong type (expected an integer)");
-    expect_error("verbose: 1\n", "verbose: wrong type (expected true or false)");
+    expect_error(
+        "pollIntervalSeconds: 0\n",
+        "c.yaml:1:22: pollIntervalSeconds: 0 is out of range [1, 3600]");
+    expect_error(
+        "pollIntervalSeconds: soon\n",
+        "c.yaml:1:22: pollIntervalSeconds: wrong type (expected an integer)");
+    expect_error("verbose: 1\n",
+                 "verbose: wrong type (expected true or false)");
     expect_error("commitSignatures: maybe\n",
                  "commitSignatures: \"maybe\" is not one of: require, off");
     expect_error("listen: [a, b]\n", "c.yaml:1:9: listen: wrong type");
@@ -110,7 +113,8 @@ static void test_set_and_print(void)
 
     cairn_diag_init(&d);
     cairn_config_defaults(rows, &c);
-    CHECK_INT_EQ(cairn_config_set(rows, &c, "pollIntervalSeconds", "60", &d), 0);
+    CHECK_INT_EQ(cairn_config_set(rows, &c, "pollIntervalSeconds", "60", &d),
+                 0);
     CHECK_INT_EQ(c.interval, 60);
     CHECK(cairn_config_set(rows, &c, "nope", "1", &d) != 0);
     CHECK_STR_HAS(cairn_diag_msg(&d), "unknown key \"nope\"");
@@ -120,7 +124,8 @@ static void test_set_and_print(void)
     fclose(f);
     CHECK_STR_HAS(buf, "pollIntervalSeconds: 60");
     CHECK_STR_HAS(buf, "listen: \"127.0.0.1:8440\"");
-    CHECK_STR_HAS(buf, "| `commitSignatures` | enum: `require`, `off` | require |");
+    CHECK_STR_HAS(buf,
+                  "| `commitSignatures` | enum: `require`, `off` | require |");
     free(buf);
     cairn_config_free(rows, &c);
 }

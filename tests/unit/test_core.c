@@ -112,7 +112,7 @@ static void test_log_one_line(void)
     dup2(fd, 2);
     close(fd);
     LOG_ERROR("bad name \"%s\"", "x\n2026-01-01T00:00:00.000Z cairn info: "
-                                   "forged\r\x1b[2J");
+                                 "forged\r\x1b[2J");
     fflush(stderr);
     dup2(saved, 2);
     close(saved);

@@ -43,8 +43,8 @@ struct dlres {
     uint64_t direct;
 };
 
-static void dl_cb(struct cairn_download *dl, const struct cairn_download_result *r,
-                  void *arg)
+static void dl_cb(struct cairn_download *dl,
+                  const struct cairn_download_result *r, void *arg)
 {
     struct dlres *out = arg;
 
@@ -225,7 +225,8 @@ static int direct_io_here(void)
     return ok;
 }
 
-/* ---- tests ---------------------------------------------------------------- */
+/* ---- tests ----------------------------------------------------------------
+ */
 
 static void test_plain_install(void)
 {
@@ -283,7 +284,8 @@ static void test_cuts_resumed(void)
         cuts[i] = (i + 1) * (big.len / 7) + (uint64_t)rand() % (big.len / 14);
     qsort(cuts, 5, sizeof(cuts[0]), cmp_u64);
     for (i = 0; i < 5; i++) {
-        k = snprintf(spec + n, sizeof(spec) - n, "%s%" PRIu64, i ? "," : "", cuts[i]);
+        k = snprintf(spec + n, sizeof(spec) - n, "%s%" PRIu64, i ? "," : "",
+                     cuts[i]);
         n += (size_t)k;
     }
     url = u("/f/big?cuts=%s", spec);
@@ -308,7 +310,8 @@ static void test_cuts_resumed(void)
 
 static void test_sends_more(void)
 {
-    char *more = u("/f/big?extra=100"), *more_nolen = u("/f/big?extra=100&nolen=1");
+    char *more = u("/f/big?extra=100"),
+         *more_nolen = u("/f/big?extra=100&nolen=1");
     char *good = u("/f/big"), *pp = partial_of(&big), *bp = blobpath_of(&big);
     const char *urls[2];
     struct cairn_download_opts o;
@@ -585,7 +588,8 @@ static void test_no_space(void)
 
 static void test_cancel(void)
 {
-    char *url = u("/f/big?rate=200000"), *pp = partial_of(&big), *bp = blobpath_of(&big);
+    char *url = u("/f/big?rate=200000"), *pp = partial_of(&big),
+         *bp = blobpath_of(&big);
     const char *urls[] = {url};
     struct cairn_download_opts o;
     struct dlres r;
@@ -698,7 +702,8 @@ static void test_bad_options(void)
     free(good);
 }
 
-/* ---- setup ------------------------------------------------------------------ */
+/* ---- setup ------------------------------------------------------------------
+ */
 
 static void make_blob(struct blob *b, unsigned seed)
 {

@@ -21,7 +21,8 @@ static int refused(const char *b64, size_t len)
     size_t n = 12345;
     int rc = cairn_base64_decode(b64, len, &out, &n);
 
-    return rc == CAIRN_EPARSE && n == 12345 && strcmp((char *)out, "untouched") == 0;
+    return rc == CAIRN_EPARSE && n == 12345 &&
+           strcmp((char *)out, "untouched") == 0;
 }
 
 #define REFUSED(s) refused((s), sizeof(s) - 1)
@@ -30,16 +31,22 @@ static int refused(const char *b64, size_t len)
 static void test_rfc4648_vectors(void)
 {
     static const char *const v[][2] = {
-        {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-        {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
         {"foobar", "Zm9vYmFy"},
     };
 
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(v); i++) {
-        char *enc = cairn_base64_encode((const uint8_t *)v[i][0], strlen(v[i][0]));
+        char *enc =
+            cairn_base64_encode((const uint8_t *)v[i][0], strlen(v[i][0]));
 
         CHECK_STR_EQ(enc, v[i][1]);
-        CHECK_INT_EQ(cairn_base64_encoded_len(strlen(v[i][0])), strlen(v[i][1]) + 1);
+        CHECK_INT_EQ(cairn_base64_encoded_len(strlen(v[i][0])),
+                     strlen(v[i][1]) + 1);
         CHECK(decodes_to(v[i][1], v[i][0]));
         free(enc);
     }
@@ -81,25 +88,25 @@ static void test_alphabet_edges(void)
 
 static void test_refuses_noncanonical(void)
 {
-    CHECK(REFUSED("Zg"));       /* missing padding */
-    CHECK(REFUSED("Zg="));      /* short padding */
-    CHECK(REFUSED("Zm9vY"));    /* length not a multiple of 4 */
-    CHECK(REFUSED("Z==="));     /* three pad chars */
+    CHECK(REFUSED("Zg"));    /* missing padding */
+    CHECK(REFUSED("Zg="));   /* short padding */
+    CHECK(REFUSED("Zm9vY")); /* length not a multiple of 4 */
+    CHECK(REFUSED("Z==="));  /* three pad chars */
     CHECK(REFUSED("===="));
-    CHECK(REFUSED("Zg=a"));     /* data after padding */
+    CHECK(REFUSED("Zg=a")); /* data after padding */
     CHECK(REFUSED("=Zg="));
     CHECK(REFUSED("Zg==Zm9v")); /* padding in the middle */
     CHECK(REFUSED("Zh=="));     /* non-zero trailing bits */
     CHECK(REFUSED("Zm9="));
-    CHECK(REFUSED("Zm-v"));     /* URL-safe alphabet */
+    CHECK(REFUSED("Zm-v")); /* URL-safe alphabet */
     CHECK(REFUSED("Zm_v"));
-    CHECK(REFUSED("Zm9v\n"));   /* whitespace anywhere */
+    CHECK(REFUSED("Zm9v\n")); /* whitespace anywhere */
     CHECK(REFUSED("Zm9v    "));
     CHECK(REFUSED("Zm 9v"));
     CHECK(REFUSED(" Zm9"));
     CHECK(REFUSED("Zm9v\r\nYmFy"));
-    CHECK(REFUSED("Zm\x80v"));  /* high byte */
-    CHECK(REFUSED("Zm\0v"));    /* NUL inside the given length */
+    CHECK(REFUSED("Zm\x80v")); /* high byte */
+    CHECK(REFUSED("Zm\0v"));   /* NUL inside the given length */
 }
 
 static void test_len_bounds(void)

@@ -46,8 +46,8 @@ static void got_free(struct got *g)
     free(g->stream);
 }
 
-static void on_done(struct cairn_httpc_req *r, const struct cairn_httpc_result *res,
-                    void *arg)
+static void on_done(struct cairn_httpc_req *r,
+                    const struct cairn_httpc_result *res, void *arg)
 {
     struct got *g = arg;
 
@@ -60,7 +60,8 @@ static void on_done(struct cairn_httpc_req *r, const struct cairn_httpc_result *
     snprintf(g->etag, sizeof(g->etag), "%s", res->head.etag);
     snprintf(g->content_range, sizeof(g->content_range), "%s",
              res->head.content_range);
-    snprintf(g->retry_after, sizeof(g->retry_after), "%s", res->head.retry_after);
+    snprintf(g->retry_after, sizeof(g->retry_after), "%s",
+             res->head.retry_after);
     g->body = cairn_xstrndup(res->body, res->body_len);
     g->body_len = res->body_len;
     g->body_bytes = res->body_bytes;
@@ -86,7 +87,8 @@ static void resume_later(uv_timer_t *t)
         cairn_httpc_resume(g->req);
 }
 
-static int on_data(struct cairn_httpc_req *r, const void *data, size_t n, void *arg)
+static int on_data(struct cairn_httpc_req *r, const void *data, size_t n,
+                   void *arg)
 {
     struct got *g = arg;
 
@@ -403,22 +405,28 @@ static void test_bad_requests(void)
     REQUIRE(cairn_httpc_new(&loop, NULL, &c, NULL) == 0);
     cairn_diag_init(&d);
     rq.url = "ftp://127.0.0.1/x";
-    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, &d), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, &d),
+                 CAIRN_EINVAL);
     CHECK_STR_HAS(cairn_diag_msg(&d), "scheme ftp");
     rq.url = "http://[::1";
-    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL),
+                 CAIRN_EINVAL);
     rq.url = "http://127.0.0.1/x";
     rq.headers = bad_hdr;
-    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL),
+                 CAIRN_EINVAL);
     rq.headers = no_colon;
-    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL),
+                 CAIRN_EINVAL);
     rq.headers = NULL;
     rq.method = "get";
-    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL), CAIRN_EINVAL);
+    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL),
+                 CAIRN_EINVAL);
     rq.method = NULL;
     CHECK_INT_EQ(cairn_httpc_start(c, &rq, NULL, &g, NULL, NULL), CAIRN_EINVAL);
     cairn_httpc_close(c, closed_cb, &closed);
-    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL), CAIRN_ESTATE);
+    CHECK_INT_EQ(cairn_httpc_start(c, &rq, on_done, &g, NULL, NULL),
+                 CAIRN_ESTATE);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_INT_EQ(closed, 1);
     CHECK_INT_EQ(g.fired, 0); /* an error return never fires the callback */
@@ -455,7 +463,7 @@ static void test_cancel(void)
     REQUIRE(cairn_httpc_start(c, &rq, on_done, &g1, &r1, NULL) == 0);
     REQUIRE(cairn_httpc_start(c, &rq, on_done, &g2, &r2, NULL) == 0);
     cairn_httpc_cancel(r1);
-    cairn_httpc_cancel(r1); /* idempotent */
+    cairn_httpc_cancel(r1);    /* idempotent */
     CHECK_INT_EQ(g1.fired, 0); /* never from inside cancel */
     uv_timer_init(&loop, &t);
     t.data = r2;
@@ -515,15 +523,17 @@ struct chain {
     int started;
 };
 
-static int chain_data(struct cairn_httpc_req *r, const void *p, size_t n, void *arg)
+static int chain_data(struct cairn_httpc_req *r, const void *p, size_t n,
+                      void *arg)
 {
     struct chain *ch = cairn_container_of(arg, struct chain, first);
 
     (void)r, (void)p, (void)n;
     if (!ch->started) {
         ch->started = 1;
-        CHECK_INT_EQ(cairn_httpc_start(ch->c, &ch->rq, on_done, &ch->second,
-                                       NULL, NULL), 0);
+        CHECK_INT_EQ(
+            cairn_httpc_start(ch->c, &ch->rq, on_done, &ch->second, NULL, NULL),
+            0);
     }
     return 0;
 }
@@ -574,18 +584,26 @@ static void test_parsers(void)
     uint64_t f = 0, l = 0, t = 0;
     uint32_t s = 0;
 
-    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 0-99/100", &f, &l, &t), 0);
+    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 0-99/100", &f, &l, &t),
+                 0);
     CHECK(f == 0 && l == 99 && t == 100);
     CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 5-9/*", &f, &l, &t), 0);
     CHECK(f == 5 && l == 9 && t == UINT64_MAX);
-    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 5-4/100", &f, &l, &t), CAIRN_EPARSE);
-    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 0-100/100", &f, &l, &t), CAIRN_EPARSE);
-    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes */100", &f, &l, &t), CAIRN_EPARSE);
-    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes -1-5/10", &f, &l, &t), CAIRN_EPARSE);
-    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 1-5/10x", &f, &l, &t), CAIRN_EPARSE);
-    CHECK_INT_EQ(cairn_httpc_parse_content_range("items 1-5/10", &f, &l, &t), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 5-4/100", &f, &l, &t),
+                 CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 0-100/100", &f, &l, &t),
+                 CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes */100", &f, &l, &t),
+                 CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes -1-5/10", &f, &l, &t),
+                 CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_httpc_parse_content_range("bytes 1-5/10x", &f, &l, &t),
+                 CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_httpc_parse_content_range("items 1-5/10", &f, &l, &t),
+                 CAIRN_EPARSE);
     CHECK_INT_EQ(cairn_httpc_parse_content_range(
-                     "bytes 0-1/99999999999999999999999", &f, &l, &t), CAIRN_EPARSE);
+                     "bytes 0-1/99999999999999999999999", &f, &l, &t),
+                 CAIRN_EPARSE);
     CHECK_INT_EQ(cairn_httpc_parse_content_range("", &f, &l, &t), CAIRN_EPARSE);
 
     CHECK_INT_EQ(cairn_httpc_parse_retry_after("120", 0, 3600, &s), 0);
@@ -594,13 +612,17 @@ static void test_parsers(void)
     CHECK_INT_EQ(s, 3600);
     /* 1994-11-06 08:49:37 UTC = 784111777 */
     CHECK_INT_EQ(cairn_httpc_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT",
-                                               784111777 - 30, 3600, &s), 0);
+                                               784111777 - 30, 3600, &s),
+                 0);
     CHECK_INT_EQ(s, 30);
     CHECK_INT_EQ(cairn_httpc_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT",
-                                               784111777 + 30, 3600, &s), 0);
+                                               784111777 + 30, 3600, &s),
+                 0);
     CHECK_INT_EQ(s, 0);
-    CHECK_INT_EQ(cairn_httpc_parse_retry_after("soon", 0, 3600, &s), CAIRN_EPARSE);
-    CHECK_INT_EQ(cairn_httpc_parse_retry_after("12x", 0, 3600, &s), CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_httpc_parse_retry_after("soon", 0, 3600, &s),
+                 CAIRN_EPARSE);
+    CHECK_INT_EQ(cairn_httpc_parse_retry_after("12x", 0, 3600, &s),
+                 CAIRN_EPARSE);
 }
 
 /* ---- https with a pinned CA (self-signed, made with openssl req) ------ */
@@ -640,17 +662,19 @@ static void test_https_pinned_ca(void)
     struct cairn_httpc_request rq = {0};
     struct got g = {0};
 
-    if (make_ca(root, "good", &ca_good) != 0 || make_ca(root, "other", &ca_other) != 0) {
+    if (make_ca(root, "good", &ca_good) != 0 ||
+        make_ca(root, "other", &ca_other) != 0) {
         fprintf(stderr, "skip: openssl could not make a CA\n");
         return;
     }
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-             "-nodes -subj /CN=127.0.0.1 -keyout srv.key -out srv.csr 2>&1 && "
-             "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && "
-             "openssl x509 -req -in srv.csr -CA good-ca.pem -CAkey good-ca.key "
-             "-CAcreateserial -days 2 -extfile ext.cnf -out srv.pem 2>&1",
-             root);
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd '%s' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+        "-nodes -subj /CN=127.0.0.1 -keyout srv.key -out srv.csr 2>&1 && "
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && "
+        "openssl x509 -req -in srv.csr -CA good-ca.pem -CAkey good-ca.key "
+        "-CAcreateserial -days 2 -extfile ext.cnf -out srv.pem 2>&1",
+        root);
     REQUIRE(sh(cmd) == 0);
     cert = cairn_xasprintf("%s/srv.pem", root);
     key = cairn_xasprintf("%s/srv.key", root);

@@ -734,9 +734,10 @@ static void c_pipeline(struct fx *f)
 
     /* The middle request parks and is answered 50 ms later: the third,
      * already received, must wait for it. */
-    cli_send(c, GET("/hello") GET("/park?after=50") GET(
-                    "/echo-query?a=3") "POST /echo HTTP/1.1\r\nHost: "
-                                       "t\r\nContent-Length: 4\r\n\r\nabcd");
+    cli_send(c,
+             GET("/hello") GET("/park?after=50")
+                 GET("/echo-query?a=3") "POST /echo HTTP/1.1\r\nHost: "
+                                        "t\r\nContent-Length: 4\r\n\r\nabcd");
     REQUIRE(cli_resp(c, &r, 0) == 0);
     CHECK_STR_EQ(r.body, "hello");
     REQUIRE(cli_resp(c, &r, 0) == 0);

@@ -19,18 +19,19 @@ static char *canon_of(const char *in)
     return s;
 }
 
-#define CHECK_CANON(in, want)                                                 \
-    do {                                                                      \
-        char *got_ = canon_of(in);                                            \
-        CHECK_STR_EQ(got_, want);                                             \
-        free(got_);                                                           \
+#define CHECK_CANON(in, want)                                                  \
+    do {                                                                       \
+        char *got_ = canon_of(in);                                             \
+        CHECK_STR_EQ(got_, want);                                              \
+        free(got_);                                                            \
     } while (0)
 
 static void test_compact_sorted(void)
 {
     CHECK_CANON("{ \"b\" : 1 , \"a\" : [ true , false , null , \"x\" ] ,\n"
                 "  \"c\" : { \"z\" : 1 , \"y\" : { } , \"x\" : [ ] } }",
-                "{\"a\":[true,false,null,\"x\"],\"b\":1,\"c\":{\"x\":[],\"y\":{},\"z\":1}}");
+                "{\"a\":[true,false,null,\"x\"],\"b\":1,\"c\":{\"x\":[],\"y\":{"
+                "},\"z\":1}}");
     CHECK_CANON("[]", "[]");
     CHECK_CANON("42", "42");
     CHECK_CANON("\"s\"", "\"s\"");
@@ -39,9 +40,11 @@ static void test_compact_sorted(void)
 
 static void test_keys_sorted_bytewise(void)
 {
-    /* bytes: "" < "B" < "Z" < "a" < "aa" < "ab" < "\xc3\xa9" (é) < "\xe2\x82\xac" (€) */
-    CHECK_CANON("{\"€\":8,\"é\":7,\"ab\":6,\"aa\":5,\"a\":4,\"Z\":3,\"B\":2,\"\":1}",
-                "{\"\":1,\"B\":2,\"Z\":3,\"a\":4,\"aa\":5,\"ab\":6,\"é\":7,\"€\":8}");
+    /* bytes: "" < "B" < "Z" < "a" < "aa" < "ab" < "\xc3\xa9" (é) <
+     * "\xe2\x82\xac" (€) */
+    CHECK_CANON(
+        "{\"€\":8,\"é\":7,\"ab\":6,\"aa\":5,\"a\":4,\"Z\":3,\"B\":2,\"\":1}",
+        "{\"\":1,\"B\":2,\"Z\":3,\"a\":4,\"aa\":5,\"ab\":6,\"é\":7,\"€\":8}");
 }
 
 static void test_strings(void)
@@ -65,7 +68,8 @@ static void ref_string(struct cairn_buf *b, const char *s, size_t n)
         if (c == '"' || c == '\\')
             snprintf(e, sizeof(e), "\\%c", c);
         else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-            snprintf(e, sizeof(e), "\\%c", "bfnrt"[strchr("\b\f\n\r\t", c) - "\b\f\n\r\t"]);
+            snprintf(e, sizeof(e), "\\%c",
+                     "bfnrt"[strchr("\b\f\n\r\t", c) - "\b\f\n\r\t"]);
         else if (c < 0x20)
             snprintf(e, sizeof(e), "\\u%04x", c);
         else
@@ -80,9 +84,9 @@ static void ref_string(struct cairn_buf *b, const char *s, size_t n)
  * 0x7f, 0x80, 0xff), at every offset and length around the word size. */
 static void test_append_string_every_offset(void)
 {
-    static const unsigned char probe[] = {0x00, 0x01, 0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x1f,
-                                          0x20, '!',  '"',  '#',  '[',  '\\', ']',  0x7f,
-                                          0x80, 0xa2, 0xdc, 0xff};
+    static const unsigned char probe[] = {
+        0x00, 0x01, 0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x1f, 0x20, '!',
+        '"',  '#',  '[',  '\\', ']',  0x7f, 0x80, 0xa2, 0xdc, 0xff};
     char s[40];
     struct cairn_buf got, want;
 
@@ -110,18 +114,21 @@ static void test_append_string_every_offset(void)
 static void test_append_string_cap(void)
 {
     struct cairn_buf b;
-    json_t *v = json_string("tab\there, quote \" and a long tail of plain text");
+    json_t *v =
+        json_string("tab\there, quote \" and a long tail of plain text");
     char *canon = cairn_json_canonical(v);
 
     /* the same bytes as the canonical renderer */
     cairn_buf_init(&b, 0);
-    CHECK(cairn_json_append_string(&b, json_string_value(v), json_string_length(v)) == 0);
+    CHECK(cairn_json_append_string(&b, json_string_value(v),
+                                   json_string_length(v)) == 0);
     CHECK_STR_EQ(b.data, canon);
     cairn_buf_free(&b);
     /* past the cap: an error and the buffer as it was */
     cairn_buf_init(&b, 20);
     CHECK(cairn_buf_append(&b, "head:", 5) == 0);
-    CHECK_INT_EQ(cairn_json_append_string(&b, json_string_value(v), json_string_length(v)),
+    CHECK_INT_EQ(cairn_json_append_string(&b, json_string_value(v),
+                                          json_string_length(v)),
                  CAIRN_ETOOBIG);
     CHECK_INT_EQ(b.len, 5);
     CHECK_STR_EQ(b.data, "head:");
@@ -141,14 +148,25 @@ static void test_integers_exact(void)
 static void test_reals_shortest(void)
 {
     static const char *const cases[][2] = {
-        {"0.8", "0.8"},         {"0.1", "0.1"},           {"1.0", "1.0"},
-        {"100.0", "100.0"},     {"-0.0", "-0.0"},         {"0.60", "0.6"},
-        {"1e2", "100.0"},       {"1.5e-7", "1.5e-07"},    {"0.0001", "0.0001"},
-        {"0.00001", "1e-05"},   {"1e16", "1e+16"},        {"1e15", "1000000000000000.0"},
-        {"123456.789", "123456.789"}, {"2.5e300", "2.5e+300"}, {"5e-324", "5e-324"},
+        {"0.8", "0.8"},
+        {"0.1", "0.1"},
+        {"1.0", "1.0"},
+        {"100.0", "100.0"},
+        {"-0.0", "-0.0"},
+        {"0.60", "0.6"},
+        {"1e2", "100.0"},
+        {"1.5e-7", "1.5e-07"},
+        {"0.0001", "0.0001"},
+        {"0.00001", "1e-05"},
+        {"1e16", "1e+16"},
+        {"1e15", "1000000000000000.0"},
+        {"123456.789", "123456.789"},
+        {"2.5e300", "2.5e+300"},
+        {"5e-324", "5e-324"},
         {"0.30000000000000004", "0.30000000000000004"},
         {"1.7976931348623157e308", "1.7976931348623157e+308"},
-        {"-12.5", "-12.5"},     {"3.14159", "3.14159"},
+        {"-12.5", "-12.5"},
+        {"3.14159", "3.14159"},
     };
 
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(cases); i++)
@@ -160,9 +178,12 @@ static void test_reals_shortest(void)
 static void test_matches_python(void)
 {
     static const char doc[] =
-        "{\"kind\":\"cairn.desired/v1\",\"generation\":12,\"z\":[0.8,0.6,1e-9,3.0,1e21,"
-        "-7.25,0.1,2.675,1234567890.125],\"nested\":{\"b\":{\"é\":\"ünï\\u0001\\n\"},"
-        "\"a\":[null,true,false,-9223372036854775808]},\"\":\"\\\"\\\\\",\"A\":\"x/y\"}";
+        "{\"kind\":\"cairn.desired/"
+        "v1\",\"generation\":12,\"z\":[0.8,0.6,1e-9,3.0,1e21,"
+        "-7.25,0.1,2.675,1234567890.125],\"nested\":{\"b\":{\"é\":"
+        "\"ünï\\u0001\\n\"},"
+        "\"a\":[null,true,false,-9223372036854775808]},\"\":\"\\\"\\\\\",\"A\":"
+        "\"x/y\"}";
     char *dir = test_tmpdir(), path[4200], cmd[8400], out[4096];
     char *ours = canon_of(doc);
     FILE *p;
@@ -170,10 +191,12 @@ static void test_matches_python(void)
 
     snprintf(path, sizeof(path), "%s/doc.json", dir);
     test_write_file(path, doc, strlen(doc));
-    snprintf(cmd, sizeof(cmd),
-             "/usr/bin/python3 -c 'import json,sys; sys.stdout.write(json.dumps("
-             "json.load(open(sys.argv[1], encoding=\"utf-8\")), sort_keys=True, "
-             "separators=(\",\",\":\"), ensure_ascii=False))' '%s'", path);
+    snprintf(
+        cmd, sizeof(cmd),
+        "/usr/bin/python3 -c 'import json,sys; sys.stdout.write(json.dumps("
+        "json.load(open(sys.argv[1], encoding=\"utf-8\")), sort_keys=True, "
+        "separators=(\",\",\":\"), ensure_ascii=False))' '%s'",
+        path);
     p = popen(cmd, "r");
     REQUIRE(p != NULL);
     n = fread(out, 1, sizeof(out) - 1, p);
@@ -194,10 +217,12 @@ static char *python_dumps(const char *path)
     size_t n;
     FILE *p;
 
-    snprintf(cmd, sizeof(cmd),
-             "/usr/bin/python3 -c 'import json,sys; sys.stdout.write(json.dumps("
-             "json.load(open(sys.argv[1], encoding=\"utf-8\")), sort_keys=True, "
-             "separators=(\",\",\":\"), ensure_ascii=False))' '%s'", path);
+    snprintf(
+        cmd, sizeof(cmd),
+        "/usr/bin/python3 -c 'import json,sys; sys.stdout.write(json.dumps("
+        "json.load(open(sys.argv[1], encoding=\"utf-8\")), sort_keys=True, "
+        "separators=(\",\",\":\"), ensure_ascii=False))' '%s'",
+        path);
     p = popen(cmd, "r");
     if (!p)
         return cairn_xstrdup("(popen failed)");
@@ -283,13 +308,15 @@ static void test_built_values(void)
     json_object_setn_new(o, "a\0a", 3, json_real(0.25));
     json_object_set_new(o, "big", json_real(1e100));
     s = cairn_json_canonical(o);
-    CHECK_STR_EQ(s, "{\"a\":1,\"a\\u0000a\":0.25,\"a\\u0000b\":2,\"big\":1e+100}");
+    CHECK_STR_EQ(s,
+                 "{\"a\":1,\"a\\u0000a\":0.25,\"a\\u0000b\":2,\"big\":1e+100}");
     free(s);
     json_decref(o);
     CHECK(cairn_json_canonical(NULL) == NULL);
 }
 
-static int parse_fails(const char *buf, size_t len, size_t cap, int rc, const char *want)
+static int parse_fails(const char *buf, size_t len, size_t cap, int rc,
+                       const char *want)
 {
     json_t *v = (json_t *)(uintptr_t)1;
     struct cairn_diag d;
@@ -297,9 +324,10 @@ static int parse_fails(const char *buf, size_t len, size_t cap, int rc, const ch
 
     cairn_diag_init(&d);
     got = cairn_json_parse(buf, len, cap, &v, &d);
-    if (got != rc || !strstr(cairn_diag_msg(&d), want) || v != (json_t *)(uintptr_t)1) {
-        fprintf(stderr, "  parse %.*s: got %s \"%s\"\n", (int)len, buf, cairn_errname(got),
-                cairn_diag_msg(&d));
+    if (got != rc || !strstr(cairn_diag_msg(&d), want) ||
+        v != (json_t *)(uintptr_t)1) {
+        fprintf(stderr, "  parse %.*s: got %s \"%s\"\n", (int)len, buf,
+                cairn_errname(got), cairn_diag_msg(&d));
         return 0;
     }
     return 1;
@@ -312,7 +340,8 @@ static void test_parse_refuses(void)
     CHECK(FAILS("{\"a\":1,\"a\":2}", CAIRN_EPARSE, "duplicate object key"));
     CHECK(FAILS("{\"x\":{\"k\":1,\"k\":1}}", CAIRN_EPARSE, "duplicate"));
     CHECK(FAILS("{\"a\":\"x\0y\"}", CAIRN_EPARSE, "NUL byte at offset 7"));
-    CHECK(FAILS("{\"a\":\"x\\u0000y\"}", CAIRN_EPARSE, "\\u0000 is not allowed"));
+    CHECK(
+        FAILS("{\"a\":\"x\\u0000y\"}", CAIRN_EPARSE, "\\u0000 is not allowed"));
     CHECK(FAILS("{\"a\\u0000\":1}", CAIRN_EPARSE, "line 1"));
     CHECK(FAILS("{\"a\":1} x", CAIRN_EPARSE, "end of file expected"));
     CHECK(FAILS("{\"a\":1,}", CAIRN_EPARSE, "line 1 column"));
@@ -323,7 +352,8 @@ static void test_parse_refuses(void)
     CHECK(FAILS("\"\xc3\x28\"", CAIRN_EPARSE, "unable to decode byte 0xc3"));
     CHECK(FAILS("\"\\ud800\"", CAIRN_EPARSE, "invalid Unicode"));
     CHECK(FAILS("[NaN]", CAIRN_EPARSE, "line 1"));
-    CHECK(parse_fails("[1,2,3]", 7, 6, CAIRN_ETOOBIG, "7 bytes, over the cap of 6"));
+    CHECK(parse_fails("[1,2,3]", 7, 6, CAIRN_ETOOBIG,
+                      "7 bytes, over the cap of 6"));
 }
 
 static void test_parse_ok(void)

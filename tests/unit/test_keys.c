@@ -51,7 +51,8 @@ static int run(char *out, size_t cap, const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static struct cairn_seckey key_from_seed(const char *seed_hex, const char *pk_hex)
+static struct cairn_seckey key_from_seed(const char *seed_hex,
+                                         const char *pk_hex)
 {
     struct cairn_seckey k;
 
@@ -77,15 +78,24 @@ static const char fixture_key[] =
     "AAAEAKBflOHpPj5LfVo7e/J3uvHp7gnllY0ajSA35Md6J0aVfgTmuveU9QdOtMjo+rELMH\n"
     "CuQt3MOL8C+67JSvnvnJAAAACXRlc3RAaG9zdAECAwQ=\n"
     "-----END OPENSSH PRIVATE KEY-----\n";
-static const char fixture_pub[] =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCuQt3MOL8C+67JSvnvnJ test@host";
-#define FIXTURE_SEED "0a05f94e1e93e3e4b7d5a3b7bf277baf1e9ee09e5958d1a8d2037e4c77a27469"
-#define FIXTURE_PK "57e04e6baf794f5074eb4c8e8fab10b3070ae42ddcc38bf02fbaec94af9ef9c9"
+static const char fixture_pub[] = "ssh-ed25519 "
+                                  "AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+"
+                                  "rELMHCuQt3MOL8C+67JSvnvnJ test@host";
+#define FIXTURE_SEED                                                           \
+    "0a05f94e1e93e3e4b7d5a3b7bf277baf1e9ee09e5958d1a8d2037e4c77a27469"
+#define FIXTURE_PK                                                             \
+    "57e04e6baf794f5074eb4c8e8fab10b3070ae42ddcc38bf02fbaec94af9ef9c9"
 
 /* Offsets in the fixture's binary form (openssh-key-v1 layout). */
 enum {
-    OFF_CIPHER = 19, OFF_NKEYS = 35, OFF_CHECK1 = 98, OFF_PRIV_TYPE = 110,
-    OFF_SEED = 161, OFF_PK_COPY = 193, OFF_PAD_LAST = 241, FIXTURE_BIN_LEN = 242,
+    OFF_CIPHER = 19,
+    OFF_NKEYS = 35,
+    OFF_CHECK1 = 98,
+    OFF_PRIV_TYPE = 110,
+    OFF_SEED = 161,
+    OFF_PK_COPY = 193,
+    OFF_PAD_LAST = 241,
+    FIXTURE_BIN_LEN = 242,
 };
 
 /* The fixture's binary form. */
@@ -94,7 +104,8 @@ static uint8_t *fixture_bin(size_t *n)
     char b64[1024];
     size_t m = 0;
     uint8_t *bin = NULL;
-    const char *p = strchr(fixture_key, '\n') + 1, *end = strstr(fixture_key, "-----END");
+    const char *p = strchr(fixture_key, '\n') + 1,
+               *end = strstr(fixture_key, "-----END");
 
     for (; p < end; p++)
         if (*p != '\n')
@@ -108,7 +119,8 @@ static void write_armored(const char *path, const uint8_t *bin, size_t n)
 {
     char *b64 = cairn_base64_encode(bin, n);
     char *text = cairn_xasprintf("-----BEGIN OPENSSH PRIVATE KEY-----\n%s\n"
-                                 "-----END OPENSSH PRIVATE KEY-----\n", b64);
+                                 "-----END OPENSSH PRIVATE KEY-----\n",
+                                 b64);
 
     unlink(path);
     test_write_file(path, text, strlen(text));
@@ -134,10 +146,11 @@ static int load_fails(const char *path, int rc, const char *want)
     memset(&k, 0x5a, sizeof(k));
     cairn_diag_init(&d);
     got = cairn_seckey_load(path, &k, &d);
-    if (got != rc || !strstr(cairn_diag_msg(&d), want) || !strstr(cairn_diag_msg(&d), path) ||
-        k.sk[0] != 0x5a) {
+    if (got != rc || !strstr(cairn_diag_msg(&d), want) ||
+        !strstr(cairn_diag_msg(&d), path) || k.sk[0] != 0x5a) {
         fprintf(stderr, "  load %s: got %s \"%s\", want %s \"%s\"\n", path,
-                cairn_errname(got), cairn_diag_msg(&d), cairn_errname(rc), want);
+                cairn_errname(got), cairn_diag_msg(&d), cairn_errname(rc),
+                want);
         return 0;
     }
     return 1;
@@ -146,25 +159,57 @@ static int load_fails(const char *path, int rc, const char *want)
 /* ---- RFC 8032 section 7.1 ----------------------------------------------- */
 
 static const char test1024_msg[] =
-    "08b8b2b733424243760fe426a4b54908632110a66c2f6591eabd3345e3e4eb98fa6e264bf09efe12ee50f8f54e9f77b1e355f6c50544e23fb1433ddf73be84d879de7c0046dc4996d9e773f4bc9efe5738829adb26c81b37c93a1b270b20329d658675fc6ea534e0810a4432826bf58c941efb65d57a338bbd2e26640f89ffbc1a858efcb8550ee3a5e1998bd177e93a7363c344fe6b199ee5d02e82d522c4feba15452f80288a821a579116ec6dad2b3b310da903401aa62100ab5d1a36553e06203b33890cc9b832f79ef80560ccb9a39ce767967ed628c6ad573cb116dbefefd75499da96bd68a8a97b928a8bbc103b6621fcde2beca1231d206be6cd9ec7aff6f6c94fcd7204ed3455c68c83f4a41da4af2b74ef5c53f1d8ac70bdcb7ed185ce81bd84359d44254d95629e9855a94a7c1958d1f8ada5d0532ed8a5aa3fb2d17ba70eb6248e594e1a2297acbbb39d502f1a8c6eb6f1ce22b3de1a1f40cc24554119a831a9aad6079cad88425de6bde1a9187ebb6092cf67bf2b13fd65f27088d78b7e883c8759d2c4f5c65adb7553878ad575f9fad878e80a0c9ba63bcbcc2732e69485bbc9c90bfbd62481d9089beccf80cfe2df16a2cf65bd92dd597b0707e0917af48bbb75fed413d238f5555a7a569d80c3414a8d0859dc65a46128bab27af87a71314f318c782b23ebfe808b82b0ce26401d2e22f04d83d1255dc51addd3b75a2b1ae0784504df543af8969be3ea7082ff7fc9888c144da2af58429ec96031dbcad3dad9af0dcbaaaf268cb8fcffead94f3c7ca495e056a9b47acdb751fb73e666c6c655ade8297297d07ad1ba5e43f1bca32301651339e22904cc8c42f58c30c04aafdb038dda0847dd988dcda6f3bfd15c4b4c4525004aa06eeff8ca61783aacec57fb3d1f92b0fe2fd1a85f6724517b65e614ad6808d6f6ee34dff7310fdc82aebfd904b01e1dc54b2927094b2db68d6f903b68401adebf5a7e08d78ff4ef5d63653a65040cf9bfd4aca7984a74d37145986780fc0b16ac451649de6188a7dbdf191f64b5fc5e2ab47b57f7f7276cd419c17a3ca8e1b939ae49e488acba6b965610b5480109c8b17b80e1b7b750dfc7598d5d5011fd2dcc5600a32ef5b52a1ecc820e308aa342721aac0943bf6686b64b2579376504ccc493d97e6aed3fb0f9cd71a43dd497f01f17c0e2cb3797aa2a2f256656168e6c496afc5fb93246f6b1116398a346f1a641f3b041e989f7914f90cc2c7fff357876e506b50d334ba77c225bc307ba537152f3f1610e4eafe595f6d9d90d11faa933a15ef1369546868a7f3a45a96768d40fd9d03412c091c6315cf4fde7cb68606937380db2eaaa707b4c4185c32eddcdd306705e4dc1ffc872eeee475a64dfac86aba41c0618983f8741c5ef68d3a101e8a3b8cac60c905c15fc910840b94c00a0b9d0";
+    "08b8b2b733424243760fe426a4b54908632110a66c2f6591eabd3345e3e4eb98fa6e264bf0"
+    "9efe12ee50f8f54e9f77b1e355f6c50544e23fb1433ddf73be84d879de7c0046dc4996d9e7"
+    "73f4bc9efe5738829adb26c81b37c93a1b270b20329d658675fc6ea534e0810a4432826bf5"
+    "8c941efb65d57a338bbd2e26640f89ffbc1a858efcb8550ee3a5e1998bd177e93a7363c344"
+    "fe6b199ee5d02e82d522c4feba15452f80288a821a579116ec6dad2b3b310da903401aa621"
+    "00ab5d1a36553e06203b33890cc9b832f79ef80560ccb9a39ce767967ed628c6ad573cb116"
+    "dbefefd75499da96bd68a8a97b928a8bbc103b6621fcde2beca1231d206be6cd9ec7aff6f6"
+    "c94fcd7204ed3455c68c83f4a41da4af2b74ef5c53f1d8ac70bdcb7ed185ce81bd84359d44"
+    "254d95629e9855a94a7c1958d1f8ada5d0532ed8a5aa3fb2d17ba70eb6248e594e1a2297ac"
+    "bbb39d502f1a8c6eb6f1ce22b3de1a1f40cc24554119a831a9aad6079cad88425de6bde1a9"
+    "187ebb6092cf67bf2b13fd65f27088d78b7e883c8759d2c4f5c65adb7553878ad575f9fad8"
+    "78e80a0c9ba63bcbcc2732e69485bbc9c90bfbd62481d9089beccf80cfe2df16a2cf65bd92"
+    "dd597b0707e0917af48bbb75fed413d238f5555a7a569d80c3414a8d0859dc65a46128bab2"
+    "7af87a71314f318c782b23ebfe808b82b0ce26401d2e22f04d83d1255dc51addd3b75a2b1a"
+    "e0784504df543af8969be3ea7082ff7fc9888c144da2af58429ec96031dbcad3dad9af0dcb"
+    "aaaf268cb8fcffead94f3c7ca495e056a9b47acdb751fb73e666c6c655ade8297297d07ad1"
+    "ba5e43f1bca32301651339e22904cc8c42f58c30c04aafdb038dda0847dd988dcda6f3bfd1"
+    "5c4b4c4525004aa06eeff8ca61783aacec57fb3d1f92b0fe2fd1a85f6724517b65e614ad68"
+    "08d6f6ee34dff7310fdc82aebfd904b01e1dc54b2927094b2db68d6f903b68401adebf5a7e"
+    "08d78ff4ef5d63653a65040cf9bfd4aca7984a74d37145986780fc0b16ac451649de6188a7"
+    "dbdf191f64b5fc5e2ab47b57f7f7276cd419c17a3ca8e1b939ae49e488acba6b965610b548"
+    "0109c8b17b80e1b7b750dfc7598d5d5011fd2dcc5600a32ef5b52a1ecc820e308aa342721a"
+    "ac0943bf6686b64b2579376504ccc493d97e6aed3fb0f9cd71a43dd497f01f17c0e2cb3797"
+    "aa2a2f256656168e6c496afc5fb93246f6b1116398a346f1a641f3b041e989f7914f90cc2c"
+    "7fff357876e506b50d334ba77c225bc307ba537152f3f1610e4eafe595f6d9d90d11faa933"
+    "a15ef1369546868a7f3a45a96768d40fd9d03412c091c6315cf4fde7cb68606937380db2ea"
+    "aa707b4c4185c32eddcdd306705e4dc1ffc872eeee475a64dfac86aba41c0618983f8741c5"
+    "ef68d3a101e8a3b8cac60c905c15fc910840b94c00a0b9d0";
 
 static const struct {
     const char *name, *seed, *pk, *msg, *sig;
 } rfc8032[] = {
-    {"TEST 1", "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+    {"TEST 1",
+     "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
      "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
      "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"},
-    {"TEST 2", "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+    {"TEST 2",
+     "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
      "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
      "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
      "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"},
-    {"TEST 3", "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+    {"TEST 3",
+     "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
      "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
      "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac"
      "18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"},
-    {"TEST 1024", "f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5",
-     "278117fc144c72340f67d0f2316e8386ceffbf2b2428c9c51fef7c597f1d426e", test1024_msg,
+    {"TEST 1024",
+     "f5e5767cf153319517630f226876b86c8160cc583bc013744c6bf255f5cc0ee5",
+     "278117fc144c72340f67d0f2316e8386ceffbf2b2428c9c51fef7c597f1d426e",
+     test1024_msg,
      "0aab4c900501b3e24d7cdf4663326a3a87df5e4843b2cbdb67cbf6e460fec350"
      "aa5371b1508f9f4528ecea23c436d94b5e8fcd4f681e30a6ac00a9704a188a03"},
 };
@@ -188,7 +233,8 @@ static void test_rfc8032_vectors(void)
         want[i * 7 % 64] ^= 0x01;
         if (n > 0) {
             msg[n - 1] ^= 0x80;
-            CHECK_INT_EQ(cairn_ed25519_verify(&k.pub, msg, n, want), CAIRN_ESIG);
+            CHECK_INT_EQ(cairn_ed25519_verify(&k.pub, msg, n, want),
+                         CAIRN_ESIG);
         }
         free(msg);
     }
@@ -224,16 +270,24 @@ static void test_pubkey_parse_format(void)
     free(line);
 
     /* blanks around, CRLF, multi-word comment, tabs */
-    CHECK_INT_EQ(cairn_pubkey_parse("  ssh-ed25519\tAAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo"
-                                    "+rELMHCuQt3MOL8C+67JSvnvnJ  ci key 2 \r\n", &k, NULL), 0);
+    CHECK_INT_EQ(cairn_pubkey_parse(
+                     "  ssh-ed25519\tAAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo"
+                     "+rELMHCuQt3MOL8C+67JSvnvnJ  ci key 2 \r\n",
+                     &k, NULL),
+                 0);
     CHECK_STR_EQ(k.comment, "ci key 2");
     CHECK(memcmp(k.pk, pk, 32) == 0);
-    CHECK_INT_EQ(cairn_pubkey_parse("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo"
-                                    "+rELMHCuQt3MOL8C+67JSvnvnJ", &k, NULL), 0);
+    CHECK_INT_EQ(cairn_pubkey_parse(
+                     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo"
+                     "+rELMHCuQt3MOL8C+67JSvnvnJ",
+                     &k, NULL),
+                 0);
     CHECK_STR_EQ(k.comment, "");
     line = cairn_pubkey_format(&k);
-    CHECK_STR_EQ(line, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCuQt3"
-                       "MOL8C+67JSvnvnJ");
+    CHECK_STR_EQ(
+        line,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCuQt3"
+        "MOL8C+67JSvnvnJ");
     free(line);
 }
 
@@ -248,8 +302,8 @@ static int parse_fails(const char *line, int rc, const char *want)
     cairn_diag_init(&d);
     got = cairn_pubkey_parse(line, &k, &d);
     if (got != rc || !strstr(cairn_diag_msg(&d), want) || k.pk[0] != 0x5a) {
-        fprintf(stderr, "  parse \"%s\": got %s \"%s\"\n", line, cairn_errname(got),
-                cairn_diag_msg(&d));
+        fprintf(stderr, "  parse \"%s\": got %s \"%s\"\n", line,
+                cairn_errname(got), cairn_diag_msg(&d));
         return 0;
     }
     return 1;
@@ -260,31 +314,43 @@ static void test_pubkey_parse_refuses(void)
     char line[400];
     /* blob "ssh-ed25519" + 32 zero bytes: a small-order point */
     const char *zero_pk =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        "ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
     CHECK(parse_fails("", CAIRN_EPARSE, "not an OpenSSH public key"));
-    CHECK(parse_fails("hello world", CAIRN_EPARSE, "not an OpenSSH public key"));
+    CHECK(
+        parse_fails("hello world", CAIRN_EPARSE, "not an OpenSSH public key"));
     CHECK(parse_fails("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ== x", CAIRN_EKEY,
                       "'ssh-rsa' is not supported"));
-    CHECK(parse_fails("ecdsa-sha2-nistp256 AAAA x", CAIRN_EKEY, "not supported"));
+    CHECK(
+        parse_fails("ecdsa-sha2-nistp256 AAAA x", CAIRN_EKEY, "not supported"));
     CHECK(parse_fails("ssh-ed25519", CAIRN_EPARSE, "no key data"));
-    CHECK(parse_fails("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCuQt3MOL8C"
-                      "+67JSvnvn x", CAIRN_EPARSE, "not valid base64"));
+    CHECK(parse_fails(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCuQt3MOL8C"
+        "+67JSvnvn x",
+        CAIRN_EPARSE, "not valid base64"));
     /* the label says ed25519, the blob says ssh-rsa */
     CHECK(parse_fails("ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQAB", CAIRN_EKEY,
                       "blob type is 'ssh-rsa'"));
     /* truncated blob: type only */
-    CHECK(parse_fails("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", CAIRN_EPARSE, "truncated"));
+    CHECK(parse_fails("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", CAIRN_EPARSE,
+                      "truncated"));
     /* a 31-byte key */
-    CHECK(parse_fails("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAHwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-                      "AAAAAAAAAAA=", CAIRN_EPARSE, "31 bytes"));
+    CHECK(parse_fails(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAHwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        "AAAAAAAAAAA=",
+        CAIRN_EPARSE, "31 bytes"));
     CHECK(parse_fails(zero_pk, CAIRN_EKEY, "not a valid Ed25519 point"));
-    CHECK(parse_fails("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCuQt3MOL8C"
-                      "+67JSvnvnJ a\nssh-ed25519 AAAA", CAIRN_EINVAL, "control character"));
+    CHECK(parse_fails(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCuQt3MOL8C"
+        "+67JSvnvnJ a\nssh-ed25519 AAAA",
+        CAIRN_EINVAL, "control character"));
     snprintf(line, sizeof(line), "%s %0128d", fixture_pub, 0);
     CHECK(parse_fails(line, CAIRN_EINVAL, "comment is"));
-    snprintf(line, sizeof(line), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCu"
-                                 "Qt3MOL8C+67JSvnvnJ %0127d", 0);
+    snprintf(line, sizeof(line),
+             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFfgTmuveU9QdOtMjo+rELMHCu"
+             "Qt3MOL8C+67JSvnvnJ %0127d",
+             0);
     CHECK_INT_EQ(cairn_pubkey_parse(line, &(struct cairn_pubkey){0}, NULL), 0);
 }
 
@@ -309,7 +375,8 @@ static void test_pubkey_load(void)
     test_write_file(p, "ssh-ed25519 !!!\n", 16);
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_pubkey_load(p, &k, &d), CAIRN_EPARSE);
-    CHECK_STR_HAS(cairn_diag_msg(&d), "k.pub:1: public key data is not valid base64");
+    CHECK_STR_HAS(cairn_diag_msg(&d),
+                  "k.pub:1: public key data is not valid base64");
 
     test_write_file(p, fixture_key, strlen(fixture_key));
     cairn_diag_init(&d);
@@ -375,15 +442,16 @@ static void test_fixture_loads(void)
 
 static void test_real_ssh_keygen_key(void)
 {
-    char *dir = test_tmpdir(), *p = path_in(dir, "id_ed25519"), *pubp = path_in(dir,
-                                                                                "id_ed25519.pub");
+    char *dir = test_tmpdir(), *p = path_in(dir, "id_ed25519"),
+         *pubp = path_in(dir, "id_ed25519.pub");
     struct cairn_seckey k;
     struct cairn_pubkey pub;
     struct cairn_diag d;
     uint8_t sig[64];
     char *line, out[512];
 
-    REQUIRE(run(NULL, 0, "ssh-keygen -q -t ed25519 -N '' -C 'ci@cairn' -f '%s'", p) == 0);
+    REQUIRE(run(NULL, 0, "ssh-keygen -q -t ed25519 -N '' -C 'ci@cairn' -f '%s'",
+                p) == 0);
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_seckey_load(p, &k, &d), 0);
     if (d.code)
@@ -492,10 +560,12 @@ static void test_garbage_refused(void)
     write_secret(p, "");
     CHECK(load_fails(p, CAIRN_EKEY, "not an OpenSSH private key"));
     write_secret(p, "hello\nworld\n");
-    CHECK(load_fails(p, CAIRN_EKEY, "line 1 is not '-----BEGIN OPENSSH PRIVATE KEY-----'"));
+    CHECK(load_fails(p, CAIRN_EKEY,
+                     "line 1 is not '-----BEGIN OPENSSH PRIVATE KEY-----'"));
     write_secret(p, fixture_pub);
     CHECK(load_fails(p, CAIRN_EKEY, "not an OpenSSH private key"));
-    write_secret(p, "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n");
+    write_secret(p, "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA "
+                    "PRIVATE KEY-----\n");
     CHECK(load_fails(p, CAIRN_EKEY, "not an OpenSSH private key"));
     /* cut in the middle: no END line */
     text = cairn_xstrndup(fixture_key, 150);
@@ -538,7 +608,7 @@ static void test_corrupt_fields_refused(void)
 {
     static const struct {
         size_t off;
-        uint8_t xor;
+        uint8_t xor ;
         int rc;
         const char *want;
     } cases[] = {
@@ -547,7 +617,8 @@ static void test_corrupt_fields_refused(void)
         {OFF_NKEYS + 3, 0x03, CAIRN_EKEY, "holds 2 keys"},
         {OFF_CHECK1, 0x01, CAIRN_EPARSE, "check bytes differ"},
         {OFF_PRIV_TYPE + 4, 0x01, CAIRN_EKEY, "private key type"},
-        {OFF_SEED, 0x01, CAIRN_EKEY, "secret key does not match its public key"},
+        {OFF_SEED, 0x01, CAIRN_EKEY,
+         "secret key does not match its public key"},
         {OFF_PK_COPY, 0x01, CAIRN_EKEY, "copies of the public key"},
         {OFF_PAD_LAST, 0x01, CAIRN_EPARSE, "bad padding"},
     };
@@ -559,10 +630,10 @@ static void test_corrupt_fields_refused(void)
     write_armored(p, bin, n);
     CHECK_INT_EQ(cairn_seckey_load(p, &(struct cairn_seckey){0}, NULL), 0);
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(cases); i++) {
-        bin[cases[i].off] ^= cases[i].xor;
+        bin[cases[i].off] ^= cases[i].xor ;
         write_armored(p, bin, n);
         CHECK(load_fails(p, cases[i].rc, cases[i].want));
-        bin[cases[i].off] ^= cases[i].xor;
+        bin[cases[i].off] ^= cases[i].xor ;
     }
     /* truncated binary at every length */
     {
@@ -576,8 +647,10 @@ static void test_corrupt_fields_refused(void)
     }
     /* an encrypted key from ssh-keygen itself */
     unlink(p);
-    if (run(NULL, 0, "ssh-keygen -q -t ed25519 -N 'pass phrase' -f '%s'", p) == 0)
-        CHECK(load_fails(p, CAIRN_EKEY, "key is encrypted (cipher aes256-ctr)"));
+    if (run(NULL, 0, "ssh-keygen -q -t ed25519 -N 'pass phrase' -f '%s'", p) ==
+        0)
+        CHECK(
+            load_fails(p, CAIRN_EKEY, "key is encrypted (cipher aes256-ctr)"));
     /* another key type */
     unlink(p);
     if (run(NULL, 0, "ssh-keygen -q -t ecdsa -N '' -f '%s'", p) == 0)
@@ -607,21 +680,32 @@ static void test_python_cross_check(void)
     s = hexdup(sig, 64);
     seed = hexdup(k.sk, 32);
     /* PyNaCl verifies our signature ... */
-    CHECK_INT_EQ(run(out, sizeof(out), PY "'import sys, nacl.signing as s; "
-                     "s.VerifyKey(bytes.fromhex(sys.argv[1])).verify(bytes.fromhex(sys.argv[2]), "
-                     "bytes.fromhex(sys.argv[3])); print(\"ok\")' %s %s %s", pk, m, s), 0);
+    CHECK_INT_EQ(run(out, sizeof(out),
+                     PY "'import sys, nacl.signing as s; "
+                        "s.VerifyKey(bytes.fromhex(sys.argv[1])).verify(bytes."
+                        "fromhex(sys.argv[2]), "
+                        "bytes.fromhex(sys.argv[3])); print(\"ok\")' %s %s %s",
+                     pk, m, s),
+                 0);
     CHECK_STR_EQ(out, "ok");
     /* ... and rejects a forged one */
     s[0] = s[0] == '0' ? '1' : '0';
-    CHECK(run(NULL, 0, PY "'import sys, nacl.signing as s; "
-              "s.VerifyKey(bytes.fromhex(sys.argv[1])).verify(bytes.fromhex(sys.argv[2]), "
-              "bytes.fromhex(sys.argv[3]))' %s %s %s 2>/dev/null", pk, m, s) != 0);
+    CHECK(run(NULL, 0,
+              PY "'import sys, nacl.signing as s; "
+                 "s.VerifyKey(bytes.fromhex(sys.argv[1])).verify(bytes.fromhex("
+                 "sys.argv[2]), "
+                 "bytes.fromhex(sys.argv[3]))' %s %s %s 2>/dev/null",
+              pk, m, s) != 0);
     free(s);
-    /* ... and signing from the same seed gives the same (deterministic) bytes */
+    /* ... and signing from the same seed gives the same (deterministic) bytes
+     */
     s = hexdup(sig, 64);
-    CHECK_INT_EQ(run(out, sizeof(out), PY "'import sys, nacl.signing as s; "
-                     "print(s.SigningKey(bytes.fromhex(sys.argv[1])).sign("
-                     "bytes.fromhex(sys.argv[2])).signature.hex())' %s %s", seed, m), 0);
+    CHECK_INT_EQ(run(out, sizeof(out),
+                     PY "'import sys, nacl.signing as s; "
+                        "print(s.SigningKey(bytes.fromhex(sys.argv[1])).sign("
+                        "bytes.fromhex(sys.argv[2])).signature.hex())' %s %s",
+                     seed, m),
+                 0);
     CHECK_STR_EQ(out, s);
     cairn_seckey_wipe(&k);
     free(pk);
@@ -639,8 +723,10 @@ static void test_seal_roundtrip(void)
     uint8_t *box = NULL, *plain = NULL;
     size_t blen = 0, plen = 0;
 
-    REQUIRE(cairn_seckey_generate("a", &a) == 0 && cairn_seckey_generate("b", &b) == 0);
-    REQUIRE(cairn_seal(&a.pub, (const uint8_t *)secret, strlen(secret), &box, &blen) == 0);
+    REQUIRE(cairn_seckey_generate("a", &a) == 0 &&
+            cairn_seckey_generate("b", &b) == 0);
+    REQUIRE(cairn_seal(&a.pub, (const uint8_t *)secret, strlen(secret), &box,
+                       &blen) == 0);
     CHECK_INT_EQ(blen, strlen(secret) + 48);
     CHECK_INT_EQ(cairn_unseal(&a, box, blen, &plain, &plen), 0);
     CHECK_INT_EQ(plen, strlen(secret));
@@ -663,7 +749,8 @@ static void test_seal_roundtrip(void)
     free(box);
     /* an unusable recipient key */
     memset(b.pub.pk, 0, 32);
-    CHECK_INT_EQ(cairn_seal(&b.pub, (const uint8_t *)"x", 1, &box, &blen), CAIRN_EKEY);
+    CHECK_INT_EQ(cairn_seal(&b.pub, (const uint8_t *)"x", 1, &box, &blen),
+                 CAIRN_EKEY);
     cairn_seckey_wipe(&a);
     cairn_seckey_wipe(&b);
 }
@@ -676,23 +763,33 @@ static void test_seal_python_cross_check(void)
     char out[1024], *seed, *hbox, *pk;
 
     REQUIRE(cairn_seckey_generate("site", &k) == 0);
-    REQUIRE(cairn_seal(&k.pub, (const uint8_t *)"sealed by cairn", 15, &box, &blen) == 0);
+    REQUIRE(cairn_seal(&k.pub, (const uint8_t *)"sealed by cairn", 15, &box,
+                       &blen) == 0);
     seed = hexdup(k.sk, 32);
     hbox = hexdup(box, blen);
     pk = hexdup(k.pub.pk, 32);
     /* PyNaCl opens our box with the X25519 form of the site key */
-    CHECK_INT_EQ(run(out, sizeof(out), PY "'import sys, nacl.signing, nacl.public; "
+    CHECK_INT_EQ(run(out, sizeof(out),
+                     PY
+                     "'import sys, nacl.signing, nacl.public; "
                      "sk = nacl.signing.SigningKey(bytes.fromhex(sys.argv[1]))"
                      ".to_curve25519_private_key(); "
-                     "print(nacl.public.SealedBox(sk).decrypt(bytes.fromhex(sys.argv[2]))"
-                     ".decode())' %s %s", seed, hbox), 0);
+                     "print(nacl.public.SealedBox(sk).decrypt(bytes.fromhex("
+                     "sys.argv[2]))"
+                     ".decode())' %s %s",
+                     seed, hbox),
+                 0);
     CHECK_STR_EQ(out, "sealed by cairn");
     /* and we open a box PyNaCl sealed to the site's public key */
-    CHECK_INT_EQ(run(out, sizeof(out), PY "'import sys, nacl.signing, nacl.public; "
+    CHECK_INT_EQ(run(out, sizeof(out),
+                     PY
+                     "'import sys, nacl.signing, nacl.public; "
                      "pk = nacl.signing.VerifyKey(bytes.fromhex(sys.argv[1]))"
                      ".to_curve25519_public_key(); "
-                     "print(nacl.public.SealedBox(pk).encrypt(b\"sealed by pynacl\").hex())' %s",
-                     pk), 0);
+                     "print(nacl.public.SealedBox(pk).encrypt(b\"sealed by "
+                     "pynacl\").hex())' %s",
+                     pk),
+                 0);
     rlen = strlen(out) / 2;
     REQUIRE(rlen < sizeof(raw) && cairn_hex_decode(out, raw, rlen) == 0);
     CHECK_INT_EQ(cairn_unseal(&k, raw, rlen, &plain, &plen), 0);
@@ -716,7 +813,8 @@ static void test_auth(void)
     uint8_t key[32] = {'J', 'e', 'f', 'e'}, tag[32], want[32];
     const char *msg = "what do ya want for nothing?";
 
-    unhex("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554", want, 32);
+    unhex("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554",
+          want, 32);
     cairn_auth(key, msg, strlen(msg), tag);
     CHECK(memcmp(tag, want, 32) == 0);
     CHECK_INT_EQ(cairn_auth_verify(key, msg, strlen(msg), tag), 0);
@@ -749,7 +847,8 @@ static void test_keyset(void)
     struct cairn_keyset ks;
     struct cairn_seckey a, b;
 
-    REQUIRE(cairn_seckey_generate("a", &a) == 0 && cairn_seckey_generate("b", &b) == 0);
+    REQUIRE(cairn_seckey_generate("a", &a) == 0 &&
+            cairn_seckey_generate("b", &b) == 0);
     cairn_keyset_init(&ks);
     CHECK(cairn_keyset_find(&ks, a.pub.id) == NULL);
     cairn_keyset_add(&ks, &a.pub);

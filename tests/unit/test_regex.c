@@ -126,7 +126,8 @@ static void test_semantics(void)
         {"^\\.$", "x", 0},
         {"^\\x41\\u00e9$", "A\xc3\xa9", 1},
         {"^\\cJ$", "\n", 1},
-        {"^a\\/b$", "a/b", 1}, {"^a\\ b$", "a b", 1},
+        {"^a\\/b$", "a/b", 1},
+        {"^a\\ b$", "a b", 1},
         {"^\\0$", "", 0},
         {"^\\t\\n\\v\\f\\r$", "\t\n\v\f\r", 1},
         /* word boundaries (ASCII word characters) */

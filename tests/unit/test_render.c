@@ -419,7 +419,8 @@ static void test_threads_slow_slot(void)
     struct many m = {NULL, 0};
     struct cairn_loader *ld = NULL;
     struct cairn_src *src;
-    struct cairn_build_hooks h = {NULL, NULL, slow_prepare, NULL, concat, &m, 3};
+    struct cairn_build_hooks h = {NULL, NULL, slow_prepare, NULL, concat,
+                                  &m,   3};
     struct cairn_errlist errs;
 
     fx_init(&r);

@@ -514,16 +514,18 @@ static void test_hostile_regex(void)
                        "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\"",
                        &x, &d),
                  CAIRN_ESCHEMA);
-    CHECK_STR_HAS(x.text, " pattern: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                          "aaaaaaaaab\" does not match the pattern \"^(a|a)*$\"");
+    CHECK_STR_HAS(x.text,
+                  " pattern: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                  "aaaaaaaaab\" does not match the pattern \"^(a|a)*$\"");
     CHECK(valid("{\"pattern\":\"^(a|a)*$\"}",
                 "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""));
     /* refused at compile time: what this engine cannot run */
     cairn_diag_init(&d);
     CHECK_INT_EQ(compile("{\"pattern\":\"(a)\\\\1\"}", &s, &d), CAIRN_ESCHEMA);
-    CHECK_STR_EQ(cairn_diag_msg(&d), "schema #/pattern: invalid regular "
-                  "expression \"(a)\\\\1\" at offset 3: back references are "
-                  "not supported");
+    CHECK_STR_EQ(cairn_diag_msg(&d),
+                 "schema #/pattern: invalid regular "
+                 "expression \"(a)\\\\1\" at offset 3: back references are "
+                 "not supported");
     CHECK((double)(clock() - t0) / CLOCKS_PER_SEC < 10.0);
 }
 

@@ -786,7 +786,8 @@ static void test_load(void)
     cairn_yaml_free(doc);
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_yaml_load(big, &lim, &doc, &d), CAIRN_ETOOBIG);
-    CHECK_STR_HAS(cairn_diag_msg(&d), "big.yaml: 20 bytes, over its cap of 16 bytes");
+    CHECK_STR_HAS(cairn_diag_msg(&d),
+                  "big.yaml: 20 bytes, over its cap of 16 bytes");
     cairn_diag_init(&d);
     CHECK_INT_EQ(cairn_yaml_load(none, NULL, &doc, &d), CAIRN_ENOENT);
     CHECK_STR_HAS(cairn_diag_msg(&d), "missing.yaml: open: No such file");

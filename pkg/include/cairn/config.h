@@ -7,10 +7,10 @@
 #ifndef CAIRN_CONFIG_H
 #define CAIRN_CONFIG_H
 
+#include "cairn/diag.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "cairn/diag.h"
 
 enum cairn_config_type {
     CAIRN_CFG_STRING, /* char *, owned by the target struct (free with
@@ -25,11 +25,11 @@ enum cairn_config_type {
 struct cairn_config_row {
     const char *key;
     enum cairn_config_type type;
-    size_t offset;               /* offsetof(target struct, field) */
-    const char *def;             /* default as text; NULL = unset/0 */
-    int64_t min, max;            /* CAIRN_CFG_INT */
-    const char *const *choices;  /* CAIRN_CFG_ENUM, NULL-terminated */
-    const char *doc;             /* one line for docs and --help */
+    size_t offset;              /* offsetof(target struct, field) */
+    const char *def;            /* default as text; NULL = unset/0 */
+    int64_t min, max;           /* CAIRN_CFG_INT */
+    const char *const *choices; /* CAIRN_CFG_ENUM, NULL-terminated */
+    const char *doc;            /* one line for docs and --help */
 };
 
 /* Rows end with a row whose key is NULL. */
@@ -39,12 +39,13 @@ void cairn_config_defaults(const struct cairn_config_row *rows, void *target);
 
 /* Read path (YAML map) over the defaults already in target. On error
  * target keeps what was set so far and must still be freed. */
-CAIRN_WUR int cairn_config_load(const struct cairn_config_row *rows, void *target,
-                                const char *path, struct cairn_diag *d);
+CAIRN_WUR int cairn_config_load(const struct cairn_config_row *rows,
+                                void *target, const char *path,
+                                struct cairn_diag *d);
 
 /* Set one key from text (command-line overrides); same checks as files. */
-CAIRN_WUR int cairn_config_set(const struct cairn_config_row *rows, void *target,
-                               const char *key, const char *value,
+CAIRN_WUR int cairn_config_set(const struct cairn_config_row *rows,
+                               void *target, const char *key, const char *value,
                                struct cairn_diag *d);
 
 /* Print the effective configuration as YAML. */

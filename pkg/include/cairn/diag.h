@@ -12,8 +12,8 @@
 #define CAIRN_DIAG_MAX 1024
 
 struct cairn_diag {
-    int code;                   /* 0 until the first error */
-    char msg[CAIRN_DIAG_MAX];   /* NUL-terminated, truncated if long */
+    int code;                 /* 0 until the first error */
+    char msg[CAIRN_DIAG_MAX]; /* NUL-terminated, truncated if long */
 };
 
 void cairn_diag_init(struct cairn_diag *d);

@@ -9,10 +9,10 @@
 #ifndef CAIRN_DSSE_H
 #define CAIRN_DSSE_H
 
-#include <stddef.h>
-#include <stdint.h>
 #include "cairn/diag.h"
 #include "cairn/keys.h"
+#include <stddef.h>
+#include <stdint.h>
 
 #define CAIRN_DSSE_DESIRED "application/vnd.cairn.desired+json"
 #define CAIRN_DSSE_INTOTO "application/vnd.in-toto+json"
@@ -54,8 +54,8 @@ char *cairn_dsse_sign(const char *type, const uint8_t *payload, size_t n,
  * "malformed envelope: why". No signature is checked here. *out (free with
  * cairn_dsse_free) is written only on success. */
 CAIRN_WUR int cairn_dsse_parse(const char *json, size_t len, size_t max_len,
-                               const char *expected_type, struct cairn_dsse **out,
-                               struct cairn_diag *d);
+                               const char *expected_type,
+                               struct cairn_dsse **out, struct cairn_diag *d);
 void cairn_dsse_free(struct cairn_dsse *env);
 
 /* 0 when at least `threshold` (>= 1) signatures by distinct keys of
@@ -66,7 +66,8 @@ void cairn_dsse_free(struct cairn_dsse *env);
  * signatures ..." when too few did; CAIRN_EINVAL for threshold 0.
  * signer_out (may be NULL) receives the id of the first verified key. */
 CAIRN_WUR int cairn_dsse_verify(const struct cairn_dsse *env,
-                                const struct cairn_keyset *trusted, size_t threshold,
+                                const struct cairn_keyset *trusted,
+                                size_t threshold,
                                 char signer_out[CAIRN_KEYID_LEN + 1],
                                 struct cairn_diag *d);
 

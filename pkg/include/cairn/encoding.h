@@ -6,9 +6,9 @@
 #ifndef CAIRN_ENCODING_H
 #define CAIRN_ENCODING_H
 
+#include "cairn/error.h"
 #include <stddef.h>
 #include <stdint.h>
-#include "cairn/error.h"
 
 /* Encoded length including the NUL. */
 size_t cairn_base64_encoded_len(size_t n);

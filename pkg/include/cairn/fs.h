@@ -28,9 +28,9 @@ CAIRN_WUR int cairn_fs_read(const char *path, size_t cap, char **out,
  * refused with CAIRN_EPERM and a message naming the mode and the chmod fix.
  * The caller wipes (cairn_fs_wipe_free) and frees the buffer when done.
  * CAIRN_ENOENT, CAIRN_EIO (also: not a regular file), CAIRN_ETOOBIG. */
-CAIRN_WUR int cairn_fs_read_secret(const char *path, size_t cap, int private_only,
-                                   char **out, size_t *out_len,
-                                   struct cairn_diag *d);
+CAIRN_WUR int cairn_fs_read_secret(const char *path, size_t cap,
+                                   int private_only, char **out,
+                                   size_t *out_len, struct cairn_diag *d);
 
 /* Zero n bytes of p (not optimized away) and free it; NULL ok. */
 void cairn_fs_wipe_free(void *p, size_t n);

@@ -6,9 +6,9 @@
 #ifndef CAIRN_HASH_H
 #define CAIRN_HASH_H
 
+#include "cairn/error.h"
 #include <stddef.h>
 #include <stdint.h>
-#include "cairn/error.h"
 
 #define CAIRN_SHA256_LEN 32
 #define CAIRN_SHA256_HEX_LEN 64
@@ -36,7 +36,8 @@ CAIRN_WUR int cairn_sha256_file(const char *path, uint8_t out[CAIRN_SHA256_LEN],
 void cairn_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Exactly 2*n hex digits (either case) into n bytes; CAIRN_EPARSE else. */
 CAIRN_WUR int cairn_hex_decode(const char *in, uint8_t *out, size_t n);
-/* True when s is exactly 64 lower-case hex digits (a sha256 as cairn writes it). */
+/* True when s is exactly 64 lower-case hex digits (a sha256 as cairn writes
+ * it). */
 int cairn_is_sha256_hex(const char *s);
 
 #endif

@@ -23,10 +23,10 @@
 #ifndef CAIRN_HTTPC_H
 #define CAIRN_HTTPC_H
 
+#include "cairn/diag.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include "cairn/diag.h"
 
 struct cairn_httpc;     /* a client bound to one loop */
 struct cairn_httpc_req; /* one request in flight */
@@ -36,8 +36,8 @@ struct cairn_httpc_opts {
      * trusted (the system store is not consulted). NULL: system store.
      * Peer and host name verification are always on. */
     const char *ca_file;
-    long connect_timeout_ms; /* 0: 10 s */
-    const char *user_agent;  /* NULL: "cairn/<version>" */
+    long connect_timeout_ms;   /* 0: 10 s */
+    const char *user_agent;    /* NULL: "cairn/<version>" */
     long max_host_connections; /* 0: 8 per host */
 };
 
@@ -79,8 +79,8 @@ typedef int (*cairn_httpc_head_cb)(struct cairn_httpc_req *r,
  * Return 0 (all taken), CAIRN_HTTPC_PAUSE, or a negative CAIRN_E* to abort.
  * May call cairn_httpc_cancel/cairn_httpc_close; a cairn_httpc_start from
  * here is queued and added on the next loop turn. */
-typedef int (*cairn_httpc_data_cb)(struct cairn_httpc_req *r,
-                                   const void *data, size_t n, void *arg);
+typedef int (*cairn_httpc_data_cb)(struct cairn_httpc_req *r, const void *data,
+                                   size_t n, void *arg);
 /* Exactly once per started request; r is freed when it returns. */
 typedef void (*cairn_httpc_done_cb)(struct cairn_httpc_req *r,
                                     const struct cairn_httpc_result *res,

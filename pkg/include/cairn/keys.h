@@ -11,10 +11,10 @@
 #ifndef CAIRN_KEYS_H
 #define CAIRN_KEYS_H
 
-#include <stddef.h>
-#include <stdint.h>
 #include "cairn/diag.h"
 #include "cairn/error.h"
+#include <stddef.h>
+#include <stdint.h>
 
 #define CAIRN_KEYID_LEN 16
 #define CAIRN_ED25519_PK_LEN 32
@@ -44,7 +44,8 @@ struct cairn_keyset {
 CAIRN_WUR int cairn_keys_init(void);
 
 /* Key id of a raw public key: 16 lower-case hex chars and a NUL. */
-void cairn_keyid(const uint8_t pk[CAIRN_ED25519_PK_LEN], char out[CAIRN_KEYID_LEN + 1]);
+void cairn_keyid(const uint8_t pk[CAIRN_ED25519_PK_LEN],
+                 char out[CAIRN_KEYID_LEN + 1]);
 
 /* Parse one OpenSSH public key line (leading/trailing blanks allowed,
  * comment optional, at most 127 bytes without control characters).
@@ -64,7 +65,8 @@ CAIRN_WUR int cairn_pubkey_load(const char *path, struct cairn_pubkey *out,
 
 /* A fresh random key; comment may be NULL. CAIRN_EINVAL when the comment
  * is over 127 bytes or has control characters. Wipe *out when done. */
-CAIRN_WUR int cairn_seckey_generate(const char *comment, struct cairn_seckey *out);
+CAIRN_WUR int cairn_seckey_generate(const char *comment,
+                                    struct cairn_seckey *out);
 /* Load an unencrypted OpenSSH ed25519 private key (as written by
  * `ssh-keygen -t ed25519 -N ''`); refuses group/other accessible files
  * (CAIRN_EPERM, the diag says the mode and the chmod fix), encrypted keys,
@@ -84,11 +86,12 @@ CAIRN_WUR int cairn_seckey_save(const struct cairn_seckey *sk, const char *path,
 void cairn_seckey_wipe(struct cairn_seckey *sk);
 
 /* Detached signature over msg. */
-void cairn_ed25519_sign(const struct cairn_seckey *sk, const void *msg, size_t n,
-                        uint8_t sig[CAIRN_ED25519_SIG_LEN]);
+void cairn_ed25519_sign(const struct cairn_seckey *sk, const void *msg,
+                        size_t n, uint8_t sig[CAIRN_ED25519_SIG_LEN]);
 /* 0 or CAIRN_ESIG. */
-CAIRN_WUR int cairn_ed25519_verify(const struct cairn_pubkey *pk, const void *msg,
-                                   size_t n, const uint8_t sig[CAIRN_ED25519_SIG_LEN]);
+CAIRN_WUR int cairn_ed25519_verify(const struct cairn_pubkey *pk,
+                                   const void *msg, size_t n,
+                                   const uint8_t sig[CAIRN_ED25519_SIG_LEN]);
 
 void cairn_keyset_init(struct cairn_keyset *ks);
 void cairn_keyset_free(struct cairn_keyset *ks);
@@ -101,10 +104,10 @@ const struct cairn_pubkey *cairn_keyset_find(const struct cairn_keyset *ks,
  * Outputs are fresh buffers (free(); unseal's holds one extra NUL byte past
  * *out_len). seal: CAIRN_EKEY for an unusable public key. unseal: CAIRN_ESIG
  * when the box is too short, was sealed to another key or was altered. */
-CAIRN_WUR int cairn_seal(const struct cairn_pubkey *to, const uint8_t *msg, size_t n,
-                         uint8_t **out, size_t *out_len);
-CAIRN_WUR int cairn_unseal(const struct cairn_seckey *sk, const uint8_t *box, size_t n,
-                           uint8_t **out, size_t *out_len);
+CAIRN_WUR int cairn_seal(const struct cairn_pubkey *to, const uint8_t *msg,
+                         size_t n, uint8_t **out, size_t *out_len);
+CAIRN_WUR int cairn_unseal(const struct cairn_seckey *sk, const uint8_t *box,
+                           size_t n, uint8_t **out, size_t *out_len);
 
 /* Random bytes (libsodium). */
 void cairn_random(void *buf, size_t n);
@@ -113,15 +116,16 @@ void cairn_random(void *buf, size_t n);
  * webhook checks; verify is constant-time. */
 #define CAIRN_AUTH_KEY_LEN 32
 #define CAIRN_AUTH_TAG_LEN 32
-void cairn_auth(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg, size_t n,
-                uint8_t tag[CAIRN_AUTH_TAG_LEN]);
-CAIRN_WUR int cairn_auth_verify(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg,
-                                size_t n, const uint8_t tag[CAIRN_AUTH_TAG_LEN]);
+void cairn_auth(const uint8_t key[CAIRN_AUTH_KEY_LEN], const void *msg,
+                size_t n, uint8_t tag[CAIRN_AUTH_TAG_LEN]);
+CAIRN_WUR int cairn_auth_verify(const uint8_t key[CAIRN_AUTH_KEY_LEN],
+                                const void *msg, size_t n,
+                                const uint8_t tag[CAIRN_AUTH_TAG_LEN]);
 /* HMAC-SHA-256 (RFC 2104) with a key of any length (keylen 0 ok), for
  * webhook signatures in the X-Hub-Signature-256 style. Any thread. */
 #define CAIRN_HMAC_SHA256_LEN 32
-void cairn_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
-                       uint8_t out[CAIRN_HMAC_SHA256_LEN]);
+void cairn_hmac_sha256(const void *key, size_t keylen, const void *msg,
+                       size_t n, uint8_t out[CAIRN_HMAC_SHA256_LEN]);
 /* Constant-time comparison: 0 when equal, -1 otherwise. */
 int cairn_memeq_ct(const void *a, const void *b, size_t n);
 

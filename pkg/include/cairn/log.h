@@ -23,12 +23,13 @@ enum cairn_log_level cairn_log_get_level(void);
 int cairn_log_parse_level(const char *s, enum cairn_log_level *out);
 
 void cairn_log_write(enum cairn_log_level lvl, const char *file, int line,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-#define CAIRN_LOG(lvl, ...)                                                   \
-    do {                                                                      \
-        if ((lvl) <= cairn_log_get_level())                                   \
-            cairn_log_write((lvl), __FILE__, __LINE__, __VA_ARGS__);          \
+#define CAIRN_LOG(lvl, ...)                                                    \
+    do {                                                                       \
+        if ((lvl) <= cairn_log_get_level())                                    \
+            cairn_log_write((lvl), __FILE__, __LINE__, __VA_ARGS__);           \
     } while (0)
 #define LOG_ERROR(...) CAIRN_LOG(CAIRN_LOG_ERROR, __VA_ARGS__)
 #define LOG_WARN(...) CAIRN_LOG(CAIRN_LOG_WARN, __VA_ARGS__)

@@ -5,8 +5,8 @@
 #ifndef CAIRN_MEM_H
 #define CAIRN_MEM_H
 
-#include <stddef.h>
 #include "cairn/error.h"
+#include <stddef.h>
 
 void *cairn_xmalloc(size_t n);
 void *cairn_xcalloc(size_t count, size_t size);
@@ -14,10 +14,11 @@ void *cairn_xrealloc(void *p, size_t n);
 char *cairn_xstrdup(const char *s);
 char *cairn_xstrndup(const char *s, size_t n);
 /* printf into a fresh string; aborts on OOM. */
-char *cairn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *cairn_xasprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 #define CAIRN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define cairn_container_of(ptr, type, member)                                 \
+#define cairn_container_of(ptr, type, member)                                  \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Growable buffer; data is always NUL-terminated (not counted in len).

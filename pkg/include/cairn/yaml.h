@@ -8,8 +8,8 @@
  * the size cap (CAIRN_ETOOBIG), more nodes than the node cap counting
  * alias expansions (the "billion laughs" file, CAIRN_ETOOBIG), scalar text
  * over 8 times the size cap counting alias expansions (CAIRN_ETOOBIG),
- * nesting over the depth cap (CAIRN_ETOOBIG), unknown tags, merge keys (<<), NUL
- * characters in scalars, integers outside int64, .inf/.nan. Plain scalars
+ * nesting over the depth cap (CAIRN_ETOOBIG), unknown tags, merge keys (<<),
+ * NUL characters in scalars, integers outside int64, .inf/.nan. Plain scalars
  * follow the YAML 1.2 core schema (null, true/false, ints, floats; "yes",
  * "on" stay strings); quoted scalars are strings; keys are always strings.
  * Aliases become deep copies. docs/internals/yaml.md has the full rules.

@@ -13,7 +13,8 @@
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
 #define SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#if __has_feature(address_sanitizer) ||                                        \
+    __has_feature(undefined_behavior_sanitizer)
 #define SANITIZED 1
 #endif
 #endif
@@ -47,14 +48,15 @@ int main(int argc, char **argv)
 
         dt = now() - t0;
         if (rc != 0) {
-            fprintf(stderr, "hash_bench: %s: %s\n", argv[1], cairn_strerror(rc));
+            fprintf(stderr, "hash_bench: %s: %s\n", argv[1],
+                    cairn_strerror(rc));
             return 1;
         }
         if (best < 0 || dt < best)
             best = dt;
     }
     cairn_hex_encode(digest, sizeof(digest), hex);
-    printf("sha256=%s bytes=%" PRIu64 " best_seconds=%.6f sanitized=%d\n", hex, size, best,
-           SANITIZED);
+    printf("sha256=%s bytes=%" PRIu64 " best_seconds=%.6f sanitized=%d\n", hex,
+           size, best, SANITIZED);
     return 0;
 }

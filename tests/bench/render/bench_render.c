@@ -40,7 +40,8 @@ static void report(const char *what, const struct cairn_pipeline_result *r,
         what, wall, cpu);
     printf("  sites %zu, rendered %zu, new generations %zu; pipeline %.1f ms "
            "wall:\n"
-           "  load %.1f, attest %.1f, render+sign %.1f (signing %.1f ms summed over "
+           "  load %.1f, attest %.1f, render+sign %.1f (signing %.1f ms summed "
+           "over "
            "the "
            "workers), of which store %.1f; commit and bookkeeping %.1f\n",
            r->sites, r->rendered, r->changed, r->total_ms, r->load_ms,
