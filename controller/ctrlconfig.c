@@ -19,8 +19,8 @@ const struct cairn_config_row cairn_ctrl_config_rows[] = {
      "fleet repository: a local path (followed in place) or a URL (mirrored "
      "under "
      "stateDir/mirror); required"},
-    {"branch", CAIRN_CFG_STRING, OFF(branch), "main", 0, 0, NULL,
-     "branch to follow"},
+    {"branch", CAIRN_CFG_STRING, OFF(branch), NULL, 0, 0, NULL,
+     "branch to follow; unset: the branch the repository's HEAD names"},
     {"pollIntervalSeconds", CAIRN_CFG_INT, OFF(poll_interval), "60", 1, 86400,
      NULL, "how often the repository is fetched (a webhook fetches at once)"},
     {"allowedSigners", CAIRN_CFG_PATH, OFF(allowed_signers), NULL, 0, 0, NULL,
@@ -173,7 +173,7 @@ static int check(const struct cairn_ctrl_config *cfg, const char **key,
         return cairn_diag_set(d, CAIRN_EINVAL,
                               "no repository: set repo (or --repo)");
     *key = "branch";
-    if (!cfg->branch || !cfg->branch[0])
+    if (cfg->branch && !cfg->branch[0])
         return cairn_diag_set(d, CAIRN_EINVAL, "branch is empty");
     *key = "store";
     if (strncmp(cfg->store, "sqlite:", 7) != 0 && strstr(cfg->store, "://"))

@@ -517,7 +517,7 @@ static int start(struct cairn__ctrl *c, struct cairn_diag *d)
     init_timers(c);
     c->started_ms = uv_now(&c->loop);
     LOG_INFO("serving %zu sites from %s (branch %s, commit signatures %s)",
-             c->sites.n, c->cfg.repo, c->cfg.branch,
+             c->sites.n, c->cfg.repo, cairn_git_branch(c->rl.git),
              cairn_sigpolicy_name(c->rl.policy));
     (void)!cairn_sdnotify_ready(NULL);
     (void)!cairn_sdnotify_status(NULL, "serving %zu sites", c->sites.n);

@@ -384,6 +384,20 @@ static void apply_commits(struct cairn__ctrl *c, struct cairn__rjob *j)
     memcpy(c->accepted_head, j->head, sizeof(c->accepted_head));
 }
 
+/* The log keeps one record per line: each located error on its own. */
+static void log_lines(const char *text)
+{
+    const char *p = text ? text : "";
+
+    while (*p) {
+        size_t n = strcspn(p, "\n");
+
+        if (n)
+            LOG_WARN("  %.*s", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+}
+
 static void log_result(struct cairn__ctrl *c, struct cairn__rjob *j)
 {
     if (j->rc) {
@@ -401,9 +415,9 @@ static void log_result(struct cairn__ctrl *c, struct cairn__rjob *j)
                  j->handover_s * 1e3);
     } else if (j->processed) {
         LOG_WARN("commit %.12s refused; still serving the last accepted commit "
-                 "%.12s:\n%s",
-                 j->tip, c->accepted_head[0] ? c->accepted_head : "(none)",
-                 j->errors ? j->errors : "");
+                 "%.12s:",
+                 j->tip, c->accepted_head[0] ? c->accepted_head : "(none)");
+        log_lines(j->errors);
     }
     if (j->reissued)
         LOG_INFO("re-issued %zu desired states", j->reissued);

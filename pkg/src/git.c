@@ -159,6 +159,30 @@ static int is_remote_url(const char *url)
     return colon && (!slash || colon < slash);
 }
 
+/* No branch configured, local repository: follow the branch its HEAD
+ * names, as `git clone` would check out ("master" after a plain git init
+ * on many systems, "main" on others). */
+static int local_head_branch(struct cairn_git *g, struct cairn_diag *d)
+{
+    git_reference *head = NULL;
+    const char *target = NULL;
+    int rc, gr = git_reference_lookup(&head, g->repo, "HEAD");
+
+    if (gr < 0)
+        return gfail(d, gr, "%s: HEAD", g->url);
+    if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC)
+        target = git_reference_symbolic_target(head);
+    if (!target || strncmp(target, "refs/heads/", 11) != 0)
+        rc = cairn_diag_set(d, CAIRN_EINVAL,
+                            "%s: HEAD is not on a branch (detached); set the "
+                            "branch to follow",
+                            g->url);
+    else
+        rc = set_branch(g, target + 11, d);
+    git_reference_free(head);
+    return rc;
+}
+
 static int open_local(struct cairn_git *g, struct cairn_diag *d)
 {
     const char *path = g->url;
@@ -175,6 +199,12 @@ static int open_local(struct cairn_git *g, struct cairn_diag *d)
                                  NULL);
     if (gr < 0)
         return gfail(d, gr, "open %s", g->url);
+    if (!g->branch) {
+        int rc = local_head_branch(g, d);
+
+        if (rc)
+            return rc;
+    }
     g->track_ref = cairn_xasprintf("refs/heads/%s", g->branch);
     return 0;
 }
@@ -208,7 +238,9 @@ static int create_mirror(struct cairn_git *g, const char *dir,
     /* Written as plain config (not git_remote_create, whose regex config
      * scans leak in libgit2 1.5 with PCRE2), so that `git fetch` by hand
      * in the mirror does what cairn does. */
-    spec = cairn_xasprintf("+refs/heads/%s:%s", g->branch, g->track_ref);
+    spec = g->branch
+               ? cairn_xasprintf("+refs/heads/%s:%s", g->branch, g->track_ref)
+               : cairn_xstrdup("+refs/heads/*:refs/remotes/origin/*");
     gr = git_repository_config(&cfg, g->repo);
     if (gr == 0)
         gr = git_config_set_string(cfg, "remote.origin.url", g->url);
@@ -242,6 +274,11 @@ static int reopen_mirror(struct cairn_git *g, const char *dir,
     else if (strcmp(have, g->url) != 0)
         rc = cairn_diag_set(d, CAIRN_EEXIST, "mirror %s follows %s, not %s",
                             dir, have, g->url);
+    /* No branch configured: the remote's default branch learnt by an
+     * earlier fetch, so that the mirror serves offline after a restart. */
+    if (rc == 0 && !g->branch &&
+        git_config_get_string(&have, cfg, "cairn.branch") == 0)
+        rc = set_branch(g, have, d);
     git_config_free(cfg);
     return rc;
 }
@@ -249,11 +286,17 @@ static int reopen_mirror(struct cairn_git *g, const char *dir,
 static int open_mirror(struct cairn_git *g, const char *dir,
                        struct cairn_diag *d)
 {
+    int rc;
+
     g->mirror = 1;
-    g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
+    if (g->branch)
+        g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
     if (dir_is_fresh(dir))
         return create_mirror(g, dir, d);
-    return reopen_mirror(g, dir, d);
+    rc = reopen_mirror(g, dir, d);
+    if (rc == 0 && !g->track_ref && g->branch)
+        g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
+    return rc;
 }
 
 int cairn_git_open(const char *url, const char *mirror_dir,
@@ -279,7 +322,7 @@ int cairn_git_open(const char *url, const char *mirror_dir,
     g->https_password = dup_or_null(opts->https_password);
     g->max_fetch =
         opts->max_fetch_bytes ? opts->max_fetch_bytes : CAIRN_GIT_MAX_FETCH;
-    rc = set_branch(g, opts->branch ? opts->branch : "main", d);
+    rc = opts->branch ? set_branch(g, opts->branch, d) : 0;
     if (rc)
         goto out;
     rc = mirror_dir ? open_mirror(g, mirror_dir, d) : open_local(g, d);
@@ -299,7 +342,7 @@ const char *cairn_git_url(const struct cairn_git *g)
 
 const char *cairn_git_branch(const struct cairn_git *g)
 {
-    return g->branch;
+    return g->branch ? g->branch : "(the remote's default branch)";
 }
 
 /* ---- fetch ---------------------------------------------------------- */
@@ -352,13 +395,53 @@ static int on_credentials(git_credential **out, const char *url,
     return GIT_PASSTHROUGH;
 }
 
+/* Keep what the remote's HEAD names in the mirror's config, for restarts. */
+static int remember_branch(struct cairn_git *g, struct cairn_diag *d)
+{
+    git_config *cfg = NULL;
+    int gr = git_repository_config(&cfg, g->repo);
+
+    if (gr == 0)
+        gr = git_config_set_string(cfg, "cairn.branch", g->branch);
+    git_config_free(cfg);
+    return gr < 0 ? gfail(d, gr, "mirror of %s: config", g->url) : 0;
+}
+
+/* No branch configured: ask the remote which branch its HEAD names. */
+static int learn_default_branch(struct cairn_git *g, git_remote *rem,
+                                const git_remote_callbacks *cb,
+                                struct cairn_diag *d)
+{
+    git_buf head = {0};
+    int rc, gr = git_remote_connect(rem, GIT_DIRECTION_FETCH, cb, NULL, NULL);
+
+    if (gr == 0)
+        gr = git_remote_default_branch(&head, rem);
+    if (gr < 0)
+        rc = gfail(d, gr, "fetch %s: default branch", g->url);
+    else if (strncmp(head.ptr, "refs/heads/", 11) != 0)
+        rc = cairn_diag_set(d, CAIRN_EINVAL,
+                            "%s: HEAD names '%s', not a branch; set the "
+                            "branch to follow",
+                            g->url, head.ptr);
+    else
+        rc = set_branch(g, head.ptr + 11, d);
+    if (rc == 0) {
+        g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
+        rc = remember_branch(g, d);
+    }
+    git_remote_disconnect(rem);
+    git_buf_dispose(&head);
+    return rc;
+}
+
 static int fetch_mirror(struct cairn_git *g, struct cairn_diag *d)
 {
     git_fetch_options fo;
     git_remote_create_options ro;
     struct fetch_ctx ctx = {.g = g};
     git_remote *rem = NULL;
-    char *spec = cairn_xasprintf("+refs/heads/%s:%s", g->branch, g->track_ref);
+    char *spec = NULL;
     git_strarray specs = {.strings = &spec, .count = 1};
     int gr, rc = 0;
 
@@ -381,6 +464,13 @@ static int fetch_mirror(struct cairn_git *g, struct cairn_diag *d)
     fo.callbacks.transfer_progress = on_progress;
     fo.callbacks.credentials = on_credentials;
     fo.callbacks.payload = &ctx;
+    if (!g->track_ref) {
+        rc = learn_default_branch(g, rem, &fo.callbacks, d);
+        if (rc)
+            goto out;
+        ctx.cred_calls = 0;
+    }
+    spec = cairn_xasprintf("+refs/heads/%s:%s", g->branch, g->track_ref);
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     fo.update_fetchhead = 0;
     /* A branch deleted upstream disappears here too, so that resolving
@@ -403,7 +493,14 @@ static int resolve_track(struct cairn_git *g, struct cairn_git_oid *tip,
                          struct cairn_diag *d)
 {
     git_oid id;
-    int gr = git_reference_name_to_id(&id, g->repo, g->track_ref);
+    int gr;
+
+    if (!g->track_ref)
+        return cairn_diag_set(d, CAIRN_ENOENT,
+                              "%s: not fetched yet (the branch to follow is "
+                              "the remote's default)",
+                              g->url);
+    gr = git_reference_name_to_id(&id, g->repo, g->track_ref);
 
     if (gr == GIT_ENOTFOUND)
         return cairn_diag_set(d, CAIRN_ENOENT, "%s: no branch '%s'", g->url,
@@ -447,6 +544,11 @@ int cairn_git_resolve(struct cairn_git *g, const char *rev,
 
     if (!g || !out)
         return cairn_diag_set(d, CAIRN_EINVAL, "git: no handle");
+    if (!g->track_ref)
+        return cairn_diag_set(d, CAIRN_ENOENT,
+                              "%s: not fetched yet (the branch to follow is "
+                              "the remote's default)",
+                              g->url);
     if (!rev || strcmp(rev, g->branch) == 0 ||
         (g->mirror && strcmp(rev, "HEAD") == 0))
         return resolve_track(g, out, d);

@@ -80,7 +80,11 @@ check "unit file: WatchdogSec" grep -q "^WatchdogSec=" "$CAIRN_SRC/manifests/cai
 # --- --repo alone: ./cairn-state, a key made on first run, 127.0.0.1:8440 -----------------
 if $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 8440))' 2>/dev/null; then
     mkdir -p "$T/alone"
-    (cd "$T/alone" && exec "$CONTROLLER" --repo "$T/repo" >out 2>log) &
+    # a repository on "master" (plain `git init` on many systems): with no
+    # branch configured the controller follows the branch HEAD names
+    git clone -q --no-hardlinks "$T/repo" "$T/on-master"
+    git -C "$T/on-master" branch -m master
+    (cd "$T/alone" && exec "$CONTROLLER" --repo "$T/on-master" >out 2>log) &
     pid=$!
     ok=0
     for _ in $(seq 1 100); do
@@ -88,6 +92,14 @@ if $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 8440))' 2>/dev
         sleep 0.05
     done
     check "--repo alone listens on 127.0.0.1:8440" [ "$ok" -eq 1 ]
+    for _ in $(seq 1 100); do
+        [ "$(curl -s http://127.0.0.1:8440/v1/commits | jq '.commits | length')" -gt 0 ] && break
+        sleep 0.05
+    done
+    check "--repo alone follows the master branch HEAD names" \
+        [ "$(curl -s http://127.0.0.1:8440/v1/commits | jq -r '.commits[0].sha')" = \
+        "$(git -C "$T/on-master" rev-parse master)" ]
+    check "the log names the branch" grep -q "branch master" "$T/alone/log"
     check "state in ./cairn-state" test -f "$T/alone/cairn-state/controller.key"
     check "key file mode 0600" [ "$(stat -c %a "$T/alone/cairn-state/controller.key")" = 600 ]
     check "public key next to it" test -f "$T/alone/cairn-state/controller.pub"

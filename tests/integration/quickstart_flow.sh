@@ -69,6 +69,22 @@ for want in "every site runs pneumonia@v1 and is healthy" \
     "v2 keeps serving"; do
     grep -q "$want" "$T/out" || fail "output lacks: $want"
 done
+# --- what the quickstart showed: status, per-model figures, the audit trail ----------
+grep -qE '^ +sites 3: .*' "$T/out" || fail "output lacks the cairnctl status summary"
+for s in st-olaf mercy st-marys; do
+    grep -qE "^ +$s +[a-z]+ +3 +2 +pneumonia@v2 " "$T/out" || fail "status table lacks $s on v2"
+done
+grep -qE '^ +pneumonia@v2 +3 ' "$T/out" || fail "per-model table lacks pneumonia@v2 at 3 sites"
+A=$S/audit-models.txt
+for want in "0 problem(s)" "pneumonia@v3 added" "verified: platform-team@xraylab.example" \
+    "st-olaf/risk-assessment: pneumonia@v2 (" "publisher"; do
+    grep -qF "$want" "$A" || fail "audit models lacks: $want"
+done
+A=$S/audit-st-olaf.txt
+grep -qE 'RolledBack' "$A" || fail "audit site lacks the rollback report"
+grep -qE 'pneumonia@v2 .* still running' "$A" || fail "audit site: v2 not shown as still running"
+grep -qF "0 problem(s)" "$A" || fail "audit site found problems: $(tail -3 "$A")"
+grep -q "generations served" "$T/out" || fail "output lacks the audit site timeline"
 CURL=$(sed -n 's/^  controller      \(http[^ ]*\)\/v1\/fleet .*/\1/p' "$T/out")
 [ -n "$CURL" ] || { cat "$T/out" >&2; fail "no controller URL printed"; exit 1; }
 case "$CURL" in http://127.0.0.1:*) ;; *) fail "controller not on loopback: $CURL" ;; esac

@@ -26,7 +26,7 @@ static void test_defaults(void)
     cairn_diag_init(&d);
     REQUIRE(cairn_ctrl_config_load(NULL, set, 1, &cfg, &d) == 0);
     CHECK_STR_EQ(cfg.repo, "/srv/fleet");
-    CHECK_STR_EQ(cfg.branch, "main");
+    CHECK(cfg.branch == NULL); /* the branch HEAD names */
     CHECK_STR_EQ(cfg.listen, "127.0.0.1:8440");
     CHECK_STR_EQ(cfg.state_dir, "./cairn-state");
     CHECK_STR_EQ(cfg.store, "sqlite:./cairn-state/cairn.db");

@@ -614,6 +614,61 @@ static void test_mirror(void)
     free(mirror);
 }
 
+/* No branch configured: a local repository is followed on the branch its
+ * HEAD names; a mirror asks the remote once and remembers the answer. */
+static void test_default_branch(void)
+{
+    char *local = path_in("on-master"), *origin = path_in("origin-trunk");
+    char *mirror = path_in("mirror-trunk");
+    char *url = cairn_xasprintf("file://%s", origin);
+    struct cairn_git *g = NULL;
+    struct cairn_git_oid c, tip, o;
+    struct cairn_diag d;
+
+    SH_OK("git init -q -b master '%s'", local);
+    write_at(local, "fleet.yaml", "v: 1\n");
+    c = commit_all(local, "on master");
+    cairn_diag_init(&d);
+    REQUIRE(cairn_git_open(local, NULL, NULL, &g, &d) == 0);
+    CHECK_STR_EQ(cairn_git_branch(g), "master");
+    CHECK_INT_EQ(cairn_git_fetch(g, &tip, NULL), 0);
+    CHECK_STR_EQ(tip.hex, c.hex);
+    cairn_git_free(g);
+    g = NULL;
+    /* a detached HEAD names no branch: say what to set */
+    SH_OK("git -C '%s' checkout -q --detach", local);
+    cairn_diag_init(&d);
+    CHECK_INT_EQ(cairn_git_open(local, NULL, NULL, &g, &d), CAIRN_EINVAL);
+    CHECK_STR_HAS(d.msg, "detached");
+    CHECK(g == NULL);
+
+    SH_OK("git init -q -b trunk '%s'", origin);
+    write_at(origin, "fleet.yaml", "v: 2\n");
+    c = commit_all(origin, "on trunk");
+    SH_OK("git -C '%s' branch other", origin);
+    REQUIRE(cairn_git_open(url, mirror, NULL, &g, NULL) == 0);
+    CHECK_STR_HAS(cairn_git_branch(g), "default");
+    cairn_diag_init(&d);
+    CHECK_INT_EQ(cairn_git_resolve(g, NULL, &o, &d), CAIRN_ENOENT);
+    CHECK_STR_HAS(d.msg, "not fetched yet");
+    cairn_diag_init(&d);
+    REQUIRE(cairn_git_fetch(g, &tip, &d) == 0);
+    CHECK_STR_EQ(tip.hex, c.hex);
+    CHECK_STR_EQ(cairn_git_branch(g), "trunk");
+    cairn_git_free(g);
+    g = NULL;
+    /* reopened (say, offline after a restart): the branch is remembered */
+    REQUIRE(cairn_git_open(url, mirror, NULL, &g, NULL) == 0);
+    CHECK_STR_EQ(cairn_git_branch(g), "trunk");
+    CHECK_INT_EQ(cairn_git_resolve(g, NULL, &o, NULL), 0);
+    CHECK_STR_EQ(o.hex, c.hex);
+    cairn_git_free(g);
+    free(url);
+    free(local);
+    free(origin);
+    free(mirror);
+}
+
 static void test_mirror_errors(void)
 {
     char *junk = path_in("junkdir"), *mirror = path_in("mirror-bad");
@@ -672,6 +727,7 @@ int main(void)
     RUN(test_log);
     RUN(test_log_merge);
     RUN(test_mirror);
+    RUN(test_default_branch);
     RUN(test_mirror_errors);
     test_rm_rf(tmp);
     free(repo);

@@ -46,7 +46,7 @@ struct cairn_git_oid {
 #define CAIRN_GIT_MAX_LOG 100000u        /* commits in one history walk */
 
 struct cairn_git_opts {
-    const char *branch; /* branch to follow; NULL = "main" */
+    const char *branch; /* branch to follow; NULL = the one HEAD names */
     /* ssh:// and scp-like URLs: private key file; NULL = ssh-agent. The
      * host key is checked by libgit2 against ~/.ssh/known_hosts. */
     const char *ssh_key;
@@ -76,7 +76,10 @@ CAIRN_WUR int cairn_git_open(const char *url, const char *mirror_dir,
                              struct cairn_git **out, struct cairn_diag *d);
 void cairn_git_free(struct cairn_git *g); /* NULL ok */
 
-/* The URL and branch the handle follows (owned by the handle). */
+/* The URL and branch the handle follows (owned by the handle). With no
+ * branch configured on a remote, the branch is known after the first fetch
+ * (asked from the remote, then kept in the mirror's config as cairn.branch);
+ * until then cairn_git_branch says so in words. */
 const char *cairn_git_url(const struct cairn_git *g);
 const char *cairn_git_branch(const struct cairn_git *g);
 
