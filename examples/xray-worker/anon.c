@@ -9,17 +9,40 @@
 
 #include "util.h"
 
-void xray_study_id(uint64_t pid, char out[9])
+/* n decimal digits into big-endian bytes at the end of be[cap]. */
+static int digits_to_be(const char *s, size_t n, uint8_t *be, size_t cap)
 {
-    uint8_t be[8], digest[4];
-    size_t n = 2;
+    memset(be, 0, cap);
+    for (size_t i = 0; i < n; i++) {
+        unsigned carry;
 
-    for (int i = 0; i < 8; i++)
-        be[i] = (uint8_t)(pid >> (56 - 8 * i));
-    while (n < 8 && (pid >> (8 * n)) != 0)
-        n++;
-    crypto_generichash(digest, sizeof(digest), be + 8 - n, n, NULL, 0);
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        carry = (unsigned)(s[i] - '0');
+        for (size_t k = cap; k-- > 0;) {
+            unsigned v = be[k] * 10u + carry;
+
+            be[k] = (uint8_t)v;
+            carry = v >> 8;
+        }
+    }
+    return 0;
+}
+
+int xray_study_id(const char *digits, size_t n, char out[9])
+{
+    /* 10^200 < 2^665: 84 bytes hold every id */
+    uint8_t be[84], digest[4];
+    size_t first = 0;
+
+    if (n == 0 || n > XRAY_PID_MAX || digits_to_be(digits, n, be, sizeof(be)))
+        return -1;
+    while (first < sizeof(be) - 2 && be[first] == 0)
+        first++;
+    crypto_generichash(digest, sizeof(digest), be + first, sizeof(be) - first,
+                       NULL, 0);
     xray_hex(digest, sizeof(digest), out);
+    return 0;
 }
 
 /* YYYY-MM-DD with a plausible month and day (no calendar check). */
@@ -35,26 +58,6 @@ static int is_date(const char *s, size_t n)
     month = (s[5] - '0') * 10 + (s[6] - '0');
     day = (s[8] - '0') * 10 + (s[9] - '0');
     return month >= 1 && month <= 12 && day >= 1 && day <= 31;
-}
-
-static int parse_pid(const char *s, size_t n, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    if (n == 0 || n > 20)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned dgt;
-
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-        dgt = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - dgt) / 10)
-            return -1;
-        v = v * 10 + dgt;
-    }
-    *out = v;
-    return 0;
 }
 
 /* "<studydate>[-processed].<ext>" */
@@ -106,10 +109,16 @@ static int check_field(size_t idx, const char *s, size_t n,
         memcpy(o->patient, s, n);
         return 0;
     case 2:
-        if (parse_pid(s, n, &o->pid) != 0)
-            return cairn_diag_set(
-                d, CAIRN_EPARSE,
-                "field 3 (patient id) is not a number below 2^64");
+        if (n == 0 || n > XRAY_PID_MAX)
+            return cairn_diag_set(d, CAIRN_EPARSE,
+                                  "field 3 (patient id) length %zu out of "
+                                  "range 1..%d",
+                                  n, XRAY_PID_MAX);
+        for (size_t i = 0; i < n; i++)
+            if (!isdigit((unsigned char)s[i]))
+                return cairn_diag_set(d, CAIRN_EPARSE,
+                                      "field 3 (patient id) is not a number");
+        memcpy(o->pid, s, n);
         return 0;
     case 3:
         if (!is_date(s, n))
@@ -174,7 +183,8 @@ int xray_anon_name(const char *name, char *out, size_t out_size,
     err = xray_name_parse(name, &sn, d);
     if (err)
         return err;
-    xray_study_id(sn.pid, id);
+    if (xray_study_id(sn.pid, strlen(sn.pid), id) != 0)
+        return cairn_diag_set(d, CAIRN_EPARSE, "field 3 (patient id)");
     n = snprintf(out, out_size, "%s_XXXXXXXX_%s_XXXX-XX-XX_%s.%s", sn.prefix,
                  id, sn.date, sn.ext);
     if (n < 0 || (size_t)n >= out_size)

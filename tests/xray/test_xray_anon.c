@@ -37,55 +37,65 @@ static void test_pattern_vector(void)
 static void test_study_ids(void)
 {
     static const struct {
-        uint64_t pid;
-        const char *hex;
-    } v[] = {
-        {0, "53e1ebe4"},        {1, "8355f2d6"},         {255, "598113ea"},
-        {256, "0bf83934"},      {5798, "e6bcdde4"},      {65535, "0fdfc00f"},
-        {65536, "d7adfb42"},    {123456, "6fab36b6"},    {999999, "cbae6a62"},
-        {16777216, "73a91ec4"}, {UINT64_MAX, "44ba3dfa"}};
-    char id[9];
+        const char *pid, *hex;
+    } v[] = {{"0", "53e1ebe4"},        {"1", "8355f2d6"},
+             {"255", "598113ea"},      {"256", "0bf83934"},
+             {"5798", "e6bcdde4"},     {"005798", "e6bcdde4"},
+             {"65535", "0fdfc00f"},    {"65536", "d7adfb42"},
+             {"123456", "6fab36b6"},   {"999999", "cbae6a62"},
+             {"16777216", "73a91ec4"}, {"18446744073709551615", "44ba3dfa"}};
+    char id[9] = "";
 
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        xray_study_id(v[i].pid, id);
+        CHECK_INT_EQ(xray_study_id(v[i].pid, strlen(v[i].pid), id), 0);
         CHECK_STR_EQ(id, v[i].hex);
     }
+    memcpy(id, "untouch", 8);
+    CHECK_INT_EQ(xray_study_id("", 0, id), -1);
+    CHECK_INT_EQ(xray_study_id("12a", 3, id), -1);
+    CHECK_STR_EQ(id, "untouch");
 }
 
-/* Random ids against Python: minimal big-endian bytes, at least 2. */
+/* Random ids of 1 to XRAY_PID_MAX digits against Python: minimal
+ * big-endian bytes, at least 2. */
 static void test_study_ids_vs_python(void)
 {
+    enum { N = 40 };
     struct xray_rng r;
-    uint64_t pids[40];
+    char pids[N][XRAY_PID_MAX + 1];
     char *cmd, line[64], id[9];
     FILE *f;
     size_t k = 0;
 
     xray_rng_seed(&r, 99);
-    for (size_t i = 0; i < 40; i++)
-        pids[i] = xray_rng_next(&r) >> (xray_rng_below(&r, 64));
+    for (size_t i = 0; i < N; i++) {
+        size_t n = 1 + xray_rng_below(&r, i < N / 2 ? 20 : XRAY_PID_MAX);
+
+        for (size_t j = 0; j < n; j++)
+            pids[i][j] = (char)('0' + xray_rng_below(&r, 10));
+        pids[i][n] = '\0';
+    }
     cmd = cairn_xasprintf("/usr/bin/python3 -c \"import hashlib,sys\n"
                           "for a in sys.argv[1:]:\n"
                           " p=int(a); n=max(2,(p.bit_length()+7)//8)\n"
                           " print(hashlib.blake2b(p.to_bytes(n,'big'),digest_"
                           "size=4).hexdigest())\"");
-    for (size_t i = 0; i < 40; i++) {
-        char *next =
-            cairn_xasprintf("%s %llu", cmd, (unsigned long long)pids[i]);
+    for (size_t i = 0; i < N; i++) {
+        char *next = cairn_xasprintf("%s %s", cmd, pids[i]);
 
         free(cmd);
         cmd = next;
     }
     f = popen(cmd, "r");
     REQUIRE(f != NULL);
-    while (k < 40 && fgets(line, sizeof(line), f)) {
+    while (k < N && fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\n")] = '\0';
-        xray_study_id(pids[k], id);
+        CHECK_INT_EQ(xray_study_id(pids[k], strlen(pids[k]), id), 0);
         CHECK_STR_EQ(id, line);
         k++;
     }
     CHECK_INT_EQ(pclose(f), 0);
-    CHECK_INT_EQ(k, 40);
+    CHECK_INT_EQ(k, N);
     free(cmd);
 }
 
@@ -112,9 +122,16 @@ static void test_malformed(void)
                "patient id");
     expect_bad("demo_Barbara Campbell__1962-07-16_2016-11-07.jpeg",
                "patient id");
-    expect_bad(
-        "demo_Barbara Campbell_99999999999999999999_1962-07-16_2016-11-07.jpeg",
-        "patient id");
+    {
+        char longid[300];
+
+        memcpy(longid, "d_B_", 4);
+        memset(longid + 4, '7', XRAY_PID_MAX + 1);
+        snprintf(longid + 4 + XRAY_PID_MAX + 1,
+                 sizeof(longid) - 4 - XRAY_PID_MAX - 1,
+                 "_1962-07-16_2016-11-07.jpeg");
+        expect_bad(longid, "patient id");
+    }
     expect_bad("demo_Barbara Campbell_5798_1962-13-16_2016-11-07.jpeg",
                "birth date");
     expect_bad("demo_Barbara Campbell_5798_62-07-16_2016-11-07.jpeg",
@@ -148,7 +165,21 @@ static void test_parse_fields(void)
                 NULL) == 0);
     CHECK_STR_EQ(sn.prefix, "demo");
     CHECK_STR_EQ(sn.patient, "Barbara Campbell");
-    CHECK_INT_EQ(sn.pid, 5798);
+    CHECK_STR_EQ(sn.pid, "005798");
+    {
+        /* an id far beyond 64 bits still gets its study id */
+        char out[128];
+        const char *id40 = "1234567890123456789012345678901234567890";
+        char *name =
+            cairn_xasprintf("demo_A B_%s_1962-07-16_2016-11-07.png", id40);
+        char want[9];
+
+        REQUIRE(xray_study_id(id40, strlen(id40), want) == 0);
+        CHECK_INT_EQ(xray_anon_name(name, out, sizeof(out), NULL), 0);
+        CHECK_STR_HAS(out, want);
+        CHECK_STR_HAS(out, "demo_XXXXXXXX_");
+        free(name);
+    }
     CHECK_STR_EQ(sn.dob, "1962-07-16");
     CHECK_STR_EQ(sn.date, "2016-11-07");
     CHECK_STR_EQ(sn.ext, "jpg");
