@@ -4,14 +4,13 @@
 # v2 whose health check fails, and the agent rolls back to v1. Then `audit
 # site` must show that timeline from the site's own signed reports, and an
 # exported bundle must verify offline (and fail once a report is altered).
-# Skipped while cairn-agent is not built.
 set -euo pipefail
 : "${CAIRN_SRC:?}"
 source "$CAIRN_SRC/tests/integration/controller_lib.bash"
 AGENT=$CAIRN_BUILD/agent/cairn-agent
 if [ ! -x "$AGENT" ]; then
-    echo "SKIP: $AGENT is not built"
-    exit 0
+    echo "FAIL: $AGENT is not built" >&2
+    exit 1
 fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/cairn-audit-agent.XXXXXX")
 APID= HPID=

@@ -2,9 +2,11 @@
 # cairnctl audit site, export and verify against the real cairn-controller:
 # a site goes through an update to pneumonia v2 whose health gate fails and
 # is rolled back to v1. The site's reports are signed with the site key by
-# tests/integration/audit/fakeagent.py (nacl; the agent is not on main
-# yet). Then: the timeline, an evidence bundle that verifies offline, and
-# the same bundle with one record altered at a time, each caught by name.
+# tests/integration/audit/fakeagent.py (PyNaCl), so that the reports are
+# exactly known and can be altered one field at a time (audit_agent.sh runs
+# the real agent). Then: the timeline, an evidence bundle that verifies
+# offline, and the same bundle with one record altered at a time, each
+# caught by name.
 set -euo pipefail
 : "${CAIRN_SRC:?}"
 source "$CAIRN_SRC/tests/integration/audit/lib.bash"

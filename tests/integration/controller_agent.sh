@@ -7,8 +7,8 @@ set -euo pipefail
 source "$(dirname "$0")/controller_lib.bash"
 AGENT=$CAIRN_BUILD/agent/cairn-agent
 if [ ! -x "$AGENT" ]; then
-    echo "SKIP: $AGENT is not built"
-    exit 0
+    echo "FAIL: $AGENT is not built" >&2
+    exit 1
 fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/cairn-ctl-agent.XXXXXX")

@@ -11,7 +11,7 @@ limit_mb=150
 if grep -q '^CAIRN_SANITIZE:STRING=.*address' "$CAIRN_BUILD/CMakeCache.txt" 2>/dev/null; then
     limit_mb=300
 fi
-[ "$(ulimit -Hn)" -gt $((n + 100)) ] || { echo "SKIP: fd limit below $n"; exit 0; }
+[ "$(ulimit -Hn)" -gt $((n + 100)) ] || { echo "SKIP: fd limit below $n"; exit 77; }
 ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d /tmp/cairn-test-httpd-parked-XXXXXX)
