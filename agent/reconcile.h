@@ -90,7 +90,9 @@ struct cairn_rec_workload {
     char name[64];
     struct cairn_worker *worker;
     json_t *entry; /* the entry its worker was started with, or NULL */
-    int64_t gen;   /* generation of entry */
+    int64_t gen;   /* generation of entry (its config.G / secrets.G) */
+    int touch;     /* stopped and started by the update in progress; 0:
+                      its effective entry is unchanged, it runs on */
     struct cairn_health_gate *gate;
     enum cairn_health health;
     json_t *metrics; /* last scrape, or NULL */
