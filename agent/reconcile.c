@@ -448,6 +448,67 @@ static void step_fetch_done(struct cairn_reconcile *rec)
     go_idle(rec);
 }
 
+/* ---- which workloads an update touches ------------------------------ */
+
+/* The part of an entry that shapes the running process: all of it but the
+ * model's download URLs and attestation envelope (the signed sha256, size,
+ * name and version stay, so the same digest means the same bytes).
+ * New reference. */
+static json_t *entry_effective(const json_t *e)
+{
+    json_t *c = json_deep_copy(e), *model = json_object_get(c, "model");
+
+    if (json_is_object(model)) {
+        json_object_del(model, "urls");
+        json_object_del(model, "attestation");
+    }
+    return c;
+}
+
+/* 1 when two entries run the same process (command, env, model digest,
+ * files, secrets, health, restart, uploads: everything but the above). */
+static int entry_same(const json_t *a, const json_t *b)
+{
+    json_t *x = entry_effective(a), *y = entry_effective(b);
+    int same = json_equal(x, y);
+
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
+/* A worker with no process that none is planned for (stopped, or failed
+ * and not restarted by its policy): an update starts it again. */
+static int worker_idle(const struct cairn_rec_workload *wl)
+{
+    struct cairn_worker_status ws;
+
+    cairn_worker_status(wl->worker, &ws);
+    return ws.state == CAIRN_WORKER_STOPPED || ws.state == CAIRN_WORKER_FAILED;
+}
+
+/* Mark the workloads this update stops and starts: every one but those
+ * whose live worker was started with an entry that is effectively the
+ * target's. A fresh agent process has started no worker (a leftover of a
+ * killed one is stopped by worker.pid), so after a crash every workload is
+ * touched: nothing about the set needs to survive in state.json. */
+static void mark_touched(struct cairn_reconcile *rec)
+{
+    struct cairn_rec_workload *wl;
+    const json_t *e;
+
+    for (size_t i = 0; i < rec->nw; i++) {
+        wl = rec->w[i];
+        e = doc_entry(rec->target, wl->name);
+        wl->touch =
+            !e || !wl->entry || !entry_same(wl->entry, e) || worker_idle(wl);
+        if (!wl->touch)
+            LOG_INFO("reconcile: workload %s is unchanged in generation "
+                     "%" PRId64 ": it keeps running (started for %" PRId64 ")",
+                     wl->name, target_gen(rec), wl->gen);
+    }
+}
+
 /* ---- STOP ----------------------------------------------------------- */
 
 static void worker_stopped(struct cairn_worker *w, void *arg)
@@ -501,7 +562,10 @@ static void step_stop(struct cairn_reconcile *rec)
             LOG_ERROR("reconcile: workload %s: %s", entry_name(e),
                       cairn_diag_msg(&d));
     }
+    mark_touched(rec);
     for (i = 0; i < rec->nw; i++) {
+        if (!rec->w[i]->touch)
+            continue;
         if (cairn_worker_stop(rec->w[i]->worker, worker_stopped, rec) == 0)
             rec->pending++;
         rec->w[i]->health = CAIRN_HEALTH_UNKNOWN;
@@ -572,14 +636,20 @@ static void step_switch(struct cairn_reconcile *rec)
     if (rec->rollback == MODE_FORWARD)
         rec->st->phase = CAIRN_PHASE_GATE;
     save(rec);
-    for (i = 0; i < rec->nw; i++) { /* workloads that left: forget what ran */
-        if (!doc_entry(rec->target, rec->w[i]->name)) {
+    /* Stopped workers: forget what ran (start_worker records what runs
+     * next, only once it started). */
+    for (i = 0; i < rec->nw; i++) {
+        if (rec->w[i]->touch) {
             json_decref(rec->w[i]->entry);
             rec->w[i]->entry = NULL;
         }
     }
     json_array_foreach(doc_workloads(rec->target), i, e)
     {
+        struct cairn_rec_workload *wl = wl_find(rec, entry_name(e));
+
+        if (wl && !wl->touch)
+            continue;
         cairn_diag_init(&d);
         if (start_worker(rec, e, &d) != 0) {
             step_fail(rec, d.code, "workload %s: start: %s", entry_name(e),
@@ -634,7 +704,7 @@ static void step_gate(struct cairn_reconcile *rec)
     json_array_foreach(doc_workloads(rec->target), i, e)
     {
         wl = wl_find(rec, entry_name(e));
-        if (!wl)
+        if (!wl || !wl->touch) /* unchanged: it runs on, as it was */
             continue;
         cfgdir = cairn_apply_config_dir(rec->state_dir, wl->name,
                                         (uint64_t)target_gen(rec));
@@ -892,7 +962,7 @@ static void collect_blobs(struct cairn_reconcile *rec)
 /* Workloads in no document we keep: stop (close) and remove them. */
 static void collect_workloads(struct cairn_reconcile *rec)
 {
-    uint64_t keep[3];
+    uint64_t keep[4];
     struct cairn_diag d;
     size_t i = 0;
 
@@ -901,10 +971,13 @@ static void collect_workloads(struct cairn_reconcile *rec)
     keep[2] = (uint64_t)cairn_state_doc_gen(rec->st->desired);
     while (i < rec->nw) {
         const char *name = rec->w[i]->name;
+        /* An unchanged worker still reads the config.G / secrets.G it was
+         * started with, maybe of an older generation. */
+        keep[3] = rec->w[i]->entry ? (uint64_t)rec->w[i]->gen : 0;
         cairn_diag_init(&d);
         if (doc_entry(rec->st->applied, name) ||
             doc_entry(rec->st->desired, name)) {
-            if (cairn_apply_cleanup(rec->state_dir, name, keep, 3, &d) != 0)
+            if (cairn_apply_cleanup(rec->state_dir, name, keep, 4, &d) != 0)
                 LOG_WARN("reconcile: workload %s: cleanup: %s", name,
                          cairn_diag_msg(&d));
             i++;

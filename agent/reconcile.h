@@ -18,14 +18,28 @@
  *           keys (subject digest = signed sha256, same size), then download
  *           missing blobs (download.h verifies size and digest before a blob
  *           is installed)
- *   STOP    build each workload's config.G/secrets.G (apply.h prepare), then
- *           stop every worker (SIGTERM, grace, SIGKILL)
- *   SWITCH  switch the `config` and `current` links (apply.h), record the
- *           applied document, start the workers (supervise.h)
- *   GATE    every workload's health gate (health.h)
+ *   STOP    build each workload's config.G/secrets.G (apply.h prepare),
+ *           mark the touched workloads (below), stop their workers
+ *           (SIGTERM, grace, SIGKILL)
+ *   SWITCH  switch the `config` and `current` links of every workload of
+ *           the target (apply.h), record the applied document, start the
+ *           touched workers (supervise.h)
+ *   GATE    the health gate of every touched workload (health.h)
  *   FINISH  forward and healthy: commit (last-known-good := applied);
  *           forward and unhealthy: start the rollback (target := last known
  *           good); rollback: mark the generation failed, report RolledBack.
+ *
+ * Touched: a workload the target removes, adds or changes. A workload
+ * whose live worker was started with an entry equal to the target's, all
+ * but model.urls and model.attestation compared (the signed sha256 stays),
+ * is untouched: its worker runs on, never stopped or gated, and keeps
+ * reading the config.G / secrets.G of the generation it was started for
+ * (same content; cleanup keeps them while it runs). A worker that is
+ * stopped or failed for good counts as touched. The rollback computes the
+ * same against the last-known-good, so only what the update changed goes
+ * back. The set is not persisted: a new agent process has no live worker
+ * (leftovers are stopped by worker.pid), so after a crash every workload
+ * is touched, which is where the recovery below starts from anyway.
  *
  * A generation that failed is never retried; a newer one is needed
  * (DESIGN.md invariant 4). A download that ran out of tries reports
@@ -90,7 +104,9 @@ struct cairn_rec_workload {
     char name[64];
     struct cairn_worker *worker;
     json_t *entry; /* the entry its worker was started with, or NULL */
-    int64_t gen;   /* generation of entry */
+    int64_t gen;   /* generation of entry (its config.G / secrets.G) */
+    int touch;     /* stopped and started by the update in progress; 0:
+                      its effective entry is unchanged, it runs on */
     struct cairn_health_gate *gate;
     enum cairn_health health;
     json_t *metrics; /* last scrape, or NULL */
