@@ -62,8 +62,10 @@ struct cairn_ctrl_setting {
  * in order), then the derived defaults (store, keyFile, artifactDir under
  * stateDir) and the checks that need several keys (repo set, listen
  * parses). A relative local `repo` in the file is taken relative to the
- * file's directory, like every path key. On error *cfg is freed and the
- * diag names the file:line:column or the setting. Not thread-safe (loop).
+ * file's directory, like every path key. All or nothing: the result is
+ * built apart and *cfg written only on success, so that a reload with a
+ * broken file cannot touch the running configuration; on error the diag
+ * names the file:line:column or the setting. Not thread-safe (loop).
  */
 CAIRN_WUR int cairn_ctrl_config_load(const char *path,
                                      const struct cairn_ctrl_setting *set,
