@@ -190,16 +190,16 @@ static int check(const struct cairn_ctrl_config *cfg, const char **key,
     return cairn_ctrl_parse_listen(cfg->listen, host, sizeof(host), &port, d);
 }
 
-/* Put "file:line:col" of key in front of the diag when the file sets it and
- * no command-line setting overrode it. */
-static void locate(const char *path, const char *key,
-                   const struct cairn_ctrl_setting *set, size_t n,
-                   struct cairn_diag *d)
+void cairn_ctrl_config_locate(const char *path, const char *key,
+                              const struct cairn_ctrl_setting *set, size_t n,
+                              struct cairn_diag *d)
 {
     struct cairn_yaml_doc *doc = NULL;
     char ptr[128];
     struct cairn_loc loc;
 
+    if (!d || !d->code || !key)
+        return;
     for (size_t i = 0; i < n; i++)
         if (strcmp(set[i].key, key) == 0)
             return;
@@ -235,7 +235,7 @@ int cairn_ctrl_config_load(const char *path,
         derive(&c);
         rc = check(&c, &key, d);
         if (rc)
-            locate(path, key, set, n, d);
+            cairn_ctrl_config_locate(path, key, set, n, d);
     }
     if (rc) {
         cairn_ctrl_config_free(&c);

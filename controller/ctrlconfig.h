@@ -73,6 +73,14 @@ CAIRN_WUR int cairn_ctrl_config_load(const char *path,
                                      struct cairn_diag *d);
 void cairn_ctrl_config_free(struct cairn_ctrl_config *cfg); /* NULL ok */
 
+/* Put "file:line:col: " of key in front of d's message when the file at
+ * path (NULL: none) sets it and none of the n settings overrides it: for
+ * errors found later in what a key names (a missing allowedSigners file).
+ * Nothing when d holds no error or the file cannot be read. */
+void cairn_ctrl_config_locate(const char *path, const char *key,
+                              const struct cairn_ctrl_setting *set, size_t n,
+                              struct cairn_diag *d);
+
 /* "HOST:PORT" or "[V6]:PORT" -> host (without brackets) and port. */
 CAIRN_WUR int cairn_ctrl_parse_listen(const char *s, char *host, size_t hostlen,
                                       uint16_t *port, struct cairn_diag *d);

@@ -136,6 +136,39 @@ static void test_error_leaves_cfg(void)
     cairn_ctrl_config_free(&cfg);
 }
 
+/* An error in what a key names is located at the key. */
+static void test_locate(void)
+{
+    struct cairn_ctrl_setting over[] = {{"allowedSigners", "/x"}};
+    struct cairn_ctrl_config cfg;
+    struct cairn_diag d;
+    char path[4096], want[4200];
+
+    REQUIRE(load_text("repo: r\n\nallowedSigners: nope\n", NULL, 0, &cfg,
+                      &d) == 0);
+    cairn_ctrl_config_free(&cfg);
+    snprintf(path, sizeof(path), "%s/c.yaml", dir);
+    cairn_diag_set(&d, CAIRN_EIO, "nope: open: No such file or directory");
+    cairn_ctrl_config_locate(path, "allowedSigners", NULL, 0, &d);
+    snprintf(want, sizeof(want),
+             "%s:3:17: nope: open: No such file or directory", path);
+    CHECK_STR_EQ(cairn_diag_msg(&d), want);
+    /* set on the command line: the file is not to blame */
+    cairn_diag_init(&d);
+    cairn_diag_set(&d, CAIRN_EIO, "x");
+    cairn_ctrl_config_locate(path, "allowedSigners", over, 1, &d);
+    CHECK_STR_EQ(cairn_diag_msg(&d), "x");
+    /* not in the file; no error; no file */
+    cairn_ctrl_config_locate(path, "operatorTokenFile", NULL, 0, &d);
+    CHECK_STR_EQ(cairn_diag_msg(&d), "x");
+    cairn_ctrl_config_locate(NULL, "allowedSigners", NULL, 0, &d);
+    CHECK_STR_EQ(cairn_diag_msg(&d), "x");
+    cairn_diag_init(&d);
+    cairn_ctrl_config_locate(path, "allowedSigners", NULL, 0, &d);
+    CHECK_INT_EQ(d.code, 0);
+    CHECK_STR_EQ(d.msg, "");
+}
+
 static void test_override_errors(void)
 {
     struct cairn_ctrl_setting bad[] = {{"maxConnections", "1"}};
@@ -205,6 +238,7 @@ int main(void)
     RUN(test_file_and_overrides);
     RUN(test_errors);
     RUN(test_error_leaves_cfg);
+    RUN(test_locate);
     RUN(test_override_errors);
     RUN(test_listen);
     RUN(test_doc);
