@@ -185,8 +185,8 @@ static void accept_new(struct cairn__ctrl *c, struct cairn__site *s,
     /* Only error events can be failures; a refused document is named by
      * what is served now, so this is decided here on the loop. */
     if (r->last_error)
-        failure = cairn__failure_of(r->payload,
-                                    s->env ? s->env->generation : 0);
+        failure =
+            cairn__failure_of(r->payload, s->env ? s->env->generation : 0);
     cairn__site_add_seq(s, r->seq, r->sha);
     cairn__site_set_status(s, r->seq, now, r->payload, r->last_error, failure);
     cairn_records_batch_report(b, r->site, r->seq, now, r->sha, r->payload,

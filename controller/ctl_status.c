@@ -188,9 +188,8 @@ static void print_failure(json_t *f)
         return;
     printf("  ^ generation %lld %s%s%.*s%s\n",
            (long long)json_integer_value(json_object_get(f, "generation")),
-           failure_words(type),
-           *reason ? ": " : "", len > 160 ? 160 : len, reason,
-           len > 160 ? "..." : "");
+           failure_words(type), *reason ? ": " : "", len > 160 ? 160 : len,
+           reason, len > 160 ? "..." : "");
 }
 
 static void print_table(const char *base, json_t *fleet, json_t *sites)

@@ -413,12 +413,11 @@ int cairn_records_load_status(struct cairn_records *r,
 {
     struct load l = {.cb.status = cb, .arg = arg};
 
-    return query(
-        r,
-        "SELECT site, seq, received, payload, last_error, failure"
-        " FROM site_status"
-        " ORDER BY site",
-        0, 0, status_row, &l, d);
+    return query(r,
+                 "SELECT site, seq, received, payload, last_error, failure"
+                 " FROM site_status"
+                 " ORDER BY site",
+                 0, 0, status_row, &l, d);
 }
 
 static int seq_row(sqlite3_stmt *st, void *arg)

@@ -195,8 +195,7 @@ static void take_failure(struct cairn__site *s, const char *failure)
     free(s->failure);
     s->failure = cairn_xstrdup(failure);
     s->failed_gen = json_integer_value(json_object_get(f, "generation"));
-    s->failed_as =
-        failure_kind(json_string_value(json_object_get(f, "type")));
+    s->failed_as = failure_kind(json_string_value(json_object_get(f, "type")));
     json_decref(f);
 }
 

@@ -144,8 +144,8 @@ static void test_locate(void)
     struct cairn_diag d;
     char path[4096], want[4200];
 
-    REQUIRE(load_text("repo: r\n\nallowedSigners: nope\n", NULL, 0, &cfg,
-                      &d) == 0);
+    REQUIRE(load_text("repo: r\n\nallowedSigners: nope\n", NULL, 0, &cfg, &d) ==
+            0);
     cairn_ctrl_config_free(&cfg);
     snprintf(path, sizeof(path), "%s/c.yaml", dir);
     cairn_diag_set(&d, CAIRN_EIO, "nope: open: No such file or directory");
