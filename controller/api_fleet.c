@@ -134,13 +134,14 @@ static json_t *site_summary(const struct cairn__ctrl *c,
                             const struct cairn__site *s, int64_t now)
 {
     return json_pack(
-        "{s:s,s:s,s:o,s:o,s:s?,s:s,s:s,s:o}", "name", s->name, "state",
+        "{s:s,s:s,s:o,s:o,s:s?,s:s,s:s,s:o,s:o?}", "name", s->name, "state",
         cairn__site_state_name(cairn__site_state(c, s, now)), "served",
         s->env ? json_integer(s->env->generation) : json_null(), "applied",
         s->status ? json_integer(s->applied) : json_null(), "commit",
         s->commit[0] ? s->commit : NULL, "models", s->models ? s->models : "",
         "running", s->running ? s->running : "", "lastReport",
-        time_or_null(s->report_received));
+        time_or_null(s->report_received), "failure",
+        cairn__site_failure_json(c, s, now));
 }
 
 static void on_sites(struct cairn_httpd_req *req, void *arg)
@@ -195,11 +196,12 @@ static json_t *site_detail(const struct cairn__ctrl *c,
     json_t *st = parse_or_null(s->status),
            *gen = json_object_get(st, "generation");
     json_t *out = json_pack(
-        "{s:s,s:s,s:b,s:o,s:o,s:s,s:O?,s:O?,s:O?,s:o,s:o,s:o,s:O?,s:{s:I,s:I},"
-        "s:I}",
+        "{s:s,s:s,s:o?,s:b,s:o,s:o,s:s,s:O?,s:O?,s:O?,s:o,s:o,s:o,s:O?,"
+        "s:{s:I,s:I},s:I}",
         "name", s->name, "state",
-        cairn__site_state_name(cairn__site_state(c, s, now)), "inFleet",
-        s->has_key, "served", served(s), "applied",
+        cairn__site_state_name(cairn__site_state(c, s, now)), "failure",
+        cairn__site_failure_json(c, s, now), "inFleet", s->has_key, "served",
+        served(s), "applied",
         s->status ? json_integer(s->applied) : json_null(), "running",
         s->running ? s->running : "", "agentGeneration", gen, "workloads",
         json_object_get(st, "workloads"), "conditions",

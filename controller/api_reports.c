@@ -178,12 +178,22 @@ static void accept_new(struct cairn__ctrl *c, struct cairn__site *s,
                        struct cairn__report *r)
 {
     int64_t now = cairn__now();
+    struct cairn_records_batch *b = cairn__records_next(c);
+    char *failure = NULL;
 
     r->stored = 1;
+    /* Only error events can be failures; a refused document is named by
+     * what is served now, so this is decided here on the loop. */
+    if (r->last_error)
+        failure =
+            cairn__failure_of(r->payload, s->env ? s->env->generation : 0);
     cairn__site_add_seq(s, r->seq, r->sha);
-    cairn__site_set_status(s, r->seq, now, r->payload, r->last_error);
-    cairn_records_batch_report(cairn__records_next(c), r->site, r->seq, now,
-                               r->sha, r->payload, r->body, r->last_error);
+    cairn__site_set_status(s, r->seq, now, r->payload, r->last_error, failure);
+    cairn_records_batch_report(b, r->site, r->seq, now, r->sha, r->payload,
+                               r->body, r->last_error);
+    if (failure)
+        cairn_records_batch_failure(b, r->site, failure);
+    free(failure);
     cairn__records_answer_later(c, r);
     cairn__records_kick(c);
     c->m.reports_stored++;

@@ -23,7 +23,8 @@ static void usage(FILE *out)
         "Print the fleet: counts by state and by running model, the commit "
         "being\n"
         "served, and one line per site (state, served and applied generation,\n"
-        "running models, last report).\n"
+        "running models, last report); under a site whose served generation\n"
+        "was rolled back or failed, which generation and why.\n"
         "\n"
         "  --controller URL   default $CAIRN_CONTROLLER or "
         "http://127.0.0.1:8440\n"
@@ -162,6 +163,35 @@ static void print_counts(json_t *obj, const char *title)
     printf("%s\n", first ? " none" : "");
 }
 
+static const char *failure_words(const char *type)
+{
+    static const char *const words[][2] = {
+        {"RolledBack", "rolled back"},
+        {"DownloadFailed", "not downloaded"},
+        {"Rejected", "refused"},
+        {"DesiredStateExpired", "refused as expired"}};
+
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(words); i++)
+        if (strcmp(type, words[i][0]) == 0)
+            return words[i][1];
+    return type;
+}
+
+/* Under a rolledback or failed site's row: which generation and why, on
+ * one line (the reason cut; --json and /v1/sites/SITE have all of it). */
+static void print_failure(json_t *f)
+{
+    const char *type = str(f, "type", "?"), *reason = str(f, "reason", "");
+    int len = (int)strcspn(reason, "\r\n");
+
+    if (!json_is_object(f))
+        return;
+    printf("  ^ generation %lld %s%s%.*s%s\n",
+           (long long)json_integer_value(json_object_get(f, "generation")),
+           failure_words(type), *reason ? ": " : "", len > 160 ? 160 : len,
+           reason, len > 160 ? "..." : "");
+}
+
 static void print_table(const char *base, json_t *fleet, json_t *sites)
 {
     json_t *commit = json_object_get(fleet, "commit"),
@@ -179,7 +209,7 @@ static void print_table(const char *base, json_t *fleet, json_t *sites)
            (long long)json_integer_value(json_object_get(fleet, "sites")));
     print_counts(json_object_get(fleet, "states"), "");
     print_counts(json_object_get(fleet, "models"), "running:");
-    printf("\n%-24s %-9s %8s %8s  %-28s %s\n", "SITE", "STATE", "SERVED",
+    printf("\n%-24s %-10s %8s %8s  %-28s %s\n", "SITE", "STATE", "SERVED",
            "APPLIED", "RUNNING", "LAST REPORT");
     json_array_foreach(sites, i, s)
     {
@@ -193,9 +223,10 @@ static void print_table(const char *base, json_t *fleet, json_t *sites)
         if (json_is_integer(ap))
             snprintf(applied, sizeof(applied), "%lld",
                      (long long)json_integer_value(ap));
-        printf("%-24s %-9s %8s %8s  %-28s %s\n", str(s, "name", "?"),
+        printf("%-24s %-10s %8s %8s  %-28s %s\n", str(s, "name", "?"),
                str(s, "state", "?"), served, applied, str(s, "running", "-"),
                str(s, "lastReport", "never"));
+        print_failure(json_object_get(s, "failure"));
     }
 }
 

@@ -190,16 +190,16 @@ static int check(const struct cairn_ctrl_config *cfg, const char **key,
     return cairn_ctrl_parse_listen(cfg->listen, host, sizeof(host), &port, d);
 }
 
-/* Put "file:line:col" of key in front of the diag when the file sets it and
- * no command-line setting overrode it. */
-static void locate(const char *path, const char *key,
-                   const struct cairn_ctrl_setting *set, size_t n,
-                   struct cairn_diag *d)
+void cairn_ctrl_config_locate(const char *path, const char *key,
+                              const struct cairn_ctrl_setting *set, size_t n,
+                              struct cairn_diag *d)
 {
     struct cairn_yaml_doc *doc = NULL;
     char ptr[128];
     struct cairn_loc loc;
 
+    if (!d || !d->code || !key)
+        return;
     for (size_t i = 0; i < n; i++)
         if (strcmp(set[i].key, key) == 0)
             return;
@@ -217,28 +217,32 @@ int cairn_ctrl_config_load(const char *path,
                            const struct cairn_ctrl_setting *set, size_t n,
                            struct cairn_ctrl_config *cfg, struct cairn_diag *d)
 {
+    struct cairn_ctrl_config c; /* built apart: *cfg only on success */
     const char *key = NULL;
     int rc = 0;
 
-    memset(cfg, 0, sizeof(*cfg));
-    cairn_config_defaults(cairn_ctrl_config_rows, cfg);
+    memset(&c, 0, sizeof(c));
+    cairn_config_defaults(cairn_ctrl_config_rows, &c);
     if (path)
-        rc = load_file(path, cfg, d);
+        rc = load_file(path, &c, d);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = cairn_config_set(cairn_ctrl_config_rows, cfg, set[i].key,
+        rc = cairn_config_set(cairn_ctrl_config_rows, &c, set[i].key,
                               set[i].value, d);
         if (rc)
             cairn_diag_prefix(d, "setting %s", set[i].key);
     }
     if (rc == 0) {
-        derive(cfg);
-        rc = check(cfg, &key, d);
+        derive(&c);
+        rc = check(&c, &key, d);
         if (rc)
-            locate(path, key, set, n, d);
+            cairn_ctrl_config_locate(path, key, set, n, d);
     }
-    if (rc)
-        cairn_ctrl_config_free(cfg);
-    return rc;
+    if (rc) {
+        cairn_ctrl_config_free(&c);
+        return rc;
+    }
+    *cfg = c;
+    return 0;
 }
 
 void cairn_ctrl_config_free(struct cairn_ctrl_config *cfg)

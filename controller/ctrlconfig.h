@@ -62,14 +62,24 @@ struct cairn_ctrl_setting {
  * in order), then the derived defaults (store, keyFile, artifactDir under
  * stateDir) and the checks that need several keys (repo set, listen
  * parses). A relative local `repo` in the file is taken relative to the
- * file's directory, like every path key. On error *cfg is freed and the
- * diag names the file:line:column or the setting. Not thread-safe (loop).
+ * file's directory, like every path key. All or nothing: the result is
+ * built apart and *cfg written only on success, so that a reload with a
+ * broken file cannot touch the running configuration; on error the diag
+ * names the file:line:column or the setting. Not thread-safe (loop).
  */
 CAIRN_WUR int cairn_ctrl_config_load(const char *path,
                                      const struct cairn_ctrl_setting *set,
                                      size_t n, struct cairn_ctrl_config *cfg,
                                      struct cairn_diag *d);
 void cairn_ctrl_config_free(struct cairn_ctrl_config *cfg); /* NULL ok */
+
+/* Put "file:line:col: " of key in front of d's message when the file at
+ * path (NULL: none) sets it and none of the n settings overrides it: for
+ * errors found later in what a key names (a missing allowedSigners file).
+ * Nothing when d holds no error or the file cannot be read. */
+void cairn_ctrl_config_locate(const char *path, const char *key,
+                              const struct cairn_ctrl_setting *set, size_t n,
+                              struct cairn_diag *d);
 
 /* "HOST:PORT" or "[V6]:PORT" -> host (without brackets) and port. */
 CAIRN_WUR int cairn_ctrl_parse_listen(const char *s, char *host, size_t hostlen,

@@ -150,15 +150,30 @@ static int read_secret(const char *path, char **out, size_t *len,
     return 0;
 }
 
-static int load_secrets(const struct cairn_ctrl_config *cfg, char **op,
+/* An error in a file a configuration key names: say which key, and where
+ * the configuration file sets it. */
+static void blame_key(const struct cairn__ctrl *c, const char *key,
+                      struct cairn_diag *d)
+{
+    cairn_diag_prefix(d, "%s", key);
+    cairn_ctrl_config_locate(c->opts.config_path, key, c->opts.set,
+                             c->opts.nset, d);
+}
+
+static int load_secrets(const struct cairn__ctrl *c,
+                        const struct cairn_ctrl_config *cfg, char **op,
                         uint8_t **hook, size_t *hook_len, struct cairn_diag *d)
 {
     char *h = NULL;
     int rc = read_secret(cfg->operator_token_file, op, NULL, d);
 
-    if (rc == 0)
-        rc = read_secret(cfg->webhook_secret_file, &h, hook_len, d);
     if (rc) {
+        blame_key(c, "operatorTokenFile", d);
+        return rc;
+    }
+    rc = read_secret(cfg->webhook_secret_file, &h, hook_len, d);
+    if (rc) {
+        blame_key(c, "webhookSecretFile", d);
         free(*op);
         *op = NULL;
         return rc;
@@ -400,8 +415,9 @@ static void reload(struct cairn__ctrl *c)
                   cairn_diag_msg(&d));
         goto out;
     }
-    if (cairn__policy_load(&nc, &pol, &signers, &d) != 0 ||
-        load_secrets(&nc, &op, &hook, &hook_len, &d) != 0) {
+    if (cairn__policy_load(&nc, &pol, &signers, &d) != 0)
+        blame_key(c, "allowedSigners", &d);
+    if (d.code || load_secrets(c, &nc, &op, &hook, &hook_len, &d) != 0) {
         LOG_ERROR("reload: %s; the running configuration stays",
                   cairn_diag_msg(&d));
         cairn_sshsig_signers_free(signers);
@@ -489,7 +505,7 @@ static int prepare_state(struct cairn__ctrl *c, struct cairn_diag *d)
     if (rc == 0)
         rc = load_token_key(c, d);
     if (rc == 0)
-        rc = load_secrets(&c->cfg, &c->operator_token, &c->webhook_secret,
+        rc = load_secrets(c, &c->cfg, &c->operator_token, &c->webhook_secret,
                           &c->webhook_secret_len, d);
     if (rc == 0)
         rc = compile_report_schema(c, d);

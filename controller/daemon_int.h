@@ -76,6 +76,22 @@ struct cairn__seq {
     char sha[CAIRN_SHA256_HEX_LEN + 1];
 };
 
+/* States a site is counted in (/v1/fleet, /metrics). */
+enum cairn__site_state {
+    CAIRN__ST_OK,       /* reporting, on the served generation, healthy */
+    CAIRN__ST_UPDATING, /* applied generation below the served one */
+    CAIRN__ST_DEGRADED, /* a workload failed, crashlooping or unhealthy */
+    CAIRN__ST_OFFLINE,  /* no report for 3 report intervals */
+    CAIRN__ST_UNKNOWN,  /* never reported */
+    /* the served generation failed its health gate at the site, which
+     * went back to its last-known-good */
+    CAIRN__ST_ROLLEDBACK,
+    /* the served generation could not be applied: its download failed or
+     * the agent refused the document */
+    CAIRN__ST_FAILED,
+    CAIRN__ST_COUNT
+};
+
 struct cairn__site {
     char name[CAIRN_SITE_MAX + 1];
     /* desired state */
@@ -105,18 +121,15 @@ struct cairn__site {
     int64_t applied; /* generation the agent runs */
     char *running;   /* "name@version ..." the agent runs */
     int unhealthy;   /* a workload failed, crashlooping or unhealthy */
+    /* the last report saying a served generation failed at the site (a JSON
+     * object, see sites.c; NULL: none), and what it says: the generation
+     * and CAIRN__ST_ROLLEDBACK or CAIRN__ST_FAILED. It stays as history;
+     * cairn__site_state() decides whether it still describes the site. */
+    char *failure;
+    int64_t failed_gen;
+    enum cairn__site_state failed_as;
     /* uploads */
     int64_t uploads, upload_bytes;
-};
-
-/* States a site is counted in (/v1/fleet, /metrics). */
-enum cairn__site_state {
-    CAIRN__ST_OK,       /* reporting, on the served generation, healthy */
-    CAIRN__ST_UPDATING, /* applied generation below the served one */
-    CAIRN__ST_DEGRADED, /* a workload failed, crashlooping or unhealthy */
-    CAIRN__ST_OFFLINE,  /* no report for 3 report intervals */
-    CAIRN__ST_UNKNOWN,  /* never reported */
-    CAIRN__ST_COUNT
 };
 
 /* A commit as /v1/commits lists it. */
@@ -247,10 +260,22 @@ struct cairn__site *cairn__site_get_or_add(struct cairn__ctrl *c,
 void cairn__site_set_env(struct cairn__ctrl *c, struct cairn__site *s,
                          struct cairn__env *env, const char *commit,
                          const char *models);
-/* Take a report's payload as the site's latest status (JSON text). */
+/* Take a report's payload as the site's latest status (JSON text);
+ * last_error and failure (JSON objects) replace the site's when not NULL. */
 void cairn__site_set_status(struct cairn__site *s, int64_t seq,
                             int64_t received, const char *payload,
-                            const char *last_error);
+                            const char *last_error, const char *failure);
+/* The failure record of a report (payload: canonical JSON), or NULL when
+ * its event does not say a generation failed: a RolledBack,
+ * DownloadFailed, Rejected or DesiredStateExpired event about a generation
+ * above the one the site runs, or about an unnamed one (0: a document the
+ * agent refused). served is the generation the controller served when the
+ * report arrived (0: none); it names the unnamed one. Any thread. */
+char *cairn__failure_of(const char *payload, int64_t served);
+/* The site's failure as the API shows it, when it is what its state says
+ * (rolledback or failed), else NULL. New reference. */
+json_t *cairn__site_failure_json(const struct cairn__ctrl *c,
+                                 const struct cairn__site *s, int64_t now);
 void cairn__site_add_seq(struct cairn__site *s, int64_t seq, const char *sha);
 /* The payload hash stored for seq, or NULL when not among the recent. */
 const char *cairn__site_seq_sha(const struct cairn__site *s, int64_t seq);

@@ -151,7 +151,8 @@ static int status_cb(const struct cairn_status_rec *st, void *arg)
     struct cairn__ctrl *c = arg;
 
     cairn__site_set_status(cairn__site_get_or_add(c, st->site), st->seq,
-                           st->received, st->payload, st->last_error);
+                           st->received, st->payload, st->last_error,
+                           st->failure);
     return 0;
 }
 

@@ -27,6 +27,10 @@ static const char *const migrations[] = {
     "  model_version TEXT NOT NULL, size INTEGER NOT NULL, received INTEGER "
     "NOT NULL,"
     "  PRIMARY KEY(site, sha256));",
+    /* 2: the site's last report that says a served generation failed there
+     * (rolled back, not downloaded, refused), apart from last_error, which
+     * any later error event replaces */
+    "ALTER TABLE site_status ADD COLUMN failure TEXT;",
 };
 
 enum stmt {
@@ -35,7 +39,7 @@ enum stmt {
     S_ROLLBACK,
     S_REPORT,
     S_STATUS,
-    S_STATUS_KEEP_ERR,
+    S_FAILURE,
     S_TRIM,
     S_NONCE,
     S_NONCE_PRUNE,
@@ -52,15 +56,15 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_REPORT] =
         "INSERT OR REPLACE INTO reports(site, seq, received, payload_sha256,"
         " envelope) VALUES(?1, ?2, ?3, ?4, ?5)",
+    /* an upsert, not a REPLACE, so that the failure column stays; no new
+     * error (NULL): the previous last_error stays */
     [S_STATUS] =
-        "INSERT OR REPLACE INTO site_status(site, seq, received, payload,"
-        " last_error) VALUES(?1, ?2, ?3, ?4, ?5)",
-    /* no new error: the previous last_error stays */
-    [S_STATUS_KEEP_ERR] =
-        "INSERT INTO site_status(site, seq, received, payload)"
-        " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(site) DO UPDATE SET"
+        "INSERT INTO site_status(site, seq, received, payload, last_error)"
+        " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(site) DO UPDATE SET"
         " seq = excluded.seq, received = excluded.received,"
-        " payload = excluded.payload",
+        " payload = excluded.payload,"
+        " last_error = coalesce(excluded.last_error, last_error)",
+    [S_FAILURE] = "UPDATE site_status SET failure = ?2 WHERE site = ?1",
     [S_TRIM] = "DELETE FROM reports WHERE site = ?1 AND seq <= (SELECT seq "
                "FROM reports"
                " WHERE site = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
@@ -84,7 +88,7 @@ struct cairn_records {
 
 /* ---- batches ------------------------------------------------------------ */
 
-enum op_kind { OP_REPORT, OP_NONCE, OP_UPLOAD, OP_KEY };
+enum op_kind { OP_REPORT, OP_NONCE, OP_UPLOAD, OP_KEY, OP_FAILURE };
 
 struct op {
     enum op_kind kind;
@@ -93,7 +97,7 @@ struct op {
         c; /* report: seq, received; nonce: expires; upload: size, received */
     char *s1, *s2, *s3, *s4; /* report: sha, payload, envelope, last_error;
                                 nonce: nonce; upload: sha, name, version;
-                                key: key, commit */
+                                key: key, commit; failure: failure */
 };
 
 struct cairn_records_batch {
@@ -160,6 +164,14 @@ void cairn_records_batch_report(struct cairn_records_batch *b, const char *site,
     o->s2 = cairn_xstrdup(payload);
     o->s3 = cairn_xstrdup(envelope);
     o->s4 = dup_or_null(last_error);
+}
+
+void cairn_records_batch_failure(struct cairn_records_batch *b,
+                                 const char *site, const char *failure)
+{
+    struct op *o = push(b, OP_FAILURE, site);
+
+    o->s1 = cairn_xstrdup(failure);
 }
 
 void cairn_records_batch_nonce(struct cairn_records_batch *b, const char *site,
@@ -242,13 +254,12 @@ static int apply_report(struct cairn_records *r, const struct op *o,
     rc = run(r, st, "store report", d);
     if (rc)
         return rc;
-    st = use(r, o->s4 ? S_STATUS : S_STATUS_KEEP_ERR);
+    st = use(r, S_STATUS);
     bind_text(st, 1, o->site);
     sqlite3_bind_int64(st, 2, o->a);
     sqlite3_bind_int64(st, 3, o->b);
     bind_text(st, 4, o->s2);
-    if (o->s4)
-        bind_text(st, 5, o->s4);
+    bind_text(st, 5, o->s4);
     rc = run(r, st, "store status", d);
     if (rc)
         return rc;
@@ -289,6 +300,11 @@ static int apply_op(struct cairn_records *r, const struct op *o,
             bind_text(st, 3, o->s2 ? o->s2 : "");
         }
         return run(r, st, "store site key", d);
+    case OP_FAILURE:
+        st = use(r, S_FAILURE);
+        bind_text(st, 1, o->site);
+        bind_text(st, 2, o->s1);
+        return run(r, st, "store site failure", d);
     }
     return cairn_diag_set(d, CAIRN_EINVAL, "unknown record kind");
 }
@@ -387,6 +403,7 @@ static int status_row(sqlite3_stmt *st, void *arg)
     s.received = sqlite3_column_int64(st, 2);
     s.payload = col(st, 3);
     s.last_error = (const char *)sqlite3_column_text(st, 4);
+    s.failure = (const char *)sqlite3_column_text(st, 5);
     return l->cb.status(&s, l->arg);
 }
 
@@ -396,11 +413,11 @@ int cairn_records_load_status(struct cairn_records *r,
 {
     struct load l = {.cb.status = cb, .arg = arg};
 
-    return query(
-        r,
-        "SELECT site, seq, received, payload, last_error FROM site_status"
-        " ORDER BY site",
-        0, 0, status_row, &l, d);
+    return query(r,
+                 "SELECT site, seq, received, payload, last_error, failure"
+                 " FROM site_status"
+                 " ORDER BY site",
+                 0, 0, status_row, &l, d);
 }
 
 static int seq_row(sqlite3_stmt *st, void *arg)

@@ -25,7 +25,7 @@
 #include "cairn/diag.h"
 #include "cairn/hash.h"
 
-#define CAIRN_RECORDS_SCHEMA_VERSION 1
+#define CAIRN_RECORDS_SCHEMA_VERSION 2
 
 struct cairn_records;
 
@@ -52,6 +52,11 @@ void cairn_records_batch_report(struct cairn_records_batch *b, const char *site,
                                 int64_t seq, int64_t received,
                                 const char *payload_sha256, const char *payload,
                                 const char *envelope, const char *last_error);
+/* The site's failure record (a JSON object, see controller/sites.c): kept
+ * apart from last_error, which later error events replace. Add it after the
+ * report it comes from, in the same batch. */
+void cairn_records_batch_failure(struct cairn_records_batch *b,
+                                 const char *site, const char *failure);
 /* A session nonce, remembered until expires. */
 void cairn_records_batch_nonce(struct cairn_records_batch *b, const char *site,
                                const char *nonce, int64_t expires);
@@ -82,6 +87,7 @@ struct cairn_status_rec {
     int64_t seq, received;
     const char *payload;    /* canonical JSON of the latest report */
     const char *last_error; /* JSON object or NULL */
+    const char *failure;    /* JSON object or NULL */
 };
 
 /* Callbacks get strings valid during the call; a non-zero return stops

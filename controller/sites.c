@@ -136,9 +136,91 @@ static char *running_models(json_t *workloads)
     return cairn_buf_steal(&b, NULL);
 }
 
+/* ---- failures
+ *
+ * A failure record says that a generation the controller served failed at
+ * the site: {"type", "generation", "reason"?, "time", "seq"} from the
+ * report's event. It is kept apart from last_error (which a later CrashLoop
+ * or an expiry warning replaces) and never cleared: whether it still
+ * describes the site is decided when the state is asked for, against what
+ * is served and applied then. */
+
+static enum cairn__site_state failure_kind(const char *type)
+{
+    if (!type)
+        return CAIRN__ST_OK;
+    if (strcmp(type, "RolledBack") == 0)
+        return CAIRN__ST_ROLLEDBACK;
+    if (strcmp(type, "DownloadFailed") == 0 || strcmp(type, "Rejected") == 0 ||
+        strcmp(type, "DesiredStateExpired") == 0)
+        return CAIRN__ST_FAILED;
+    return CAIRN__ST_OK;
+}
+
+char *cairn__failure_of(const char *payload, int64_t served)
+{
+    json_t *p = json_loads(payload, 0, NULL), *ev = json_object_get(p, "event");
+    json_t *reason = json_object_get(ev, "reason"), *f;
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    int64_t gen = json_integer_value(json_object_get(ev, "generation"));
+    int64_t applied = json_integer_value(
+        json_object_get(json_object_get(p, "generation"), "applied"));
+    char *out = NULL;
+
+    if (failure_kind(type) == CAIRN__ST_OK)
+        goto out;
+    /* A refused document is one the agent could not read a generation
+     * from: the one served now. An event about the generation the site
+     * runs (its document expired) is a warning, not a failed update. */
+    if (gen <= 0)
+        gen = served;
+    if (gen <= 0 || gen <= applied)
+        goto out;
+    f = json_pack("{s:s,s:I,s:O?,s:O?}", "type", type, "generation",
+                  (json_int_t)gen, "time", json_object_get(p, "time"), "seq",
+                  json_object_get(p, "seq"));
+    if (f && json_is_string(reason))
+        json_object_set(f, "reason", reason);
+    out = f ? cairn_json_canonical(f) : NULL;
+    json_decref(f);
+out:
+    json_decref(p);
+    return out;
+}
+
+static void take_failure(struct cairn__site *s, const char *failure)
+{
+    json_t *f = json_loads(failure, 0, NULL);
+
+    free(s->failure);
+    s->failure = cairn_xstrdup(failure);
+    s->failed_gen = json_integer_value(json_object_get(f, "generation"));
+    s->failed_as = failure_kind(json_string_value(json_object_get(f, "type")));
+    json_decref(f);
+}
+
+/* The failure is the site's state: it is about the generation served now,
+ * and no report since has applied it (a newer one served: "updating"
+ * until the site reports on that one). */
+static int failure_current(const struct cairn__site *s)
+{
+    return s->failure && s->failed_as != CAIRN__ST_OK && s->env &&
+           s->failed_gen == s->env->generation && s->applied < s->failed_gen;
+}
+
+json_t *cairn__site_failure_json(const struct cairn__ctrl *c,
+                                 const struct cairn__site *s, int64_t now)
+{
+    enum cairn__site_state st = cairn__site_state(c, s, now);
+
+    if (st != CAIRN__ST_ROLLEDBACK && st != CAIRN__ST_FAILED)
+        return NULL;
+    return json_loads(s->failure, 0, NULL);
+}
+
 void cairn__site_set_status(struct cairn__site *s, int64_t seq,
                             int64_t received, const char *payload,
-                            const char *last_error)
+                            const char *last_error, const char *failure)
 {
     json_t *p = json_loads(payload, 0, NULL), *w;
     size_t i;
@@ -149,6 +231,8 @@ void cairn__site_set_status(struct cairn__site *s, int64_t seq,
         free(s->last_error);
         s->last_error = cairn_xstrdup(last_error);
     }
+    if (failure)
+        take_failure(s, failure);
     s->status_seq = seq;
     s->report_received = received;
     s->applied = json_integer_value(
@@ -169,6 +253,10 @@ enum cairn__site_state cairn__site_state(const struct cairn__ctrl *c,
         return CAIRN__ST_UNKNOWN;
     if (now - s->report_received > 3 * c->cfg.report_interval)
         return CAIRN__ST_OFFLINE;
+    /* before degraded: what the operator must act on is the update that
+     * did not land (the site runs its last-known-good, or the old one) */
+    if (failure_current(s))
+        return s->failed_as;
     if (s->unhealthy)
         return CAIRN__ST_DEGRADED;
     if (s->env && s->applied < s->env->generation)
@@ -179,7 +267,8 @@ enum cairn__site_state cairn__site_state(const struct cairn__ctrl *c,
 const char *cairn__site_state_name(enum cairn__site_state st)
 {
     static const char *const names[CAIRN__ST_COUNT] = {
-        "ok", "updating", "degraded", "offline", "unknown"};
+        "ok",      "updating",   "degraded", "offline",
+        "unknown", "rolledback", "failed"};
 
     return (unsigned)st < CAIRN__ST_COUNT ? names[st] : "unknown";
 }
@@ -229,6 +318,7 @@ void cairn__sites_free(struct cairn__ctrl *c)
         free(s->models);
         free(s->status);
         free(s->last_error);
+        free(s->failure);
         free(s->running);
         free(s);
     }

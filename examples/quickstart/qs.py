@@ -3,7 +3,8 @@
 controller's JSON, and the hospitals' staff-notification receiver.
 
   qs.py sites URL          one line per site: name state served applied
-                           running last-error-type last-error-generation
+                           running failure-type failure-generation (the
+                           update that did not land, "-" when none)
   qs.py site URL SITE KEY  one field of /v1/sites/SITE (dotted path)
   qs.py models URL         the per-model-version view, as a table
   qs.py notify PORT TOKENS LOG
@@ -30,7 +31,7 @@ def sites(base):
     out = []
     for s in get(base + "/v1/sites?limit=1000")["sites"]:
         d = get(base + "/v1/sites/" + s["name"])
-        err = d.get("lastError") or {}
+        err = d.get("failure") or {}
         served = d.get("served") or {}
         out.append(" ".join(str(x) for x in (
             s["name"], s["state"], served.get("generation", "-"),

@@ -90,45 +90,74 @@ static int parse_bool(const struct cairn_config_row *r, const char *text,
                           r->key, text);
 }
 
-/* Apply a textual value; base_dir resolves relative CAIRN_CFG_PATH values. */
+/* A value checked against its row, not yet stored: parsing and storing are
+ * apart so that a file is checked whole before any of it is stored. */
+struct value {
+    const char *text; /* STRING, PATH; NULL: unset */
+    int64_t i;        /* INT */
+    int n;            /* BOOL, ENUM */
+};
+
+static int parse_value(const struct cairn_config_row *r, const char *text,
+                       struct value *v, struct cairn_diag *d)
+{
+    memset(v, 0, sizeof(*v));
+    v->text = text;
+    if (!text)
+        return 0;
+    switch (r->type) {
+    case CAIRN_CFG_INT:
+        return parse_int(r, text, &v->i, d);
+    case CAIRN_CFG_BOOL:
+        return parse_bool(r, text, &v->n, d);
+    case CAIRN_CFG_ENUM:
+        return parse_enum(r, text, &v->n, d);
+    case CAIRN_CFG_STRING:
+    case CAIRN_CFG_PATH:
+        break;
+    }
+    return 0;
+}
+
+/* Store a parsed value; base_dir resolves relative CAIRN_CFG_PATH values.
+ * A NULL text leaves a number as it is and unsets a string. */
+static void store_value(const struct cairn_config_row *r, void *target,
+                        const struct value *v, const char *base_dir)
+{
+    switch (r->type) {
+    case CAIRN_CFG_STRING:
+        set_string(target, r, v->text);
+        break;
+    case CAIRN_CFG_PATH:
+        if (v->text && v->text[0] != '/' && base_dir) {
+            char *p = cairn_xasprintf("%s/%s", base_dir, v->text);
+            set_string(target, r, p);
+            free(p);
+        } else {
+            set_string(target, r, v->text);
+        }
+        break;
+    case CAIRN_CFG_INT:
+        if (v->text)
+            *(int64_t *)field(target, r) = v->i;
+        break;
+    case CAIRN_CFG_BOOL:
+    case CAIRN_CFG_ENUM:
+        if (v->text)
+            *(int *)field(target, r) = v->n;
+        break;
+    }
+}
+
 static int apply_text(const struct cairn_config_row *r, void *target,
                       const char *text, const char *base_dir,
                       struct cairn_diag *d)
 {
-    int rc = 0;
+    struct value v;
+    int rc = parse_value(r, text, &v, d);
 
-    switch (r->type) {
-    case CAIRN_CFG_STRING:
-        set_string(target, r, text);
-        break;
-    case CAIRN_CFG_PATH:
-        if (text && text[0] != '/' && base_dir) {
-            char *p = cairn_xasprintf("%s/%s", base_dir, text);
-            set_string(target, r, p);
-            free(p);
-        } else {
-            set_string(target, r, text);
-        }
-        break;
-    case CAIRN_CFG_INT: {
-        int64_t v = 0;
-        if (text && (rc = parse_int(r, text, &v, d)) == 0)
-            *(int64_t *)field(target, r) = v;
-        break;
-    }
-    case CAIRN_CFG_BOOL: {
-        int v = 0;
-        if (text && (rc = parse_bool(r, text, &v, d)) == 0)
-            *(int *)field(target, r) = v;
-        break;
-    }
-    case CAIRN_CFG_ENUM: {
-        int v = 0;
-        if (text && (rc = parse_enum(r, text, &v, d)) == 0)
-            *(int *)field(target, r) = v;
-        break;
-    }
-    }
+    if (rc == 0)
+        store_value(r, target, &v, base_dir);
     return rc;
 }
 
@@ -205,6 +234,8 @@ static void pointer_of(const char *key, char *out, size_t len)
     out[o] = '\0';
 }
 
+/* Check one key of the file; with target, store it too (target NULL: only
+ * check). */
 static int load_key(const struct cairn_config_row *rows, void *target,
                     struct cairn_yaml_doc *doc, const char *key, json_t *v,
                     const char *base, struct cairn_diag *d)
@@ -213,6 +244,7 @@ static int load_key(const struct cairn_config_row *rows, void *target,
     char ptr[512], num[32];
     const char *text = NULL;
     struct cairn_loc loc;
+    struct value val;
     int rc;
 
     pointer_of(key, ptr, sizeof(ptr));
@@ -220,8 +252,9 @@ static int load_key(const struct cairn_config_row *rows, void *target,
     loc = r ? cairn_yaml_locate(doc, ptr) : cairn_yaml_locate_key(doc, ptr);
     if (!r)
         rc = cairn_diag_set(d, CAIRN_EINVAL, "unknown key \"%s\"", key);
-    else if ((rc = scalar_text(r, v, num, sizeof(num), &text, d)) == 0)
-        rc = apply_text(r, target, text, base, d);
+    else if ((rc = scalar_text(r, v, num, sizeof(num), &text, d)) == 0 &&
+             (rc = parse_value(r, text, &val, d)) == 0 && target)
+        store_value(r, target, &val, base);
     if (rc)
         cairn_diag_prefix(d, "%s:%d:%d", loc.file, loc.line, loc.col);
     return rc;
@@ -249,6 +282,14 @@ int cairn_config_load(const struct cairn_config_row *rows, void *target,
         goto out;
     }
     base = dir_of(path);
+    /* All or nothing: every key is checked before the first is stored, so
+     * that a file with an error leaves target as it was. */
+    json_object_foreach(root, key, v)
+    {
+        rc = load_key(rows, NULL, doc, key, v, base, d);
+        if (rc)
+            goto out;
+    }
     json_object_foreach(root, key, v)
     {
         rc = load_key(rows, target, doc, key, v, base, d);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cairn-controller operations: configuration errors cite file:line; the
 # zero-config start (--repo alone); SIGTERM drains and exits 0; SIGHUP
-# reloads (a broken file keeps the running configuration); state survives
+# reloads (a broken file keeps the running configuration whole: none of its
+# keys is applied, the error is logged with file:line); state survives
 # a restart (generations, report seqs, nonces); slow clients (slowloris)
 # do not block others.
 set -euo pipefail
@@ -158,6 +159,87 @@ check "broken reload: error names file:line" \
 check "broken reload: still running with the old configuration" \
     [ "$(code -H "Authorization: Bearer $OPERATOR_TOKEN" "http://127.0.0.1:$PORT/v1/fleet")" = 200 ]
 sed -i '/bogusKey/d' "$T/controller.yaml"
+
+# A broken file is all or nothing: the keys it changes before (or besides)
+# its error are not applied either. Each broken file below moves the report
+# interval to 5 and the operator token to op2.token.
+printf 'op-token-other-0123456789\n' >"$T/op2.token"
+good_yaml=$(cat "$T/controller.yaml")
+interval() { # the report interval /v1/fleet shows, with token $1
+    curl -s -H "Authorization: Bearer $1" "http://127.0.0.1:$PORT/v1/fleet" |
+        $PY -c "import json,sys; print(json.load(sys.stdin)['reportIntervalSeconds'])" 2>/dev/null
+}
+hup_and_wait() { # hup_and_wait PATTERN: SIGHUP, then until the log has one more PATTERN line
+    local n
+    n=$(grep -c "$1" "$T/controller.log" || true)
+    kill -HUP "$CTRL_PID"
+    for _ in $(seq 100); do
+        [ "$(grep -c "$1" "$T/controller.log" || true)" -gt "$n" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+bad_reload() { # bad_reload WHAT ERROR-REGEX, with the broken file in place
+    check "$1: refused" hup_and_wait "the running configuration stays"
+    check "$1: the error is logged with where" \
+        grep -qE "reload: $2.*; the running configuration stays" "$T/controller.log"
+    check "$1: the report interval stays 30" [ "$(interval "$OPERATOR_TOKEN")" = 30 ]
+    check "$1: the old operator token still opens /v1/fleet" \
+        [ "$(code -H "Authorization: Bearer $OPERATOR_TOKEN" "http://127.0.0.1:$PORT/v1/fleet")" = 200 ]
+    check "$1: the new one does not" \
+        [ "$(code -H "Authorization: Bearer op-token-other-0123456789" "http://127.0.0.1:$PORT/v1/fleet")" = 401 ]
+}
+check "before the broken reloads: report interval 30" [ "$(interval "$OPERATOR_TOKEN")" = 30 ]
+cat >"$T/controller.yaml" <<YAML
+repo: repo
+pollIntervalSeconds: 3600
+reportIntervalSeconds: 5
+operatorTokenFile: op2.token
+allowedSigners: allowed_signers
+commitSignatures: require
+maxWaitersPerSite: 0
+YAML
+bad_reload "a bad value on the last line" \
+    "[^ ]*controller.yaml:7:20: maxWaitersPerSite: 0 is out of range"
+cat >"$T/controller.yaml" <<YAML
+repo: repo
+pollIntervalSeconds: 3600
+reportIntervalSeconds: 5
+operatorTokenFile: op2.token
+commitSignatures: require
+YAML
+bad_reload "keys that contradict each other" \
+    "[^ ]*controller.yaml:5:19: commitSignatures is require but allowedSigners is not set"
+cat >"$T/controller.yaml" <<YAML
+repo: repo
+pollIntervalSeconds: 3600
+reportIntervalSeconds: 5
+operatorTokenFile: op2.token
+allowedSigners: no_such_signers
+commitSignatures: require
+YAML
+bad_reload "a missing allowedSigners file" \
+    "[^ ]*controller.yaml:5:17: allowedSigners: [^ ]*no_such_signers: open"
+cat >"$T/controller.yaml" <<YAML
+repo: repo
+pollIntervalSeconds: 3600
+reportIntervalSeconds: 5
+operatorTokenFile: no_such.token
+allowedSigners: allowed_signers
+commitSignatures: require
+YAML
+bad_reload "a missing operator token file" \
+    "[^ ]*controller.yaml:4:20: operatorTokenFile: [^ ]*no_such.token: open"
+# the same change without the error is taken, whole
+printf '%s\nreportIntervalSeconds: 5\n' "$(sed 's/op.token/op2.token/' <<<"$good_yaml")" \
+    >"$T/controller.yaml"
+check "a good reload after the broken ones" hup_and_wait "configuration reloaded"
+check "it moves the report interval" [ "$(interval op-token-other-0123456789)" = 5 ]
+check "and the operator token" \
+    [ "$(code -H "Authorization: Bearer $OPERATOR_TOKEN" "http://127.0.0.1:$PORT/v1/fleet")" = 401 ]
+printf '%s\n' "$good_yaml" >"$T/controller.yaml"
+check "back to the first file" hup_and_wait "configuration reloaded"
+check "back to the first operator token" [ "$(interval "$OPERATOR_TOKEN")" = 30 ]
 
 # --- slowloris: 300 connections dribbling headers do not block others ----------------------
 T=$T PORT=$PORT $PY - <<'PYEOF'

@@ -6,6 +6,8 @@
 # up, this checks what the controller and the hospitals recorded:
 #   - every site rolled back from generation 3 to 2 and runs v2, with the
 #     reason, and the worker scored images with v1 and v2 but none with v3;
+#   - the controller's status says so: state "rolledback" with the failed
+#     generation and its reason (API, fleet counts, cairnctl status);
 #   - signed reports arrived at the controller, each site's with the
 #     Applied / HealthGatePassed / RolledBack events;
 #   - anonymized uploads arrived, grouped by site and model version, stored
@@ -93,12 +95,24 @@ case "$CURL" in http://127.0.0.1:*) ;; *) fail "controller not on loopback: $CUR
 SITES="st-olaf mercy st-marys"
 [ "$(curl -sf "$CURL/v1/fleet" | json 'd["models"]')" = "{'pneumonia@v2': 3}" ] ||
     fail "fleet models: $(curl -sf "$CURL/v1/fleet")"
+# The status tells the truth: generation 3 was rolled back, not "updating".
+[ "$(curl -sf "$CURL/v1/fleet" | json 'd["states"]["rolledback"]')" = 3 ] ||
+    fail "fleet states: $(curl -sf "$CURL/v1/fleet")"
+grep -qE "^ +st-olaf +rolledback +3 +2 +pneumonia@v2" "$T/out" ||
+    fail "the quickstart's cairnctl status lacks st-olaf rolledback 3 2"
+grep -qE "^ +\^ generation 3 rolled back: .*exit 1" "$T/out" ||
+    fail "the quickstart's cairnctl status lacks the rollback's reason"
 for s in $SITES; do
     curl -sf "$CURL/v1/sites/$s" >"$T/$s.json" || { fail "GET /v1/sites/$s"; continue; }
     [ "$(json 'd["served"]["generation"], d["applied"], d["running"]' <"$T/$s.json")" = \
         "(3, 2, 'pneumonia@v2')" ] || fail "$s: served/applied/running: $(cat "$T/$s.json")"
     [ "$(json 'd["lastError"]["type"], d["lastError"]["generation"]' <"$T/$s.json")" = \
         "('RolledBack', 3)" ] || fail "$s: lastError: $(json 'd["lastError"]' <"$T/$s.json")"
+    [ "$(json 'd["state"], d["failure"]["type"], d["failure"]["generation"]' <"$T/$s.json")" = \
+        "('rolledback', 'RolledBack', 3)" ] ||
+        fail "$s: state and failure: $(json 'd["state"], d["failure"]' <"$T/$s.json")"
+    json 'd["failure"]["reason"]' <"$T/$s.json" | grep -q "exit 1" ||
+        fail "$s: the failure's reason does not say the worker exited"
     json 'd["lastError"]["reason"]' <"$T/$s.json" | grep -q "exit 1" ||
         fail "$s: rollback reason does not say the worker exited"
     # Signed reports, as stored by the controller.

@@ -103,6 +103,56 @@ static void test_errors_are_located(void)
     expect_error("listen: x\nlisten: y\n", "duplicate key");
 }
 
+/* A file with an error anywhere stores none of its keys, whatever their
+ * order: target keeps every value it had (a reload keeps the running
+ * configuration whole). */
+static void expect_untouched(const char *text, const char *msg)
+{
+    char *dir = test_tmpdir();
+    char *good = write_cfg(dir, "listen: 10.0.0.1:1\npollIntervalSeconds: 7\n");
+    char *path, *listen, *state_dir;
+    struct cairn_diag d;
+    struct cfg c;
+
+    cairn_diag_init(&d);
+    cairn_config_defaults(rows, &c);
+    REQUIRE(cairn_config_load(rows, &c, good, &d) == 0);
+    listen = c.listen;
+    state_dir = c.state_dir;
+    path = write_cfg(dir, text);
+    CHECK(cairn_config_load(rows, &c, path, &d) != 0);
+    CHECK_STR_HAS(cairn_diag_msg(&d), msg);
+    CHECK(c.listen == listen); /* not even replaced by an equal copy */
+    CHECK(c.state_dir == state_dir);
+    CHECK_STR_EQ(c.listen, "10.0.0.1:1");
+    CHECK_STR_EQ(c.state_dir, "state");
+    CHECK_INT_EQ(c.interval, 7);
+    CHECK_INT_EQ(c.verbose, 0);
+    CHECK_INT_EQ(c.policy, 0);
+    /* a bad override is refused the same way */
+    cairn_diag_init(&d);
+    CHECK(cairn_config_set(rows, &c, "pollIntervalSeconds", "0", &d) != 0);
+    CHECK_INT_EQ(c.interval, 7);
+    cairn_config_free(rows, &c);
+    test_rm_rf(dir);
+    free(good);
+    free(path);
+    free(dir);
+}
+
+static void test_all_or_nothing(void)
+{
+    expect_untouched("listen: 0.0.0.0:9\nstateDir: st\npollIntervalSeconds: 9\n"
+                     "verbose: true\ncommitSignatures: off\nbogus: 1\n",
+                     "c.yaml:6:1: unknown key \"bogus\"");
+    expect_untouched("stateDir: st\nverbose: true\npollIntervalSeconds: 0\n",
+                     "c.yaml:3:22: pollIntervalSeconds: 0 is out of range");
+    expect_untouched("listen: 0.0.0.0:9\ncommitSignatures: maybe\n"
+                     "pollIntervalSeconds: 9\n",
+                     "c.yaml:2:19: commitSignatures: \"maybe\"");
+    expect_untouched("listen: 0.0.0.0:9\nverbose: 1\n", "c.yaml:2:10:");
+}
+
 static void test_set_and_print(void)
 {
     struct cairn_diag d;
@@ -151,6 +201,7 @@ int main(void)
 {
     RUN(test_defaults_and_load);
     RUN(test_errors_are_located);
+    RUN(test_all_or_nothing);
     RUN(test_set_and_print);
     RUN(test_empty_file_keeps_defaults);
     return test_done();

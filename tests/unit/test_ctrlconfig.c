@@ -109,6 +109,66 @@ static void test_errors(void)
     expect_err("repo: [a, b]\n", "c.yaml:1:7:");
 }
 
+/* A reload loads over nothing: on error the configuration passed in is
+ * not touched (not cleared, not freed, not partly overwritten). */
+static void test_error_leaves_cfg(void)
+{
+    struct cairn_ctrl_setting bad[] = {{"retention", "0"}};
+    struct cairn_ctrl_config cfg, before;
+    struct cairn_diag d;
+
+    REQUIRE(load_text("repo: /srv/a\nretention: 9\nreportIntervalSeconds: 7\n",
+                      NULL, 0, &cfg, &d) == 0);
+    before = cfg;
+    CHECK(load_text("repo: /srv/b\nretention: 5\nreportIntervalSeconds: 11\n"
+                    "maxWaitersPerSite: 0\n",
+                    NULL, 0, &cfg, &d) != 0);
+    CHECK_STR_HAS(cairn_diag_msg(&d), "c.yaml:4:20: maxWaitersPerSite");
+    CHECK(memcmp(&cfg, &before, sizeof(cfg)) == 0);
+    CHECK(load_text("repo: /srv/b\ncommitSignatures: require\n", NULL, 0, &cfg,
+                    &d) != 0);
+    CHECK(memcmp(&cfg, &before, sizeof(cfg)) == 0);
+    CHECK(load_text("repo: /srv/b\n", bad, 1, &cfg, &d) != 0);
+    CHECK(memcmp(&cfg, &before, sizeof(cfg)) == 0);
+    CHECK_STR_EQ(cfg.repo, "/srv/a");
+    CHECK_INT_EQ(cfg.retention, 9);
+    CHECK_INT_EQ(cfg.report_interval, 7);
+    cairn_ctrl_config_free(&cfg);
+}
+
+/* An error in what a key names is located at the key. */
+static void test_locate(void)
+{
+    struct cairn_ctrl_setting over[] = {{"allowedSigners", "/x"}};
+    struct cairn_ctrl_config cfg;
+    struct cairn_diag d;
+    char path[4096], want[4200];
+
+    REQUIRE(load_text("repo: r\n\nallowedSigners: nope\n", NULL, 0, &cfg, &d) ==
+            0);
+    cairn_ctrl_config_free(&cfg);
+    snprintf(path, sizeof(path), "%s/c.yaml", dir);
+    cairn_diag_set(&d, CAIRN_EIO, "nope: open: No such file or directory");
+    cairn_ctrl_config_locate(path, "allowedSigners", NULL, 0, &d);
+    snprintf(want, sizeof(want),
+             "%s:3:17: nope: open: No such file or directory", path);
+    CHECK_STR_EQ(cairn_diag_msg(&d), want);
+    /* set on the command line: the file is not to blame */
+    cairn_diag_init(&d);
+    cairn_diag_set(&d, CAIRN_EIO, "x");
+    cairn_ctrl_config_locate(path, "allowedSigners", over, 1, &d);
+    CHECK_STR_EQ(cairn_diag_msg(&d), "x");
+    /* not in the file; no error; no file */
+    cairn_ctrl_config_locate(path, "operatorTokenFile", NULL, 0, &d);
+    CHECK_STR_EQ(cairn_diag_msg(&d), "x");
+    cairn_ctrl_config_locate(NULL, "allowedSigners", NULL, 0, &d);
+    CHECK_STR_EQ(cairn_diag_msg(&d), "x");
+    cairn_diag_init(&d);
+    cairn_ctrl_config_locate(path, "allowedSigners", NULL, 0, &d);
+    CHECK_INT_EQ(d.code, 0);
+    CHECK_STR_EQ(d.msg, "");
+}
+
 static void test_override_errors(void)
 {
     struct cairn_ctrl_setting bad[] = {{"maxConnections", "1"}};
@@ -177,6 +237,8 @@ int main(void)
     RUN(test_defaults);
     RUN(test_file_and_overrides);
     RUN(test_errors);
+    RUN(test_error_leaves_cfg);
+    RUN(test_locate);
     RUN(test_override_errors);
     RUN(test_listen);
     RUN(test_doc);

@@ -1,6 +1,7 @@
 /* The daemon's records (controller/records.h): batches in one transaction,
- * history trimmed to the retention, latest status and last error, keys,
- * nonces, uploads, reopening, refusing a newer schema. */
+ * history trimmed to the retention, latest status and last error, failure
+ * records, keys, nonces, uploads, reopening, migrating schema 1, refusing a
+ * newer schema. */
 #include <sqlite3.h>
 
 #include "records.h"
@@ -188,6 +189,84 @@ static void test_atomic(void)
     cairn_records_close(r);
 }
 
+static int failure_status(const struct cairn_status_rec *s, void *arg)
+{
+    char *out = arg;
+
+    snprintf(out, 512, "%s %lld %s %s", s->site, (long long)s->seq,
+             s->last_error ? s->last_error : "(null)",
+             s->failure ? s->failure : "(null)");
+    return 0;
+}
+
+/* A failure record outlives later reports and later error events. */
+static void test_failure(void)
+{
+    char p2[4200], got[512];
+    struct cairn_records *r = NULL;
+    struct cairn_records_batch *b = cairn_records_batch_new();
+
+    snprintf(p2, sizeof(p2), "%s/failure.db", dir);
+    REQUIRE(cairn_records_open(p2, &r, NULL) == 0);
+    cairn_records_batch_report(b, "m", 1, 1, "h", "{}", "e", "{\"e\":1}");
+    cairn_records_batch_failure(b, "m", "{\"f\":1}");
+    cairn_records_batch_report(b, "m", 2, 2, "h", "{}", "e", NULL);
+    REQUIRE(cairn_records_apply(r, b, 10, 0, NULL) == 0);
+    cairn_records_batch_free(b);
+    REQUIRE(cairn_records_load_status(r, failure_status, got, NULL) == 0);
+    CHECK_STR_EQ(got, "m 2 {\"e\":1} {\"f\":1}");
+    b = cairn_records_batch_new();
+    cairn_records_batch_report(b, "m", 3, 3, "h", "{}", "e", "{\"e\":2}");
+    REQUIRE(cairn_records_apply(r, b, 10, 0, NULL) == 0);
+    cairn_records_batch_free(b);
+    REQUIRE(cairn_records_load_status(r, failure_status, got, NULL) == 0);
+    CHECK_STR_EQ(got, "m 3 {\"e\":2} {\"f\":1}");
+    cairn_records_close(r);
+}
+
+/* A database of schema 1 (before failure records) is migrated in place. */
+static void test_migrate_v1(void)
+{
+    char p1[4200], got[512] = "";
+    struct cairn_records *r = NULL;
+    struct cairn_diag d;
+    sqlite3 *db;
+
+    snprintf(p1, sizeof(p1), "%s/v1.db", dir);
+    REQUIRE(sqlite3_open(p1, &db) == SQLITE_OK);
+    /* schema 1 as the previous controller created it */
+    REQUIRE(
+        sqlite3_exec(
+            db,
+            "CREATE TABLE reports(site TEXT NOT NULL, seq INTEGER NOT NULL,"
+            " received INTEGER NOT NULL, payload_sha256 TEXT NOT NULL,"
+            " envelope TEXT NOT NULL, PRIMARY KEY(site, seq)) WITHOUT ROWID;"
+            "CREATE TABLE site_status(site TEXT PRIMARY KEY, seq INTEGER NOT"
+            " NULL, received INTEGER NOT NULL, payload TEXT NOT NULL,"
+            " last_error TEXT);"
+            "CREATE TABLE site_keys(site TEXT PRIMARY KEY, public_key TEXT NOT"
+            " NULL, commit_sha TEXT NOT NULL);"
+            "CREATE TABLE nonces(site TEXT NOT NULL, nonce TEXT NOT NULL,"
+            " expires INTEGER NOT NULL, PRIMARY KEY(site, nonce)) WITHOUT "
+            "ROWID;"
+            "CREATE INDEX nonces_expires ON nonces(expires);"
+            "CREATE TABLE uploads(site TEXT NOT NULL, sha256 TEXT NOT NULL,"
+            " name TEXT NOT NULL, model_version TEXT NOT NULL, size INTEGER"
+            " NOT NULL, received INTEGER NOT NULL, PRIMARY KEY(site, "
+            "sha256));"
+            "INSERT INTO site_status VALUES('old', 5, 1, '{}', '{}');"
+            "PRAGMA user_version = 1;",
+            NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    cairn_diag_init(&d);
+    if (cairn_records_open(p1, &r, &d) != 0)
+        fprintf(stderr, "open: %s\n", cairn_diag_msg(&d));
+    REQUIRE(r != NULL);
+    REQUIRE(cairn_records_load_status(r, failure_status, got, NULL) == 0);
+    CHECK_STR_EQ(got, "old 5 {} (null)");
+    cairn_records_close(r);
+}
+
 static void test_newer_schema(void)
 {
     struct cairn_records *r = NULL;
@@ -211,6 +290,8 @@ int main(void)
     RUN(test_recent);
     RUN(test_keys_nonces_uploads);
     RUN(test_atomic);
+    RUN(test_failure);
+    RUN(test_migrate_v1);
     RUN(test_newer_schema);
     test_rm_rf(dir);
     free(dir);

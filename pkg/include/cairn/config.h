@@ -37,13 +37,16 @@ struct cairn_config_row {
 /* Write every default into target (strings duplicated). */
 void cairn_config_defaults(const struct cairn_config_row *rows, void *target);
 
-/* Read path (YAML map) over the defaults already in target. On error
- * target keeps what was set so far and must still be freed. */
+/* Read path (YAML map) over the defaults already in target. All or
+ * nothing: every key is checked first, and on error target is left as it
+ * was (it still owns its strings: free it as before). The diag cites
+ * file:line:column. CAIRN_EINVAL, the yaml module's errors. */
 CAIRN_WUR int cairn_config_load(const struct cairn_config_row *rows,
                                 void *target, const char *path,
                                 struct cairn_diag *d);
 
-/* Set one key from text (command-line overrides); same checks as files. */
+/* Set one key from text (command-line overrides); same checks as files;
+ * on error target is unchanged. */
 CAIRN_WUR int cairn_config_set(const struct cairn_config_row *rows,
                                void *target, const char *key, const char *value,
                                struct cairn_diag *d);
