@@ -121,6 +121,7 @@ struct cairn__site {
     int64_t applied; /* generation the agent runs */
     char *running;   /* "name@version ..." the agent runs */
     int unhealthy;   /* a workload failed, crashlooping or unhealthy */
+    int in_update;   /* the agent says an update is under way (its gate) */
     /* the last report saying a served generation failed at the site (a JSON
      * object, see sites.c; NULL: none), and what it says: the generation
      * and CAIRN__ST_ROLLEDBACK or CAIRN__ST_FAILED. It stays as history;

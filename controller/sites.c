@@ -111,6 +111,24 @@ static int workload_unhealthy(json_t *w)
            (health && strcmp(health, "unhealthy") == 0);
 }
 
+/* The report's "Updating" condition is True: the agent applied a document
+ * and its health gate has not decided yet. */
+static int updating_condition(json_t *conditions)
+{
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(conditions, i, c)
+    {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        const char *st = json_string_value(json_object_get(c, "status"));
+
+        if (type && st && strcmp(type, "Updating") == 0)
+            return strcmp(st, "True") == 0;
+    }
+    return 0;
+}
+
 /* "name@version ..." of the running workloads' models. */
 static char *running_models(json_t *workloads)
 {
@@ -242,6 +260,7 @@ void cairn__site_set_status(struct cairn__site *s, int64_t seq,
     s->unhealthy = 0;
     json_array_foreach(json_object_get(p, "workloads"), i, w) s->unhealthy |=
         workload_unhealthy(w);
+    s->in_update = updating_condition(json_object_get(p, "conditions"));
     json_decref(p);
 }
 
@@ -259,7 +278,8 @@ enum cairn__site_state cairn__site_state(const struct cairn__ctrl *c,
         return s->failed_as;
     if (s->unhealthy)
         return CAIRN__ST_DEGRADED;
-    if (s->env && s->applied < s->env->generation)
+    /* applied but not yet through its health gate: not "ok" yet */
+    if (s->in_update || (s->env && s->applied < s->env->generation))
         return CAIRN__ST_UPDATING;
     return CAIRN__ST_OK;
 }

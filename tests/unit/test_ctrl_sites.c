@@ -82,6 +82,20 @@ static void test_states(void)
     CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_OK);
     CHECK_INT_EQ(cairn__site_state(c, s, now + 1), CAIRN__ST_OFFLINE);
     CHECK_STR_EQ(cairn__site_state_name(CAIRN__ST_OFFLINE), "offline");
+    /* generation 3 applied, its health gate still deciding: updating */
+    cairn__site_set_status(
+        s, 6, now - 10,
+        "{\"generation\":{\"applied\":3,\"served\":3},\"workloads\":[],"
+        "\"conditions\":[{\"type\":\"ControllerReachable\",\"status\":"
+        "\"True\"},{\"type\":\"Updating\",\"status\":\"True\"}]}",
+        NULL, NULL);
+    CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_UPDATING);
+    cairn__site_set_status(
+        s, 7, now - 10,
+        "{\"generation\":{\"applied\":3,\"served\":3},\"workloads\":[],"
+        "\"conditions\":[{\"type\":\"Updating\",\"status\":\"False\"}]}",
+        NULL, NULL);
+    CHECK_INT_EQ(cairn__site_state(c, s, now), CAIRN__ST_OK);
     free_ctrl(c);
 }
 
