@@ -78,8 +78,9 @@ static json_t *last_commit(const struct cairn__ctrl *c)
 
     return json_pack("{s:s?,s:o}", "accepted",
                      c->accepted_head[0] ? c->accepted_head : NULL, "last",
-                     k ? json_pack("{s:s,s:b,s:o}", "sha", k->sha, "accepted",
-                                   k->accepted, "seen", time_or_null(k->seen))
+                     k ? json_pack("{s:s,s:b,s:o,s:s?}", "sha", k->sha,
+                                   "accepted", k->accepted, "seen",
+                                   time_or_null(k->seen), "error", k->error)
                        : json_null());
 }
 

@@ -7,6 +7,7 @@
 #ifndef CAIRN_CTL_H
 #define CAIRN_CTL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -29,8 +30,9 @@ int cairn__ctl_verify_model(int argc, char **argv); /* ctl_model.c */
 int cairn__ctl_seal(int argc, char **argv);         /* ctl_seal.c */
 int cairn__ctl_unseal(int argc, char **argv);       /* ctl_seal.c */
 /* The controller's HTTP API (docs/controller-daemon.md). */
-int cairn__ctl_status(int argc, char **argv); /* ctl_status.c */
-int cairn__ctl_token(int argc, char **argv);  /* ctl_token.c */
+int cairn__ctl_status(int argc, char **argv);  /* ctl_status.c */
+int cairn__ctl_token(int argc, char **argv);   /* ctl_token.c */
+int cairn__ctl_commits(int argc, char **argv); /* ctl_commits.c */
 /* Audit trail: models, site, export, verify (docs/audit.md). */
 int cairn__ctl_audit(int argc, char **argv); /* ctl_audit.c */
 
@@ -64,6 +66,20 @@ CAIRN_WUR int cairn__ctl_http(const char *method, const char *url,
                               const char *const *headers, const void *body,
                               size_t len, long *status, char **out,
                               size_t *out_len, struct cairn_diag *d);
+/* GET base+path as JSON into *out (json_decref()), with the operator's
+ * Authorization header line auth (NULL: none). Returns the verb's exit
+ * code after saying why on stderr: 2 no answer, 1 an error status or a
+ * body that is not JSON. */
+int cairn__ctl_get_json(const char *verb, const char *base, const char *auth,
+                        const char *path, json_t **out);
+/* The "Authorization: Bearer TOKEN" line from the operator token file
+ * (first line; NULL path: $CAIRN_OPERATOR_TOKEN_FILE, else *auth = NULL).
+ * 0, or 2 after saying why. */
+int cairn__ctl_operator_auth(const char *verb, const char *path, char **auth);
+/* Print text line by line, each after indent, at most max lines; then
+ * "... N more lines (see HINT)". */
+void cairn__ctl_print_lines(const char *text, const char *indent, size_t max,
+                            const char *hint);
 /* The controller's base URL without a trailing '/': opt, else
  * $CAIRN_CONTROLLER, else http://127.0.0.1:8440. Fresh string (free()). */
 char *cairn__ctl_controller_url(const char *opt);

@@ -1,5 +1,6 @@
 /* One HTTP request for a cairnctl verb: libcairn's client on a private
  * loop, run to completion (cairnctl has nothing else to do meanwhile). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,4 +87,79 @@ char *cairn__ctl_controller_url(const char *opt)
     while (n > 0 && u[n - 1] == '/')
         n--;
     return cairn_xstrndup(u, n);
+}
+
+int cairn__ctl_get_json(const char *verb, const char *base, const char *auth,
+                        const char *path, json_t **out)
+{
+    const char *headers[] = {auth, NULL};
+    char *url = cairn_xasprintf("%s%s", base, path), *body = NULL;
+    long status = 0;
+    struct cairn_diag d;
+    json_error_t je;
+    int rc = 0;
+
+    cairn_diag_init(&d);
+    if (cairn__ctl_http("GET", url, auth ? headers : NULL, NULL, 0, &status,
+                        &body, NULL, &d) != 0) {
+        cairn__ctl_err(verb, "%s", cairn_diag_msg(&d));
+        rc = 2;
+    } else if (status != 200) {
+        json_t *e = json_loads(body, 0, NULL);
+        const char *msg = json_string_value(json_object_get(e, "error"));
+
+        cairn__ctl_err(verb, "%s: HTTP %ld: %.300s%s", url, status,
+                       msg ? msg : body,
+                       status == 401 ? " (operator token: --token-file)" : "");
+        json_decref(e);
+        rc = 1;
+    } else if (!(*out = json_loads(body, 0, &je))) {
+        cairn__ctl_err(verb, "%s: not JSON: %s", url, je.text);
+        rc = 1;
+    }
+    free(url);
+    free(body);
+    return rc;
+}
+
+int cairn__ctl_operator_auth(const char *verb, const char *path, char **auth)
+{
+    struct cairn_diag d;
+    char *tok = NULL;
+    size_t len = 0;
+
+    *auth = NULL;
+    if (!path)
+        path = getenv("CAIRN_OPERATOR_TOKEN_FILE");
+    if (!path || !*path)
+        return 0;
+    cairn_diag_init(&d);
+    if (cairn__ctl_read(path, 4096, &tok, &len, &d) != 0) {
+        cairn__ctl_err(verb, "%s", cairn_diag_msg(&d));
+        return 2;
+    }
+    tok[strcspn(tok, "\r\n")] = '\0';
+    *auth = cairn_xasprintf("Authorization: Bearer %s", tok);
+    free(tok);
+    return 0;
+}
+
+void cairn__ctl_print_lines(const char *text, const char *indent, size_t max,
+                            const char *hint)
+{
+    size_t shown = 0, more = 0;
+
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+
+        if (n && shown < max) {
+            printf("%s%.*s\n", indent, (int)n, text);
+            shown++;
+        } else if (n) {
+            more++;
+        }
+        text += n + (text[n] == '\n');
+    }
+    if (more)
+        printf("%s... %zu more line(s) (see %s)\n", indent, more, hint);
 }

@@ -11,7 +11,6 @@
 
 #define VERB "status"
 #define PAGE 1000
-#define TOKEN_MAX 4096
 
 static void usage(FILE *out)
 {
@@ -83,37 +82,9 @@ struct conn {
     char *auth; /* "Authorization: Bearer ..." or NULL */
 };
 
-/* GET base+path as JSON; the exit code after saying why on failure. */
 static int get_json(const struct conn *k, const char *path, json_t **out)
 {
-    const char *headers[] = {k->auth, NULL};
-    char *url = cairn_xasprintf("%s%s", k->base, path), *body = NULL;
-    long status = 0;
-    struct cairn_diag d;
-    json_error_t je;
-    int rc = 0;
-
-    cairn_diag_init(&d);
-    if (cairn__ctl_http("GET", url, k->auth ? headers : NULL, NULL, 0, &status,
-                        &body, NULL, &d) != 0) {
-        cairn__ctl_err(VERB, "%s", cairn_diag_msg(&d));
-        rc = 2;
-    } else if (status != 200) {
-        json_t *e = json_loads(body, 0, NULL);
-        const char *msg = json_string_value(json_object_get(e, "error"));
-
-        cairn__ctl_err(VERB, "%s: HTTP %ld: %.300s%s", url, status,
-                       msg ? msg : body,
-                       status == 401 ? " (operator token: --token-file)" : "");
-        json_decref(e);
-        rc = 1;
-    } else if (!(*out = json_loads(body, 0, &je))) {
-        cairn__ctl_err(VERB, "%s: not JSON: %s", url, je.text);
-        rc = 1;
-    }
-    free(url);
-    free(body);
-    return rc;
+    return cairn__ctl_get_json(VERB, k->base, k->auth, path, out);
 }
 
 /* Every site, page by page. */
@@ -202,9 +173,13 @@ static void print_table(const char *base, json_t *fleet, json_t *sites)
     printf("controller %s, serving commit %.12s\n", base,
            str(commit, "accepted", "(none)"));
     if (json_is_object(last) &&
-        !json_is_true(json_object_get(last, "accepted")))
-        printf("last commit %.12s was REFUSED (cairnctl: see /v1/commits)\n",
+        !json_is_true(json_object_get(last, "accepted"))) {
+        printf("last commit %.12s was REFUSED; every site keeps the last "
+               "accepted one:\n",
                str(last, "sha", "?"));
+        cairn__ctl_print_lines(str(last, "error", "(no error recorded)"), "  ",
+                               10, "cairnctl commits");
+    }
     printf("sites %lld:",
            (long long)json_integer_value(json_object_get(fleet, "sites")));
     print_counts(json_object_get(fleet, "states"), "");
@@ -230,28 +205,6 @@ static void print_table(const char *base, json_t *fleet, json_t *sites)
     }
 }
 
-static int read_token(const char *path, char **auth)
-{
-    struct cairn_diag d;
-    char *tok = NULL;
-    size_t len = 0;
-    int rc;
-
-    *auth = NULL;
-    if (!path)
-        return 0;
-    cairn_diag_init(&d);
-    rc = cairn__ctl_read(path, TOKEN_MAX, &tok, &len, &d);
-    if (rc) {
-        cairn__ctl_err(VERB, "%s", cairn_diag_msg(&d));
-        return 2;
-    }
-    tok[strcspn(tok, "\r\n")] = '\0';
-    *auth = cairn_xasprintf("Authorization: Bearer %s", tok);
-    free(tok);
-    return 0;
-}
-
 int cairn__ctl_status(int argc, char **argv)
 {
     struct opts o = {NULL, NULL, 0};
@@ -260,7 +213,7 @@ int cairn__ctl_status(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
 
     if (rc == 0)
-        rc = read_token(o.token_file, &k.auth);
+        rc = cairn__ctl_operator_auth(VERB, o.token_file, &k.auth);
     if (rc)
         goto out;
     k.base = cairn__ctl_controller_url(o.controller);

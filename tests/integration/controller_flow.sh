@@ -289,5 +289,29 @@ check "status: site-b is gone" bash -c "! grep -q '^site-b' '$T/status'"
 check "status --json" $PY -c "
 import json,sys; d=json.load(open('$T/status.json'))
 sys.exit(0 if d['fleet']['sites'] == 1 and [s['name'] for s in d['sites']] == ['site-a'] else 1)"
+
+# --- a refused commit as the CLI shows it: status and commits ----------------------------
+n=$(curl -s "$URL/v1/commits" | jq '.commits | length')
+printf 'nonsense: 1\n' >>"$T/repo/fleet.yaml"
+commit "$T" "a bad policy key"
+sig=$(printf '{}' | openssl dgst -sha256 -hmac hook-secret -r | cut -d' ' -f1)
+curl -s -X POST -H "X-Hub-Signature-256: sha256=$sig" -d '{}' "$URL/v1/hooks/git" >/dev/null
+wait_commits "$T" $((n + 1)) || fail "the bad commit was not processed"
+"$CTL" status --controller "$URL" >"$T/status"
+check "status: the last commit is REFUSED" grep -qE "^last commit [0-9a-f]{12} was REFUSED" "$T/status"
+check "status: with its located error" grep -qE "^  fleet.yaml:[0-9]+:[0-9]+: .*nonsense" "$T/status"
+"$CTL" commits --controller "$URL" --limit 50 >"$T/commits"
+check "commits: header" grep -q "^COMMIT .*RESULT .*SIGNER" "$T/commits"
+check "commits: the refused one first, with its error" \
+    bash -c "sed -n 3,4p '$T/commits' | tr '\n' ' ' | grep -qE 'REFUSED .*fleet.yaml:[0-9]+:[0-9]+: .*nonsense'"
+check "commits: accepted ones with their signer's key" grep -qE "accepted +[0-9]+ +.*key [0-9a-f]{16}" "$T/commits"
+check "commits: the unsigned one says so" grep -qE "policy require: unsigned" "$T/commits"
+check "commits --json is /v1/commits" $PY -c "
+import json,sys; d=json.load(open(sys.argv[1]))
+sys.exit(0 if not d['commits'][0]['accepted'] and 'nonsense' in d['commits'][0]['error'] else 1)" \
+    <("$CTL" commits --controller "$URL" --json)
+rc=0
+"$CTL" commits --controller "$URL" --limit 0 >/dev/null 2>"$T/err" || rc=$?
+check "commits --limit 0: usage error" [ "$rc" -eq 2 ]
 stop_controller
 finish
