@@ -20,7 +20,8 @@ const struct cairn_config_row cairn_agent_config_rows[] = {
      "this site's name, as in the fleet repository's sites/<site>.yaml "
      "(required)"},
     {"controller", CAIRN_CFG_STRING, OFF(controller), NULL, 0, 0, NULL,
-     "controller base URL, e.g. https://cairn.example:8440 (required)"},
+     "controller base URL, e.g. https://cairn.example (its TLS front) or "
+     "http://127.0.0.1:8440 (required)"},
     {"caFile", CAIRN_CFG_PATH, OFF(ca_file), NULL, 0, 0, NULL,
      "PEM file of the CA(s) trusted for an https controller; only these are "
      "trusted (unset: the system store)"},

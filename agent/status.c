@@ -173,7 +173,18 @@ int cairn_agent_status_main(int argc, char **argv)
     static const struct option longs[] = {
         {"config", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    static const char usage[] =
+        "usage: cairn-agent status [--config FILE] [--json]\n"
+        "\n"
+        "What this site runs now, from the agent's state directory: the\n"
+        "generation applied, the model per workload, worker state, the last\n"
+        "error and the reports still queued for the controller.\n"
+        "\n"
+        "  --config FILE  the agent's config "
+        "(default " CAIRN_AGENT_DEFAULT_CONFIG ")\n"
+        "  --json         one JSON object instead of the text\n";
     const char *path = CAIRN_AGENT_DEFAULT_CONFIG;
     struct cairn_agent_config cfg;
     struct cairn_state st;
@@ -182,16 +193,15 @@ int cairn_agent_status_main(int argc, char **argv)
     char *text;
     int c, as_json = 0;
 
-    while ((c = getopt_long(argc, argv, "c:j", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:jh", longs, NULL)) != -1) {
         if (c == 'c')
             path = optarg;
         else if (c == 'j')
             as_json = 1;
+        else if (c == 'h')
+            return fputs(usage, stdout), 0;
         else
-            return fprintf(
-                       stderr,
-                       "usage: cairn-agent status [--config FILE] [--json]\n"),
-                   2;
+            return fputs(usage, stderr), 2;
     }
     cairn_diag_init(&d);
     if (cairn_agent_config_load(path, &cfg, &d) != 0) {

@@ -135,8 +135,9 @@ static void on_desired(struct cairn_httpd_req *req, void *arg)
     s = cairn__site_get(c, site);
     wait = parse_wait(req);
     if (wait < 0) {
-        cairn_httpd_bad_request(req,
-                                "wait must be a number of seconds (1..300)");
+        cairn_httpd_bad_request(
+            req, "wait must be a whole number of seconds (0 answers at once; "
+                 "above 300 waits 300)");
         return;
     }
     if (s && s->env && !cairn_httpd_req_not_modified(req, s->env->etag)) {
