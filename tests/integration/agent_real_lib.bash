@@ -1,9 +1,10 @@
 # Shared by tests/integration/agent_real_*.sh (sourced; not a test itself):
 # the real cairn-agent against the real cairn-controller. A fleet
-# repository with SSH-signed commits (controller_lib.bash), two models
+# repository with SSH-signed commits (controller_lib.bash), three models
 # signed by `cairnctl sign-model` whose bytes are test-worker models
 # (tests/tools/testworker.py: the worker refuses a blob whose digest is not
-# CAIRN_MODEL_SHA256 and names its blob's digest on /healthz), the site
+# CAIRN_MODEL_SHA256 and names its blob's digest on /healthz; v1 and v2
+# are healthy, v3 never is, within HEALTH_TIMEOUT seconds), the site
 # enrolled by a commit of `cairn-agent init`'s stanza, and the models
 # served from the controller's artifacts by digest.
 #
@@ -76,10 +77,12 @@ set_fleet() {
 
 real_setup() {
     make_fleet "$T"
-    local v h
-    # test-worker models instead of random bytes, signed again
-    for v in v1 v2; do
-        printf '{"behaviour":"good","id":"%s"}\n' "$v" >"$T/model-$v.bin"
+    local v h b
+    # test-worker models instead of random bytes, signed again; v3 never
+    # becomes healthy
+    for v in v1 v2 v3; do
+        if [ $v = v3 ]; then b=unhealthy; else b=good; fi
+        printf '{"behaviour":"%s","id":"%s"}\n' "$b" "$v" >"$T/model-$v.bin"
         "$CTL" sign-model --key "$T/keys/publisher.key" --name pneumonia --version $v \
             "$T/model-$v.bin" >"$T/repo/models/pneumonia/$v.yaml" 2>/dev/null
         mv "$T/model-$v.bin.att.json" "$T/repo/models/pneumonia/$v.att.json"
@@ -96,12 +99,12 @@ model: {name: pneumonia, version: "{{ values.models.pneumonia }}"}
 exec:
   command: [$PY, $CAIRN_SRC/tests/tools/testworker.py]
   env: {THRESHOLD: "{{ values.threshold }}", WORKER_PORT: "$WORKER_PORT", WORKER_LOG: "$T/worker.log"}
-health: {http: "http://127.0.0.1:$WORKER_PORT/healthz", timeoutSeconds: 8}
+health: {http: "http://127.0.0.1:$WORKER_PORT/healthz", timeoutSeconds: ${HEALTH_TIMEOUT:-8}}
 restart: {policy: always, backoffMaxSeconds: 2}
 YAML
     commit "$T" "the test worker"
     start_controller "$T" --set allowedSigners="$T/allowed_signers" --set pollIntervalSeconds=1 \
-        --set commitSignatures=require || die "controller did not start"
+        --set commitSignatures=require --set retention=100000 || die "controller did not start"
     URL=http://127.0.0.1:$PORT
     "$AGENT" init --site $SITE --controller "$URL" \
         --trust-controller "$T/state/controller.pub" --trust-publisher "$T/keys/publisher.pub" \
@@ -117,6 +120,8 @@ EOF
     [ $# -gt 0 ] && printf '%s\n' "$@" >>"$T/agent.yaml"
     agent_start
     wait_for 60 site_is 1 v1 || die "$SITE did not apply generation 1 with pneumonia@v1"
+    wait_for 30 jq -e '.lastKnownGood.generation == 1 and .pending == null' "$T/agent/state.json" ||
+        die "generation 1 did not pass its health gate"
 }
 
 agent_start() {
@@ -230,7 +235,7 @@ restart_controller() {
     rm -f "$T/port"
     "$CONTROLLER" --repo "$T/repo" --listen "127.0.0.1:$port" --state-dir "$T/state" \
         --port-file "$T/port" --set allowedSigners="$T/allowed_signers" \
-        --set pollIntervalSeconds=1 --set commitSignatures=require \
+        --set pollIntervalSeconds=1 --set commitSignatures=require --set retention=100000 \
         >>"$T/controller.out" 2>>"$T/controller.log" &
     CTRL_PID=$!
     wait_for 20 test -s "$T/port" || die "the controller did not start again"
