@@ -99,6 +99,11 @@ outage() {
     served_is() { curl -sf "$URL/v1/sites/$SITE" | jq -e --argjson g "$1" '.served.generation == $g'; }
     wait_for 20 served_is "$gen" || die "the controller does not serve the outage's commit"
     check "after the outage: generation $gen with pneumonia@$version" wait_for 60 site_is "$gen" "$version"
+    gate_passed() {
+        stored_reports | jq -e --argjson g "$gen" \
+            'any(.reports[].payload.event; . != null and .type == "HealthGatePassed" and .generation == $g)'
+    }
+    check "after the outage: generation $gen passes its health gate" wait_for 30 gate_passed
     check "after the outage: the outbox drains" wait_for 30 outbox_empty
     rm -f "$T/archiving"
     wait "$archiver" || true
