@@ -402,8 +402,10 @@ static void fail_untouched(struct cairn_reconcile *rec, const char *event)
     cairn_state_add_failed(rec->st, gen);
     rec->st->phase = CAIRN_PHASE_NONE;
     last_error(rec->st, "generation %" PRId64 ": %s", gen, rec->step_reason);
-    save(rec);
+    /* The event first: it is queued durably and then saves the state, so
+     * a crash in between repeats the step rather than losing its report. */
     rec->hooks.event(rec->hooks.arg, event, gen, rec->step_reason);
+    save(rec);
     go_idle(rec);
 }
 
@@ -749,11 +751,12 @@ static void commit(struct cairn_reconcile *rec)
     st->attempts = 0;
     st->reason[0] = '\0';
     st->last_error[0] = '\0';
-    save(rec);
     LOG_INFO("reconcile: generation %" PRId64
              " is healthy: now last-known-good",
              gen);
+    /* event before save: see fail_untouched */
     rec->hooks.event(rec->hooks.arg, "HealthGatePassed", gen, NULL);
+    save(rec);
 }
 
 static void rolled_back(struct cairn_reconcile *rec)
@@ -772,10 +775,11 @@ static void rolled_back(struct cairn_reconcile *rec)
     st->phase = CAIRN_PHASE_NONE;
     last_error(st, "generation %" PRId64 " rolled back: %s", st->pending_gen,
                st->reason);
-    save(rec);
     LOG_WARN("reconcile: rolled back generation %" PRId64 ": %s",
              st->pending_gen, reason);
+    /* event before save: see fail_untouched */
     rec->hooks.event(rec->hooks.arg, "RolledBack", st->pending_gen, reason);
+    save(rec);
 }
 
 static void after_restore(struct cairn_reconcile *rec)
