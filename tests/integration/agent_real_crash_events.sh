@@ -14,7 +14,7 @@ trap real_cleanup EXIT
 if ! command -v gdb >/dev/null ||
     ! gdb -batch -ex 'info line hook_event' "$AGENT" 2>/dev/null | grep -q '^Line'; then
     echo "SKIP: needs gdb and a cairn-agent with debug information"
-    exit 0
+    exit 77
 fi
 HEALTH_TIMEOUT=3 real_setup "reportIntervalSeconds: 1"
 
