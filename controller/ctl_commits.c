@@ -104,8 +104,7 @@ static void print_commit(json_t *k)
     if (who && key)
         snprintf(signer, sizeof(signer), "%s (key %s)", who, key);
     else
-        snprintf(signer, sizeof(signer), "%s",
-                 key ? key : "none verified");
+        snprintf(signer, sizeof(signer), "%s", key ? key : "none verified");
     printf("%-12.12s  %-20s  %-8s  %5s  %s\n", str(k, "sha", "?"),
            str(k, "seen", "-"), ok ? "accepted" : "REFUSED", sites, signer);
     if (!ok)
