@@ -641,6 +641,44 @@ static void route_request(struct cairn_httpd *srv, struct cairn_httpd_req *req)
     }
 }
 
+/* A Host value: uri-host [":" port] (RFC 3986 reg-name, IPv4 or an IP
+ * literal in brackets), possibly empty. Only the character set is checked:
+ * the value is not used for routing, but one with spaces, '/', '@' or
+ * controls is not a host and may be read differently by a proxy. */
+static int host_value_ok(const char *v)
+{
+    for (; *v; v++) {
+        unsigned char ch = (unsigned char)*v;
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || strchr("-._~!$&'()*+,;=:[]%", ch)))
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 9112 3.2: an HTTP/1.1 request without Host, any request with more
+ * than one, or one with a malformed value is 400. (HTTP/1.0 had no Host.)
+ * Framing is not in doubt, so the connection may be kept. */
+static void check_host(struct cairn_httpd_req *req, const http_parser *p)
+{
+    const char *host = NULL;
+    size_t i, n = 0;
+
+    for (i = 0; i < req->nhdr; i++) {
+        if (strcasecmp(req->head.data + req->hdr[i].name, "Host") == 0) {
+            host = req->head.data + req->hdr[i].value;
+            n++;
+        }
+    }
+    if (n > 1)
+        req_fail(req, 400, "more than one Host header", 0);
+    else if (n == 0 && (p->http_major > 1 || p->http_minor >= 1))
+        req_fail(req, 400, "HTTP/1.1 request without a Host header", 0);
+    else if (host && !host_value_ok(host))
+        req_fail(req, 400, "malformed Host header", 0);
+}
+
 /* Expect: only 100-continue is known (curl sends it before large bodies).
  * Checked before the head hook; the 100 itself goes out after it, so that
  * a refused request gets its final answer instead. */
@@ -748,6 +786,7 @@ static int on_headers_complete(http_parser *p)
                                 !(req->http10 && (p->flags & F_CHUNKED)));
     has_body = (p->flags & F_CHUNKED) ||
                ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+    check_host(req, p);
     if (parse_target(req) == 0)
         route_request(srv, req);
     max = req->route ? req->route->max_body : srv->cfg.max_body_bytes;

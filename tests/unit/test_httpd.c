@@ -849,7 +849,7 @@ static void c_limits(struct fx *f)
     c = cli_open(f);
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    cli_send(c, "GET /hello HTTP/1.1\r\nX-Big: ");
+    cli_send(c, "GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: ");
     cli_send(c, big);
     cli_send(c, "\r\n\r\n");
     REQUIRE(cli_resp(c, &r, 0) == 0);
@@ -859,7 +859,7 @@ static void c_limits(struct fx *f)
     cli_close(c);
     /* Too many header lines (max 8 here): 431. */
     c = cli_open(f);
-    cli_send(c, "GET /hello HTTP/1.1\r\n");
+    cli_send(c, "GET /hello HTTP/1.1\r\nHost: t\r\n");
     for (i = 0; i < 9; i++)
         cli_send(c, "X-A: b\r\n");
     cli_send(c, "\r\n");
@@ -897,7 +897,7 @@ static void c_bad_requests(struct fx *f)
         "GET /echo-query?a=%zz HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /echo-query?a=%00 HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
-        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: "
         "chunked\r\n\r\n",
         /* Whitespace in a field name (RFC 9112 5.1: MUST 400). http-parser
          * alone takes "Transfer-Encoding :" as the framing header, which a
@@ -929,6 +929,69 @@ static void c_bad_requests(struct fx *f)
 static void test_bad_requests(void)
 {
     run(NULL, c_bad_requests, NULL);
+}
+
+/* RFC 9112 3.2: an HTTP/1.1 request without Host, any request with two,
+ * or a malformed value: 400, naming the problem. Framing is intact, so a
+ * request without a body keeps its connection; HTTP/1.0 needs no Host. */
+static void c_host(struct fx *f)
+{
+    static const struct {
+        const char *req, *msg;
+    } bad[] = {
+        {"GET /hello HTTP/1.1\r\n\r\n", "without a Host header"},
+        {"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+         "more than one Host header"},
+        {"GET /hello HTTP/1.1\r\nHost: a\r\nX: y\r\nhost: a\r\n\r\n",
+         "more than one Host header"},
+        {"GET /hello HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n",
+         "more than one Host header"},
+        {"GET /hello HTTP/1.1\r\nHost: a/b\r\n\r\n", "malformed Host"},
+        {"GET /hello HTTP/1.1\r\nHost: u@h\r\n\r\n", "malformed Host"},
+    };
+    struct cli *c = cli_open(f);
+    struct resp r = {0};
+    size_t i;
+
+    REQUIRE(c);
+    for (i = 0; i < CAIRN_ARRAY_LEN(bad); i++) {
+        REQUIRE(get(c, bad[i].req, &r) == 0);
+        if (r.status != 400)
+            fprintf(stderr, "host case %zu: status %d\n", i, r.status);
+        CHECK_INT_EQ(r.status, 400);
+        CHECK_STR_HAS(r.body, bad[i].msg);
+        if (strstr(bad[i].req, "HTTP/1.0")) { /* closes by default */
+            cli_close(c);
+            c = cli_open(f);
+            REQUIRE(c);
+        }
+    }
+    /* Same connection, still usable; valid forms pass. */
+    REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHost: [::1]:8440\r\n\r\n", &r) ==
+            0);
+    CHECK_INT_EQ(r.status, 200);
+    REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHOST: ctl.example\r\n\r\n", &r) ==
+            0);
+    CHECK_INT_EQ(r.status, 200);
+    REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHost:\r\n\r\n", &r) == 0);
+    CHECK_INT_EQ(r.status, 200); /* empty: allowed (RFC 9112 3.2) */
+    /* A body after a refused head is not read: the connection closes. */
+    REQUIRE(get(c, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+                &r) == 0);
+    CHECK_INT_EQ(r.status, 400);
+    CHECK(cli_closed(c));
+    cli_close(c);
+    c = cli_open(f);
+    REQUIRE(c);
+    REQUIRE(get(c, "GET /hello HTTP/1.0\r\n\r\n", &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    cli_close(c);
+    free(r.body);
+}
+
+static void test_host(void)
+{
+    run(NULL, c_host, NULL);
 }
 
 static void c_routing(struct fx *f)
@@ -1241,70 +1304,70 @@ static void c_range(struct fx *f)
     CHECK_STR_EQ(hget(&r, "Accept-Ranges", v, sizeof(v)), "bytes");
     REQUIRE(hget(&r, "ETag", etag, sizeof(etag)) != NULL);
     CHECK(etag[0] == '"');
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=2-5\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     CHECK_STR_EQ(r.body, "2345");
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes 2-5/100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=-3\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=-3\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     CHECK_STR_EQ(r.body, "789");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=95-\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=95-\r\n\r\n",
                 &r) == 0);
     CHECK_STR_EQ(r.body, "56789");
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes 95-99/100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=98-500\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=98-500\r\n\r\n",
                 &r) == 0);
     CHECK_STR_EQ(r.body, "89");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=100-\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=100-\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 416);
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes */100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=-0\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=-0\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 416);
     /* Several ranges, other units, nonsense: the whole file. */
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=1-2,5-6\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=1-2,5-6\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     CHECK_INT_EQ(r.body_len, 100);
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: items=1-2\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: items=1-2\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 200);
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nRange: bytes=5-2\r\n\r\n",
+    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=5-2\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     /* If-Range with another validator: the whole file. */
     REQUIRE(get(c,
-                "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\nIf-Range: "
+                "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=2-5\r\nIf-Range: "
                 "\"x\"\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     snprintf(req, sizeof(req),
-             "GET /static/f.txt HTTP/1.1\r\nRange: bytes=2-5\r\n"
+             "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=2-5\r\n"
              "If-Range: %s\r\n\r\n",
              etag);
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     /* If-None-Match: 304 with the ETag, no body; also inside a list, weak. */
     snprintf(req, sizeof(req),
-             "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: %s\r\n\r\n", etag);
+             "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: %s\r\n\r\n", etag);
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 304);
     CHECK_STR_EQ(hget(&r, "ETag", v, sizeof(v)), etag);
     CHECK(hget(&r, "Content-Length", v, sizeof(v)) == NULL);
     snprintf(req, sizeof(req),
-             "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: \"a\", W/%s\r\n\r\n",
+             "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"a\", W/%s\r\n\r\n",
              etag);
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 304);
     REQUIRE(
-        get(c, "GET /static/f.txt HTTP/1.1\r\nIf-None-Match: \"other\"\r\n\r\n",
+        get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"other\"\r\n\r\n",
             &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     /* HEAD of a file: length, no body. */
-    cli_send(c, "HEAD /static/f.txt HTTP/1.1\r\n\r\n");
+    cli_send(c, "HEAD /static/f.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     REQUIRE(cli_resp(c, &r, 1) == 0);
     CHECK_STR_EQ(hget(&r, "Content-Length", v, sizeof(v)), "100");
     REQUIRE(get(c, GET("/static/missing"), &r) == 0);
@@ -1351,7 +1414,7 @@ static void c_sendfile(struct fx *f)
     CHECK(big_ok(&r));
     /* A range deep inside, then keep-alive still works. */
     REQUIRE(get(c,
-                "GET /static/big.bin HTTP/1.1\r\nRange: "
+                "GET /static/big.bin HTTP/1.1\r\nHost: t\r\nRange: "
                 "bytes=5000000-5000009\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 206);
@@ -1983,6 +2046,7 @@ int main(int argc, char **argv)
     RUN(test_chunked);
     RUN(test_limits);
     RUN(test_bad_requests);
+    RUN(test_host);
     RUN(test_routing);
     RUN(test_expect);
     RUN(test_body_budget);
