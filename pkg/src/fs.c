@@ -81,7 +81,8 @@ static int read_fd(int fd, const char *path, size_t cap, struct cairn_buf *b,
  * open is non-blocking, anything but a regular file is refused, and
  * O_NONBLOCK is cleared again (it has no effect on regular files; clearing
  * it keeps reads plain). Symlinks are followed: no caller's contract says
- * otherwise, and mounted secrets (Kubernetes) are links. With private_only, a mode giving group or others access is CAIRN_EPERM. */
+ * otherwise, and mounted secrets (Kubernetes) are links. With private_only, a
+ * mode giving group or others access is CAIRN_EPERM. */
 static int open_regular(const char *path, int private_only, int *fd_out,
                         struct cairn_diag *d)
 {

@@ -19,7 +19,7 @@
 #define HDR_VALUE_MAX 256         /* per header of interest, with NUL */
 #define HDR_TOTAL_MAX (64 * 1024) /* all response header lines together */
 #define ERR_BODY_MAX 4096         /* non-2xx body kept in streaming mode */
-#define ERR_BODY_READ (64 * 1024) /* ...and read, at most, before hanging up */
+#define ERR_BODY_READ (64 * 1024) /* ...and read at most, then hang up */
 #define MEM_BODY_DEFAULT (1024 * 1024)
 #define MSG_MAX 512
 

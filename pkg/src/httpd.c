@@ -40,6 +40,7 @@ void cairn_httpd_config_default(struct cairn_httpd_config *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->idle_timeout_ms = 75000;
     cfg->body_timeout_ms = 30000;
+    cfg->body_min_rate = 16384;
     cfg->write_timeout_ms = 60000;
     cfg->linger_ms = 2000;
     cfg->stop_grace_ms = 10000;
@@ -65,6 +66,7 @@ static void config_apply(struct cairn_httpd_config *dst,
     DEF(header_timeout_ms);
     DEF(idle_timeout_ms);
     DEF(body_timeout_ms);
+    DEF(body_min_rate);
     DEF(write_timeout_ms);
     DEF(linger_ms);
     DEF(stop_grace_ms);
@@ -633,11 +635,28 @@ static void queue_resume(struct httpd_conn *c)
 
 /* --- streamed bodies: pause and resume ------------------------------- */
 
+/* While paused, the body's clock stops: a busy consumer is not a slow
+ * client. body_start holds the time already used until the resume. */
 void cairn__httpd_pause_apply(struct httpd_conn *c)
 {
     stop_reading(c);
     c->state = C_PAUSED;
-    c->deadline = 0; /* a busy consumer is not a slow client */
+    c->deadline = 0;
+    if (c->req)
+        c->req->body_start = now_ms(c->srv) - c->req->body_start;
+}
+
+void cairn__httpd_body_deadline(struct httpd_conn *c, uint64_t bytes)
+{
+    struct cairn_httpd_req *req = c->req;
+    uint64_t rate = c->srv->cfg.body_min_rate, ms;
+
+    /* bytes * 1000 / rate without overflow; past ~35 years, clamp. */
+    ms = bytes / rate > UINT64_C(1) << 40
+             ? UINT64_C(1) << 50
+             : bytes / rate * 1000 + bytes % rate * 1000 / rate;
+    req->body_allow = c->srv->cfg.body_timeout_ms + ms;
+    c->deadline = req->body_start + req->body_allow;
 }
 
 /* A streamed request whose head stage or body is in progress. */
@@ -673,7 +692,8 @@ void cairn_httpd_req_resume(struct cairn_httpd_req *req)
     if (c->state != C_PAUSED)
         return; /* not applied yet: nothing stopped */
     c->state = C_BODY;
-    c->deadline = now_ms(c->srv) + c->srv->cfg.body_timeout_ms;
+    req->body_start = now_ms(c->srv) - req->body_start; /* see pause_apply */
+    c->deadline = req->body_start + req->body_allow;
     queue_resume(c);
 }
 

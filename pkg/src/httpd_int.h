@@ -94,7 +94,11 @@ struct cairn_httpd_req {
     uint32_t trailer_bytes;
     uint64_t body_held; /* bytes of srv->body_held this request reserved */
     uint64_t body_seen; /* body bytes received so far */
-    void *data;         /* the owner's, cairn_httpd_req_set_data */
+    /* The body's deadline is body_start + body_allow (loop ms), a total
+     * (cairn__httpd_body_deadline). While paused, body_start holds the
+     * time used so far instead. */
+    uint64_t body_start, body_allow;
+    void *data; /* the owner's, cairn_httpd_req_set_data */
     const char *fail_msg;
     cairn_httpd_park_fn park_fn;
     void *park_arg;
@@ -174,6 +178,9 @@ void cairn__httpd_count(struct cairn_httpd *srv, struct httpd_route *route,
 void cairn__httpd_touch_write(struct httpd_conn *c);
 void cairn__httpd_handle_closed(struct cairn_httpd *srv);
 void cairn__httpd_pause_apply(struct httpd_conn *c);
+/* Set the request's body allowance for bytes (declared or so far) and the
+ * connection's deadline from it. */
+void cairn__httpd_body_deadline(struct httpd_conn *c, uint64_t bytes);
 int cairn__httpd_stream_fd(struct httpd_conn *c);
 
 /* httpd_req.c */

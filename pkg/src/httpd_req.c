@@ -40,6 +40,7 @@ static void req_reset(struct cairn_httpd_req *req, struct cairn_httpd *srv)
     req->fail_status = req->allow = 0;
     req->trailer_bytes = 0;
     req->body_held = req->body_seen = 0;
+    req->body_start = req->body_allow = 0;
     req->stream = req->paused = req->abort_pending = 0;
     req->data = NULL;
     req->fail_fatal = 0;
@@ -810,7 +811,12 @@ static int on_headers_complete(http_parser *p)
         return 0;
     send_continue(c, req);
     c->state = C_BODY;
-    c->deadline = uv_now(srv->loop) + srv->cfg.body_timeout_ms;
+    /* A total for the whole body, not reset by reads: a client trickling
+     * a byte now and then must not hold the connection forever. Chunked
+     * bodies earn time as their bytes arrive (on_body). */
+    req->body_start = uv_now(srv->loop);
+    cairn__httpd_body_deadline(
+        c, (p->flags & F_CONTENTLENGTH) ? p->content_length : 0);
     if (req->paused) { /* by the head hook: before the first byte */
         cairn__httpd_pause_apply(c);
         http_parser_pause(p, 1);
@@ -827,7 +833,8 @@ static int body_stream(struct httpd_conn *c, struct cairn_httpd_req *req,
     if (n > r->max_body - req->body_seen)
         return req_fail(req, 413, "request body too large", 1);
     req->body_seen += n;
-    c->deadline = uv_now(c->srv->loop) + c->srv->cfg.body_timeout_ms;
+    if (c->parser.flags & F_CHUNKED)
+        cairn__httpd_body_deadline(c, req->body_seen);
     r->body(req, at, n, r->arg);
     if (c->req != req) { /* answered: the rest of the body is not read */
         c->early = 1;
@@ -853,7 +860,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
     c->req->body_seen += n;
     if (body_reserve(c, c->req->body.len))
         return -1;
-    c->deadline = uv_now(c->srv->loop) + c->srv->cfg.body_timeout_ms;
+    if (p->flags & F_CHUNKED)
+        cairn__httpd_body_deadline(c, c->req->body_seen);
     return 0;
 }
 

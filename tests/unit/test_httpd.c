@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -897,7 +898,8 @@ static void c_bad_requests(struct fx *f)
         "GET /echo-query?a=%zz HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /echo-query?a=%00 HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /hello HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
-        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: "
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+        "3\r\nTransfer-Encoding: "
         "chunked\r\n\r\n",
         /* Whitespace in a field name (RFC 9112 5.1: MUST 400). http-parser
          * alone takes "Transfer-Encoding :" as the framing header, which a
@@ -967,8 +969,7 @@ static void c_host(struct fx *f)
         }
     }
     /* Same connection, still usable; valid forms pass. */
-    REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHost: [::1]:8440\r\n\r\n", &r) ==
-            0);
+    REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHost: [::1]:8440\r\n\r\n", &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHOST: ctl.example\r\n\r\n", &r) ==
             0);
@@ -976,8 +977,8 @@ static void c_host(struct fx *f)
     REQUIRE(get(c, "GET /hello HTTP/1.1\r\nHost:\r\n\r\n", &r) == 0);
     CHECK_INT_EQ(r.status, 200); /* empty: allowed (RFC 9112 3.2) */
     /* A body after a refused head is not read: the connection closes. */
-    REQUIRE(get(c, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
-                &r) == 0);
+    REQUIRE(get(c, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", &r) ==
+            0);
     CHECK_INT_EQ(r.status, 400);
     CHECK(cli_closed(c));
     cli_close(c);
@@ -1245,6 +1246,112 @@ static void test_timeouts(void)
     run(&cfg, c_timeouts, after_timeouts);
 }
 
+static long elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)(t.tv_sec - t0->tv_sec) * 1000 +
+           (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Send head, then piece every gap_ms, n times, watching the socket in
+ * between. Returns the ms from the head until the server closed, -1 when
+ * the connection stayed open through every piece, -2 when an answer came
+ * early. Real loopback TCP: each piece is its own segment and read. */
+static long trickle(struct cli *c, const char *head, const char *piece, int n,
+                    int gap_ms)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    struct timespec t0;
+    int one = 1, i;
+
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cli_send(c, head);
+    for (i = 0; i < n; i++) {
+        if (poll(&p, 1, gap_ms) == 1) {
+            char b[64];
+
+            if (recv(c->fd, b, sizeof(b), MSG_PEEK) <= 0)
+                return elapsed_ms(&t0);
+            return -2;
+        }
+        cli_send(c, piece);
+    }
+    return -1;
+}
+
+/* The body timeout is a total: body_timeout_ms plus the body's size at
+ * body_min_rate (declared length; chunked: what arrived), never reset by
+ * a read. Here 300 ms + 1 ms per byte. A client trickling one byte per
+ * 100 ms used to hold its connection forever (each byte reset the
+ * timer); now it is closed once its allowance is spent. Bodies that keep
+ * up with the rate take longer than body_timeout_ms and still pass. */
+static void c_body_deadline(struct fx *f)
+{
+    static const char cl[] =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n";
+    static const char ch[] =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    char piece[256];
+    struct resp r = {0};
+    struct cli *c = cli_open(f);
+    long ms;
+
+    /* Content-Length 1000: 1.3 s allowed, trickled at 10 bytes/s. */
+    REQUIRE(c);
+    ms = trickle(c, cl, "x", 40, 100);
+    if (ms < 1200 || ms > 2600)
+        fprintf(stderr, "trickle (length): %ld ms\n", ms);
+    CHECK(ms >= 1200 && ms <= 2600);
+    cli_close(c);
+    /* Chunked, one byte per 100 ms: about 300 ms. */
+    c = cli_open(f);
+    REQUIRE(c);
+    ms = trickle(c, ch, "1\r\nx\r\n", 40, 100);
+    if (ms < 250 || ms > 1500)
+        fprintf(stderr, "trickle (chunked): %ld ms\n", ms);
+    CHECK(ms >= 250 && ms <= 1500);
+    cli_close(c);
+    /* 1000 bytes in 500 ms (2000 bytes/s): more than body_timeout_ms,
+     * within the allowance. */
+    c = cli_open(f);
+    REQUIRE(c);
+    memset(piece, 'y', 200);
+    piece[200] = '\0';
+    CHECK_INT_EQ(trickle(c, cl, piece, 4, 100), -1);
+    REQUIRE(get(c, piece, &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    CHECK_INT_EQ(r.body_len, 1000);
+    /* Chunked at 2000 bytes/s for 400 ms, same connection. */
+    memcpy(piece, "64\r\n", 4);
+    memset(piece + 4, 'z', 100);
+    memcpy(piece + 104, "\r\n", 3);
+    CHECK_INT_EQ(trickle(c, ch, piece, 8, 50), -1);
+    REQUIRE(get(c, "0\r\n\r\n", &r) == 0);
+    CHECK_INT_EQ(r.status, 200);
+    CHECK_INT_EQ(r.body_len, 800);
+    cli_close(c);
+    free(r.body);
+}
+
+static void after_body_deadline(struct fx *f)
+{
+    struct cairn_httpd_stats st;
+
+    cairn_httpd_stats(f->srv, &st);
+    CHECK_INT_EQ(st.timeouts, 2);
+}
+
+static void test_body_deadline(void)
+{
+    struct cairn_httpd_config cfg = {.body_timeout_ms = 300,
+                                     .body_min_rate = 1000};
+
+    run(&cfg, c_body_deadline, after_body_deadline);
+}
+
 static void c_conn_limit(struct fx *f)
 {
     struct cli *a = cli_open(f), *b = cli_open(f), *c, *d = NULL;
@@ -1304,43 +1411,62 @@ static void c_range(struct fx *f)
     CHECK_STR_EQ(hget(&r, "Accept-Ranges", v, sizeof(v)), "bytes");
     REQUIRE(hget(&r, "ETag", etag, sizeof(etag)) != NULL);
     CHECK(etag[0] == '"');
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=2-5\r\n\r\n",
-                &r) == 0);
+    REQUIRE(
+        get(c,
+            "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=2-5\r\n\r\n",
+            &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     CHECK_STR_EQ(r.body, "2345");
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes 2-5/100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=-3\r\n\r\n",
-                &r) == 0);
+    REQUIRE(
+        get(c,
+            "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=-3\r\n\r\n",
+            &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     CHECK_STR_EQ(r.body, "789");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=95-\r\n\r\n",
-                &r) == 0);
+    REQUIRE(
+        get(c,
+            "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=95-\r\n\r\n",
+            &r) == 0);
     CHECK_STR_EQ(r.body, "56789");
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes 95-99/100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=98-500\r\n\r\n",
+    REQUIRE(get(c,
+                "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: "
+                "bytes=98-500\r\n\r\n",
                 &r) == 0);
     CHECK_STR_EQ(r.body, "89");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=100-\r\n\r\n",
+    REQUIRE(get(c,
+                "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: "
+                "bytes=100-\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 416);
     CHECK_STR_EQ(hget(&r, "Content-Range", v, sizeof(v)), "bytes */100");
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=-0\r\n\r\n",
-                &r) == 0);
+    REQUIRE(
+        get(c,
+            "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=-0\r\n\r\n",
+            &r) == 0);
     CHECK_INT_EQ(r.status, 416);
     /* Several ranges, other units, nonsense: the whole file. */
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=1-2,5-6\r\n\r\n",
+    REQUIRE(get(c,
+                "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: "
+                "bytes=1-2,5-6\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     CHECK_INT_EQ(r.body_len, 100);
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: items=1-2\r\n\r\n",
-                &r) == 0);
+    REQUIRE(
+        get(c,
+            "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: items=1-2\r\n\r\n",
+            &r) == 0);
     CHECK_INT_EQ(r.status, 200);
-    REQUIRE(get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=5-2\r\n\r\n",
-                &r) == 0);
+    REQUIRE(
+        get(c,
+            "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=5-2\r\n\r\n",
+            &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     /* If-Range with another validator: the whole file. */
     REQUIRE(get(c,
-                "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=2-5\r\nIf-Range: "
+                "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nRange: "
+                "bytes=2-5\r\nIf-Range: "
                 "\"x\"\r\n\r\n",
                 &r) == 0);
     CHECK_INT_EQ(r.status, 200);
@@ -1351,20 +1477,24 @@ static void c_range(struct fx *f)
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 206);
     /* If-None-Match: 304 with the ETag, no body; also inside a list, weak. */
-    snprintf(req, sizeof(req),
-             "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: %s\r\n\r\n", etag);
+    snprintf(
+        req, sizeof(req),
+        "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: %s\r\n\r\n",
+        etag);
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 304);
     CHECK_STR_EQ(hget(&r, "ETag", v, sizeof(v)), etag);
     CHECK(hget(&r, "Content-Length", v, sizeof(v)) == NULL);
     snprintf(req, sizeof(req),
-             "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"a\", W/%s\r\n\r\n",
+             "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"a\", "
+             "W/%s\r\n\r\n",
              etag);
     REQUIRE(get(c, req, &r) == 0);
     CHECK_INT_EQ(r.status, 304);
-    REQUIRE(
-        get(c, "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"other\"\r\n\r\n",
-            &r) == 0);
+    REQUIRE(get(c,
+                "GET /static/f.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: "
+                "\"other\"\r\n\r\n",
+                &r) == 0);
     CHECK_INT_EQ(r.status, 200);
     /* HEAD of a file: length, no body. */
     cli_send(c, "HEAD /static/f.txt HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -2051,6 +2181,7 @@ int main(int argc, char **argv)
     RUN(test_expect);
     RUN(test_body_budget);
     RUN(test_timeouts);
+    RUN(test_body_deadline);
     RUN(test_conn_limit);
     RUN(test_range);
     RUN(test_sendfile);
