@@ -19,7 +19,7 @@
 #define HTTPD_RHEAD_CAP 8192    /* headers a handler may add */
 #define HTTPD_READ_BUF 65536    /* the one read buffer per server */
 #define HTTPD_HEAD_BUF 16384    /* response head scratch per server */
-#define HTTPD_STASH_HIGH 16384  /* stop reading past this much stashed input */
+#define HTTPD_STASH_CAP 8192    /* input read ahead while busy, at most */
 #define HTTPD_WRITE_HIGH 262144 /* stop parsing while this much is unsent */
 #define HTTPD_POOL_MAX 256      /* idle request objects kept */
 

@@ -381,6 +381,9 @@ struct cairn_httpd_stats {
     uint64_t timeouts; /* connections closed by a header/body/write timeout */
     uint32_t connections; /* open now */
     uint32_t parked;      /* parked now */
+    uint64_t stashed;     /* input read ahead of the request being answered
+                             (pipelined requests, a paused body's rest),
+                             held now by all connections together */
 };
 
 void cairn_httpd_stats(const struct cairn_httpd *srv,
