@@ -94,14 +94,23 @@ struct cairn_httpd_req {
     uint32_t trailer_bytes;
     uint64_t body_held; /* bytes of srv->body_held this request reserved */
     uint64_t body_seen; /* body bytes received so far */
-    /* The body's deadline is body_start + body_allow (loop ms), a total
-     * (cairn__httpd_body_deadline). While paused, body_start holds the
-     * time used so far instead. */
-    uint64_t body_start, body_allow;
-    void *data; /* the owner's, cairn_httpd_req_set_data */
+    void *data;         /* the owner's, cairn_httpd_req_set_data */
     const char *fail_msg;
-    cairn_httpd_park_fn park_fn;
-    void *park_arg;
+    /* A request is parked only once its body is complete, so the body's
+     * deadline and the park callback share their bytes: 10,000 parked
+     * long-polls pay nothing for the deadline. */
+    union {
+        struct {
+            /* The body's deadline is body_start + body_allow (loop ms), a
+             * total (cairn__httpd_body_deadline). While paused, body_start
+             * holds the time used so far instead. */
+            uint64_t body_start, body_allow;
+        };
+        struct {
+            cairn_httpd_park_fn park_fn;
+            void *park_arg;
+        };
+    };
 };
 
 enum conn_state {

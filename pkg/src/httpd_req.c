@@ -40,12 +40,11 @@ static void req_reset(struct cairn_httpd_req *req, struct cairn_httpd *srv)
     req->fail_status = req->allow = 0;
     req->trailer_bytes = 0;
     req->body_held = req->body_seen = 0;
-    req->body_start = req->body_allow = 0;
     req->stream = req->paused = req->abort_pending = 0;
     req->data = NULL;
     req->fail_fatal = 0;
     req->fail_msg = NULL;
-    req->park_fn = NULL;
+    req->park_fn = NULL; /* (also clears body_start, body_allow) */
     req->park_arg = NULL;
 }
 
