@@ -76,21 +76,22 @@ static int read_fd(int fd, const char *path, size_t cap, struct cairn_buf *b,
     }
 }
 
-/* Open path for reading without ever blocking in open() or read(): a FIFO
- * opened for reading waits for a writer, a device may wait forever, so the
- * open is non-blocking, anything but a regular file is refused, and
- * O_NONBLOCK is cleared again (it has no effect on regular files; clearing
- * it keeps reads plain). Symlinks are followed: no caller's contract says
- * otherwise, and mounted secrets (Kubernetes) are links. With private_only, a
- * mode giving group or others access is CAIRN_EPERM. */
-static int open_regular(const char *path, int private_only, int *fd_out,
-                        struct cairn_diag *d)
+/* Reads open without ever blocking in open() or read(): a FIFO opened for
+ * reading waits for a writer, a device may wait forever, so the open is
+ * non-blocking, then check_regular refuses anything but a regular file and
+ * clears O_NONBLOCK again (it has no effect on regular files; clearing it
+ * keeps reads plain). Symlinks are followed: no caller's contract says
+ * otherwise, and mounted secrets (Kubernetes) are links. */
+#define READ_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
+/* fd was opened with READ_FLAGS; it is closed on error. With private_only,
+ * a mode giving group or others access is CAIRN_EPERM. */
+static int check_regular(int fd, const char *path, int private_only,
+                         struct cairn_diag *d)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), fl;
+    int fl;
 
-    if (fd < 0)
-        return fail(d, errno, "open", path);
     if (fstat(fd, &st) != 0) {
         int e = errno;
 
@@ -122,7 +123,6 @@ static int open_regular(const char *path, int private_only, int *fd_out,
         close(fd);
         return fail(d, e, "fcntl", path);
     }
-    *fd_out = fd;
     return 0;
 }
 
@@ -135,7 +135,10 @@ int cairn_fs_read(const char *path, size_t cap, char **out, size_t *out_len,
 
     if (!path || !out)
         return cairn_diag_set(d, CAIRN_EINVAL, "cairn_fs_read: NULL argument");
-    rc = open_regular(path, 0, &fd, d);
+    fd = open(path, READ_FLAGS);
+    if (fd < 0)
+        return fail(d, errno, "open", path);
+    rc = check_regular(fd, path, 0, d);
     if (rc)
         return rc;
     cairn_buf_init(&b, 0);
@@ -172,7 +175,11 @@ int cairn_fs_read_secret(const char *path, size_t cap, int private_only,
     size_t n = 0;
     int fd = -1, rc;
 
-    rc = open_regular(path, private_only, &fd, d);
+    fd = open(path, READ_FLAGS);
+    if (fd < 0)
+        return cairn_diag_set(d, errno_code(errno), "%s: %s", path,
+                              strerror(errno));
+    rc = check_regular(fd, path, private_only, d);
     if (rc)
         return rc;
     buf = cairn_xmalloc(cap + 1);
