@@ -76,6 +76,56 @@ static int read_fd(int fd, const char *path, size_t cap, struct cairn_buf *b,
     }
 }
 
+/* Reads open without ever blocking in open() or read(): a FIFO opened for
+ * reading waits for a writer, a device may wait forever, so the open is
+ * non-blocking, then check_regular refuses anything but a regular file and
+ * clears O_NONBLOCK again (it has no effect on regular files; clearing it
+ * keeps reads plain). Symlinks are followed: no caller's contract says
+ * otherwise, and mounted secrets (Kubernetes) are links. */
+#define READ_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
+/* fd was opened with READ_FLAGS; it is closed on error. With private_only,
+ * a mode giving group or others access is CAIRN_EPERM. */
+static int check_regular(int fd, const char *path, int private_only,
+                         struct cairn_diag *d)
+{
+    struct stat st;
+    int fl;
+
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+
+        close(fd);
+        return fail(d, e, "fstat", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return cairn_diag_set(d, CAIRN_EIO,
+                              "%s: not a regular file (%s): refused", path,
+                              S_ISDIR(st.st_mode)    ? "a directory"
+                              : S_ISFIFO(st.st_mode) ? "a FIFO"
+                              : S_ISCHR(st.st_mode)  ? "a character device"
+                              : S_ISBLK(st.st_mode)  ? "a block device"
+                              : S_ISSOCK(st.st_mode) ? "a socket"
+                                                     : "another kind");
+    }
+    if (private_only && (st.st_mode & 077)) {
+        close(fd);
+        return cairn_diag_set(d, CAIRN_EPERM,
+                              "%s: has mode %04o, readable by group or others; "
+                              "fix: chmod 600 %s",
+                              path, (unsigned)(st.st_mode & 07777), path);
+    }
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+
+        close(fd);
+        return fail(d, e, "fcntl", path);
+    }
+    return 0;
+}
+
 int cairn_fs_read(const char *path, size_t cap, char **out, size_t *out_len,
                   struct cairn_diag *d)
 {
@@ -85,14 +135,16 @@ int cairn_fs_read(const char *path, size_t cap, char **out, size_t *out_len,
 
     if (!path || !out)
         return cairn_diag_set(d, CAIRN_EINVAL, "cairn_fs_read: NULL argument");
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    fd = open(path, READ_FLAGS);
     if (fd < 0)
         return fail(d, errno, "open", path);
+    rc = check_regular(fd, path, 0, d);
+    if (rc)
+        return rc;
     cairn_buf_init(&b, 0);
     /* Refuse early on the stat size; the read loop re-checks because the
-     * file may grow, and /proc-like files report 0. */
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size > cap) {
+     * file may grow, and /proc files report 0. */
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > cap) {
         rc = cairn_diag_set(d, CAIRN_ETOOBIG,
                             "%s: %lld bytes, over its cap of %zu bytes", path,
                             (long long)st.st_size, cap);
@@ -106,30 +158,6 @@ out:
     cairn_buf_free(&b);
     close(fd);
     return rc;
-}
-
-static int open_regular(const char *path, int private_only, int *fd_out,
-                        struct cairn_diag *d)
-{
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-
-    if (fd < 0)
-        return cairn_diag_set(d, errno_code(errno), "%s: %s", path,
-                              strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return cairn_diag_set(d, CAIRN_EIO, "%s: not a regular file", path);
-    }
-    if (private_only && (st.st_mode & 077)) {
-        close(fd);
-        return cairn_diag_set(d, CAIRN_EPERM,
-                              "%s: has mode %04o, readable by group or others; "
-                              "fix: chmod 600 %s",
-                              path, (unsigned)(st.st_mode & 07777), path);
-    }
-    *fd_out = fd;
-    return 0;
 }
 
 void cairn_fs_wipe_free(void *p, size_t n)
@@ -147,7 +175,11 @@ int cairn_fs_read_secret(const char *path, size_t cap, int private_only,
     size_t n = 0;
     int fd = -1, rc;
 
-    rc = open_regular(path, private_only, &fd, d);
+    fd = open(path, READ_FLAGS);
+    if (fd < 0)
+        return cairn_diag_set(d, errno_code(errno), "%s: %s", path,
+                              strerror(errno));
+    rc = check_regular(fd, path, private_only, d);
     if (rc)
         return rc;
     buf = cairn_xmalloc(cap + 1);

@@ -19,6 +19,7 @@
 #define HDR_VALUE_MAX 256         /* per header of interest, with NUL */
 #define HDR_TOTAL_MAX (64 * 1024) /* all response header lines together */
 #define ERR_BODY_MAX 4096         /* non-2xx body kept in streaming mode */
+#define ERR_BODY_READ (64 * 1024) /* ...and read at most, then hang up */
 #define MEM_BODY_DEFAULT (1024 * 1024)
 #define MSG_MAX 512
 
@@ -63,6 +64,7 @@ struct cairn_httpc_req {
     int added;      /* attached to the multi handle */
     int completed;  /* done fired (or firing) */
     int cancel_req; /* cancel asked */
+    int err_cut;    /* a streamed error body hit ERR_BODY_READ: cut short */
     int abort_err;  /* first error a callback of ours decided */
     char abort_msg[MSG_MAX];
     char errbuf[CURL_ERROR_SIZE];
@@ -584,10 +586,17 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     }
     r->body_bytes += n;
     if (r->on_data) {
-        /* Error body in streaming mode: keep the start for messages. */
+        /* Error body in streaming mode: keep the start for messages. Read
+         * no more than ERR_BODY_READ of it: without a timeout (long polls,
+         * big downloads) a server could otherwise keep the request busy
+         * forever with an endless error body. */
         size_t room = ERR_BODY_MAX - r->body.len;
         if (room && cairn_buf_append(&r->body, p, n < room ? n : room) != 0)
             return 0;
+        if (r->body_bytes > ERR_BODY_READ) {
+            r->err_cut = 1;
+            return 0;
+        }
         return n;
     }
     if (cairn_buf_append(&r->body, p, n) != 0) {
@@ -617,6 +626,12 @@ static void finish_transfer(struct cairn_httpc_req *r, CURLcode cc)
         head_final(r);
     if (r->abort_err) {
         complete(r, r->abort_err, r->abort_msg);
+        return;
+    }
+    /* Status and headers arrived whole; the caller wanted only the start
+     * of this error body, and has it. */
+    if (r->err_cut && cc == CURLE_WRITE_ERROR) {
+        complete(r, 0, "");
         return;
     }
     err = map_curl(cc);

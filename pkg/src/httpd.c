@@ -40,6 +40,7 @@ void cairn_httpd_config_default(struct cairn_httpd_config *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->idle_timeout_ms = 75000;
     cfg->body_timeout_ms = 30000;
+    cfg->body_min_rate = 16384;
     cfg->write_timeout_ms = 60000;
     cfg->linger_ms = 2000;
     cfg->stop_grace_ms = 10000;
@@ -65,6 +66,7 @@ static void config_apply(struct cairn_httpd_config *dst,
     DEF(header_timeout_ms);
     DEF(idle_timeout_ms);
     DEF(body_timeout_ms);
+    DEF(body_min_rate);
     DEF(write_timeout_ms);
     DEF(linger_ms);
     DEF(stop_grace_ms);
@@ -252,6 +254,14 @@ static void on_conn_closed(uv_handle_t *h)
     maybe_finish(srv);
 }
 
+static void stash_free(struct httpd_conn *c)
+{
+    c->srv->stats.stashed -= c->stash_len;
+    free(c->stash);
+    c->stash = NULL;
+    c->stash_len = c->stash_cap = 0;
+}
+
 void cairn__httpd_conn_close(struct httpd_conn *c)
 {
     struct cairn_httpd_req *req = c->req;
@@ -273,9 +283,7 @@ void cairn__httpd_conn_close(struct httpd_conn *c)
         cairn__httpd_req_put(c->srv, req);
     if (c->sf)
         cairn__httpd_sendfile_abort(c);
-    free(c->stash);
-    c->stash = NULL;
-    c->stash_len = c->stash_cap = 0;
+    stash_free(c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -296,9 +304,7 @@ static void start_linger(struct httpd_conn *c)
     shutdown(fd, SHUT_WR);
     c->state = C_LINGER;
     c->deadline = now_ms(c->srv) + c->srv->cfg.linger_ms;
-    free(c->stash);
-    c->stash = NULL;
-    c->stash_len = c->stash_cap = 0;
+    stash_free(c);
     start_reading(c);
 }
 
@@ -430,14 +436,39 @@ static int conn_busy(const struct httpd_conn *c)
     return c->closing || c->close_after || c->state > C_BODY;
 }
 
+/* How much one read may take. Input that cannot be parsed yet (it
+ * follows a request that is being answered) goes to the connection's
+ * stash, so reads are sized to keep the stash within HTTPD_STASH_CAP:
+ * while busy, only the stash's free room; between requests and in a
+ * chunked body, HTTPD_STASH_CAP (a request that completes inside the
+ * read leaves at most that much behind it); in a body of known length,
+ * the rest of the body plus HTTPD_STASH_CAP, at most the whole buffer,
+ * so that uploads still move in 64 KiB reads. (A streamed body paused
+ * mid-read stashes that read's rest, < 64 KiB: its owner chose it.) */
+static size_t read_size(const struct httpd_conn *c)
+{
+    uint64_t n;
+
+    if (c->state == C_LINGER)
+        return HTTPD_READ_BUF; /* discarded */
+    if (conn_busy(c))
+        return c->stash_len < HTTPD_STASH_CAP ? HTTPD_STASH_CAP - c->stash_len
+                                              : 0;
+    if (c->state != C_BODY || (c->parser.flags & F_CHUNKED))
+        return HTTPD_STASH_CAP;
+    n = c->parser.content_length + HTTPD_STASH_CAP;
+    return n < HTTPD_READ_BUF ? (size_t)n : HTTPD_READ_BUF;
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct httpd_conn *c = cairn_container_of(h, struct httpd_conn, tcp);
 
     (void)hint;
     /* One buffer per server: libuv calls read_cb right after each read,
-     * and every byte is parsed (or stashed) before returning. */
-    *buf = uv_buf_init(c->srv->rbuf, sizeof(c->srv->rbuf));
+     * and every byte is parsed (or stashed) before returning. A zero
+     * length makes libuv report UV_ENOBUFS (on_read stops reading). */
+    *buf = uv_buf_init(c->srv->rbuf, (unsigned)read_size(c));
 }
 
 static void parse_error(struct httpd_conn *c, enum http_errno e)
@@ -510,8 +541,8 @@ static void start_reading(struct httpd_conn *c)
     c->reading = 1;
 }
 
-/* Keep input that arrives while a request is busy; past the high-water
- * mark stop reading (TCP pushes back on the client). */
+/* Keep input that arrives while a request is busy; once the stash is
+ * full stop reading (TCP pushes back on the client). */
 static void stash_append(struct httpd_conn *c, const char *data, size_t n)
 {
     if (c->stash_len + n > c->stash_cap) {
@@ -520,7 +551,8 @@ static void stash_append(struct httpd_conn *c, const char *data, size_t n)
     }
     memcpy(c->stash + c->stash_len, data, n);
     c->stash_len += (uint32_t)n;
-    if (c->stash_len >= HTTPD_STASH_HIGH)
+    c->srv->stats.stashed += n;
+    if (c->stash_len >= HTTPD_STASH_CAP)
         stop_reading(c);
 }
 
@@ -533,12 +565,14 @@ static void drain_stash(struct httpd_conn *c)
 
         c->stash = NULL;
         c->stash_len = c->stash_cap = 0;
+        c->srv->stats.stashed -= len;
         used = conn_feed(c, buf, len);
         if (used < len && !c->closing && !c->close_after) {
             memmove(buf, buf + used, len - used);
             c->stash = buf;
             c->stash_len = (uint32_t)(len - used);
             c->stash_cap = cap;
+            c->srv->stats.stashed += c->stash_len;
         } else {
             free(buf);
         }
@@ -551,7 +585,7 @@ static void drain_stash(struct httpd_conn *c)
 static void conn_resume(struct httpd_conn *c)
 {
     drain_stash(c);
-    if (!c->closing && c->state != C_PAUSED && c->stash_len < HTTPD_STASH_HIGH)
+    if (!c->closing && c->state != C_PAUSED && c->stash_len < HTTPD_STASH_CAP)
         start_reading(c);
 }
 
@@ -581,6 +615,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
     if (nread == 0 || c->closing)
         return;
+    if (nread == UV_ENOBUFS) { /* the stash is full: read_size said 0 */
+        stop_reading(c);
+        return;
+    }
     if (nread < 0) {
         on_eof(c, nread);
         return;
@@ -633,11 +671,28 @@ static void queue_resume(struct httpd_conn *c)
 
 /* --- streamed bodies: pause and resume ------------------------------- */
 
+/* While paused, the body's clock stops: a busy consumer is not a slow
+ * client. body_start holds the time already used until the resume. */
 void cairn__httpd_pause_apply(struct httpd_conn *c)
 {
     stop_reading(c);
     c->state = C_PAUSED;
-    c->deadline = 0; /* a busy consumer is not a slow client */
+    c->deadline = 0;
+    if (c->req)
+        c->req->body_start = now_ms(c->srv) - c->req->body_start;
+}
+
+void cairn__httpd_body_deadline(struct httpd_conn *c, uint64_t bytes)
+{
+    struct cairn_httpd_req *req = c->req;
+    uint64_t rate = c->srv->cfg.body_min_rate, ms;
+
+    /* bytes * 1000 / rate without overflow; past ~35 years, clamp. */
+    ms = bytes / rate > UINT64_C(1) << 40
+             ? UINT64_C(1) << 50
+             : bytes / rate * 1000 + bytes % rate * 1000 / rate;
+    req->body_allow = c->srv->cfg.body_timeout_ms + ms;
+    c->deadline = req->body_start + req->body_allow;
 }
 
 /* A streamed request whose head stage or body is in progress. */
@@ -673,7 +728,8 @@ void cairn_httpd_req_resume(struct cairn_httpd_req *req)
     if (c->state != C_PAUSED)
         return; /* not applied yet: nothing stopped */
     c->state = C_BODY;
-    c->deadline = now_ms(c->srv) + c->srv->cfg.body_timeout_ms;
+    req->body_start = now_ms(c->srv) - req->body_start; /* see pause_apply */
+    c->deadline = req->body_start + req->body_allow;
     queue_resume(c);
 }
 

@@ -19,7 +19,7 @@
 #define HTTPD_RHEAD_CAP 8192    /* headers a handler may add */
 #define HTTPD_READ_BUF 65536    /* the one read buffer per server */
 #define HTTPD_HEAD_BUF 16384    /* response head scratch per server */
-#define HTTPD_STASH_HIGH 16384  /* stop reading past this much stashed input */
+#define HTTPD_STASH_CAP 8192    /* input read ahead while busy, at most */
 #define HTTPD_WRITE_HIGH 262144 /* stop parsing while this much is unsent */
 #define HTTPD_POOL_MAX 256      /* idle request objects kept */
 
@@ -96,8 +96,21 @@ struct cairn_httpd_req {
     uint64_t body_seen; /* body bytes received so far */
     void *data;         /* the owner's, cairn_httpd_req_set_data */
     const char *fail_msg;
-    cairn_httpd_park_fn park_fn;
-    void *park_arg;
+    /* A request is parked only once its body is complete, so the body's
+     * deadline and the park callback share their bytes: 10,000 parked
+     * long-polls pay nothing for the deadline. */
+    union {
+        struct {
+            /* The body's deadline is body_start + body_allow (loop ms), a
+             * total (cairn__httpd_body_deadline). While paused, body_start
+             * holds the time used so far instead. */
+            uint64_t body_start, body_allow;
+        };
+        struct {
+            cairn_httpd_park_fn park_fn;
+            void *park_arg;
+        };
+    };
 };
 
 enum conn_state {
@@ -174,6 +187,9 @@ void cairn__httpd_count(struct cairn_httpd *srv, struct httpd_route *route,
 void cairn__httpd_touch_write(struct httpd_conn *c);
 void cairn__httpd_handle_closed(struct cairn_httpd *srv);
 void cairn__httpd_pause_apply(struct httpd_conn *c);
+/* Set the request's body allowance for bytes (declared or so far) and the
+ * connection's deadline from it. */
+void cairn__httpd_body_deadline(struct httpd_conn *c, uint64_t bytes);
 int cairn__httpd_stream_fd(struct httpd_conn *c);
 
 /* httpd_req.c */

@@ -44,7 +44,7 @@ static void req_reset(struct cairn_httpd_req *req, struct cairn_httpd *srv)
     req->data = NULL;
     req->fail_fatal = 0;
     req->fail_msg = NULL;
-    req->park_fn = NULL;
+    req->park_fn = NULL; /* (also clears body_start, body_allow) */
     req->park_arg = NULL;
 }
 
@@ -641,6 +641,44 @@ static void route_request(struct cairn_httpd *srv, struct cairn_httpd_req *req)
     }
 }
 
+/* A Host value: uri-host [":" port] (RFC 3986 reg-name, IPv4 or an IP
+ * literal in brackets), possibly empty. Only the character set is checked:
+ * the value is not used for routing, but one with spaces, '/', '@' or
+ * controls is not a host and may be read differently by a proxy. */
+static int host_value_ok(const char *v)
+{
+    for (; *v; v++) {
+        unsigned char ch = (unsigned char)*v;
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || strchr("-._~!$&'()*+,;=:[]%", ch)))
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 9112 3.2: an HTTP/1.1 request without Host, any request with more
+ * than one, or one with a malformed value is 400. (HTTP/1.0 had no Host.)
+ * Framing is not in doubt, so the connection may be kept. */
+static void check_host(struct cairn_httpd_req *req, const http_parser *p)
+{
+    const char *host = NULL;
+    size_t i, n = 0;
+
+    for (i = 0; i < req->nhdr; i++) {
+        if (strcasecmp(req->head.data + req->hdr[i].name, "Host") == 0) {
+            host = req->head.data + req->hdr[i].value;
+            n++;
+        }
+    }
+    if (n > 1)
+        req_fail(req, 400, "more than one Host header", 0);
+    else if (n == 0 && (p->http_major > 1 || p->http_minor >= 1))
+        req_fail(req, 400, "HTTP/1.1 request without a Host header", 0);
+    else if (host && !host_value_ok(host))
+        req_fail(req, 400, "malformed Host header", 0);
+}
+
 /* Expect: only 100-continue is known (curl sends it before large bodies).
  * Checked before the head hook; the 100 itself goes out after it, so that
  * a refused request gets its final answer instead. */
@@ -748,6 +786,7 @@ static int on_headers_complete(http_parser *p)
                                 !(req->http10 && (p->flags & F_CHUNKED)));
     has_body = (p->flags & F_CHUNKED) ||
                ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+    check_host(req, p);
     if (parse_target(req) == 0)
         route_request(srv, req);
     max = req->route ? req->route->max_body : srv->cfg.max_body_bytes;
@@ -771,7 +810,12 @@ static int on_headers_complete(http_parser *p)
         return 0;
     send_continue(c, req);
     c->state = C_BODY;
-    c->deadline = uv_now(srv->loop) + srv->cfg.body_timeout_ms;
+    /* A total for the whole body, not reset by reads: a client trickling
+     * a byte now and then must not hold the connection forever. Chunked
+     * bodies earn time as their bytes arrive (on_body). */
+    req->body_start = uv_now(srv->loop);
+    cairn__httpd_body_deadline(
+        c, (p->flags & F_CONTENTLENGTH) ? p->content_length : 0);
     if (req->paused) { /* by the head hook: before the first byte */
         cairn__httpd_pause_apply(c);
         http_parser_pause(p, 1);
@@ -788,7 +832,8 @@ static int body_stream(struct httpd_conn *c, struct cairn_httpd_req *req,
     if (n > r->max_body - req->body_seen)
         return req_fail(req, 413, "request body too large", 1);
     req->body_seen += n;
-    c->deadline = uv_now(c->srv->loop) + c->srv->cfg.body_timeout_ms;
+    if (c->parser.flags & F_CHUNKED)
+        cairn__httpd_body_deadline(c, req->body_seen);
     r->body(req, at, n, r->arg);
     if (c->req != req) { /* answered: the rest of the body is not read */
         c->early = 1;
@@ -814,7 +859,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
     c->req->body_seen += n;
     if (body_reserve(c, c->req->body.len))
         return -1;
-    c->deadline = uv_now(c->srv->loop) + c->srv->cfg.body_timeout_ms;
+    if (p->flags & F_CHUNKED)
+        cairn__httpd_body_deadline(c, c->req->body_seen);
     return 0;
 }
 

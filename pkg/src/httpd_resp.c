@@ -974,7 +974,10 @@ int cairn_httpd_respond_file(struct cairn_httpd_req *req, const char *path,
         cairn_httpd_respond_not_modified(req, tag);
         return 0;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO swapped in after the stat must not block the
+     * loop in open(); the fstat below refuses it. (No effect on regular
+     * files, so sendfile is unchanged.) */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return errno_code(errno);
     /* Replaced between stat and open: describe what was opened. */

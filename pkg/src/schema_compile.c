@@ -7,12 +7,12 @@
  */
 #include "schema_internal.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cairn/fs.h"
 #include "cairn/mem.h"
 
 /* ---- arena: every node and array of a schema, freed at once ---- */
@@ -882,33 +882,6 @@ void cairn_schema_free(struct cairn_schema *s)
     free(s);
 }
 
-/* Read at most max bytes of path; CAIRN_ETOOBIG past that. */
-static int read_capped(const char *path, size_t max, char **out, size_t *len,
-                       struct cairn_diag *d)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    size_t n;
-
-    if (!f)
-        return cairn_diag_set(d, errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO,
-                              "%s: %s", path, strerror(errno));
-    buf = cairn_xmalloc(max + 1);
-    n = fread(buf, 1, max + 1, f);
-    if (ferror(f) || n > max) {
-        int rc = ferror(f) ? CAIRN_EIO : CAIRN_ETOOBIG;
-        fclose(f);
-        free(buf);
-        return cairn_diag_set(d, rc, "%s: %s", path,
-                              rc == CAIRN_EIO ? "read error"
-                                              : "larger than the size cap");
-    }
-    fclose(f);
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 int cairn_schema_load(const char *path, struct cairn_schema **out,
                       struct cairn_diag *d)
 {
@@ -920,7 +893,9 @@ int cairn_schema_load(const char *path, struct cairn_schema **out,
 
     if (!path || !out)
         return cairn_diag_set(d, CAIRN_EINVAL, "schema: no path");
-    if ((rc = read_capped(path, CAIRN__SCHEMA_FILE_MAX, &buf, &len, d)) != 0)
+    /* cairn_fs_read: capped, and a FIFO or device at path is refused
+     * instead of blocking. */
+    if ((rc = cairn_fs_read(path, CAIRN__SCHEMA_FILE_MAX, &buf, &len, d)) != 0)
         return rc;
     doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);

@@ -10,6 +10,8 @@ Routes
   GET|HEAD /f/<name>?opts   the file DIR/<name>, Range "bytes=N-" / "N-M"
       status=N        answer N with a short text body instead
       retry_after=V   with status: a Retry-After header
+      endless=1       with status: no length, and the error body never ends
+                      (until the client hangs up)
       ignore_range=1  answer 200 with the whole file even to a Range request
       bad_cr=1        206 whose Content-Range starts one byte late
       extra=M         M junk bytes after the file (Content-Length covers them)
@@ -137,6 +139,8 @@ class Handler(BaseHTTPRequestHandler):
             hdrs = []
             if "retry_after" in q:
                 hdrs.append(("Retry-After", q["retry_after"]))
+            if q.get("endless"):
+                return self.endless_error(int(q["status"]), hdrs)
             return self.send_text(int(q["status"]), "fake error %s\n" % q["status"], hdrs)
         fpath = os.path.join(ROOT, os.path.basename(name))
         try:
@@ -175,6 +179,23 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(body[split:], end + 1, q)
             return
         self.send_body(body, start, q)
+
+    def endless_error(self, code, hdrs):
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Connection", "close")
+        for k, v in hdrs:
+            self.send_header(k, v)
+        self.end_headers()
+        self.close_connection = True
+        junk = b"e" * 65536
+        try:
+            self.wfile.write(b"fake error %d\n" % code)
+            while True:
+                self.wfile.write(junk)
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def send_body(self, body, start, q, final=True):
         limit = len(body)

@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "test.h"
 
@@ -63,6 +66,84 @@ static void test_read_cap(void)
     CHECK_INT_EQ(cairn_fs_read(dir, 100, &buf, NULL, NULL), CAIRN_EIO);
     test_rm_rf(dir);
     free(p);
+    free(dir);
+}
+
+/* Run one capped read of path in a child process, so that a read that
+ * blocks (the bug: a FIFO with no writer) fails the test after 3 s instead
+ * of hanging it. The child reports "rc message" through a pipe. Returns 0
+ * and fills rc/msg when the child answered in time, -1 when it blocked. */
+static int read_in_child(const char *path, int secret, int *rc, char *msg,
+                         size_t n)
+{
+    int pfd[2], status;
+    struct pollfd p;
+    ssize_t got;
+    pid_t pid;
+
+    if (pipe(pfd) != 0)
+        return -1;
+    pid = fork();
+    if (pid == 0) {
+        struct cairn_diag d;
+        char *buf = NULL, out[600];
+        size_t len = 0;
+        int r;
+
+        close(pfd[0]);
+        cairn_diag_init(&d);
+        r = secret ? cairn_fs_read_secret(path, 100, 0, &buf, &len, &d)
+                   : cairn_fs_read(path, 100, &buf, &len, &d);
+        snprintf(out, sizeof(out), "%d %s", r, cairn_diag_msg(&d));
+        if (write(pfd[1], out, strlen(out)) < 0)
+            _exit(2);
+        _exit(0);
+    }
+    close(pfd[1]);
+    p.fd = pfd[0];
+    p.events = POLLIN;
+    if (pid < 0 || poll(&p, 1, 3000) != 1) {
+        if (pid > 0)
+            kill(pid, SIGKILL);
+        close(pfd[0]);
+        if (pid > 0)
+            waitpid(pid, &status, 0);
+        return -1;
+    }
+    got = read(pfd[0], msg, n - 1);
+    msg[got > 0 ? got : 0] = '\0';
+    close(pfd[0]);
+    waitpid(pid, &status, 0);
+    *rc = (int)strtol(msg, NULL, 10);
+    return 0;
+}
+
+/* A FIFO (no writer) or a device at a path must be refused at once, with
+ * the path in the message, never block the reader. */
+static void test_read_not_regular(void)
+{
+    char *dir = test_tmpdir(), *fifo = path_in(dir, "fifo"), msg[600];
+    int rc = 0, secret;
+
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    for (secret = 0; secret <= 1; secret++) {
+        CHECK_INT_EQ(read_in_child(fifo, secret, &rc, msg, sizeof(msg)), 0);
+        CHECK_INT_EQ(rc, CAIRN_EIO);
+        CHECK_STR_HAS(msg, fifo);
+        CHECK_STR_HAS(msg, "not a regular file (a FIFO)");
+    }
+    CHECK_INT_EQ(read_in_child("/dev/zero", 0, &rc, msg, sizeof(msg)), 0);
+    CHECK_INT_EQ(rc, CAIRN_EIO);
+    CHECK_STR_HAS(msg, "/dev/zero: not a regular file (a character device)");
+    /* Regular files still read, and the fd is blocking again (a read
+     * through it works like any other). */
+    free(fifo);
+    fifo = path_in(dir, "plain");
+    test_write_file(fifo, "abc", 3);
+    CHECK_INT_EQ(read_in_child(fifo, 0, &rc, msg, sizeof(msg)), 0);
+    CHECK_INT_EQ(rc, 0);
+    test_rm_rf(dir);
+    free(fifo);
     free(dir);
 }
 
@@ -304,6 +385,7 @@ static void test_free_bytes(void)
 int main(void)
 {
     RUN(test_read_cap);
+    RUN(test_read_not_regular);
     RUN(test_write_durable_replaces);
     RUN(test_write_durable_mode);
     RUN(test_write_durable_errors);

@@ -38,6 +38,10 @@ struct got {
     int calls;
     struct cairn_httpc_req *req;
     uv_timer_t resume_timer;
+    /* > 0: cancel the request after this long (a test that would
+     * otherwise hang fails instead); the resume timer is used for it. */
+    uint64_t watchdog_ms;
+    int watchdog_fired;
 };
 
 static void got_free(struct got *g)
@@ -66,6 +70,8 @@ static void on_done(struct cairn_httpc_req *r,
     g->body_len = res->body_len;
     g->body_bytes = res->body_bytes;
     g->req = NULL;
+    if (g->watchdog_ms)
+        uv_timer_stop(&g->resume_timer);
 }
 
 static int on_head(struct cairn_httpc_req *r, const struct cairn_httpc_head *h,
@@ -104,6 +110,15 @@ static int on_data(struct cairn_httpc_req *r, const void *data, size_t n,
     return 0;
 }
 
+static void watchdog_fire(uv_timer_t *t)
+{
+    struct got *g = t->data;
+
+    g->watchdog_fired = 1;
+    if (g->req)
+        cairn_httpc_cancel(g->req);
+}
+
 static void closed_cb(void *arg)
 {
     (*(int *)arg)++;
@@ -127,6 +142,8 @@ static int run(const struct cairn_httpc_opts *o, struct cairn_httpc_request *rq,
         rc = cairn_httpc_start(c, rq, on_done, g, &g->req, &d);
         if (rc)
             fprintf(stderr, "start: %s\n", cairn_diag_msg(&d));
+        if (rc == 0 && g->watchdog_ms)
+            uv_timer_start(&g->resume_timer, watchdog_fire, g->watchdog_ms, 0);
         uv_run(&loop, UV_RUN_DEFAULT);
         cairn_httpc_close(c, closed_cb, &closed);
     }
@@ -292,6 +309,32 @@ static void test_error_status_streaming(void)
     CHECK_STR_EQ(g.retry_after, "7");
     CHECK_INT_EQ(g.stream_len, 0); /* error bodies never reach on_data */
     CHECK_STR_HAS(g.body, "fake error 503");
+    free((char *)rq.url);
+    got_free(&g);
+}
+
+/* A streaming request without a timeout and an error body that never
+ * ends: the error body is read only up to a cap (64 KiB), then the
+ * transfer ends and done reports the status with the start of the body.
+ * Before the cap the request never completed (the watchdog cancels it). */
+static void test_error_body_endless(void)
+{
+    struct cairn_httpc_request rq = {0};
+    struct got g = {0};
+
+    rq.url = url("/f/blob?status=502&endless=1");
+    rq.on_data = on_data;
+    rq.timeout_ms = 0;
+    g.watchdog_ms = 5000;
+    REQUIRE(run(NULL, &rq, &g) == 0);
+    CHECK_INT_EQ(g.watchdog_fired, 0);
+    CHECK_INT_EQ(g.err, 0);
+    CHECK_INT_EQ(g.status, 502);
+    CHECK_INT_EQ(g.stream_len, 0);
+    CHECK_STR_HAS(g.body, "fake error 502");
+    CHECK(g.body_len <= 4096);
+    CHECK(g.body_bytes >= 64 * 1024);
+    CHECK(g.body_bytes <= 64 * 1024 + 256 * 1024); /* one curl buffer more */
     free((char *)rq.url);
     got_free(&g);
 }
@@ -728,6 +771,7 @@ int main(void)
     RUN(test_streaming_and_pause);
     RUN(test_streaming_cap);
     RUN(test_error_status_streaming);
+    RUN(test_error_body_endless);
     RUN(test_headers_and_range);
     RUN(test_timeout);
     RUN(test_low_speed);

@@ -195,16 +195,18 @@ static void test_requests(void)
     EXPECT("GET /echo?x=1&y=%20 HTTP/1.1\r\nHost: a\r\n" CLOSE "\r\n",
            "HTTP/1.1 200 OK\r\n", "GET /echo q=x=1&y=%20 ct=- len=0");
     EXPECT("GET /echo HTTP/1.0\r\n\r\n", "200 OK", "GET /echo q= ct=- len=0");
-    EXPECT("POST /v1/score HTTP/1.1\r\nContent-Type: image/jpeg\r\n" CLOSE
-           "Content-Length: 5\r\n\r\nabcde",
+    EXPECT("POST /v1/score HTTP/1.1\r\nHost: a\r\nContent-Type: "
+           "image/jpeg\r\n" CLOSE "Content-Length: 5\r\n\r\nabcde",
            "Content-Length: 37\r\n", "POST /v1/score q= ct=image/jpeg len=5");
     /* Chunked bodies arrive whole. */
-    EXPECT("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" CLOSE
-           "\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-           "200 OK", "len=5");
+    EXPECT(
+        "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n" CLOSE
+        "\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        "200 OK", "len=5");
     /* HEAD of a GET route: the head only. */
     {
-        static const char head[] = "HEAD /echo HTTP/1.1\r\n" CLOSE "\r\n";
+        static const char head[] =
+            "HEAD /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "\r\n";
         char *r = roundtrip(head, sizeof(head) - 1);
 
         CHECK_STR_HAS(r, "200 OK");
@@ -219,9 +221,9 @@ static void test_keepalive(void)
     char *a, *b;
 
     REQUIRE(fd >= 0);
-    send_all(fd, "GET /echo?n=1 HTTP/1.1\r\n\r\n", 26);
+    send_all(fd, "GET /echo?n=1 HTTP/1.1\r\nHost: a\r\n\r\n", 35);
     a = read_one(fd);
-    send_all(fd, "GET /echo?n=2 HTTP/1.1\r\n\r\n", 26);
+    send_all(fd, "GET /echo?n=2 HTTP/1.1\r\nHost: a\r\n\r\n", 35);
     b = read_one(fd);
     CHECK_STR_HAS(a, "q=n=1");
     CHECK_STR_HAS(b, "q=n=2");
@@ -232,19 +234,27 @@ static void test_keepalive(void)
 
 static void test_routing_and_malformed(void)
 {
-    EXPECT("GET /nope HTTP/1.1\r\n" CLOSE "\r\n", "404 ", "\"status\":404");
-    EXPECT("GET /v1/score HTTP/1.1\r\n" CLOSE "\r\n", "405 ", "Allow: POST");
-    EXPECT("DELETE /echo HTTP/1.1\r\n" CLOSE "\r\n", "405 ", "Allow: ");
-    EXPECT("POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", "413 ", "");
-    EXPECT("POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: "
+    EXPECT("GET /nope HTTP/1.1\r\nHost: a\r\n" CLOSE "\r\n", "404 ",
+           "\"status\":404");
+    EXPECT("GET /v1/score HTTP/1.1\r\nHost: a\r\n" CLOSE "\r\n", "405 ",
+           "Allow: POST");
+    EXPECT("DELETE /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "\r\n", "405 ",
+           "Allow: ");
+    EXPECT("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n",
+           "413 ", "");
+    EXPECT("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: "
+           "3\r\nContent-Length: "
            "4\r\n\r\nabcd",
            "400 ", "");
-    EXPECT("POST /echo HTTP/1.1\r\nContent-Length: -3\r\n\r\n", "400 ", "");
-    EXPECT("GET x HTTP/1.1\r\n\r\n", "400 ", "");
-    EXPECT("GET /../echo HTTP/1.1\r\n\r\n", "400 ", "");
-    EXPECT("GET /echo?a=%zz HTTP/1.1\r\n\r\n", "400 ", "");
-    EXPECT("GET /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "400 ", "");
-    EXPECT("GET /echo HTTP/1.1\r\nExpect: magic\r\n\r\n", "417 ", "");
+    EXPECT("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: -3\r\n\r\n",
+           "400 ", "");
+    EXPECT("GET x HTTP/1.1\r\nHost: a\r\n\r\n", "400 ", "");
+    EXPECT("GET /../echo HTTP/1.1\r\nHost: a\r\n\r\n", "400 ", "");
+    EXPECT("GET /echo?a=%zz HTTP/1.1\r\nHost: a\r\n\r\n", "400 ", "");
+    EXPECT("GET /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+           "400 ", "");
+    EXPECT("GET /echo HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", "417 ",
+           "");
 }
 
 /* The adapter passes the server-wide body budget on: one 3500-byte body
@@ -253,15 +263,17 @@ static void test_body_budget(void)
 {
     size_t n = 3500;
     char *req = cairn_xmalloc(n + 128), *r;
-    int h = snprintf(req, 128,
-                     "POST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+    int h = snprintf(
+        req, 128,
+        "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n", n);
 
     memset(req + h, 'b', n);
     r = roundtrip(req, (size_t)h + n);
     CHECK_STR_HAS(r, "503 ");
     free(r);
     free(req);
-    EXPECT("POST /echo HTTP/1.1\r\nContent-Length: 3\r\n" CLOSE "\r\nabc",
+    EXPECT("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n" CLOSE
+           "\r\nabc",
            "200 OK", "len=3");
 }
 
@@ -270,9 +282,9 @@ static void test_header_cap(void)
     size_t n = 3000;
     char *req = cairn_xmalloc(n + 64), *r;
 
-    memcpy(req, "GET /echo HTTP/1.1\r\nX: ", 23);
-    memset(req + 23, 'a', n);
-    memcpy(req + 23 + n, "\r\n\r\n", 5);
+    memcpy(req, "GET /echo HTTP/1.1\r\nHost: a\r\nX: ", 32);
+    memset(req + 32, 'a', n);
+    memcpy(req + 32 + n, "\r\n\r\n", 5);
     r = roundtrip(req, strlen(req));
     CHECK_STR_HAS(r, "431 ");
     free(r);
@@ -281,8 +293,9 @@ static void test_header_cap(void)
 
 static void test_expect_continue(void)
 {
-    static const char head[] = "POST /echo HTTP/1.1\r\nContent-Length: 4\r\n"
-                               "Expect: 100-continue\r\n" CLOSE "\r\n";
+    static const char head[] =
+        "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+        "Expect: 100-continue\r\n" CLOSE "\r\n";
     char buf[256] = "";
     int fd = dial();
     ssize_t r;
@@ -316,25 +329,28 @@ static void test_timeout_and_async(void)
     char *r;
 
     REQUIRE(fd >= 0);
-    send_all(fd, "GET /echo HTTP/1.1\r\n", 20);
+    send_all(fd, "GET /echo HTTP/1.1\r\nHost: a\r\n", 29);
     r = read_all(fd); /* the 1.5 s header deadline: closed, no answer */
     CHECK_STR_EQ(r, "");
     CHECK(now_s() - t0 >= 1.0);
     CHECK(now_s() - t0 < 4.5);
     free(r);
     close(fd);
-    EXPECT("POST /slow HTTP/1.1\r\nContent-Length: 3\r\n" CLOSE "\r\nxyz",
+    EXPECT("POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n" CLOSE
+           "\r\nxyz",
            "200 OK", "late /slow len=3 sum=120");
     /* The client leaves before the late reply; the handler still reads the
      * body afterwards, and the reply is dropped. */
     fd = dial();
     REQUIRE(fd >= 0);
-    send_all(fd, "POST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", 44);
+    send_all(fd,
+             "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab",
+             53);
     usleep(50000);
     close(fd);
     usleep(500000);
-    EXPECT("GET /echo?still=alive HTTP/1.1\r\n" CLOSE "\r\n", "200 OK",
-           "still=alive");
+    EXPECT("GET /echo?still=alive HTTP/1.1\r\nHost: a\r\n" CLOSE "\r\n",
+           "200 OK", "still=alive");
 }
 
 static char *metrics_text(void)
@@ -385,7 +401,8 @@ static void test_connection_cap(void)
     for (int i = 0; i < 6; i++)
         close(fds[i]);
     for (int i = 0; i < 50; i++) {
-        static const char req[] = "GET /echo HTTP/1.1\r\n" CLOSE "\r\n";
+        static const char req[] =
+            "GET /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "\r\n";
         char *a = roundtrip(req, sizeof(req) - 1);
         int ok = strstr(a, "200 OK") != NULL;
 
@@ -416,7 +433,7 @@ static pthread_t loop_thread;
 static void test_graceful_stop(void)
 {
     static const char req[] =
-        "POST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nzz";
+        "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nzz";
     int a = dial(), c;
     char *ra;
 

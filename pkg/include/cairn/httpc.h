@@ -59,7 +59,9 @@ struct cairn_httpc_result {
     struct cairn_httpc_head head;
     /* Memory mode: the body (NUL-terminated, len excludes the NUL).
      * Streaming mode: at most the first 4 KiB of a non-2xx body, for error
-     * messages. Owned by the request: copy it before done returns. */
+     * messages; such a body is read up to 64 KiB, then the connection is
+     * dropped and the request completes (err 0, the status) as if the body
+     * had ended there. Owned by the request: copy it before done returns. */
     const char *body;
     size_t body_len;
     uint64_t body_bytes; /* body bytes received, both modes */

@@ -64,7 +64,14 @@ struct cairn_httpd_config {
     uint32_t header_timeout_ms; /* 10000: from accept or a request's first
                                    byte until its headers are complete */
     uint32_t idle_timeout_ms;  /* 75000: keep-alive wait for the next request */
-    uint32_t body_timeout_ms;  /* 30000: longest pause while a body arrives */
+    uint32_t body_timeout_ms;  /* 30000: with body_min_rate, the total time a
+                                  request body may take: body_timeout_ms +
+                                  size / body_min_rate, from the end of the
+                                  headers (size: the declared length; for
+                                  chunked, the bytes arrived so far). Not
+                                  reset by reads; stopped while the owner
+                                  holds a streamed body paused. */
+    uint32_t body_min_rate;    /* 16384 bytes/s: see body_timeout_ms */
     uint32_t write_timeout_ms; /* 60000: longest stall while a response is
                                   written (a client that does not read) */
     uint32_t linger_ms;        /* 2000: after a closing response, how long
@@ -104,7 +111,8 @@ typedef void (*cairn_httpd_body_fn)(struct cairn_httpd_req *req,
 enum cairn_httpd_abort_reason {
     CAIRN_HTTPD_ABORT_CLOSED,  /* the client went away (EOF, reset), or the
                                   server force-closed the connection (stop) */
-    CAIRN_HTTPD_ABORT_TIMEOUT, /* the body stalled past body_timeout_ms */
+    CAIRN_HTTPD_ABORT_TIMEOUT, /* the body overran its deadline
+                                  (body_timeout_ms, body_min_rate) */
     CAIRN_HTTPD_ABORT_REFUSED, /* the server answered an error itself: body
                                   over max_body, malformed chunked framing,
                                   no room in max_body_total */
@@ -373,6 +381,9 @@ struct cairn_httpd_stats {
     uint64_t timeouts; /* connections closed by a header/body/write timeout */
     uint32_t connections; /* open now */
     uint32_t parked;      /* parked now */
+    uint64_t stashed;     /* input read ahead of the request being answered
+                             (pipelined requests, a paused body's rest),
+                             held now by all connections together */
 };
 
 void cairn_httpd_stats(const struct cairn_httpd *srv,
