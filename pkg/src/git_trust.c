@@ -17,8 +17,7 @@
 
 #define MAX_CA_FILE (4u << 20)
 
-static const char *const ssh_schemes[] = {"ssh://", "ssh+git://",
-                                          "git+ssh://"};
+static const char *const ssh_schemes[] = {"ssh://", "ssh+git://", "git+ssh://"};
 
 /* "host:port" digits after the authority's host, or 22 when absent. */
 static int parse_port(const char *s, size_t n, unsigned *port)

@@ -88,8 +88,8 @@ void cairn_sha512(const void *data, size_t n, uint8_t out[CAIRN_SHA512_LEN])
     must(EVP_Digest(data, n, out, &len, EVP_sha512(), NULL), "EVP_Digest");
 }
 
-void cairn_hmac_sha1(const void *key, size_t keylen, const void *data,
-                     size_t n, uint8_t out[CAIRN_SHA1_LEN])
+void cairn_hmac_sha1(const void *key, size_t keylen, const void *data, size_t n,
+                     uint8_t out[CAIRN_SHA1_LEN])
 {
     unsigned int len = 0;
 

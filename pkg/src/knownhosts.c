@@ -20,7 +20,7 @@
 enum marker { MARK_NONE, MARK_REVOKED, MARK_CA };
 
 struct entry {
-    char *patterns;          /* comma list; NULL for a hashed entry */
+    char *patterns; /* comma list; NULL for a hashed entry */
     uint8_t salt[CAIRN_SHA1_LEN];
     uint8_t hash[CAIRN_SHA1_LEN];
     enum marker mark;
@@ -64,15 +64,14 @@ void cairn_ssh_fingerprint(const uint8_t *blob, size_t n,
     out[CAIRN_SSH_FP_LEN] = '\0';
 }
 
-void cairn_ssh_key_type(const uint8_t *blob, size_t n, char *out,
-                        size_t outlen)
+void cairn_ssh_key_type(const uint8_t *blob, size_t n, char *out, size_t outlen)
 {
     size_t len;
 
     if (n < 4 || outlen == 0)
         goto unknown;
-    len = (size_t)blob[0] << 24 | (size_t)blob[1] << 16 |
-          (size_t)blob[2] << 8 | blob[3];
+    len = (size_t)blob[0] << 24 | (size_t)blob[1] << 16 | (size_t)blob[2] << 8 |
+          blob[3];
     if (len == 0 || len > n - 4 || len >= outlen)
         goto unknown;
     for (size_t i = 0; i < len; i++)
@@ -124,12 +123,13 @@ static int parse_hashed(const struct line *l, const char *s, struct entry *e,
     size_t sn = 0, hn = 0;
     int rc = 0;
 
-    if (!bar || cairn_base64_decode(s + 3, (size_t)(bar - s - 3), &salt,
-                                    &sn) != 0 ||
+    if (!bar ||
+        cairn_base64_decode(s + 3, (size_t)(bar - s - 3), &salt, &sn) != 0 ||
         cairn_base64_decode(bar + 1, strlen(bar + 1), &hash, &hn) != 0 ||
         sn != CAIRN_SHA1_LEN || hn != CAIRN_SHA1_LEN)
-        rc = bad(l, d, "hashed host name: want |1|SALT|HASH with 20-byte "
-                       "base64 salt and hash");
+        rc = bad(l, d,
+                 "hashed host name: want |1|SALT|HASH with 20-byte "
+                 "base64 salt and hash");
     else {
         memcpy(e->salt, salt, sn);
         memcpy(e->hash, hash, hn);
@@ -169,8 +169,9 @@ static int parse_line(struct line *l, char *s, struct entry *e,
         else if (strcmp(l->f[0], "@cert-authority") == 0)
             e->mark = MARK_CA;
         else
-            return bad(l, d, "unknown marker (want @revoked or "
-                             "@cert-authority)");
+            return bad(l, d,
+                       "unknown marker (want @revoked or "
+                       "@cert-authority)");
         k = 1;
     }
     if (l->nf < k + 3)
@@ -195,8 +196,8 @@ static void push(struct cairn_knownhosts *kh, const struct entry *e)
     kh->e[kh->n++] = *e;
 }
 
-static int parse_all(struct cairn_knownhosts *kh, const char *text,
-                     size_t len, struct cairn_diag *d)
+static int parse_all(struct cairn_knownhosts *kh, const char *text, size_t len,
+                     struct cairn_diag *d)
 {
     char *buf = cairn_xmalloc(CAIRN_KNOWNHOSTS_MAX_LINE + 1);
     struct line l = {.name = kh->name};
@@ -211,9 +212,11 @@ static int parse_all(struct cairn_knownhosts *kh, const char *text,
         l.no++;
         e.line = l.no;
         if (n > CAIRN_KNOWNHOSTS_MAX_LINE || kh->n >= MAX_ENTRIES) {
-            rc = cairn_diag_set(d, CAIRN_ETOOBIG, "%s:%u: line or entry cap "
-                                "(%u bytes, %u entries)", kh->name, l.no,
-                                CAIRN_KNOWNHOSTS_MAX_LINE, MAX_ENTRIES);
+            rc = cairn_diag_set(d, CAIRN_ETOOBIG,
+                                "%s:%u: line or entry cap "
+                                "(%u bytes, %u entries)",
+                                kh->name, l.no, CAIRN_KNOWNHOSTS_MAX_LINE,
+                                MAX_ENTRIES);
             break;
         }
         memcpy(buf, text + pos, n);
@@ -290,8 +293,8 @@ static int glob(const char *p, size_t pn, const char *s)
                     return 0;
             }
         }
-        if (!*s || (*p != '?' && tolower((unsigned char)*p) !=
-                                     tolower((unsigned char)*s)))
+        if (!*s || (*p != '?' &&
+                    tolower((unsigned char)*p) != tolower((unsigned char)*s)))
             return 0;
     }
     return *s == '\0';
@@ -382,9 +385,8 @@ static int classify(const struct cairn_knownhosts *kh, const char *name,
     return best;
 }
 
-int cairn_knownhosts_check(const struct cairn_knownhosts *kh,
-                           const char *host, unsigned port,
-                           const uint8_t *key, size_t keylen,
+int cairn_knownhosts_check(const struct cairn_knownhosts *kh, const char *host,
+                           unsigned port, const uint8_t *key, size_t keylen,
                            struct cairn_diag *d)
 {
     char name[MAX_HOSTNAME], fp[CAIRN_SSH_FP_LEN + 1], type[64], other[600];

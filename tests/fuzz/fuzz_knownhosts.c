@@ -11,7 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define KEY "AAAAC3NzaC1lZDI1NTE5AAAAINCjpKQsPpiHNlfXkJWh5IPHTLSCr/OJ219SQg/fXXOC"
+#define KEY                                                                    \
+    "AAAAC3NzaC1lZDI1NTE5AAAAINCjpKQsPpiHNlfXkJWh5IPHTLSCr/OJ219SQg/fXXOC"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -10,9 +10,11 @@
 #include "cairn/knownhosts.h"
 #include "test.h"
 
-#define K1 "AAAAC3NzaC1lZDI1NTE5AAAAINCjpKQsPpiHNlfXkJWh5IPHTLSCr/OJ219SQg/fXXOC"
+#define K1                                                                     \
+    "AAAAC3NzaC1lZDI1NTE5AAAAINCjpKQsPpiHNlfXkJWh5IPHTLSCr/OJ219SQg/fXXOC"
 #define K1_FP "SHA256:/9wDJew892ZiNrGwnDcIGPHRDBXMOR1bHT5KLvRimEI"
-#define K2 "AAAAC3NzaC1lZDI1NTE5AAAAIF0e6LVKCywu/CBgV11stpJ84nnnTKeh7xYRGpddT4mx"
+#define K2                                                                     \
+    "AAAAC3NzaC1lZDI1NTE5AAAAIF0e6LVKCywu/CBgV11stpJ84nnnTKeh7xYRGpddT4mx"
 #define K2_FP "SHA256:GDwjxz+cwZgeiPI884h6jsB60qb/93rzViBpRtX0cV8"
 #define K3                                                                     \
     "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFOcKaiN9QgwhKLvJbzi" \
@@ -103,8 +105,8 @@ static void test_plain_and_port(void)
     CHECK_STR_HAS(d.msg, "ssh host 127.0.0.1 is not in kh");
     /* A listed host offering another key: refused, naming both keys. */
     CHECK_INT_EQ(check(kh, "git.example.org", 22, K2, &d), CAIRN_EKEY);
-    CHECK_STR_HAS(d.msg, "ssh host key of git.example.org is ssh-ed25519 "
-                         K2_FP ", which kh does not list");
+    CHECK_STR_HAS(d.msg, "ssh host key of git.example.org is ssh-ed25519 " K2_FP
+                         ", which kh does not list");
     CHECK_STR_HAS(d.msg, "line 3 (ssh-ed25519 " K1_FP ")");
     CHECK_INT_EQ(check(kh, "127.0.0.1", 2222, K1, &d), CAIRN_EKEY);
     CHECK_STR_HAS(d.msg, "line 4 (ssh-ed25519 " K2_FP "), 5 (ecdsa");
