@@ -72,11 +72,21 @@ const struct cairn_config_row cairn_ctrl_config_rows[] = {
      10000, NULL, "long-polls one site may have parked at once (429 past it)"},
     {"gitSshKey", CAIRN_CFG_PATH, OFF(git_ssh_key), NULL, 0, 0, NULL,
      "private key for ssh:// repositories (unset: ssh-agent)"},
+    {"gitKnownHosts", CAIRN_CFG_PATH, OFF(git_known_hosts), NULL, 0, 0, NULL,
+     "OpenSSH known_hosts file listing the ssh server's host key; an ssh "
+     "fetch is refused without it (unless gitInsecureHostKey)"},
+    {"gitInsecureHostKey", CAIRN_CFG_BOOL, OFF(git_insecure_host_key), "false",
+     0, 0, NULL,
+     "accept any ssh host key (only commit signatures then protect "
+     "content)"},
     {"gitHttpsUser", CAIRN_CFG_STRING, OFF(git_https_user), NULL, 0, 0, NULL,
      "user for https:// repositories"},
     {"gitHttpsPasswordFile", CAIRN_CFG_PATH, OFF(git_https_password_file), NULL,
      0, 0, NULL,
      "file holding the password or token for https:// repositories"},
+    {"gitCaFile", CAIRN_CFG_PATH, OFF(git_ca_file), NULL, 0, 0, NULL,
+     "PEM bundle of the CAs https:// repositories are checked against, "
+     "instead of the system's (a private CA)"},
     {"logLevel", CAIRN_CFG_ENUM, OFF(log_level), "info", 0, 0, levels,
      "log verbosity"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL},

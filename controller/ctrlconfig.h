@@ -43,8 +43,11 @@ struct cairn_ctrl_config {
     int64_t idle_timeout_ms;
     int64_t max_waiters_per_site;
     char *git_ssh_key;
+    char *git_known_hosts;
+    int git_insecure_host_key;
     char *git_https_user;
     char *git_https_password_file;
+    char *git_ca_file;
     int log_level; /* index into "debug info warn error" */
 };
 

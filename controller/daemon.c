@@ -365,7 +365,9 @@ static void keep_restart_only(struct cairn_ctrl_config *nc,
              {"gitSshKey", &nc->git_ssh_key, &old->git_ssh_key},
              {"gitHttpsUser", &nc->git_https_user, &old->git_https_user},
              {"gitHttpsPasswordFile", &nc->git_https_password_file,
-              &old->git_https_password_file}};
+              &old->git_https_password_file},
+             {"gitKnownHosts", &nc->git_known_hosts, &old->git_known_hosts},
+             {"gitCaFile", &nc->git_ca_file, &old->git_ca_file}};
 
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(s); i++) {
         char *t = *s[i].n;
@@ -376,6 +378,10 @@ static void keep_restart_only(struct cairn_ctrl_config *nc,
         *s[i].n = *s[i].o;
         *s[i].o = t;
     }
+    if (nc->git_insecure_host_key != old->git_insecure_host_key)
+        LOG_WARN("reload: gitInsecureHostKey changed; it takes effect after a "
+                 "restart");
+    nc->git_insecure_host_key = old->git_insecure_host_key;
     if (nc->max_connections != old->max_connections ||
         nc->header_timeout_ms != old->header_timeout_ms ||
         nc->idle_timeout_ms != old->idle_timeout_ms ||

@@ -566,7 +566,10 @@ static int open_git(struct cairn__ctrl *c, struct cairn_diag *d)
     memset(&go, 0, sizeof(go));
     go.branch = cfg->branch;
     go.ssh_key = cfg->git_ssh_key;
+    go.ssh_known_hosts = cfg->git_known_hosts;
+    go.ssh_insecure_host_key = cfg->git_insecure_host_key;
     go.https_user = cfg->git_https_user;
+    go.https_ca_file = cfg->git_ca_file;
     if (cfg->git_https_password_file) {
         rc = cairn_fs_read(cfg->git_https_password_file, 4096, &pw, NULL, d);
         if (rc)
@@ -576,6 +579,9 @@ static int open_git(struct cairn__ctrl *c, struct cairn_diag *d)
     }
     if (!local)
         mirror = cairn_xasprintf("%s/mirror", cfg->state_dir);
+    if (!local && cfg->git_insecure_host_key)
+        LOG_WARN("gitInsecureHostKey: any ssh host key is accepted; only "
+                 "commit signatures protect what is fetched");
     rc = cairn_git_open(cfg->repo, mirror, &go, &c->rl.git, d);
     if (rc)
         cairn_diag_prefix(d, "repository %s", cfg->repo);

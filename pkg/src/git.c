@@ -13,6 +13,7 @@
 
 #include "cairn/mem.h"
 #include "cairn/sshsig.h"
+#include "git_int.h"
 
 /* A commit object is a few hundred bytes; a signed one about a kilobyte. */
 #define MAX_COMMIT_OBJECT (1u << 20)
@@ -28,6 +29,7 @@ struct cairn_git {
     char *ssh_user;
     char *https_user;
     char *https_password;
+    struct cairn__git_trust trust;
     uint64_t max_fetch;
 };
 
@@ -116,6 +118,7 @@ void cairn_git_free(struct cairn_git *g)
     free(g->ssh_key);
     free(g->ssh_user);
     free(g->https_user);
+    cairn__git_trust_free(&g->trust);
     if (g->https_password) {
         memset(g->https_password, 0, strlen(g->https_password));
         free(g->https_password);
@@ -323,6 +326,8 @@ int cairn_git_open(const char *url, const char *mirror_dir,
     g->max_fetch =
         opts->max_fetch_bytes ? opts->max_fetch_bytes : CAIRN_GIT_MAX_FETCH;
     rc = opts->branch ? set_branch(g, opts->branch, d) : 0;
+    if (rc == 0 && mirror_dir)
+        rc = cairn__git_trust_init(&g->trust, url, opts, d);
     if (rc)
         goto out;
     rc = mirror_dir ? open_mirror(g, mirror_dir, d) : open_local(g, d);
@@ -351,6 +356,8 @@ struct fetch_ctx {
     struct cairn_git *g;
     int too_big;
     int cred_calls;
+    int no_user; /* the server asked for a password and none is set */
+    struct cairn__git_cert_state cert;
 };
 
 static int on_progress(const git_indexer_progress *st, void *payload)
@@ -392,7 +399,56 @@ static int on_credentials(git_credential **out, const char *url,
     if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && g->https_user)
         return git_credential_userpass_plaintext_new(
             out, g->https_user, g->https_password ? g->https_password : "");
+    if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)
+        c->no_user = 1;
     return GIT_PASSTHROUGH;
+}
+
+static int on_certificate(git_cert *cert, int valid, const char *host,
+                          void *payload)
+{
+    struct fetch_ctx *c = payload;
+
+    return cairn__git_cert_check(cert, valid, host, &c->cert);
+}
+
+/* A fetch's failure in the words an operator needs: whom we did not trust
+ * or who did not accept us, then libgit2's own text. */
+static int fetch_failed(struct cairn_git *g, const struct fetch_ctx *c, int gr,
+                        struct cairn_diag *d)
+{
+    const git_error *e = git_error_last();
+    const char *why = e && e->message ? e->message : "unknown error";
+
+    if (c->too_big)
+        return cairn_diag_set(d, CAIRN_ETOOBIG,
+                              "fetch %s: more than %llu bytes received (cap)",
+                              g->url, (unsigned long long)g->max_fetch);
+    if (c->cert.refused.code)
+        return cairn_diag_set(d, c->cert.refused.code, "fetch %s: %s", g->url,
+                              c->cert.refused.msg);
+    if (c->cert.tls_untrusted)
+        return cairn_diag_set(d, CAIRN_EKEY,
+                              "fetch %s: the server's TLS certificate is not "
+                              "trusted (%s); if a private CA issued it, give "
+                              "that CA's PEM bundle (gitCaFile)",
+                              g->url, why);
+    if (c->no_user)
+        return cairn_diag_set(d, CAIRN_EPERM,
+                              "fetch %s: the server asks for a user and "
+                              "password and none is configured "
+                              "(gitHttpsUser, gitHttpsPasswordFile)",
+                              g->url);
+    if (gr == GIT_EAUTH || c->cred_calls > 3)
+        return cairn_diag_set(d, CAIRN_EPERM,
+                              "fetch %s: the server refused our credentials "
+                              "(user '%s'): %s",
+                              g->url,
+                              g->https_user ? g->https_user
+                              : g->ssh_user ? g->ssh_user
+                                            : "from the URL",
+                              why);
+    return gfail(d, gr == GIT_ENOTFOUND ? GIT_ERROR : gr, "fetch %s", g->url);
 }
 
 /* Keep what the remote's HEAD names in the mirror's config, for restarts. */
@@ -410,14 +466,15 @@ static int remember_branch(struct cairn_git *g, struct cairn_diag *d)
 /* No branch configured: ask the remote which branch its HEAD names. */
 static int learn_default_branch(struct cairn_git *g, git_remote *rem,
                                 const git_remote_callbacks *cb,
+                                const struct fetch_ctx *ctx,
                                 struct cairn_diag *d)
 {
     git_buf head = {0};
     int rc, gr = git_remote_connect(rem, GIT_DIRECTION_FETCH, cb, NULL, NULL);
 
-    if (gr == 0)
-        gr = git_remote_default_branch(&head, rem);
     if (gr < 0)
+        rc = fetch_failed(g, ctx, gr, d);
+    else if ((gr = git_remote_default_branch(&head, rem)) < 0)
         rc = gfail(d, gr, "fetch %s: default branch", g->url);
     else if (strncmp(head.ptr, "refs/heads/", 11) != 0)
         rc = cairn_diag_set(d, CAIRN_EINVAL,
@@ -439,7 +496,7 @@ static int fetch_mirror(struct cairn_git *g, struct cairn_diag *d)
 {
     git_fetch_options fo;
     git_remote_create_options ro;
-    struct fetch_ctx ctx = {.g = g};
+    struct fetch_ctx ctx = {.g = g, .cert.trust = &g->trust};
     git_remote *rem = NULL;
     char *spec = NULL;
     git_strarray specs = {.strings = &spec, .count = 1};
@@ -463,9 +520,10 @@ static int fetch_mirror(struct cairn_git *g, struct cairn_diag *d)
     }
     fo.callbacks.transfer_progress = on_progress;
     fo.callbacks.credentials = on_credentials;
+    fo.callbacks.certificate_check = on_certificate;
     fo.callbacks.payload = &ctx;
     if (!g->track_ref) {
-        rc = learn_default_branch(g, rem, &fo.callbacks, d);
+        rc = learn_default_branch(g, rem, &fo.callbacks, &ctx, d);
         if (rc)
             goto out;
         ctx.cred_calls = 0;
@@ -477,12 +535,8 @@ static int fetch_mirror(struct cairn_git *g, struct cairn_diag *d)
      * it fails instead of serving its last tip forever. */
     fo.prune = GIT_FETCH_PRUNE;
     gr = git_remote_fetch(rem, &specs, &fo, "cairn: fetch");
-    if (gr < 0 && ctx.too_big)
-        rc = cairn_diag_set(d, CAIRN_ETOOBIG,
-                            "fetch %s: more than %llu bytes received (cap)",
-                            g->url, (unsigned long long)g->max_fetch);
-    else if (gr < 0)
-        rc = gfail(d, gr == GIT_ENOTFOUND ? GIT_ERROR : gr, "fetch %s", g->url);
+    if (gr < 0)
+        rc = fetch_failed(g, &ctx, gr, d);
 out:
     git_remote_free(rem);
     free(spec);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "cairn/mem.h"
 
@@ -85,6 +86,16 @@ void cairn_sha512(const void *data, size_t n, uint8_t out[CAIRN_SHA512_LEN])
     unsigned int len = 0;
 
     must(EVP_Digest(data, n, out, &len, EVP_sha512(), NULL), "EVP_Digest");
+}
+
+void cairn_hmac_sha1(const void *key, size_t keylen, const void *data, size_t n,
+                     uint8_t out[CAIRN_SHA1_LEN])
+{
+    unsigned int len = 0;
+
+    must(keylen <= INT32_MAX, "HMAC key length");
+    must(HMAC(EVP_sha1(), key, (int)keylen, data, n, out, &len) != NULL,
+         "HMAC");
 }
 
 /* Read fd to the end into h; 0 or CAIRN_EIO. */

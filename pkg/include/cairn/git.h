@@ -47,13 +47,23 @@ struct cairn_git_oid {
 
 struct cairn_git_opts {
     const char *branch; /* branch to follow; NULL = the one HEAD names */
-    /* ssh:// and scp-like URLs: private key file; NULL = ssh-agent. The
-     * host key is checked by libgit2 against ~/.ssh/known_hosts. */
+    /* ssh:// and scp-like URLs: private key file; NULL = ssh-agent. */
     const char *ssh_key;
     const char *ssh_user; /* NULL = user from the URL, else "git" */
+    /* The server's host key must be listed for its host in this OpenSSH
+     * known_hosts file (read at open). With none, an ssh fetch is refused
+     * unless ssh_insecure_host_key accepts any key; both set is
+     * CAIRN_EINVAL. */
+    const char *ssh_known_hosts;
+    int ssh_insecure_host_key;
     /* https:// with authentication: user and password (or token). */
     const char *https_user;
     const char *https_password;
+    /* PEM bundle of the certificate authorities https servers are checked
+     * against, instead of the system's. Process-wide (libgit2's TLS state):
+     * put in force at the first open that names it; an open naming another
+     * file afterwards is CAIRN_EINVAL. */
+    const char *https_ca_file;
     uint64_t max_fetch_bytes; /* 0 = CAIRN_GIT_MAX_FETCH */
 };
 
@@ -69,7 +79,8 @@ struct cairn_git; /* opaque handle */
  * cairn_git_fetch() to download.
  * The handle copies what it keeps of url and opts. *out is written only on
  * success; free it with cairn_git_free(). CAIRN_EINVAL, CAIRN_ENOENT,
- * CAIRN_EEXIST, CAIRN_EGIT.
+ * CAIRN_EEXIST, CAIRN_EGIT, and for the known_hosts and CA files
+ * CAIRN_EPARSE, CAIRN_ETOOBIG, CAIRN_EIO.
  */
 CAIRN_WUR int cairn_git_open(const char *url, const char *mirror_dir,
                              const struct cairn_git_opts *opts,
@@ -88,7 +99,10 @@ const char *cairn_git_branch(const struct cairn_git *g);
  * rewritten branch is followed too; use cairn_git_is_ancestor to notice).
  * Local: re-read the branch. tip_out (may be NULL) receives the branch
  * tip. CAIRN_ETOOBIG past max_fetch_bytes, CAIRN_ENOENT when the remote
- * has no such branch, CAIRN_EGIT (network, auth, protocol).
+ * has no such branch, CAIRN_EKEY when the ssh host key or the TLS
+ * certificate is not trusted (the message names the host and the key's
+ * SHA256 fingerprint), CAIRN_EPOLICY for a @revoked host key, CAIRN_EPERM
+ * when the server refuses the credentials, CAIRN_EGIT (network, protocol).
  */
 CAIRN_WUR int cairn_git_fetch(struct cairn_git *g,
                               struct cairn_git_oid *tip_out,

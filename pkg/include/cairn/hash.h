@@ -13,6 +13,7 @@
 #define CAIRN_SHA256_LEN 32
 #define CAIRN_SHA256_HEX_LEN 64
 #define CAIRN_SHA512_LEN 64
+#define CAIRN_SHA1_LEN 20
 
 struct cairn_sha256; /* opaque streaming context */
 
@@ -26,6 +27,10 @@ void cairn_sha256_free(struct cairn_sha256 *h);
 
 void cairn_sha256(const void *data, size_t n, uint8_t out[CAIRN_SHA256_LEN]);
 void cairn_sha512(const void *data, size_t n, uint8_t out[CAIRN_SHA512_LEN]);
+/* HMAC-SHA1, for OpenSSH's hashed known_hosts names (|1|salt|hash) only:
+ * that format fixes the algorithm. Not for anything cairn designs itself. */
+void cairn_hmac_sha1(const void *key, size_t keylen, const void *data, size_t n,
+                     uint8_t out[CAIRN_SHA1_LEN]);
 
 /* SHA-256 of a whole file, streamed; returns 0, CAIRN_EIO or CAIRN_ENOENT.
  * size_out (may be NULL) receives the byte count. */
