@@ -82,31 +82,14 @@ cp "$T/kh.good" "$T/kh.hashed"
 ssh-keygen -q -H -f "$T/kh.hashed" >/dev/null 2>&1
 rm -f "$T/kh.hashed.old"
 
-# run NAME [--set ...]: a controller on URL with its own state and log.
+# run NAME [--set ...]: a controller on URL with its own state and log
+# (controller_lib.bash run_remote).
 run() {
     local name=$1
     shift
-    rm -f "$T/$name.port"
-    "$CONTROLLER" --repo "$URL" --listen 127.0.0.1:0 --state-dir "$T/$name" \
-        --port-file "$T/$name.port" --set allowedSigners="$T/allowed_signers" \
-        --set webhookSecretFile="$T/hook.secret" --set pollIntervalSeconds=3600 \
-        --set gitSshKey="$T/client_key" "$@" >>"$T/$name.out" 2>>"$T/$name.log" &
-    CTRL_PID=$!
-    for _ in $(seq 1 200); do
-        [ -s "$T/$name.port" ] && break
-        kill -0 "$CTRL_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -s "$T/$name.port" ] || { cat "$T/$name.log" >&2; return 1; }
-    PORT=$(cat "$T/$name.port")
+    run_remote "$name" "$URL" --set gitSshKey="$T/client_key" "$@"
 }
-wait_log() {
-    for _ in $(seq 1 200); do
-        grep -qF -- "$2" "$T/$1.log" && return 0
-        sleep 0.05
-    done
-    return 1
-}
+
 commits() { curl -s "http://127.0.0.1:$PORT/v1/commits" | jq '.commits | length'; }
 
 # --- the right host key -----------------------------------------------------

@@ -146,3 +146,35 @@ stop_controller() {
     fi
     CTRL_PID=
 }
+
+# run_remote NAME URL [args...]: a controller following the remote URL,
+# its state in DIR/NAME and its log in $T/NAME.log (T: the test's temp
+# directory, with allowed_signers and hook.secret); waits until it listens
+# (not for a commit: a refused fetch is what some tests look for). Sets
+# CTRL_PID and PORT.
+run_remote() {
+    local name=$1 url=$2
+    shift 2
+    rm -f "$T/$name.port"
+    "$CONTROLLER" --repo "$url" --listen 127.0.0.1:0 --state-dir "$T/$name" \
+        --port-file "$T/$name.port" --set allowedSigners="$T/allowed_signers" \
+        --set webhookSecretFile="$T/hook.secret" --set pollIntervalSeconds=3600 \
+        "$@" >>"$T/$name.out" 2>>"$T/$name.log" &
+    CTRL_PID=$!
+    for _ in $(seq 1 200); do
+        [ -s "$T/$name.port" ] && break
+        kill -0 "$CTRL_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -s "$T/$name.port" ] || { cat "$T/$name.log" >&2; return 1; }
+    PORT=$(cat "$T/$name.port")
+}
+
+# wait_log NAME TEXT: until $T/NAME.log holds TEXT (10 s).
+wait_log() {
+    for _ in $(seq 1 200); do
+        grep -qF -- "$2" "$T/$1.log" && return 0
+        sleep 0.05
+    done
+    return 1
+}
