@@ -765,6 +765,14 @@ static int get(FILE *f, size_t conns, double seconds, size_t pipe)
            "cpu=%.0f\n",
            g.ok, g.other, g.errs, t1 - t0, (double)(g.ok + g.other) / (t1 - t0),
            (cpu_seconds() - c0) / (t1 - t0) * 100);
+    for (size_t i = 0; i < conns; i++)
+        close(cs[i].fd);
+    close(ep);
+    free(cs);
+    free(g.text);
+    free(g.off);
+    free(g.want);
+    free(g.bodyl);
     return g.ok == 0 || g.other || g.errs ? 1 : 0;
 }
 
