@@ -4,10 +4,10 @@
   tokens DIR PORT        a session per site -> DIR/tokens.json
   targets DIR PORT       fetch every envelope and ETag; write DIR/lp.txt (servebench
                          longpoll), DIR/nginx/root/... (the same envelopes as files)
-                         and DIR/ctl-{200,304}.lua
-  nginx-lua DIR PORT     read nginx's ETags, write DIR/nginx-{200,304}.lua
+                         and DIR/ctl-{200,304}.txt (servebench get; .lua for wrk)
+  nginx-targets DIR PORT read nginx's ETags, write DIR/nginx-{200,304}.txt (and .lua)
   verify DIR PORT NPORT  sample checks that both servers answer 200/304 as the
-                         scripts expect
+                         request files expect
   reports DIR PORT N     N signed reports per site -> DIR/reports.txt (servebench post)
 """
 import base64
@@ -59,18 +59,23 @@ def step_tokens(d, port):
     json.dump(toks, open(d + "/tokens.json", "w"))
 
 
-def raw_get(path, token, etag=None, host="127.0.0.1"):
-    r = "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n" % (path, host, token)
+def get_line(path, token, etag=None):
+    """One line of a servebench get file: PATH<TAB>HEADER<TAB>HEADER."""
+    h = ["Authorization: Bearer " + token]
     if etag:
-        r += "If-None-Match: %s\r\n" % etag
-    return r + "\r\n"
+        h.append("If-None-Match: " + etag)
+    return "\t".join([path] + h) + "\n"
 
 
-def lua(path, reqs):
-    with open(path, "w") as f:
+def write_targets(base, lines):
+    """base.txt for servebench get, base.lua for the optional wrk cross-check."""
+    open(base + ".txt", "w").write("".join(lines))
+    with open(base + ".lua", "w") as f:
         f.write("local reqs = {\n")
-        for r in reqs:
-            f.write("  %s,\n" % json.dumps(r))
+        for line in lines:
+            path, *hs = line.rstrip("\n").split("\t")
+            raw = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n\r\n" % (path, "\r\n".join(hs))
+            f.write("  %s,\n" % json.dumps(raw))
         f.write("}\nlocal i = 0\nrequest = function()\n  i = i + 1\n"
                 "  if i > #reqs then i = 1 end\n  return reqs[i]\nend\n")
 
@@ -86,15 +91,15 @@ def step_targets(d, port):
         os.makedirs("%s/nginx/root/v1/sites/%s" % (d, name), exist_ok=True)
         with open("%s/nginx/root/v1/sites/%s/desired" % (d, name), "wb") as f:
             f.write(body)
-        r200.append(raw_get(path, tok))
-        r304.append(raw_get(path, tok, hd["etag"]))
+        r200.append(get_line(path, tok))
+        r304.append(get_line(path, tok, hd["etag"]))
         lp.append("%s\t%s\t%s\n" % (path, tok, hd["etag"]))
-    lua(d + "/ctl-200.lua", r200)
-    lua(d + "/ctl-304.lua", r304)
+    write_targets(d + "/ctl-200", r200)
+    write_targets(d + "/ctl-304", r304)
     open(d + "/lp.txt", "w").write("".join(lp))
 
 
-def step_nginx_lua(d, port):
+def step_nginx_targets(d, port):
     c = Client(int(port))
     toks = json.load(open(d + "/tokens.json"))
     r200, r304 = [], []
@@ -102,24 +107,22 @@ def step_nginx_lua(d, port):
         path = "/v1/sites/%s/desired" % name
         st, hd, _ = c.request("GET", path)
         assert st == 200 and hd.get("etag"), (name, st, hd)
-        r200.append(raw_get(path, tok))
-        r304.append(raw_get(path, tok, hd["etag"]))
-    lua(d + "/nginx-200.lua", r200)
-    lua(d + "/nginx-304.lua", r304)
+        r200.append(get_line(path, tok))
+        r304.append(get_line(path, tok, hd["etag"]))
+    write_targets(d + "/nginx-200", r200)
+    write_targets(d + "/nginx-304", r304)
 
 
 def step_verify(d, port, nport):
     """Both servers: the 200 requests get 200 with the same bytes, the 304 ones 304."""
-    import re
     bad = 0
     for srv, p in (("ctl", port), ("nginx", nport)):
         c = Client(int(p))
         for kind, want in (("200", 200), ("304", 304)):
-            reqs = re.findall(r'^  (".*"),$', open("%s/%s-%s.lua" % (d, srv, kind)).read(), re.M)
-            for raw in reqs[::97]:
-                lines = json.loads(raw).split("\r\n")
-                path = lines[0].split()[1]
-                h = dict(l.split(": ", 1) for l in lines[1:] if l)
+            reqs = open("%s/%s-%s.txt" % (d, srv, kind)).read().splitlines()
+            for line in reqs[::97]:
+                path, *hs = line.split("\t")
+                h = dict(x.split(": ", 1) for x in hs)
                 st, _, body = c.request("GET", path, headers=h)
                 if st != want:
                     print("verify: %s %s %s -> %d" % (srv, kind, path, st))

@@ -15,7 +15,19 @@
  *     connections in all. Prints "done ok200=N other=N errors=N seconds=S
  *     rate=R" with R the answered requests per second.
  *
- * Exit status 0 when every request got an answer, 1 otherwise.
+ *   servebench get PORT FILE CONNS SECONDS [PIPELINE]
+ *     FILE lines: "PATH<TAB>HEADER<TAB>HEADER..." (each HEADER "Name:
+ *     value"). The requests are built once; CONNS keep-alive connections
+ *     send them for SECONDS, rotating over the lines, PIPELINE requests at
+ *     a time per connection (default 1: one request, its answer, the next).
+ *     A line with If-None-Match must get 304, any other 200 (with the same
+ *     body length every time). Prints "done ok=N other=N errors=N
+ *     seconds=S rate=R cpu=C" (R: answers per second; C: this client's
+ *     CPU share, 100 = one core) and exits 1 when any answer was other or
+ *     any error happened.
+ *
+ * longpoll, post: exit status 0 when every request got an answer, 1
+ * otherwise.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -381,6 +394,11 @@ static int post(FILE *f, size_t conns)
                                  "Content-Type: application/json\r\n", fl[3]);
     }
     free(line);
+    /* a connection no key hashed to has nothing to send: drop it */
+    r.n = 0;
+    for (size_t i = 0; i < conns; i++)
+        if (r.cs[i].nq)
+            r.cs[r.n++] = r.cs[i];
     t0 = now_real();
     loop(&r, 0);
     t1 = now_real();
@@ -389,12 +407,384 @@ static int post(FILE *f, size_t conns)
     return errs || other ? 1 : 0;
 }
 
+/* ---- get: timed keep-alive GETs, optionally pipelined
+ * ------------------------------------------------ */
+
+#define GET_LINE_MAX 16384
+
+/*
+ * Every request is built once into one buffer, back to back, with the first
+ * PIPELINE of them repeated at its end: a batch of PIPELINE requests
+ * starting at any line is then one contiguous write. A connection sends a
+ * batch, reads its PIPELINE answers, and takes the next batch from a shared
+ * cursor, so together the connections rotate over every line.
+ */
+struct getset {
+    char *text;    /* every request, back to back, then the wrap-around */
+    size_t *off;   /* entry j spans off[j]..off[j + 1] (j < n + pipe) */
+    int *want;     /* the status line i must get: 304 or 200 */
+    size_t *bodyl; /* line i's body length, from its first 200 */
+    size_t n, pipe, cursor;
+    long ok, other, errs;
+    int shown; /* mismatches printed so far */
+};
+
+struct gconn {
+    int fd;
+    int connecting, pollout, closing;
+    size_t first, due; /* the batch's first line; answers still due */
+    size_t wrote, wlen;
+    size_t blen;
+    char buf[RBUF];
+};
+
+/* Writes line's request ("PATH<TAB>Name: value<TAB>...") at out (room:
+ * strlen(line) + 64); sets want[n] (304 when it has If-None-Match). */
+static size_t get_build(struct getset *g, char *line, char *out, size_t room)
+{
+    char *h, *next;
+    size_t len;
+
+    line[strcspn(line, "\r\n")] = '\0';
+    h = strchr(line, '\t');
+    if (h)
+        *h++ = '\0';
+    g->want[g->n] = 200;
+    len = (size_t)snprintf(out, room, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                           line);
+    for (; h && *h; h = next) {
+        next = strchr(h, '\t');
+        if (next)
+            *next++ = '\0';
+        if (strncasecmp(h, "If-None-Match:", 14) == 0)
+            g->want[g->n] = 304;
+        len += (size_t)snprintf(out + len, room - len, "%s\r\n", h);
+    }
+    len += (size_t)snprintf(out + len, room - len, "\r\n");
+    return len;
+}
+
+/* Appends lines 0..pipe-1 (mod n) again after the last line. */
+static void get_wrap(struct getset *g, size_t used)
+{
+    size_t extra = 0;
+
+    for (size_t k = 0; k < g->pipe; k++)
+        extra += g->off[k % g->n + 1] - g->off[k % g->n];
+    g->text = realloc(g->text, used + extra);
+    g->off = realloc(g->off, (g->n + g->pipe + 1) * sizeof(*g->off));
+    g->bodyl = calloc(g->n, sizeof(*g->bodyl));
+    if (!g->text || !g->off || !g->bodyl)
+        die("malloc");
+    for (size_t k = 0; k < g->pipe; k++) {
+        size_t i = k % g->n, len = g->off[i + 1] - g->off[i];
+
+        memcpy(g->text + used, g->text + g->off[i], len);
+        used += len;
+        g->off[g->n + k + 1] = used;
+    }
+}
+
+static void get_load(struct getset *g, FILE *f)
+{
+    char line[GET_LINE_MAX];
+    size_t cap = 1 << 20, used = 0, alloc = 1024;
+
+    g->text = malloc(cap);
+    g->off = malloc(alloc * sizeof(*g->off));
+    g->want = malloc(alloc * sizeof(*g->want));
+    while (g->text && g->off && g->want && fgets(line, sizeof(line), f)) {
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr, "servebench get: a line over %d bytes\n",
+                    GET_LINE_MAX);
+            exit(2);
+        }
+        if (line[0] == '\n' || line[0] == '#')
+            continue;
+        if (used + strlen(line) + 64 > cap)
+            g->text = realloc(g->text, cap *= 2);
+        if (g->n + 1 == alloc) {
+            alloc *= 2;
+            g->off = realloc(g->off, alloc * sizeof(*g->off));
+            g->want = realloc(g->want, alloc * sizeof(*g->want));
+        }
+        if (!g->text || !g->off || !g->want)
+            break;
+        g->off[g->n] = used;
+        used += get_build(g, line, g->text + used, cap - used);
+        g->n++;
+    }
+    if (!g->text || !g->off || !g->want)
+        die("malloc");
+    if (g->n == 0) {
+        fprintf(stderr, "servebench get: no requests in the file\n");
+        exit(2);
+    }
+    g->off[g->n] = used;
+    get_wrap(g, used);
+}
+
+/* Case-insensitive: does the header block [h, end) have "name: value"?
+ * value NULL: returns the value's start (or NULL) instead of matching. */
+static const char *header_of(const char *h, const char *end, const char *name)
+{
+    size_t nl = strlen(name);
+
+    while (h < end) {
+        const char *eol = memchr(h, '\n', (size_t)(end - h));
+
+        if (!eol)
+            eol = end;
+        if ((size_t)(eol - h) > nl && strncasecmp(h, name, nl) == 0 &&
+            h[nl] == ':') {
+            for (h += nl + 1; h < eol && (*h == ' ' || *h == '\t'); h++)
+                ;
+            return h;
+        }
+        h = eol + 1;
+    }
+    return NULL;
+}
+
+/*
+ * The response at p (n bytes there): its length once complete, 0 while
+ * incomplete, -1 when it cannot be framed (no status line, a body without
+ * Content-Length). A 304 (or 1xx, 204) has no body whatever it says.
+ */
+static long get_frame(const char *p, size_t n, int *status, size_t *body,
+                      int *close_after)
+{
+    const char *end = memmem(p, n, "\r\n\r\n", 4), *v;
+    size_t head;
+
+    if (!end)
+        return n >= RBUF / 2 ? -1 : 0;
+    head = (size_t)(end - p) + 4;
+    if (head < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
+        return -1;
+    *status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+    *body = 0;
+    if (*status != 304 && *status != 204 && *status >= 200) {
+        v = header_of(p, end, "Content-Length");
+        if (!v || *v < '0' || *v > '9')
+            return -1;
+        *body = strtoul(v, NULL, 10);
+        if (*body > RBUF / 2)
+            return -1;
+    }
+    v = header_of(p, end, "Connection");
+    *close_after = v && strncasecmp(v, "close", 5) == 0;
+    return n >= head + *body ? (long)(head + *body) : 0;
+}
+
+/* Counts one answer to line i: ok when it has the status the line wants
+ * and, for a 200, the same body length every time. */
+static void get_record(struct getset *g, size_t i, int status, size_t body)
+{
+    int good = status == g->want[i];
+
+    if (good && status == 200) {
+        if (!g->bodyl[i])
+            g->bodyl[i] = body;
+        good = body > 0 && body == g->bodyl[i];
+    }
+    if (good) {
+        g->ok++;
+        return;
+    }
+    g->other++;
+    if (g->shown++ < 5) {
+        const char *r = g->text + g->off[i];
+
+        fprintf(stderr,
+                "servebench get: %.*s -> %d (%zu body bytes), want %d\n",
+                (int)strcspn(r, "\r"), r, status, body, g->want[i]);
+    }
+}
+
+static int get_write(int ep, struct gconn *c, const char *text)
+{
+    while (c->wrote < c->wlen) {
+        ssize_t n = write(c->fd, text + c->wrote, c->wlen - c->wrote);
+
+        if (n < 0 && errno == EAGAIN) {
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT,
+                                     .data.ptr = c};
+
+            c->pollout = 1;
+            return epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+        }
+        if (n <= 0)
+            return -1;
+        c->wrote += (size_t)n;
+    }
+    if (c->pollout) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+
+        c->pollout = 0;
+        return epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    }
+    return 0;
+}
+
+/* The next batch from the shared cursor. */
+static int get_send(struct getset *g, int ep, struct gconn *c)
+{
+    c->first = g->cursor;
+    g->cursor = (g->cursor + g->pipe) % g->n;
+    c->due = g->pipe;
+    c->wrote = 0;
+    c->wlen = g->off[c->first + g->pipe] - g->off[c->first];
+    return get_write(ep, c, g->text + g->off[c->first]);
+}
+
+/* One read, then every complete answer; -1 closes the connection. */
+static int get_read(struct getset *g, struct gconn *c)
+{
+    ssize_t n = read(c->fd, c->buf + c->blen, RBUF - c->blen);
+    size_t pos = 0;
+
+    if (n < 0 && errno == EAGAIN)
+        return 0;
+    if (n <= 0)
+        return -1;
+    c->blen += (size_t)n;
+    while (c->due > 0) {
+        int status, close_after;
+        size_t body;
+        long len = get_frame(c->buf + pos, c->blen - pos, &status, &body,
+                             &close_after);
+
+        if (len < 0)
+            return -1;
+        if (len == 0)
+            break;
+        get_record(g, (c->first + g->pipe - c->due) % g->n, status, body);
+        c->due--;
+        pos += (size_t)len;
+        c->closing |= close_after;
+    }
+    memmove(c->buf, c->buf + pos, c->blen - pos);
+    c->blen -= pos;
+    return c->due == 0 && c->blen > 0 ? -1 : 0; /* bytes nobody asked for */
+}
+
+static void get_open(int ep, struct gconn *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+
+    c->fd = open_conn();
+    c->connecting = 1;
+    c->pollout = 1;
+    c->closing = 0;
+    c->due = 0;
+    c->blen = 0;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+        die("epoll_ctl");
+}
+
+/* A connection that failed (or was told to close): what it still owed is
+ * an error, unless the server said Connection: close after the last one. */
+static void get_reopen(struct getset *g, int ep, struct gconn *c, int failed)
+{
+    if (failed)
+        g->errs += c->due ? (long)c->due : 1;
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    get_open(ep, c);
+}
+
+static void get_event(struct getset *g, int ep, struct gconn *c, uint32_t evs)
+{
+    if (c->connecting) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
+            get_reopen(g, ep, c, 1);
+            return;
+        }
+        c->connecting = 0;
+        if (get_send(g, ep, c) != 0)
+            get_reopen(g, ep, c, 1);
+        return;
+    }
+    if ((evs & EPOLLOUT) && c->wrote < c->wlen &&
+        get_write(ep, c, g->text + g->off[c->first]) != 0) {
+        get_reopen(g, ep, c, 1);
+        return;
+    }
+    if (!(evs & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
+    if (get_read(g, c) != 0) {
+        get_reopen(g, ep, c, 1);
+    } else if (c->due == 0 && c->closing) {
+        get_reopen(g, ep, c, 0);
+    } else if (c->due == 0 && get_send(g, ep, c) != 0) {
+        get_reopen(g, ep, c, 1);
+    }
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/*
+ * CONNS connections for SECONDS; answers still due at the end are not
+ * counted either way. Prints the figures and the client's own CPU share
+ * (near 100 means the client, not the server, was the limit).
+ */
+static int get(FILE *f, size_t conns, double seconds, size_t pipe)
+{
+    struct getset g = {0};
+    struct gconn *cs = calloc(conns, sizeof(*cs));
+    struct epoll_event evs[512];
+    int ep = epoll_create1(0);
+    double t0, t1, c0;
+
+    g.pipe = pipe;
+    get_load(&g, f);
+    if (!cs || ep < 0)
+        die("calloc");
+    c0 = cpu_seconds();
+    t0 = now_real();
+    for (size_t i = 0; i < conns; i++)
+        get_open(ep, &cs[i]);
+    for (t1 = t0; t1 - t0 < seconds; t1 = now_real()) {
+        int k = epoll_wait(ep, evs, 512, 100);
+
+        for (int i = 0; i < k; i++)
+            get_event(&g, ep, evs[i].data.ptr, evs[i].events);
+    }
+    printf("done ok=%ld other=%ld errors=%ld seconds=%.3f rate=%.0f "
+           "cpu=%.0f\n",
+           g.ok, g.other, g.errs, t1 - t0, (double)(g.ok + g.other) / (t1 - t0),
+           (cpu_seconds() - c0) / (t1 - t0) * 100);
+    for (size_t i = 0; i < conns; i++)
+        close(cs[i].fd);
+    close(ep);
+    free(cs);
+    free(g.text);
+    free(g.off);
+    free(g.want);
+    free(g.bodyl);
+    return g.ok == 0 || g.other || g.errs ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     FILE *f;
+    int is_get = argc > 1 && strcmp(argv[1], "get") == 0;
 
-    if (argc != 5) {
-        fprintf(stderr, "usage: servebench longpoll|post PORT FILE N\n");
+    if (is_get ? argc != 6 && argc != 7 : argc != 5) {
+        fprintf(stderr, "usage: servebench longpoll|post PORT FILE N\n"
+                        "       servebench get PORT FILE CONNS SECONDS "
+                        "[PIPELINE]\n");
         return 2;
     }
     raise_nofile();
@@ -402,6 +792,18 @@ int main(int argc, char **argv)
     f = fopen(argv[3], "r");
     if (!f)
         die(argv[3]);
+    if (is_get) {
+        long conns = strtol(argv[4], NULL, 10);
+        long pipe = argc == 7 ? strtol(argv[6], NULL, 10) : 1;
+        double secs = strtod(argv[5], NULL);
+
+        if (conns < 1 || conns > 100000 || pipe < 1 || pipe > 64 || secs <= 0) {
+            fprintf(stderr, "servebench get: CONNS 1..100000, SECONDS > 0, "
+                            "PIPELINE 1..64\n");
+            return 2;
+        }
+        return get(f, (size_t)conns, secs, (size_t)pipe);
+    }
     if (strcmp(argv[1], "longpoll") == 0)
         return longpoll(f, (int)strtol(argv[4], NULL, 10));
     return post(f, (size_t)strtol(argv[4], NULL, 10));
