@@ -6,9 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "agent.h"
+#include "cairn/hash.h"
 #include "cairn/log.h"
 
 /* libcurl's Debian build links librtmp, which links GnuTLS, whose library
@@ -50,11 +49,9 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
 
-    /* libcrypto's error strings (its X509, PEM, EVP... texts) cost about
-     * 0.3 MiB of resident memory in every process that loads them; the
-     * agent's TLS errors keep their text (libcurl's own, the X.509 verify
-     * table, libssl's strings), so they are not loaded here. */
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL);
+    /* first: before libcurl initialises OpenSSL (docs/agent.md
+     * "Footprint") */
+    cairn_crypto_skip_error_strings();
     const char *verb = argc > 1 && argv[1][0] != '-' ? argv[1] : "run";
     const char *path = CAIRN_AGENT_DEFAULT_CONFIG;
     struct cairn_agent_config cfg;

@@ -479,14 +479,20 @@ static int entry_same(const json_t *a, const json_t *b)
     return same;
 }
 
-/* A worker with no process that none is planned for (stopped, or failed
- * and not restarted by its policy): an update starts it again. */
-static int worker_idle(const struct cairn_rec_workload *wl)
+/* A worker that is not serving well: no process and none planned
+ * (stopped, or failed and not restarted by its policy), crashlooping, or
+ * found unhealthy by its last probe. An update restarts and gates it even
+ * when its entry is unchanged, so that a generation never becomes
+ * last-known-good over a workload that is failing. */
+static int worker_not_well(const struct cairn_rec_workload *wl)
 {
     struct cairn_worker_status ws;
 
     cairn_worker_status(wl->worker, &ws);
-    return ws.state == CAIRN_WORKER_STOPPED || ws.state == CAIRN_WORKER_FAILED;
+    return ws.state == CAIRN_WORKER_STOPPED ||
+           ws.state == CAIRN_WORKER_FAILED ||
+           ws.state == CAIRN_WORKER_CRASHLOOP ||
+           wl->health == CAIRN_HEALTH_UNHEALTHY;
 }
 
 /* Mark the workloads this update stops and starts: every one but those
@@ -502,8 +508,8 @@ static void mark_touched(struct cairn_reconcile *rec)
     for (size_t i = 0; i < rec->nw; i++) {
         wl = rec->w[i];
         e = doc_entry(rec->target, wl->name);
-        wl->touch =
-            !e || !wl->entry || !entry_same(wl->entry, e) || worker_idle(wl);
+        wl->touch = !e || !wl->entry || !entry_same(wl->entry, e) ||
+                    worker_not_well(wl);
         if (!wl->touch)
             LOG_INFO("reconcile: workload %s is unchanged in generation "
                      "%" PRId64 ": it keeps running (started for %" PRId64 ")",

@@ -76,6 +76,8 @@ int cairn__ctl_get_json(const char *verb, const char *base, const char *auth,
  * (first line; NULL path: $CAIRN_OPERATOR_TOKEN_FILE, else *auth = NULL).
  * 0, or 2 after saying why. */
 int cairn__ctl_operator_auth(const char *verb, const char *path, char **auth);
+/* The string member key of o when it is a non-empty string, else def. */
+const char *cairn__ctl_str(json_t *o, const char *key, const char *def);
 /* Print text line by line, each after indent, at most max lines; then
  * "... N more lines (see HINT)". */
 void cairn__ctl_print_lines(const char *text, const char *indent, size_t max,

@@ -84,17 +84,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return rc;
 }
 
-static const char *str(json_t *o, const char *key, const char *def)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-
-    return s && *s ? s : def;
-}
-
 static void print_commit(json_t *k)
 {
     int ok = json_is_true(json_object_get(k, "accepted"));
-    const char *who = str(k, "principal", NULL), *key = str(k, "signer", NULL);
+    const char *who = cairn__ctl_str(k, "principal", NULL),
+               *key = cairn__ctl_str(k, "signer", NULL);
     char sites[24] = "-", signer[160];
 
     if (ok)
@@ -105,11 +99,13 @@ static void print_commit(json_t *k)
         snprintf(signer, sizeof(signer), "%s (key %s)", who, key);
     else
         snprintf(signer, sizeof(signer), "%s", key ? key : "none verified");
-    printf("%-12.12s  %-20s  %-8s  %5s  %s\n", str(k, "sha", "?"),
-           str(k, "seen", "-"), ok ? "accepted" : "REFUSED", sites, signer);
+    printf("%-12.12s  %-20s  %-8s  %5s  %s\n", cairn__ctl_str(k, "sha", "?"),
+           cairn__ctl_str(k, "seen", "-"), ok ? "accepted" : "REFUSED", sites,
+           signer);
     if (!ok)
-        cairn__ctl_print_lines(str(k, "error", "(no error recorded)"), "    ",
-                               50, "--json");
+        cairn__ctl_print_lines(
+            cairn__ctl_str(k, "error", "(no error recorded)"), "    ", 50,
+            "--json");
 }
 
 int cairn__ctl_commits(int argc, char **argv)
@@ -132,7 +128,7 @@ int cairn__ctl_commits(int argc, char **argv)
         printf("\n");
     } else if (rc == 0) {
         printf("controller %s, serving commit %.12s\n", base,
-               str(r, "accepted", "(none)"));
+               cairn__ctl_str(r, "accepted", "(none)"));
         printf("%-12s  %-20s  %-8s  %5s  %s\n", "COMMIT", "SEEN", "RESULT",
                "SITES", "SIGNER");
         json_array_foreach(json_object_get(r, "commits"), i, k) print_commit(k);

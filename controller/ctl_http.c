@@ -163,3 +163,10 @@ void cairn__ctl_print_lines(const char *text, const char *indent, size_t max,
     if (more)
         printf("%s... %zu more line(s) (see %s)\n", indent, more, hint);
 }
+
+const char *cairn__ctl_str(json_t *o, const char *key, const char *def)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s && *s ? s : def;
+}

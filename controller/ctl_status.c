@@ -111,13 +111,6 @@ static int get_sites(const struct conn *k, json_t *all)
     }
 }
 
-static const char *str(json_t *o, const char *key, const char *def)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-
-    return s && *s ? s : def;
-}
-
 static void print_counts(json_t *obj, const char *title)
 {
     const char *k;
@@ -152,7 +145,8 @@ static const char *failure_words(const char *type)
  * one line (the reason cut; --json and /v1/sites/SITE have all of it). */
 static void print_failure(json_t *f)
 {
-    const char *type = str(f, "type", "?"), *reason = str(f, "reason", "");
+    const char *type = cairn__ctl_str(f, "type", "?"),
+               *reason = cairn__ctl_str(f, "reason", "");
     int len = (int)strcspn(reason, "\r\n");
 
     if (!json_is_object(f))
@@ -171,14 +165,15 @@ static void print_table(const char *base, json_t *fleet, json_t *sites)
     size_t i;
 
     printf("controller %s, serving commit %.12s\n", base,
-           str(commit, "accepted", "(none)"));
+           cairn__ctl_str(commit, "accepted", "(none)"));
     if (json_is_object(last) &&
         !json_is_true(json_object_get(last, "accepted"))) {
         printf("last commit %.12s was REFUSED; every site keeps the last "
                "accepted one:\n",
-               str(last, "sha", "?"));
-        cairn__ctl_print_lines(str(last, "error", "(no error recorded)"), "  ",
-                               10, "cairnctl commits");
+               cairn__ctl_str(last, "sha", "?"));
+        cairn__ctl_print_lines(
+            cairn__ctl_str(last, "error", "(no error recorded)"), "  ", 10,
+            "cairnctl commits");
     }
     printf("sites %lld:",
            (long long)json_integer_value(json_object_get(fleet, "sites")));
@@ -198,9 +193,10 @@ static void print_table(const char *base, json_t *fleet, json_t *sites)
         if (json_is_integer(ap))
             snprintf(applied, sizeof(applied), "%lld",
                      (long long)json_integer_value(ap));
-        printf("%-24s %-10s %8s %8s  %-28s %s\n", str(s, "name", "?"),
-               str(s, "state", "?"), served, applied, str(s, "running", "-"),
-               str(s, "lastReport", "never"));
+        printf("%-24s %-10s %8s %8s  %-28s %s\n",
+               cairn__ctl_str(s, "name", "?"), cairn__ctl_str(s, "state", "?"),
+               served, applied, cairn__ctl_str(s, "running", "-"),
+               cairn__ctl_str(s, "lastReport", "never"));
         print_failure(json_object_get(s, "failure"));
     }
 }

@@ -66,6 +66,10 @@ const struct cairn_config_row cairn_ctrl_config_rows[] = {
     {"headerTimeoutMs", CAIRN_CFG_INT, OFF(header_timeout_ms), "10000", 100,
      600000, NULL,
      "time a client gets to send a request's headers (slowloris guard)"},
+    {"bodyMinRate", CAIRN_CFG_INT, OFF(body_min_rate), "1024", 1, 1073741824,
+     NULL,
+     "bytes/s a request body must keep up on average: its deadline is 30 s "
+     "plus its length at this rate (uploads from slow sites: keep it low)"},
     {"idleTimeoutMs", CAIRN_CFG_INT, OFF(idle_timeout_ms), "75000", 100,
      3600000, NULL, "keep-alive wait for the next request"},
     {"maxWaitersPerSite", CAIRN_CFG_INT, OFF(max_waiters_per_site), "16", 1,

@@ -40,6 +40,7 @@ struct cairn_ctrl_config {
     int64_t upload_max;
     int64_t max_connections;
     int64_t header_timeout_ms;
+    int64_t body_min_rate;
     int64_t idle_timeout_ms;
     int64_t max_waiters_per_site;
     char *git_ssh_key;

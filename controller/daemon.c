@@ -210,6 +210,7 @@ static int listen_http(struct cairn__ctrl *c, struct cairn_diag *d)
     cairn_httpd_config_default(&hc);
     hc.max_connections = (uint32_t)c->cfg.max_connections;
     hc.header_timeout_ms = (uint32_t)c->cfg.header_timeout_ms;
+    hc.body_min_rate = (uint32_t)c->cfg.body_min_rate;
     hc.idle_timeout_ms = (uint32_t)c->cfg.idle_timeout_ms;
     c->srv = cairn_httpd_new(&c->loop, &hc);
     rc = routes(c, d);
@@ -384,12 +385,14 @@ static void keep_restart_only(struct cairn_ctrl_config *nc,
     nc->git_insecure_host_key = old->git_insecure_host_key;
     if (nc->max_connections != old->max_connections ||
         nc->header_timeout_ms != old->header_timeout_ms ||
+        nc->body_min_rate != old->body_min_rate ||
         nc->idle_timeout_ms != old->idle_timeout_ms ||
         nc->upload_max != old->upload_max)
         LOG_WARN(
             "reload: HTTP limits changed; they take effect after a restart");
     nc->max_connections = old->max_connections;
     nc->header_timeout_ms = old->header_timeout_ms;
+    nc->body_min_rate = old->body_min_rate;
     nc->idle_timeout_ms = old->idle_timeout_ms;
     nc->upload_max = old->upload_max;
 }

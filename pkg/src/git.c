@@ -483,9 +483,15 @@ static int learn_default_branch(struct cairn_git *g, git_remote *rem,
                             g->url, head.ptr);
     else
         rc = set_branch(g, head.ptr + 11, d);
+    if (rc == 0)
+        rc = remember_branch(g, d);
     if (rc == 0) {
         g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
-        rc = remember_branch(g, d);
+    } else {
+        /* not learnt until it is also remembered: the next fetch asks
+         * again, so a restart can still serve from the mirror */
+        free(g->branch);
+        g->branch = NULL;
     }
     git_remote_disconnect(rem);
     git_buf_dispose(&head);

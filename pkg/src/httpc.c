@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cairn/log.h"
@@ -20,6 +21,7 @@
 #define HDR_TOTAL_MAX (64 * 1024) /* all response header lines together */
 #define ERR_BODY_MAX 4096         /* non-2xx body kept in streaming mode */
 #define ERR_BODY_READ (64 * 1024) /* ...and read at most, then hang up */
+#define ERR_BODY_MS 30000         /* ...within this long of its first byte */
 #define MEM_BODY_DEFAULT (1024 * 1024)
 #define MSG_MAX 512
 
@@ -61,11 +63,12 @@ struct cairn_httpc_req {
     struct hdrs h;
     size_t hdr_total;
     int head_done;
-    int added;      /* attached to the multi handle */
-    int completed;  /* done fired (or firing) */
-    int cancel_req; /* cancel asked */
-    int err_cut;    /* a streamed error body hit ERR_BODY_READ: cut short */
-    int abort_err;  /* first error a callback of ours decided */
+    int added;         /* attached to the multi handle */
+    int completed;     /* done fired (or firing) */
+    int cancel_req;    /* cancel asked */
+    int err_cut;       /* a streamed error body hit ERR_BODY_READ: cut short */
+    int64_t err_since; /* ms (monotonic) of its first byte, 0 before */
+    int abort_err;     /* first error a callback of ours decided */
     char abort_msg[MSG_MAX];
     char errbuf[CURL_ERROR_SIZE];
     enum deferred_op op;
@@ -528,6 +531,14 @@ static int head_final(struct cairn_httpc_req *r)
     return 0;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     struct cairn_httpc_req *r = ud;
@@ -587,13 +598,17 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     r->body_bytes += n;
     if (r->on_data) {
         /* Error body in streaming mode: keep the start for messages. Read
-         * no more than ERR_BODY_READ of it: without a timeout (long polls,
-         * big downloads) a server could otherwise keep the request busy
-         * forever with an endless error body. */
+         * no more than ERR_BODY_READ of it, for no longer than ERR_BODY_MS:
+         * without a timeout (long polls, big downloads) a server could
+         * otherwise keep the request busy forever with an endless or
+         * trickling error body. (A silent one is the low-speed limit's.) */
         size_t room = ERR_BODY_MAX - r->body.len;
         if (room && cairn_buf_append(&r->body, p, n < room ? n : room) != 0)
             return 0;
-        if (r->body_bytes > ERR_BODY_READ) {
+        if (!r->err_since)
+            r->err_since = mono_ms();
+        if (r->body_bytes > ERR_BODY_READ ||
+            mono_ms() - r->err_since > ERR_BODY_MS) {
             r->err_cut = 1;
             return 0;
         }

@@ -399,6 +399,10 @@ int cairn_knownhosts_check(const struct cairn_knownhosts *kh, const char *host,
         snprintf(name, sizeof(name), "%s", host);
     else
         snprintf(name, sizeof(name), "[%s]:%u", host, port);
+    /* host names are case-insensitive; ssh lowercases them before hashing
+     * (the |1| entries), so we do too */
+    for (char *c = name; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
     cairn_ssh_fingerprint(key, keylen, fp);
     cairn_ssh_key_type(key, keylen, type, sizeof(type));
     how = classify(kh, name, key, keylen, &revoked);

@@ -2,6 +2,7 @@
  * SSHSIG signatures and allowed_signers files (see docs/internals/sshsig.md).
  */
 #include "cairn/sshsig.h"
+#include "cairn/knownhosts.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "cairn/encoding.h"
 #include "cairn/fs.h"
 #include "cairn/hash.h"
+#include "cairn/knownhosts.h"
 #include "cairn/mem.h"
 #include "keys_internal.h"
 
@@ -87,23 +89,17 @@ static void pubkey_init(struct cairn_pubkey *k, const uint8_t pk[32])
     cairn_keyid(k->pk, k->id);
 }
 
+_Static_assert(CAIRN_SSHSIG_FP_LEN == CAIRN_SSH_FP_LEN, "one fingerprint form");
+
 void cairn_sshsig_fingerprint(const struct cairn_pubkey *k,
                               char out[CAIRN_SSHSIG_FP_LEN + 1])
 {
     uint8_t blob[4 + ED25519_NAME_LEN + 4 + CAIRN_ED25519_PK_LEN];
-    uint8_t h[CAIRN_SHA256_LEN];
-    size_t off = 0, n;
-    char *b64;
+    size_t off = 0;
 
     put_string(blob, &off, ED25519_NAME, ED25519_NAME_LEN);
     put_string(blob, &off, k->pk, CAIRN_ED25519_PK_LEN);
-    cairn_sha256(blob, off, h);
-    b64 = cairn_base64_encode(h, sizeof(h));
-    n = strlen(b64);
-    while (n > 0 && b64[n - 1] == '=')
-        n--;
-    snprintf(out, CAIRN_SSHSIG_FP_LEN + 1, "SHA256:%.*s", (int)n, b64);
-    free(b64);
+    cairn_ssh_fingerprint(blob, off, out);
 }
 
 /* ---- armor ---------------------------------------------------------- */

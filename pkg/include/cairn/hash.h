@@ -45,4 +45,11 @@ CAIRN_WUR int cairn_hex_decode(const char *in, uint8_t *out, size_t n);
  * it). */
 int cairn_is_sha256_hex(const char *s);
 
+/* Ask libcrypto not to load its error strings (about 0.3 MiB resident in
+ * every process that does): only for a program's very first call, before
+ * any library initialises OpenSSL (libcurl would load them). Errors from
+ * libcrypto then print by number; libssl's and X.509 verification texts
+ * are separate and stay. */
+void cairn_crypto_skip_error_strings(void);
+
 #endif

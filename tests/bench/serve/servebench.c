@@ -451,16 +451,20 @@ static size_t get_build(struct getset *g, char *line, char *out, size_t room)
         *h++ = '\0';
     g->want[g->n] = 200;
     len = (size_t)snprintf(out, room, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n",
-                           line);
+                           line); /* every step checks len < room */
     for (; h && *h; h = next) {
         next = strchr(h, '\t');
         if (next)
             *next++ = '\0';
         if (strncasecmp(h, "If-None-Match:", 14) == 0)
             g->want[g->n] = 304;
-        len += (size_t)snprintf(out + len, room - len, "%s\r\n", h);
+        if (len < room)
+            len += (size_t)snprintf(out + len, room - len, "%s\r\n", h);
     }
-    len += (size_t)snprintf(out + len, room - len, "\r\n");
+    if (len < room)
+        len += (size_t)snprintf(out + len, room - len, "\r\n");
+    if (len >= room)
+        die("request line too long for its buffer");
     return len;
 }
 
