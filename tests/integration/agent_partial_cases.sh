@@ -6,6 +6,9 @@
 #     gates nothing, and is committed;
 #   - a workload added starts and is gated alone; one removed is stopped
 #     and its files removed; the others keep their processes;
+#   - a worker fallen ill at run time (unhealthy) is restarted and gated by
+#     a generation that changes only the other workload: the generation
+#     does not become last-known-good over it;
 #   - SIGKILL of the agent at random points while one of two workloads
 #     changes generation after generation (good, crashing, unhealthy
 #     models): the agent converges on the last generation, each worker
@@ -31,7 +34,8 @@ wl() {
     workload "$1" "$3" "$4" "$(jq -nc --arg p "$2" --arg log "$T/$1.log" --arg url "$url" \
         --arg cmd "$TOOLS/testworker.py" '{
             exec: {command: ["/usr/bin/python3", $cmd],
-                   env: {WORKER_PORT: $p, WORKER_LOG: $log}},
+                   env: {WORKER_PORT: $p, WORKER_LOG: $log,
+                         WORKER_SICK_FILE: ($log + ".sick")}},
             health: {http: "http://127.0.0.1:\($p)/healthz", timeoutSeconds: 4},
             model: {urls: [$url]}}')"
 }
@@ -106,10 +110,28 @@ serves "$PA" a1.bin && serves "$PB" b1.bin || fail "alpha or beta stopped servin
 # generation 1's config dirs stay while the workers started with them run
 [ -d "$T/state/workloads/alpha/config.1" ] || fail "alpha's running config.1 was removed"
 
+# ---- 5: beta falls ill; a change of alpha alone restarts and gates beta too ----------
+# beta's process was started for generation 1; generation 5 keeps it ill,
+# the rollback's restart (for generation 4) is well again
+echo "1 5" >"$T/beta.log.sick"
+beta_unhealthy() {
+    jq -e '.workloads[] | select(.name == "beta") | .health == "unhealthy"' \
+        "$T/state/status.json" >/dev/null 2>&1
+}
+wait_for 15 beta_unhealthy || fail "beta's illness not seen"
+model a5.bin good '"gen":5'
+publish "$(doc 5 "$(wl alpha "$PA" a5.bin v5)" "$B")" >/dev/null
+wait_for 40 has_event RolledBack 5 || fail "generation 5 not rolled back over an ill beta"
+has_event RolledBack 5 "beta" || fail "the rollback does not name beta"
+lkg_is 4 || fail "generation 5 became last-known-good over an ill beta"
+wait_for 30 serves "$PB" b1.bin || fail "beta not back on b1"
+wait_for 30 serves "$PA" a1.bin || fail "alpha not back on a1"
+rm -f "$T/beta.log.sick"
+
 # ---- SIGKILL while beta changes and alpha does not ---------------------------------
 kills=0
-last=$((4 + CYCLES))
-for gen in $(seq 5 "$last"); do
+last=$((5 + CYCLES))
+for gen in $(seq 6 "$last"); do
     case $((gen % 5)) in
         2) behaviour=crash ;;
         4) behaviour=unhealthy ;;
@@ -138,11 +160,12 @@ for w in alpha beta; do
 done
 ! grep -q "is not the signed one" "$T/agent.log" || fail "a worker was given unsigned bytes"
 while read -r _ _ sha _ wgen; do
-    [ "$wgen" -le 4 ] && continue
+    [ "$wgen" -le 5 ] && continue
     [ "$sha" = "$(sha_of "$T/artifacts/b$wgen.bin")" ] || fail "beta of generation $wgen ran $sha"
 done <"$T/beta.log"
 # failed generations are bad ones (or good ones whose apply kills interrupted too often)
 for g in $(jq -r '.failed[]' "$T/state/state.json"); do
+    [ "$g" = 5 ] && continue # the ill-beta case above
     b=$(jq -r .behaviour "$T/artifacts/b$g.bin")
     [ "$b" != good ] || has_event RolledBack "$g" "interrupted" ||
         fail "good generation $g marked failed"

@@ -14,6 +14,8 @@ exits 7, so a test sees a wrong blob (invariant 1) as a failed worker.
 Each start appends "start <pid> <sha256> <version> <generation>" to
 $WORKER_LOG. Listens on 127.0.0.1:$WORKER_PORT. With $UPLOAD_COUNT, drops
 that many files into $CAIRN_UPLOAD_DIR (hidden name, then rename).
+With $WORKER_SICK_FILE, /healthz answers 503 while that file exists and
+lists this worker's $CAIRN_GENERATION (a worker falling ill at run time).
 """
 import hashlib
 import json
@@ -21,6 +23,13 @@ import os
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+def sick():
+    path = os.environ.get("WORKER_SICK_FILE")
+    if not path or not os.path.exists(path):
+        return False
+    return os.environ.get("CAIRN_GENERATION", "-") in open(path).read().split()
 
 
 def main():
@@ -66,7 +75,7 @@ def main():
 
         def do_GET(self):
             if self.path == "/healthz":
-                ok = behaviour not in ("unhealthy",)
+                ok = behaviour not in ("unhealthy",) and not sick()
                 if behaviour == "slow-start":
                     ok = time.time() - started > float(model.get("delay", 5))
                 return self.send(200 if ok else 503, json.dumps({"model": sha}))
