@@ -262,6 +262,22 @@ static void take_accepted(struct agent *a, struct cairn_accepted *acc,
     cairn_reconcile_desired_changed(&a->rec);
 }
 
+/* The generation the controller's ETag ("<generation>.<issued>") named for
+ * the document just fetched: what a refusal event is about. Unverified,
+ * like the document it came with: it only tells the controller which of
+ * its generations the site refused; 0 when there is none. */
+static int64_t etag_generation(const struct agent *a)
+{
+    const char *p = a->sync.etag;
+    int64_t g = 0;
+
+    if (*p == '"')
+        p++;
+    for (; *p >= '0' && *p <= '9' && g < INT64_MAX / 10; p++)
+        g = g * 10 + (*p - '0');
+    return *p == '.' ? g : 0;
+}
+
 static void judge(struct agent *a, const char *env, size_t len)
 {
     struct cairn_accept_ctx ctx;
@@ -289,8 +305,8 @@ static void judge(struct agent *a, const char *env, size_t len)
     if (rc == CAIRN_EEXIST)
         return; /* the document we have */
     LOG_WARN("desired state refused: %s", cairn_diag_msg(&d));
-    emit_event(a, rc == CAIRN_EEXPIRED ? "DesiredStateExpired" : "Rejected", 0,
-               cairn_diag_msg(&d));
+    emit_event(a, rc == CAIRN_EEXPIRED ? "DesiredStateExpired" : "Rejected",
+               etag_generation(a), cairn_diag_msg(&d));
 }
 
 static void on_desired(void *arg, int err, const char *body, size_t len,
@@ -302,7 +318,7 @@ static void on_desired(void *arg, int err, const char *body, size_t len,
         return;
     if (err) {
         LOG_WARN("desired state refused: %s", msg);
-        emit_event(a, "Rejected", 0, msg);
+        emit_event(a, "Rejected", etag_generation(a), msg);
         return;
     }
     if (cairn_reconcile_idle(&a->rec) || cairn_reconcile_fetching(&a->rec)) {

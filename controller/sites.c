@@ -187,9 +187,10 @@ char *cairn__failure_of(const char *payload, int64_t served)
 
     if (failure_kind(type) == CAIRN__ST_OK)
         goto out;
-    /* A refused document is one the agent could not read a generation
-     * from: the one served now. An event about the generation the site
-     * runs (its document expired) is a warning, not a failed update. */
+    /* A refused document: agents name the generation the ETag gave for
+     * it; one that sends 0 is taken to mean the one served now. An event
+     * about the generation the site runs (its document expired) is a
+     * warning, not a failed update. */
     if (gen <= 0)
         gen = served;
     if (gen <= 0 || gen <= applied)
