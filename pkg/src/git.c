@@ -286,19 +286,26 @@ static int reopen_mirror(struct cairn_git *g, const char *dir,
     return rc;
 }
 
+/* A mirror keeps the followed branch as refs/remotes/origin/<branch>:
+ * set that once the branch is known (configured, remembered or learnt). */
+static void track_remote_branch(struct cairn_git *g)
+{
+    if (g->branch && !g->track_ref)
+        g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
+}
+
 static int open_mirror(struct cairn_git *g, const char *dir,
                        struct cairn_diag *d)
 {
     int rc;
 
     g->mirror = 1;
-    if (g->branch)
-        g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
+    track_remote_branch(g);
     if (dir_is_fresh(dir))
         return create_mirror(g, dir, d);
     rc = reopen_mirror(g, dir, d);
-    if (rc == 0 && !g->track_ref && g->branch)
-        g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
+    if (rc == 0)
+        track_remote_branch(g);
     return rc;
 }
 
@@ -486,7 +493,7 @@ static int learn_default_branch(struct cairn_git *g, git_remote *rem,
     if (rc == 0)
         rc = remember_branch(g, d);
     if (rc == 0) {
-        g->track_ref = cairn_xasprintf("refs/remotes/origin/%s", g->branch);
+        track_remote_branch(g);
     } else {
         /* not learnt until it is also remembered: the next fetch asks
          * again, so a restart can still serve from the mirror */

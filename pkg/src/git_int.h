@@ -13,11 +13,9 @@
 struct cairn_knownhosts;
 
 struct cairn__git_trust {
-    int ssh;       /* the URL is ssh://, ssh+git://, git+ssh:// or scp-like */
     unsigned port; /* ssh port from the URL (22 when none is given) */
     struct cairn_knownhosts *known_hosts; /* NULL: none configured */
-    char *known_hosts_path;
-    int insecure_host_key; /* accept any ssh host key */
+    int insecure_host_key;                /* accept any ssh host key */
 };
 
 /* What one fetch's certificate callback decided, for fetch's error. */

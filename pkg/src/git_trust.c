@@ -154,7 +154,6 @@ int cairn__git_trust_init(struct cairn__git_trust *t, const char *url,
     rc = ssh_url(url, &t->port, d);
     if (rc < 0)
         return rc;
-    t->ssh = rc;
     if (opts->ssh_known_hosts && opts->ssh_insecure_host_key)
         return cairn_diag_set(d, CAIRN_EINVAL,
                               "a known_hosts file and 'accept any ssh host "
@@ -164,7 +163,6 @@ int cairn__git_trust_init(struct cairn__git_trust *t, const char *url,
         rc = cairn_knownhosts_load(opts->ssh_known_hosts, &t->known_hosts, d);
         if (rc)
             return rc;
-        t->known_hosts_path = cairn_xstrdup(opts->ssh_known_hosts);
     }
     if (opts->https_ca_file) {
         rc = set_ca_file(opts->https_ca_file, d);
@@ -179,7 +177,6 @@ int cairn__git_trust_init(struct cairn__git_trust *t, const char *url,
 void cairn__git_trust_free(struct cairn__git_trust *t)
 {
     cairn_knownhosts_free(t->known_hosts);
-    free(t->known_hosts_path);
     memset(t, 0, sizeof(*t));
 }
 
