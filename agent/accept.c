@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cairn/dsse.h"
-#include "cairn/embedded.h"
 #include "cairn/encoding.h"
 #include "cairn/hash.h"
 #include "cairn/json.h"
@@ -20,17 +19,10 @@
 struct cairn_schema *cairn_accept_schema_compile(void)
 {
     struct cairn_schema *schema = NULL;
-    const char *text;
-    json_t *doc = NULL;
-    size_t len = 0;
 
-    text = cairn_embedded_get("desired.schema.json", &len);
-    if (!text || cairn_json_parse(text, len, len, &doc, NULL) != 0)
-        return NULL;
-    if (cairn_schema_compile(doc, &schema, NULL) != 0)
-        schema = NULL;
-    json_decref(doc);
-    return schema;
+    return cairn_schema_embedded("desired.schema.json", &schema, NULL) == 0
+               ? schema
+               : NULL;
 }
 
 const struct cairn_schema *cairn_accept_schema(void)

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "cairn/dsse.h"
-#include "cairn/embedded.h"
 #include "cairn/fs.h"
 #include "cairn/json.h"
 #include "cairn/log.h"
@@ -233,17 +232,10 @@ int cairn_outbox_remove(struct cairn_outbox *ob, int64_t seq,
 static struct cairn_schema *report_schema(void)
 {
     struct cairn_schema *schema = NULL;
-    const char *text;
-    json_t *doc = NULL;
-    size_t len = 0;
 
-    text = cairn_embedded_get("report.schema.json", &len);
-    if (!text || cairn_json_parse(text, len, len, &doc, NULL) != 0)
-        return NULL;
-    if (cairn_schema_compile(doc, &schema, NULL) != 0)
-        schema = NULL;
-    json_decref(doc);
-    return schema;
+    return cairn_schema_embedded("report.schema.json", &schema, NULL) == 0
+               ? schema
+               : NULL;
 }
 
 /* A string cut to at most max bytes, at a UTF-8 character boundary. */

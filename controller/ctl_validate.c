@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cairn/embedded.h"
 #include "cairn/schema.h"
 #include "ctl.h"
 #include "offline.h"
@@ -116,15 +115,10 @@ static int check_site(const struct cairn_fleet *f, struct cairn_rendered *r,
 
 static struct cairn_schema *desired_schema(void)
 {
-    size_t len;
-    const char *text = cairn_embedded_get("desired.schema.json", &len);
-    json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
     struct cairn_schema *s = NULL;
 
-    if (doc && cairn_schema_compile(doc, &s, NULL) != 0)
-        s = NULL;
-    json_decref(doc);
-    return s;
+    return cairn_schema_embedded("desired.schema.json", &s, NULL) == 0 ? s
+                                                                       : NULL;
 }
 
 static void report_ok(const struct cairn_offline *o,

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cairn/embedded.h"
 #include "cairn/fs.h"
 #include "cairn/json.h"
 #include "cairn/log.h"
@@ -487,19 +486,7 @@ static void init_signals(struct cairn__ctrl *c)
 
 static int compile_report_schema(struct cairn__ctrl *c, struct cairn_diag *d)
 {
-    size_t len = 0;
-    const char *text = cairn_embedded_get("report.schema.json", &len);
-    json_t *doc = NULL;
-    int rc;
-
-    if (!text)
-        return cairn_diag_set(d, CAIRN_ESCHEMA,
-                              "report.schema.json is not embedded");
-    rc = cairn_json_parse(text, len, len, &doc, d);
-    if (rc == 0)
-        rc = cairn_schema_compile(doc, &c->report_schema, d);
-    json_decref(doc);
-    return rc;
+    return cairn_schema_embedded("report.schema.json", &c->report_schema, d);
 }
 
 static int prepare_state(struct cairn__ctrl *c, struct cairn_diag *d)

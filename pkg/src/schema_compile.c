@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cairn/embedded.h"
 #include "cairn/fs.h"
 #include "cairn/mem.h"
 
@@ -906,5 +907,28 @@ int cairn_schema_load(const char *path, struct cairn_schema **out,
     json_decref(doc);
     if (rc)
         cairn_diag_prefix(d, "%s", path);
+    return rc;
+}
+
+int cairn_schema_embedded(const char *name, struct cairn_schema **out,
+                          struct cairn_diag *d)
+{
+    size_t len = 0;
+    const char *text = name ? cairn_embedded_get(name, &len) : NULL;
+    json_error_t jerr;
+    json_t *doc;
+    int rc;
+
+    if (!text || !out)
+        return cairn_diag_set(d, CAIRN_ENOENT, "schema %s is not embedded",
+                              name ? name : "(null)");
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        return cairn_diag_set(d, CAIRN_EPARSE, "%s:%d:%d: %s", name, jerr.line,
+                              jerr.column, jerr.text);
+    rc = cairn_schema_compile(doc, out, d);
+    json_decref(doc);
+    if (rc)
+        cairn_diag_prefix(d, "%s", name);
     return rc;
 }

@@ -38,6 +38,11 @@ CAIRN_WUR int cairn_schema_compile(json_t *schema, struct cairn_schema **out,
  * malformed JSON or duplicate keys. */
 CAIRN_WUR int cairn_schema_load(const char *path, struct cairn_schema **out,
                                 struct cairn_diag *d);
+/* Compile a schema cairn carries in its binaries (schemas/NAME, see
+ * embedded.h), e.g. "desired.schema.json". CAIRN_ENOENT when none has that
+ * name; otherwise errors as cairn_schema_load(), named by NAME. */
+CAIRN_WUR int cairn_schema_embedded(const char *name, struct cairn_schema **out,
+                                    struct cairn_diag *d);
 /* NULL is fine. */
 void cairn_schema_free(struct cairn_schema *s);
 
