@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real agent SIGKILLed at random points over CYCLES (default 20) update
+# The real agent SIGKILLed at random points over CYCLES (default 50) update
 # cycles against the real controller: each cycle commits pneumonia v1 or v2
 # (alternately) with another THRESHOLD in the worker's environment, sleeps
 # a random while, and most of the time kills the agent (sometimes again
@@ -19,7 +19,7 @@
 set -euo pipefail
 source "${CAIRN_SRC:?}/tests/integration/agent_real_lib.bash"
 trap real_cleanup EXIT
-CYCLES=${CYCLES:-20}
+CYCLES=${CYCLES:-50}
 SEED=${SEED:-$$}
 RANDOM=$SEED
 echo "seed $SEED, $CYCLES cycles"
